@@ -1,0 +1,46 @@
+"""The error hierarchy: every failure a user can fix is a ``FusionDPError``.
+
+Front-ends (CLI, dashboard, notebooks) catch ``FusionDPError`` and show its message
+without a traceback, so each message names the column, file or setting at fault and
+says what to do about it.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+class FusionDPError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class SpecError(FusionDPError, ValueError):
+    """The column roles (target / sensitive / public / categorical) do not fit the table."""
+
+
+class DataError(FusionDPError, ValueError):
+    """The table itself cannot be used: unreadable, empty, too small, malformed."""
+
+
+class ConfigError(FusionDPError, ValueError):
+    """A run setting is out of range or inconsistent with another one."""
+
+
+class PrivacyError(FusionDPError, ValueError):
+    """A privacy budget cannot be met, or a setting would break the privacy guarantee."""
+
+
+class ImputerUnavailable(FusionDPError, RuntimeError):
+    """An imputer cannot run here (missing weights or package); the message says how to fix it."""
+
+
+def describe_validation_error(exc: ValidationError, what: str) -> str:
+    """One readable sentence per invalid field of a pydantic model."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or what
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling)"
+        problems.append(f"{where}: {message}")
+    return f"Invalid {what}: " + "; ".join(problems) + "."

@@ -1,0 +1,113 @@
+"""The imputer protocol and the registry that maps names to imputer classes.
+
+An imputer predicts the sensitive columns from the public ones. It is fitted on the
+support set (rows whose sensitive values are public) and only ever *reads the public
+columns* of the rows it imputes, so the hybrid rows it produces are public data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from fusiondp.errors import ConfigError, ImputerUnavailable
+from fusiondp.spec import TableSpec
+
+
+@runtime_checkable
+class Imputer(Protocol):
+    """scikit-learn style: parameters in ``__init__``, ``fit(support)``, ``transform(table)``."""
+
+    name: str
+
+    def fit(self, support: pd.DataFrame) -> Imputer: ...
+
+    def transform(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Return a copy of ``table`` whose sensitive columns hold imputed values."""
+        ...
+
+
+ImputerFactory = Callable[..., Imputer]
+_REGISTRY: dict[str, ImputerFactory] = {}
+_AVAILABILITY: dict[str, Callable[[dict[str, Any]], None]] = {}
+AUTO_ORDER = ("tabpfn", "gbdt")
+"""``imputer="auto"`` tries these in order and uses the first that is available."""
+
+
+def register_imputer(
+    name: str, *, check_available: Callable[[dict[str, Any]], None] | None = None
+) -> Callable[[ImputerFactory], ImputerFactory]:
+    """Class decorator adding an imputer to the registry under ``name``.
+
+    ``check_available(params)`` raises ``ImputerUnavailable`` when the imputer cannot run
+    here (e.g. no model weights); it must be quick and must not touch the network.
+    """
+
+    def decorator(factory: ImputerFactory) -> ImputerFactory:
+        _REGISTRY[name] = factory
+        if check_available is not None:
+            _AVAILABILITY[name] = check_available
+        return factory
+
+    return decorator
+
+
+def available_imputers() -> dict[str, str | None]:
+    """Every registered imputer mapped to ``None`` (usable) or the reason it is not."""
+    status: dict[str, str | None] = {}
+    for name in _REGISTRY:
+        try:
+            check_imputer_available(name, {})
+            status[name] = None
+        except ImputerUnavailable as exc:
+            status[name] = str(exc)
+    return status
+
+
+def check_imputer_available(name: str, params: dict[str, Any]) -> None:
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown imputer {name!r}. Choose one of: auto, {', '.join(sorted(_REGISTRY))}.")
+    if name in _AVAILABILITY:
+        _AVAILABILITY[name](params)
+
+
+@dataclass(frozen=True)
+class ImputerChoice:
+    """Which imputer actually runs and why: shown in every output."""
+
+    requested: str
+    used: str
+    reason: str
+    params: dict[str, Any]
+
+    def build(self, spec: TableSpec, seed: int) -> Imputer:
+        return _REGISTRY[self.used](spec, random_state=seed, **self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requested": self.requested, "name": self.used, "reason": self.reason}
+
+
+def choose_imputer(requested: str, params: dict[str, Any] | None = None) -> ImputerChoice:
+    """Resolve ``requested`` (a registry name or ``"auto"``) to the imputer that will run.
+
+    ``auto`` falls back in ``AUTO_ORDER`` and records why each earlier choice could not
+    run; an explicit name that is unavailable raises ``ImputerUnavailable``.
+    """
+    params = dict(params or {})
+    if requested != "auto":
+        check_imputer_available(requested, params)
+        return ImputerChoice(requested, requested, "requested explicitly", params)
+    reasons = []
+    for name in AUTO_ORDER:
+        relevant = params if name == "tabpfn" else {}
+        try:
+            check_imputer_available(name, relevant)
+        except ImputerUnavailable as exc:
+            reasons.append(f"{name} unavailable: {exc}")
+            continue
+        reason = "; ".join(reasons) + f"; using {name}" if reasons else f"auto: {name} is available"
+        return ImputerChoice("auto", name, reason, relevant)
+    raise ImputerUnavailable("No imputer is available: " + "; ".join(reasons))

@@ -1,0 +1,52 @@
+"""The classifier: an MLP that returns both the logit and its penultimate representation.
+
+FusionDP's consistency term compares representations of the real and the hybrid view of
+a row, so the model exposes ``h`` alongside the logit in one forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+REFERENCE_HIDDEN = (64, 32)
+
+
+class TabularMLP(nn.Module):
+    """``d → h₁ (LayerNorm, GELU) → … → h_k (LayerNorm, GELU) → 1``; forward gives ``(logit, h)``."""
+
+    def __init__(self, n_features: int, hidden: Sequence[int] = REFERENCE_HIDDEN) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.LayerNorm(size), nn.GELU()]
+            width = size
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        representation = self.body(x)
+        return self.head(representation).squeeze(-1), representation
+
+
+def build_model(n_features: int, hidden: Sequence[int], seed: int, device: torch.device) -> TabularMLP:
+    """A freshly initialised model whose weights depend only on ``seed`` (no global RNG state)."""
+    generator = torch.Generator().manual_seed(seed)
+    model = TabularMLP(n_features, hidden)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                bound = 1.0 / module.in_features**0.5
+                module.weight.copy_(torch.empty_like(module.weight).uniform_(-bound, bound, generator=generator))
+                module.bias.copy_(torch.empty_like(module.bias).uniform_(-bound, bound, generator=generator))
+    return model.to(device)
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)

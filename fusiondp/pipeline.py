@@ -1,0 +1,241 @@
+"""From a table and a ``RunConfig`` to trained models and run records.
+
+``prepare`` does everything that is shared by the modes and seeds of a run — load,
+validate, split, impute (fitted on the support set only), encode (on public information
+only), move tensors to the device — and ``train_run`` trains one (mode, seed) on it.
+``run`` does both for every mode and seed of the config.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import yaml
+
+from fusiondp.config import RunConfig
+from fusiondp.data import Splits, load_table, split_table
+from fusiondp.encode import TableEncoder
+from fusiondp.errors import ConfigError, SpecError
+from fusiondp.impute import ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
+from fusiondp.models import resolve_device
+from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
+from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
+from fusiondp.spec import TableSpec
+from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
+from fusiondp.train.modes import Mode, get_mode
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run a block with ``threads`` intra-op CPU threads, restoring the previous setting."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass
+class PreparedData:
+    """Everything a run's modes and seeds share. All of it is public information."""
+
+    config: RunConfig
+    spec: TableSpec
+    splits: Splits
+    imputer: ImputerChoice
+    quality: QualityReport
+    encoder: TableEncoder
+    tensors: TrainTensors
+    device: torch.device
+    hybrid_train: pd.DataFrame
+    impute_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def data_summary(self) -> dict[str, Any]:
+        return {"source": self.config.data, "sizes": self.splits.sizes(), "support_source": self.splits.support_source,
+                "n_features": self.encoder.n_features, "notes": self.notes}
+
+    def imputer_summary(self) -> dict[str, Any]:
+        return {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict()}
+
+
+def _tensor(array: Any, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(array, dtype=torch.float32, device=device)
+
+
+def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> PreparedData:
+    """Load, validate, split, impute and encode the table named (or given) by ``config``."""
+    if table is None:
+        if config.data is None:
+            raise ConfigError("No table given: set `data` to a CSV/Parquet/Excel path.")
+        table = load_table(config.data)
+    if support is None and config.support_data:
+        support = load_table(config.support_data)
+    if config.spec is None:
+        raise SpecError("No column spec given: name the target and the sensitive columns.")
+    spec = config.spec.resolve(table)
+    splits = split_table(table, spec, support_fraction=config.support_fraction, val_fraction=config.val_fraction,
+                         test_fraction=config.test_fraction, seed=config.split_seed, support=support)
+    notes = list(splits.notes)
+    n_train = len(splits.train)
+    if config.batch_size > n_train:
+        raise ConfigError(f"batch_size {config.batch_size} exceeds the {n_train} private training rows; lower it.")
+    if config.delta >= 1 / n_train:
+        notes.append(f"δ = {config.delta:g} is not below 1/N = {1 / n_train:.2g}: a mechanism that publishes one "
+                     "row at random would meet it. Use a smaller δ.")
+        log.warning(notes[-1])
+
+    choice = choose_imputer(config.imputer, config.imputer_params)
+    log.info("imputer: %s (%s)", choice.used, choice.reason)
+    started = time.perf_counter()
+    fit_rows, holdout = split_support(splits.support, config.quality_holdout, config.split_seed)
+    holdout_imputed = choice.build(spec, config.split_seed).fit(fit_rows).transform(holdout)
+    quality = quality_report(choice.used, spec, fit_rows, holdout, holdout_imputed)
+    imputer = choice.build(spec, config.split_seed).fit(splits.support)
+    public_columns = list(spec.public)
+    hybrid = {part: imputer.transform(getattr(splits, part)[public_columns + [spec.target]])
+              for part in ("train", "val", "test")}
+    impute_s = time.perf_counter() - started
+
+    encoder = TableEncoder(spec).fit(
+        public_rows=pd.concat([splits.train[public_columns], splits.support[public_columns]], ignore_index=True),
+        sensitive_rows=pd.concat([splits.support[list(spec.sensitive)], hybrid["train"][list(spec.sensitive)]],
+                                 ignore_index=True),
+    )
+    device = resolve_device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")
+    positive = spec.target_classes(splits.train[spec.target])[1]
+
+    def labels(frame: pd.DataFrame) -> torch.Tensor:
+        return _tensor((frame[spec.target] == positive).to_numpy(dtype=float), device)
+
+    tensors = TrainTensors(
+        x_real=_tensor(encoder.transform(splits.train), device),
+        x_hybrid=_tensor(encoder.transform(hybrid["train"]), device),
+        x_blank=_tensor(encoder.transform_uninformative(splits.train), device),
+        y=labels(splits.train),
+        x_val_hybrid=_tensor(encoder.transform(hybrid["val"]), device),
+        y_val=labels(splits.val),
+        x_test=_tensor(encoder.transform(splits.test), device),
+        y_test=labels(splits.test),
+        support_real=_tensor(encoder.transform(holdout), device),
+        support_hybrid=_tensor(encoder.transform(holdout_imputed), device),
+        support_blank=_tensor(encoder.transform_uninformative(holdout), device),
+        public_features=torch.as_tensor(encoder.public_features, device=device),
+    )
+    return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
+                        impute_s, notes)
+
+
+def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:
+    """σ (``None`` for non-private modes), q, T and the calibration time for ``mode``."""
+    config = prepared.config
+    q, steps, _ = planned_steps(len(prepared.tensors.y), config.train_settings())
+    if not mode.is_private:
+        return None, q, steps, 0.0
+    started = time.perf_counter()
+    sigma = calibrate_sigma(config.epsilon, config.delta, q, steps, config.accountant, mode.relation)
+    return sigma, q, steps, time.perf_counter() - started
+
+
+def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, steps: int,
+            rep_clip: float | None) -> PrivacyLedger:
+    config = prepared.config
+    notes = [n for n in prepared.notes if "δ" in n]
+    if not mode.is_private:
+        spent = None if mode.name == "sgd_ori" else 0.0
+        notes.append("no privacy: trains on the real sensitive values" if spent is None else
+                     "ε = 0 for the sensitive columns: their real values never reach the model")
+        return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes)
+    if mode.relation == "replace" and config.accountant != "pld":
+        notes.append("replace-one relation accounted by group privacy over the remove relation (conservative)")
+    return PrivacyLedger(
+        epsilon_target=config.epsilon,
+        epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, mode.relation),
+        delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
+        accountant=config.accountant, adjacency=mode.adjacency,
+        epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),
+        rep_clip=rep_clip, notes=notes,
+    )
+
+
+def train_run(
+    prepared: PreparedData,
+    mode_name: str,
+    seed: int,
+    *,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunRecord:
+    """Train one model (``mode_name``, ``seed``) on prepared data and return its record."""
+    config = prepared.config
+    mode = get_mode(mode_name)
+    sigma, q, _, calibration_s = privacy_plan(prepared, mode)
+    if mode.is_private:
+        def epsilon_at(steps: int) -> float:
+            return epsilon_spent(sigma, q, steps, config.delta, config.accountant, mode.relation)
+    else:
+        def epsilon_at(steps: int) -> float | None:
+            return None
+    with torch_threads(config.threads):
+        outcome = train_mode(prepared.tensors, mode, config.train_settings(), seed=seed, sigma=sigma,
+                             epsilon_at=epsilon_at, on_epoch=on_epoch, should_stop=should_stop)
+    ledger = _ledger(prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
+    timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
+              "impute_s": round(prepared.impute_s, 3),
+              "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
+              "device": str(prepared.device)}
+    return RunRecord(mode=mode.name, seed=seed, config=config.to_dict(), metrics=outcome.metrics, privacy=ledger,
+                     imputer=prepared.imputer_summary(), timing=timing, history=outcome.history,
+                     data=prepared.data_summary(), cancelled=outcome.cancelled)
+
+
+def run(
+    config: RunConfig,
+    *,
+    table: pd.DataFrame | None = None,
+    support: pd.DataFrame | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[PreparedData, list[RunRecord]]:
+    """Prepare the data once, then train every (mode, seed) of ``config``."""
+    prepared = prepare(config, table, support)
+    for mode_name in config.modes:
+        privacy_plan(prepared, get_mode(mode_name))  # an impossible budget fails before any training
+    records = []
+    for mode_name in config.modes:
+        for seed in config.seeds:
+            records.append(train_run(prepared, mode_name, seed, on_epoch=on_epoch, should_stop=should_stop))
+            if records[-1].cancelled:
+                return prepared, records
+    return prepared, records
+
+
+def save_results(out: str | Path, prepared: PreparedData, records: list[RunRecord]) -> Path:
+    """Write ``results.json`` (records, summary, imputation report) and ``config.yaml`` to ``out``."""
+    out = Path(out)
+    summary = summarize(records)
+    payload = {
+        "schema_version": records[0].schema_version if records else 1,
+        "summary": summary.to_dict(orient="records"),
+        "imputer": prepared.imputer_summary(),
+        "data": prepared.data_summary(),
+        "records": [r.to_dict() for r in records],
+    }
+    write_json_atomic(out / "results.json", payload)
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(prepared.config.to_dict(), sort_keys=False))
+    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
+    return out

@@ -1,0 +1,119 @@
+"""The run record: one stable, versioned schema for every front-end (DESIGN.md).
+
+A record holds one trained model's metrics, privacy ledger, imputer, timing and history.
+``summarize`` folds records over seeds into the per-mode table the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+SUMMARY_METRICS = ("auroc", "auprc", "accuracy", "f1")
+
+
+@dataclass
+class PrivacyLedger:
+    """What a run spent, in the terms a DP reader expects (METHOD.md §4)."""
+
+    epsilon_target: float | None
+    epsilon_spent: float | None
+    delta: float | None
+    sigma: float | None
+    sampling_rate: float | None
+    steps: int
+    max_grad_norm: float | None
+    accountant: str | None
+    adjacency: str
+    epsilon_replace: float | None = None
+    epsilon_syn: float | None = None
+    rep_clip: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunRecord:
+    mode: str
+    seed: int
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    privacy: PrivacyLedger
+    imputer: dict[str, Any]
+    timing: dict[str, Any]
+    history: list[dict[str, Any]]
+    data: dict[str, Any]
+    cancelled: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
+        """Read a record written by this or an older schema version."""
+        values = dict(raw)
+        values["privacy"] = PrivacyLedger(**values["privacy"])
+        values.setdefault("cancelled", False)
+        values["schema_version"] = values.get("schema_version", SCHEMA_VERSION)
+        return cls(**values)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become ``None`` so the JSON is standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
+
+
+def summarize(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per mode: metrics as mean and sd over seeds, the ledger, imputer and time."""
+    rows = []
+    for mode in dict.fromkeys(r.mode for r in records):
+        group = [r for r in records if r.mode == mode]
+        first = group[0]
+        row: dict[str, Any] = {"mode": mode, "seeds": len(group)}
+        for metric in SUMMARY_METRICS:
+            values = np.array([r.metrics.get(metric, np.nan) for r in group], dtype=float)
+            row[f"{metric}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+            row[f"{metric}_sd"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0
+        spent = [r.privacy.epsilon_spent for r in group]
+        row["epsilon_spent"] = None if any(s is None for s in spent) else float(np.max(spent))
+        for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace"):
+            row[key] = getattr(first.privacy, key)
+        row["imputer"] = first.imputer.get("name")
+        row["wall_time_s"] = float(np.mean([r.timing["wall_time_s"] for r in group]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it, so no partial file is left."""
+    write_text_atomic(path, json.dumps(_json_safe(payload), indent=2, allow_nan=False))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,212 @@
+"""Column roles: which column is the target, which are sensitive, which are public.
+
+A ``TableSpec`` is what the user declares; ``TableSpec.resolve(table)`` checks it against
+a concrete table and returns a complete spec (public columns filled in, every used column
+typed as categorical or numeric). Errors name the column at fault and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fusiondp.errors import DataError, SpecError, describe_validation_error
+
+MIN_NUMERIC_FRACTION = 0.95
+"""Share of non-missing values that must parse as numbers for a text column to count as numeric."""
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+class TableSpec(BaseModel):
+    """The role of every column of a table.
+
+    ``public`` left empty means "every column that is not the target, sensitive or
+    ignored". ``categorical``/``numeric`` override the type inferred from the data.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str
+    sensitive: tuple[str, ...]
+    public: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    positive_class: str | int | float | bool | None = Field(
+        default=None,
+        description="Target value counted as the positive class; default: the larger of the two.",
+    )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TableSpec:
+        """Read a spec file (YAML with the field names of this class)."""
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(f"Spec file {str(path)!r} does not exist.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise SpecError(f"Spec file {str(path)!r} is not valid YAML: {exc}") from exc
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str = "spec") -> TableSpec:
+        """Build a spec from a mapping, turning validation failures into a ``SpecError``."""
+        if not isinstance(raw, dict):
+            raise SpecError(f"{source}: expected a mapping with keys 'target', 'sensitive', ….")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise SpecError(describe_validation_error(exc, f"column spec ({source})")) from exc
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in self.model_dump().items()}
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Model inputs in a fixed order: public columns first, then sensitive ones."""
+        return self.public + self.sensitive
+
+    @property
+    def is_resolved(self) -> bool:
+        return bool(self.public) and set(self.features) <= set(self.categorical) | set(self.numeric)
+
+    def is_categorical(self, column: str) -> bool:
+        return column in self.categorical
+
+    def resolve(self, table: pd.DataFrame) -> TableSpec:
+        """Check this spec against ``table`` and return it with every role and type filled in."""
+        columns = [str(c) for c in table.columns]
+        self._check_roles(columns)
+        used = {self.target, *self.sensitive, *self.public, *self.ignore}
+        public = self.public or tuple(c for c in columns if c not in used)
+        if not public:
+            raise SpecError(
+                "No public column is left: every column is the target, sensitive or ignored. "
+                "FusionDP imputes the sensitive columns from public ones, so tag at least one column public."
+            )
+        categorical, numeric = [], []
+        for column in public + self.sensitive:
+            if self._column_is_categorical(table[column], column):
+                categorical.append(column)
+            else:
+                numeric.append(column)
+        resolved = self.model_copy(
+            update={"public": public, "categorical": tuple(categorical), "numeric": tuple(numeric)}
+        )
+        resolved._check_values(table)
+        return resolved
+
+    def _check_roles(self, columns: list[str]) -> None:
+        if not self.sensitive:
+            raise SpecError(
+                "No sensitive column is tagged. Tag the columns whose values must be protected "
+                "(e.g. age, sex, ethnicity) as sensitive; with none, plain SGD needs no privacy."
+            )
+        roles: dict[str, list[str]] = {}
+        for role, names in (
+            ("target", (self.target,)),
+            ("sensitive", self.sensitive),
+            ("public", self.public),
+            ("ignore", self.ignore),
+        ):
+            for name in names:
+                roles.setdefault(name, []).append(role)
+        if self.target in self.sensitive:
+            raise SpecError(
+                f"The target {self.target!r} is also tagged sensitive. Feature-level DP protects input "
+                "columns only; to protect the label, train with row-level DP-SGD (mode 'dpsgd') instead."
+            )
+        for name, tags in roles.items():
+            if len(tags) > 1:
+                raise SpecError(f"Column {name!r} is tagged twice ({' and '.join(tags)}); give it one role.")
+        both = set(self.categorical) & set(self.numeric)
+        if both:
+            raise SpecError(f"Column(s) {sorted(both)} are declared both categorical and numeric; pick one.")
+        for name in [*roles, *self.categorical, *self.numeric]:
+            if name not in columns:
+                raise SpecError(
+                    f"Column {name!r} named in the spec is not in the table.{_did_you_mean(name, columns)}"
+                )
+
+    def _column_is_categorical(self, series: pd.Series, column: str) -> bool:
+        if column in self.categorical:
+            return True
+        values = series.dropna()
+        if column in self.numeric or pd.api.types.is_bool_dtype(series):
+            if column in self.numeric and not pd.api.types.is_numeric_dtype(series):
+                parsed = pd.to_numeric(values, errors="coerce")
+                junk = values[parsed.isna()]
+                if len(junk):
+                    examples = ", ".join(repr(v) for v in junk.unique()[:3])
+                    raise DataError(
+                        f"Column {column!r} is declared numeric but holds non-numeric values "
+                        f"({examples}; {len(junk)} rows). Clean them, or declare the column categorical."
+                    )
+            return pd.api.types.is_bool_dtype(series)
+        if pd.api.types.is_numeric_dtype(series):
+            return False
+        parsed = pd.to_numeric(values, errors="coerce")
+        return len(values) == 0 or parsed.notna().mean() < MIN_NUMERIC_FRACTION
+
+    def _check_values(self, table: pd.DataFrame) -> None:
+        for column in self.sensitive:
+            if table[column].isna().all():
+                raise DataError(
+                    f"Sensitive column {column!r} is entirely missing: there is nothing to protect or "
+                    "impute. Remove it from the sensitive columns or supply its values."
+                )
+        for column in self.numeric:
+            series = table[column]
+            if not pd.api.types.is_numeric_dtype(series):
+                parsed = pd.to_numeric(series.dropna(), errors="coerce")
+                junk = series.dropna()[parsed.isna()]
+                if len(junk):
+                    examples = ", ".join(repr(v) for v in junk.unique()[:3])
+                    raise DataError(
+                        f"Numeric column {column!r} holds non-numeric values ({examples}; {len(junk)} rows). "
+                        "Clean them, or declare the column categorical."
+                    )
+        self.target_classes(table[self.target])
+
+    def target_classes(self, target: pd.Series) -> tuple[Any, Any]:
+        """The (negative, positive) class values of a binary target; errors say what is wrong."""
+        values = target.dropna()
+        if values.empty:
+            raise DataError(f"Target column {self.target!r} has no values; pick a column with a binary outcome.")
+        classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        if len(classes) == 1:
+            raise DataError(
+                f"Target column {self.target!r} has a single class ({classes[0]!r}); a classifier needs "
+                "two. Pick another target or add rows of the other class."
+            )
+        if len(classes) > 2:
+            shown = ", ".join(repr(c) for c in classes[:6])
+            raise DataError(
+                f"Target column {self.target!r} has {len(classes)} classes ({shown}…); only binary targets "
+                "are supported so far. Merge the classes into two (e.g. one vs the rest)."
+            )
+        if self.positive_class is None:
+            return classes[0], classes[1]
+        matches = [c for c in classes if c == self.positive_class or str(c) == str(self.positive_class)]
+        if not matches:
+            raise SpecError(
+                f"positive_class {self.positive_class!r} is not a value of target {self.target!r} "
+                f"(values: {classes[0]!r}, {classes[1]!r})."
+            )
+        positive = matches[0]
+        negative = classes[0] if positive == classes[1] else classes[1]
+        return negative, positive
