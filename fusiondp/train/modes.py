@@ -24,6 +24,7 @@ class Mode:
     private_loss: PrivateLoss
     """``real``: L(f(x)); ``calibrated``: L(f(x)) − L(f(x̃)) + β·R (FusionDP's correction)."""
     adjacency: str
+    """Short name of the neighbouring relation its ε refers to; see ``ADJACENCY_EXPLAINED``."""
     description: str
     private_view: View = "hybrid"
     """The reference view x̃ of the calibrated private loss."""
@@ -43,23 +44,36 @@ MODES: dict[str, Mode] = {
     for mode in (
         Mode("sgd_ori", "real", "none", "none",
              "plain SGD on the real rows: no privacy for the sensitive columns (upper reference)"),
-        Mode("sgd_pub", "public_only", "none", "not applicable (sensitive columns unused)",
+        Mode("sgd_pub", "public_only", "none", "n/a: sensitive unused",
              "SGD on the public columns only: the sensitive columns never reach the model"),
-        Mode("sgd_hybrid", "hybrid", "none", "not applicable (only imputed sensitive values used)",
+        Mode("sgd_hybrid", "hybrid", "none", "n/a: imputed only",
              "SGD on hybrid rows (sensitive columns imputed from a public support set)"),
-        Mode("dpsgd", None, "real", "add/remove one row (row-level DP)",
+        Mode("dpsgd", None, "real", "row add/remove",
              "standard DP-SGD on the real rows: protects whole rows, stronger than needed"),
-        Mode("feature_dp", "uninformative", "calibrated", "feature-level, removal (sensitive values → default)",
+        Mode("feature_dp", "uninformative", "calibrated", "feature removal",
              "FusionDP's step with an uninformative view instead of imputation (feature-DP baseline)",
              private_view="uninformative"),
-        Mode("fusiondp", "hybrid", "calibrated", "feature-level, removal (sensitive values → imputation)",
+        Mode("fusiondp", "hybrid", "calibrated", "feature removal",
              "FusionDP: public loss on hybrid rows + clipped, noised calibration on real − hybrid"),
-        Mode("naive_fusion", "hybrid", "real", "feature-level, replace-one (the noised term does not vanish "
-             "for a removed row, so two clipped gradients can differ by 2C)",
-             "ablation: public loss on hybrid rows + DP-SGD on real rows, without the calibration term"),
+        Mode("naive_fusion", "hybrid", "real", "feature replace-one",
+             "ablation: public loss on hybrid rows + DP-SGD on real rows, without the calibration term; "
+             "the noised term does not vanish for a removed row (two clipped gradients differ by up to 2C), "
+             "so it is accounted under the replace-one relation"),
     )
 }
 ALL_MODES = tuple(MODES)
+PRIVATE_MODES = tuple(name for name, mode in MODES.items() if mode.is_private)
+
+ADJACENCY_EXPLAINED = {
+    "none": "no protection of the sensitive columns",
+    "n/a: sensitive unused": "the sensitive columns never reach the model (ε = 0 for them)",
+    "n/a: imputed only": "only imputed sensitive values, from a public support set, reach the model (ε = 0)",
+    "row add/remove": "ordinary DP: ε bounds what the model reveals about the presence of any whole row",
+    "feature removal": "feature-level DP: ε bounds what the model reveals about one row's sensitive values "
+    "compared with their imputation; ε_replace bounds arbitrary changes to them",
+    "feature replace-one": "feature-level DP: ε bounds what the model reveals about arbitrary changes to one "
+    "row's sensitive values",
+}
 
 
 def get_mode(name: str) -> Mode:

@@ -1,0 +1,277 @@
+"""The ``fusiondp`` command line: run, impute, accountant, info.
+
+Every ``RunConfig`` knob is a flag of ``fusiondp run``; ``--config`` loads a saved config
+and flags given explicitly override it. User errors print one message (no traceback)
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm.auto import tqdm
+
+from fusiondp.config import RunConfig
+from fusiondp.errors import FusionDPError, SpecError
+from fusiondp.record import summarize, write_json_atomic
+from fusiondp.spec import TableSpec
+from fusiondp.train.modes import ADJACENCY_EXPLAINED
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Feature-level differentially private learning (FusionDP).")
+
+Opt = typer.Option
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | None,
+                     categorical: str | None, ignore: str | None) -> TableSpec | None:
+    if spec is not None and (target or sensitive):
+        raise SpecError("Give the column roles either with --spec FILE or with --target/--sensitive, not both.")
+    if spec is not None:
+        return TableSpec.from_yaml(spec)
+    if target is None and sensitive is None:
+        return None
+    if not target or not sensitive:
+        raise SpecError("Inline column roles need both --target COL and --sensitive A,B,… (the rest is public).")
+    return TableSpec(target=target, sensitive=tuple(_split_list(sensitive)),
+                     categorical=tuple(_split_list(categorical) or ()), ignore=tuple(_split_list(ignore) or ()))
+
+
+def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
+    base = RunConfig.from_yaml(config).to_dict() if config else {}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return RunConfig.build(**base)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if _missing(value):
+        return "—"
+    return f"{value:.{digits}g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.{digits}f}"
+
+
+def _print_summary(records: list) -> None:
+    table = summarize(records)
+    headers = ["mode", "AUROC", "AUPRC", "accuracy", "F1", "ε spent", "δ", "σ", "q", "steps", "accountant",
+               "adjacency", "imputer", "time s"]
+    rows = []
+    for row in table.to_dict(orient="records"):
+        metrics = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" for m in ("auroc", "auprc", "accuracy", "f1")]
+        spent = "∞ (none)" if _missing(row["epsilon_spent"]) else _fmt(row["epsilon_spent"])
+        rows.append([row["mode"], *metrics, spent, _fmt(row["delta"]), _fmt(row["sigma"]), _fmt(row["sampling_rate"]),
+                     str(row["steps"]), "—" if _missing(row["accountant"]) else row["accountant"], row["adjacency"], row["imputer"],
+                     f"{row['wall_time_s']:.1f}"])
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    typer.echo(line)
+    typer.echo("-" * len(line))
+    for row in rows:
+        typer.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+    typer.echo("")
+    for adjacency in dict.fromkeys(table["adjacency"]):
+        typer.echo(f"  {adjacency}: {ADJACENCY_EXPLAINED[adjacency]}")
+    replace = {r["mode"]: r["epsilon_replace"] for r in table.to_dict(orient="records") if not _missing(r["epsilon_replace"])}
+    if replace:
+        typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
+                   + ", ".join(f"{m} {_fmt(e)}" for m, e in replace.items()))
+
+
+@app.command()
+def run(
+    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
+    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
+    target: Annotated[str | None, Opt(help="Target column (instead of --spec).")] = None,
+    sensitive: Annotated[str | None, Opt(help="Comma-separated sensitive columns (instead of --spec).")] = None,
+    categorical: Annotated[str | None, Opt(help="Comma-separated columns to treat as categorical.")] = None,
+    ignore: Annotated[str | None, Opt(help="Comma-separated columns to leave out.")] = None,
+    config: Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")] = None,
+    out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
+    modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
+    seeds: Annotated[int | None, Opt(help="Number of seeds (0 … N−1).")] = None,
+    epsilon: Annotated[float | None, Opt(help="Target ε of the DP modes.")] = None,
+    delta: Annotated[float | None, Opt(help="Target δ (below 1/N).")] = None,
+    accountant: Annotated[str | None, Opt(help="rdp, prv or pld.")] = None,
+    epochs: Annotated[int | None, Opt()] = None,
+    batch_size: Annotated[int | None, Opt(help="Expected Poisson batch size.")] = None,
+    public_batch_size: Annotated[int | None, Opt()] = None,
+    lr: Annotated[float | None, Opt()] = None,
+    alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
+    beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
+    max_grad_norm: Annotated[float | None, Opt(help="Per-sample clip norm C.")] = None,
+    rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
+    param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
+    imputer: Annotated[str | None, Opt(help="auto, gbdt or tabpfn.")] = None,
+    support_fraction: Annotated[float | None, Opt()] = None,
+    support_data: Annotated[Path | None, Opt(help="Separate public table to use as support set.")] = None,
+    val_fraction: Annotated[float | None, Opt()] = None,
+    test_fraction: Annotated[float | None, Opt()] = None,
+    split_seed: Annotated[int | None, Opt()] = None,
+    device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads for training.")] = None,
+    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+) -> None:
+    """Train the chosen modes on a table and print metrics with the privacy ledger."""
+    from fusiondp.pipeline import prepare, save_results, train_run
+
+    overrides = dict(
+        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
+        modes=modes, seeds=list(range(seeds)) if seeds is not None else None, epsilon=epsilon, delta=delta,
+        accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
+        alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, rep_clip=rep_clip, param_bound=param_bound,
+        imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
+        val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,
+    )
+    if seeds is not None and seeds < 1:
+        raise typer.BadParameter("--seeds must be at least 1")
+    cfg = _build_config(config, overrides)
+    if cfg.spec is None:
+        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    prepared = prepare(cfg)
+    imputer_info = prepared.imputer
+    typer.echo(f"imputer: {imputer_info.used} ({imputer_info.reason})")
+    typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "
+               f"device: {prepared.device}")
+    for note in prepared.notes:
+        typer.echo(f"note: {note}")
+    runs = [(m, s) for m in cfg.modes for s in cfg.seeds]
+    bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr)
+    records = []
+    for mode, seed in runs:
+        bar.set_description(f"{mode} seed {seed}")
+
+        def on_epoch(report: Any) -> None:
+            bar.update(1)
+            if report.epsilon_spent is not None:
+                bar.set_postfix(eps=f"{report.epsilon_spent:.2f}", val_auroc=f"{report.val_auroc:.3f}")
+
+        records.append(train_run(prepared, mode, seed, on_epoch=on_epoch))
+    bar.close()
+    _print_summary(records)
+    save_results(out, prepared, records)
+    typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
+               f"(rerun with: fusiondp run --config {out / 'config.yaml'})")
+
+
+@app.command()
+def impute(
+    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
+    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
+    target: Annotated[str | None, Opt()] = None,
+    sensitive: Annotated[str | None, Opt()] = None,
+    categorical: Annotated[str | None, Opt()] = None,
+    ignore: Annotated[str | None, Opt()] = None,
+    config: Annotated[Path | None, Opt(help="A saved config.yaml.")] = None,
+    imputer: Annotated[str | None, Opt(help="auto, gbdt or tabpfn.")] = None,
+    support_fraction: Annotated[float | None, Opt()] = None,
+    support_data: Annotated[Path | None, Opt()] = None,
+    report: Annotated[Path | None, Opt(help="Write the quality report as JSON to this folder.")] = None,
+) -> None:
+    """Fit the imputer on the support set and print its quality on held-out support rows."""
+    from fusiondp.pipeline import prepare
+
+    cfg = _build_config(config, dict(
+        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
+        imputer=imputer, support_fraction=support_fraction,
+        support_data=str(support_data) if support_data else None))
+    if cfg.spec is None:
+        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    prepared = prepare(cfg)
+    quality = prepared.quality
+    typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
+    typer.echo(f"fitted on {quality.fit_rows} support rows, scored on {quality.holdout_rows} held-out support rows")
+    frame = quality.to_frame()
+    frame["better"] = [
+        (imp < base) if metric in ("mae", "rmse") else (imp > base)
+        for metric, imp, base in zip(frame["metric"], frame["imputer"], frame["baseline"], strict=True)
+    ]
+    typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if report is not None:
+        write_json_atomic(report / "imputation.json", prepared.imputer_summary())
+        typer.echo(f"report: {report / 'imputation.json'}")
+
+
+@app.command()
+def accountant(
+    epsilon: Annotated[float | None, Opt(help="Target ε → σ.")] = None,
+    sigma: Annotated[float | None, Opt(help="Noise multiplier σ → ε.")] = None,
+    delta: Annotated[float, Opt()] = 1e-5,
+    sample_rate: Annotated[float | None, Opt("--q", help="Sampling rate q (or --batch-size with --rows).")] = None,
+    batch_size: Annotated[int | None, Opt()] = None,
+    rows: Annotated[int | None, Opt(help="Private training rows N.")] = None,
+    epochs: Annotated[float | None, Opt()] = None,
+    steps: Annotated[int | None, Opt()] = None,
+) -> None:
+    """σ ↔ ε calculator for the Poisson-subsampled Gaussian, with every accountant."""
+    from fusiondp.privacy.accounting import ACCOUNTANTS, calibrate_sigma, epsilon_spent
+
+    if (epsilon is None) == (sigma is None):
+        raise typer.BadParameter("give exactly one of --epsilon (to get σ) or --sigma (to get ε)")
+    if sample_rate is None:
+        if not (batch_size and rows):
+            raise typer.BadParameter("give --q, or both --batch-size and --rows")
+        sample_rate = batch_size / rows
+    if steps is None:
+        if epochs is None:
+            raise typer.BadParameter("give --steps or --epochs")
+        steps = math.ceil(epochs / sample_rate - 1e-9)
+    typer.echo(f"q = {sample_rate:.5g}, steps = {steps}, δ = {delta:g}")
+    for name in ACCOUNTANTS:
+        try:
+            if epsilon is not None:
+                noise = calibrate_sigma(epsilon, delta, sample_rate, steps, name)
+                spent = epsilon_spent(noise, sample_rate, steps, delta, name)
+            else:
+                noise, spent = sigma, epsilon_spent(sigma, sample_rate, steps, delta, name)
+            replace = epsilon_spent(noise, sample_rate, steps, delta, "pld", "replace")
+            typer.echo(f"  {name}: σ = {noise:.4f} → ε = {spent:.4f} (remove relation); "
+                       f"ε_replace = {replace:.4f} (PLD)")
+        except FusionDPError as exc:
+            typer.echo(f"  {name}: {exc}")
+
+
+@app.command()
+def info() -> None:
+    """Versions, the compute device and which imputers can run here (and why not)."""
+    import torch
+
+    from fusiondp.impute import available_imputers
+
+    typer.echo(f"python {platform.python_version()} on {platform.platform()}")
+    for package in ("fusiondp", "torch", "opacus", "dp-accounting", "scikit-learn", "pandas", "tabpfn"):
+        try:
+            typer.echo(f"{package}: {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            typer.echo(f"{package}: not installed")
+    cuda = torch.cuda.is_available()
+    typer.echo(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu (no CUDA GPU found)'}")
+    for name, reason in available_imputers().items():
+        typer.echo(f"imputer {name}: {'available' if reason is None else 'unavailable: ' + reason}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one message and exit status 2."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        app()
+    except FusionDPError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
