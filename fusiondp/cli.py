@@ -7,7 +7,6 @@ and exit with status 2.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -59,10 +58,13 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def _cell(value: Any, digits: int = 3) -> str:
+    """A table cell: "—" for missing values, short numbers, strings as they are."""
     if _missing(value):
         return "—"
-    return f"{value:.{digits}g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.{digits}f}"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.{digits}f}"
+    return str(value)
 
 
 def _print_summary(records: list) -> None:
@@ -72,10 +74,9 @@ def _print_summary(records: list) -> None:
     rows = []
     for row in table.to_dict(orient="records"):
         metrics = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" for m in ("auroc", "auprc", "accuracy", "f1")]
-        spent = "∞ (none)" if _missing(row["epsilon_spent"]) else _fmt(row["epsilon_spent"])
-        rows.append([row["mode"], *metrics, spent, _fmt(row["delta"]), _fmt(row["sigma"]), _fmt(row["sampling_rate"]),
-                     str(row["steps"]), "—" if _missing(row["accountant"]) else row["accountant"], row["adjacency"], row["imputer"],
-                     f"{row['wall_time_s']:.1f}"])
+        spent = "∞ (none)" if _missing(row["epsilon_spent"]) else _cell(row["epsilon_spent"])
+        ledger = [row[key] for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency")]
+        rows.append([row["mode"], *metrics, spent, *map(_cell, ledger), row["imputer"], f"{row['wall_time_s']:.1f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     typer.echo(line)
@@ -85,10 +86,11 @@ def _print_summary(records: list) -> None:
     typer.echo("")
     for adjacency in dict.fromkeys(table["adjacency"]):
         typer.echo(f"  {adjacency}: {ADJACENCY_EXPLAINED[adjacency]}")
-    replace = {r["mode"]: r["epsilon_replace"] for r in table.to_dict(orient="records") if not _missing(r["epsilon_replace"])}
+    records = table.to_dict(orient="records")
+    replace = {r["mode"]: r["epsilon_replace"] for r in records if not _missing(r["epsilon_replace"])}
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
-                   + ", ".join(f"{m} {_fmt(e)}" for m, e in replace.items()))
+                   + ", ".join(f"{m} {_cell(e)}" for m, e in replace.items()))
 
 
 @app.command()

@@ -63,7 +63,7 @@ def read_table_bytes(content: bytes, name: str) -> pd.DataFrame:
 def _read_binary(reader, content: bytes, name: str, kind: str) -> pd.DataFrame:
     try:
         return reader(io.BytesIO(content))
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "not a readable file"
+    except Exception as exc:
         raise DataError(f"{name} could not be read as {kind}: {exc}. Check that the file is not damaged.") from exc
 
 
@@ -183,7 +183,7 @@ def split_table(
     labelled = table[table[spec.target].notna()].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
-    negative, positive = spec.target_classes(labelled[spec.target])
+    _negative, positive = spec.target_classes(labelled[spec.target])
     labels = (labelled[spec.target] == positive).to_numpy()
     rng = np.random.default_rng(seed)
     remaining = np.arange(len(labelled))
@@ -192,7 +192,7 @@ def split_table(
     if support is None:
         fractions["support"] = support_fraction
     for part, fraction in fractions.items():
-        count = int(round(fraction * len(labelled)))
+        count = round(fraction * len(labelled))
         taken = _stratified_take(remaining, labels[remaining], count, rng)
         parts[part] = np.sort(taken)
         remaining = np.setdiff1d(remaining, taken)

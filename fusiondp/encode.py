@@ -88,7 +88,7 @@ class TableEncoder:
         for column in self.spec.features:
             if column in self.levels_:
                 values = table[column].astype("string").fillna(MISSING_LEVEL)
-                codes = pd.Categorical(values, categories=self.levels_[column]).codes
+                codes = pd.Index(self.levels_[column]).get_indexer(values)
                 block = np.zeros((len(table), len(self.levels_[column])), dtype=np.float32)
                 known = codes >= 0
                 block[np.flatnonzero(known), codes[known]] = 1.0

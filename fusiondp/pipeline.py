@@ -105,7 +105,7 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
     quality = quality_report(choice.used, spec, fit_rows, holdout, holdout_imputed)
     imputer = choice.build(spec, config.split_seed).fit(splits.support)
     public_columns = list(spec.public)
-    hybrid = {part: imputer.transform(getattr(splits, part)[public_columns + [spec.target]])
+    hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
               for part in ("train", "val", "test")}
     impute_s = time.perf_counter() - started
 

@@ -38,7 +38,7 @@ class PublicFeatureCoder:
         columns = []
         for column in self.spec.public:
             if column in self.levels:
-                codes = pd.Categorical(table[column].astype("string"), categories=self.levels[column]).codes
+                codes = pd.Index(self.levels[column]).get_indexer(table[column].astype("string"))
                 columns.append(np.where(codes < 0, np.nan, codes).astype(float))
             else:
                 columns.append(pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float))

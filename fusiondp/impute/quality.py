@@ -19,7 +19,7 @@ from fusiondp.spec import TableSpec
 def split_support(support: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded split of the support set into a part to fit on and a held-out part to score on."""
     order = np.random.default_rng(seed).permutation(len(support))
-    n_holdout = max(1, int(round(holdout_fraction * len(support))))
+    n_holdout = max(1, round(holdout_fraction * len(support)))
     return (support.iloc[np.sort(order[n_holdout:])].reset_index(drop=True),
             support.iloc[np.sort(order[:n_holdout])].reset_index(drop=True))
 

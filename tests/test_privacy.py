@@ -1,0 +1,86 @@
+"""Accounting: σ calibration and ε spent against opacus and dp-accounting."""
+
+from __future__ import annotations
+
+import math
+
+import dp_accounting
+import pytest
+from dp_accounting.rdp import RdpAccountant
+from opacus.accountants.rdp import RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+
+from fusiondp.errors import PrivacyError
+from fusiondp.privacy.accounting import calibrate_sigma, check_budget, epsilon_spent
+
+CASES = [(0.5, 0.04, 325), (1.0, 0.042, 311), (2.0, 0.01, 1300), (4.0, 0.1, 130), (8.0, 0.05, 260)]
+
+
+@pytest.mark.parametrize(("epsilon", "q", "steps"), CASES)
+def test_sigma_matches_opacus_get_noise_multiplier(epsilon: float, q: float, steps: int) -> None:
+    ours = calibrate_sigma(epsilon, 1e-5, q, steps, "rdp", rtol=1e-6)
+    theirs = get_noise_multiplier(target_epsilon=epsilon, target_delta=1e-5, sample_rate=q, steps=steps,
+                                  accountant="rdp", epsilon_tolerance=1e-6)
+    assert ours == pytest.approx(theirs, abs=1e-3)
+
+
+@pytest.mark.parametrize(("epsilon", "q", "steps"), CASES[:3])
+def test_calibrated_sigma_spends_at_most_the_target(epsilon: float, q: float, steps: int) -> None:
+    for accountant in ("rdp", "pld"):
+        sigma = calibrate_sigma(epsilon, 1e-5, q, steps, accountant)
+        assert epsilon_spent(sigma, q, steps, 1e-5, accountant) <= epsilon
+        assert epsilon_spent(sigma * 0.99, q, steps, 1e-5, accountant) > epsilon * 0.98
+
+
+@pytest.mark.parametrize(("sigma", "q", "steps"), [(1.0, 0.0256, 1000), (3.17, 0.042, 311), (0.8, 0.1, 50)])
+def test_rdp_epsilon_matches_dp_accounting(sigma: float, q: float, steps: int) -> None:
+    accountant = RdpAccountant(orders=RDPAccountant.DEFAULT_ALPHAS)
+    accountant.compose(dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps)
+    assert epsilon_spent(sigma, q, steps, 1e-5, "rdp") == pytest.approx(accountant.get_epsilon(1e-5), rel=2e-2)
+
+
+def test_recipes_reference_numbers() -> None:
+    """RECIPES.md: 10k rows, batch 256, 20 epochs, σ = 1, δ = 1e-5 → RDP 5.01, PLD 4.51, PRV 4.51."""
+    q, steps = 256 / 10_000, math.ceil(20 / (256 / 10_000))
+    assert epsilon_spent(1.0, q, steps, 1e-5, "rdp") == pytest.approx(5.01, abs=0.05)
+    assert epsilon_spent(1.0, q, steps, 1e-5, "pld") == pytest.approx(4.51, abs=0.05)
+    assert epsilon_spent(1.0, q, steps, 1e-5, "prv") == pytest.approx(4.51, abs=0.05)
+
+
+def test_replace_relation_costs_more_than_removal_but_at_most_group_bound() -> None:
+    sigma, q, steps, delta = 3.0, 0.04, 300, 1e-5
+    remove = epsilon_spent(sigma, q, steps, delta, "pld", "remove")
+    replace = epsilon_spent(sigma, q, steps, delta, "pld", "replace")
+    group = epsilon_spent(sigma, q, steps, delta, "rdp", "replace")
+    assert remove < replace <= group + 1e-9
+    # group privacy needs the remove guarantee at a smaller δ₁ = δ / (1 + e^ε₁), so it costs more than 2ε(δ)
+    assert group > 2 * epsilon_spent(sigma, q, steps, delta, "rdp")
+
+
+def test_replace_equals_double_sensitivity_without_subsampling() -> None:
+    """With q = 1, replace-one is add/remove with sensitivity 2C, i.e. noise multiplier σ/2."""
+    sigma, steps, delta = 8.0, 10, 1e-5
+    assert epsilon_spent(sigma, 1.0, steps, delta, "pld", "replace") == pytest.approx(
+        epsilon_spent(sigma / 2, 1.0, steps, delta, "pld", "remove"), rel=1e-2)
+
+
+def test_epsilon_grows_with_steps_and_shrinks_with_noise() -> None:
+    assert epsilon_spent(2.0, 0.05, 100, 1e-5) < epsilon_spent(2.0, 0.05, 200, 1e-5)
+    assert epsilon_spent(3.0, 0.05, 200, 1e-5) < epsilon_spent(2.0, 0.05, 200, 1e-5)
+    assert epsilon_spent(2.0, 0.05, 0, 1e-5) == 0.0
+
+
+@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("nan"), float("inf")])
+def test_invalid_epsilon_is_rejected(epsilon: float) -> None:
+    with pytest.raises(PrivacyError, match="ε must be a positive finite number"):
+        check_budget(epsilon, 1e-5)
+
+
+def test_impossible_budget_says_what_to_change() -> None:
+    with pytest.raises(PrivacyError, match="cannot be met"):
+        calibrate_sigma(1e-4, 1e-5, 0.5, 10_000)
+
+
+def test_prv_refuses_large_epsilon_with_advice() -> None:
+    with pytest.raises(PrivacyError, match="use accountant 'pld' or 'rdp'"):
+        calibrate_sigma(20.0, 1e-5, 0.05, 100, "prv")

@@ -1,0 +1,185 @@
+"""The FusionDP step: per-sample gradients, clipping, noise, the private loss, determinism, hygiene."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn.functional import binary_cross_entropy_with_logits
+
+from fusiondp.config import RunConfig
+from fusiondp.models import build_model
+from fusiondp.pipeline import prepare, train_run
+from fusiondp.spec import TableSpec
+from fusiondp.train.loop import planned_steps
+from fusiondp.train.private import (
+    PrivateLoss,
+    clip_and_sum,
+    consistency,
+    noisy_private_gradient,
+    per_sample_gradients,
+)
+
+
+def _setup(rows: int = 12, features: int = 7, seed: int = 0):
+    model = build_model(features, (16, 8), seed, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(seed)
+    x_real = torch.randn(rows, features, generator=gen)
+    x_ref = x_real + 0.5 * torch.randn(rows, features, generator=gen)
+    y = (torch.rand(rows, generator=gen) < 0.4).float()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    return model, params, x_real, x_ref, y
+
+
+def _naive_private_loss(model, x_real, x_ref, y, beta, rep_clip):
+    logit_r, h_r = model(x_real.unsqueeze(0))
+    logit_h, h_h = model(x_ref.unsqueeze(0))
+    loss = (binary_cross_entropy_with_logits(logit_r[0], y) - binary_cross_entropy_with_logits(logit_h[0], y))
+    distance = (h_r[0] - h_h[0]).norm()
+    clipped = torch.clamp(rep_clip / distance, max=1.0) * distance
+    return loss + beta * clipped**2 / rep_clip**2
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_per_sample_gradients_match_a_per_row_loop(calibrated: bool) -> None:
+    model, params, x_real, x_ref, y = _setup()
+    model = model.double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x_real, x_ref, y = x_real.double(), x_ref.double(), y.double()
+    loss = PrivateLoss(model, calibrated, beta=0.5, rep_clip=0.3)
+    grads, values = per_sample_gradients(loss, params, x_real, x_ref, y)
+    for i in range(len(y)):
+        if calibrated:
+            expected = _naive_private_loss(model, x_real[i], x_ref[i], y[i], 0.5, 0.3)
+        else:
+            expected = binary_cross_entropy_with_logits(model(x_real[i].unsqueeze(0))[0][0], y[i])
+        reference = torch.autograd.grad(expected, list(model.parameters()))
+        assert values[i].item() == pytest.approx(expected.item(), abs=1e-9)
+        for (name, g), ref in zip(grads.items(), reference, strict=True):
+            assert torch.allclose(g[i], ref, atol=1e-6), name
+
+
+def test_private_loss_and_gradient_are_exactly_zero_when_imputation_is_exact() -> None:
+    model, params, x_real, _, y = _setup(rows=32)
+    loss = PrivateLoss(model, True, beta=0.5, rep_clip=1.0)
+    grads, values = per_sample_gradients(loss, params, x_real, x_real.clone(), y)
+    assert torch.count_nonzero(values) == 0
+    assert all(torch.count_nonzero(g) == 0 for g in grads.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 20),
+    scale=st.floats(1e-3, 1e3),
+    max_norm=st.floats(1e-2, 10.0),
+    seed=st.integers(0, 2**16),
+)
+def test_each_clipped_gradient_has_norm_at_most_c(rows: int, scale: float, max_norm: float, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    grads = {"w": scale * torch.randn(rows, 3, 4, generator=gen), "b": scale * torch.randn(rows, 4, generator=gen)}
+    for i in range(rows):
+        single = {k: v[i:i + 1] for k, v in grads.items()}
+        clipped, norms = clip_and_sum(single, max_norm)
+        clipped_norm = torch.sqrt(sum(v.pow(2).sum() for v in clipped.values()))
+        assert clipped_norm <= max_norm * (1 + 1e-5)
+        if norms[0] <= max_norm:
+            assert all(torch.allclose(clipped[k], single[k][0]) for k in grads)
+    summed, _ = clip_and_sum(grads, max_norm)
+    assert torch.sqrt(sum(v.pow(2).sum() for v in summed.values())) <= rows * max_norm * (1 + 1e-5)
+
+
+def test_consistency_term_is_bounded_by_one() -> None:
+    h = torch.randn(100, 8)
+    r = consistency(h, h + 10 * torch.randn(100, 8), rep_clip=0.5)
+    assert torch.all((r >= 0) & (r <= 1)) and torch.any(r == 1)
+
+
+def test_noise_has_std_sigma_c_over_expected_batch() -> None:
+    model = build_model(50, (200, 100), 0, torch.device("cpu"))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x = torch.randn(4, 50)
+    loss = PrivateLoss(model, True, beta=0.5, rep_clip=1.0)
+    noisy, _ = noisy_private_gradient(loss, params, x, x.clone(), torch.ones(4), max_norm=1.8, sigma=2.0,
+                                      expected_batch=64.0, generator=torch.Generator().manual_seed(1))
+    values = torch.cat([v.flatten() for v in noisy.values()])
+    assert values.std().item() == pytest.approx(2.0 * 1.8 / 64.0, rel=0.03)
+    assert values.mean().abs().item() < 0.01 * 2.0 * 1.8 / 64.0 * 10
+
+
+def test_planned_steps_follow_ceil_epochs_over_q() -> None:
+    from fusiondp.train.loop import TrainSettings
+
+    q, total, ends = planned_steps(3058, TrainSettings(epochs=13, batch_size=128))
+    assert q == pytest.approx(128 / 3058)
+    assert total == int(np.ceil(13 * 3058 / 128)) == ends[-1]
+    assert ends == sorted(ends) and len(ends) == 13
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_spec: TableSpec):
+    from tests.conftest import SAMPLE_CSV
+
+    return prepare(RunConfig.build(data=str(SAMPLE_CSV), spec=sample_spec, imputer="gbdt", epochs=2))
+
+
+def test_same_seed_gives_same_metrics_and_other_seed_differs(prepared) -> None:
+    first = train_run(prepared, "fusiondp", 3)
+    again = train_run(prepared, "fusiondp", 3)
+    other = train_run(prepared, "fusiondp", 4)
+    assert first.metrics == again.metrics
+    assert [h["public_loss"] for h in first.history] == [h["public_loss"] for h in again.history]
+    assert first.metrics != other.metrics
+
+
+def test_every_mode_trains_and_reports_its_ledger(prepared) -> None:
+    for mode in ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
+        record = train_run(prepared, mode, 0)
+        assert 0.5 < record.metrics["auroc"] <= 1.0, mode
+        assert len(record.history) == 2
+        ledger = record.privacy
+        if mode in ("dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
+            assert ledger.epsilon_spent <= prepared.config.epsilon + 1e-9
+            assert ledger.sigma > 0 and ledger.steps == planned_steps(len(prepared.tensors.y),
+                                                                       prepared.config.train_settings())[1]
+            assert ledger.epsilon_replace > ledger.epsilon_spent or mode == "naive_fusion"
+            assert [h["epsilon_spent"] for h in record.history] == sorted(h["epsilon_spent"] for h in record.history)
+        else:
+            assert ledger.sigma is None
+    assert record.privacy.adjacency == "feature replace-one"
+
+
+def test_public_only_and_uninformative_views_carry_no_sensitive_information(prepared) -> None:
+    tensors = prepared.tensors
+    n_public = len(tensors.public_features)
+    assert tensors.view("public_only").shape[1] == n_public < tensors.x_real.shape[1]
+    assert torch.equal(tensors.view("public_only"), tensors.x_real[:, :n_public])
+    blank = tensors.x_blank[:, n_public:]
+    assert torch.equal(blank, blank[:1].expand_as(blank)), "the uninformative view must not vary with the row"
+
+
+def test_changing_private_sensitive_values_changes_no_public_artifact(sample_table, sample_spec) -> None:
+    """METHOD.md §5: encoders, imputations, C_h and defaults never see the private rows' real values."""
+    table = sample_table.assign(row_id=np.arange(len(sample_table)))
+    spec = sample_spec.model_copy(update={"ignore": (*sample_spec.ignore, "row_id")})
+    config = RunConfig.build(spec=spec, imputer="gbdt", epochs=1)
+    base = prepare(config, table=table)
+    train_ids = set(base.splits.train["row_id"])
+    rng = np.random.default_rng(123)
+    scrambled = table.copy()
+    rows = scrambled["row_id"].isin(train_ids)
+    for column in spec.sensitive:
+        values = table[column].dropna().unique()
+        scrambled.loc[rows, column] = rng.choice(values, size=int(rows.sum()))
+    changed = prepare(config, table=scrambled)
+
+    assert not torch.equal(base.tensors.x_real, changed.tensors.x_real), "the scramble must reach the real view"
+    assert base.encoder.state() == changed.encoder.state()
+    assert base.quality.to_dict() == changed.quality.to_dict()
+    pd.testing.assert_frame_equal(base.hybrid_train, changed.hybrid_train)
+    for name in ("x_hybrid", "x_blank", "x_val_hybrid", "x_test", "support_real", "support_hybrid", "support_blank"):
+        assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
+    for mode in ("fusiondp", "feature_dp"):
+        assert train_run(base, mode, 0).privacy.rep_clip == train_run(changed, mode, 0).privacy.rep_clip
