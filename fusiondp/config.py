@@ -29,7 +29,7 @@ class RunConfig(BaseModel):
     support_data: str | None = Field(None, description="Separate public table used as the support set.")
     support_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the table declared public support.")
     val_fraction: float = Field(0.1, ge=0, lt=1)
-    test_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model.")
     split_seed: int = Field(0, description="Seed of the support/train/val/test split.")
     imputer: str = Field("auto", description="'auto' (TabPFN if its weights are present, else gbdt), 'gbdt', 'tabpfn'.")
     imputer_params: dict[str, Any] = Field(default_factory=dict)

@@ -85,7 +85,11 @@ def _read_delimited(content: bytes, name: str) -> pd.DataFrame:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         delimiter = ","
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    try:
+        # newline="" lets the csv module see bare "\r" line ends instead of failing on them.
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise DataError(f"{name}: the header line cannot be parsed ({exc}). Save the file as a plain CSV.") from exc
     _check_header([h.strip() for h in header], name)
     try:
         table = pd.read_csv(io.StringIO(text), sep=delimiter, low_memory=False)

@@ -10,6 +10,8 @@ METRICS = ("auroc", "auprc", "accuracy", "f1", "brier")
 
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """AUROC, AUPRC, accuracy, F1 (at ``threshold``) and Brier score; NaN where undefined."""
+    if len(y_true) == 0:
+        return dict.fromkeys(METRICS, float("nan"))
     y_true = np.asarray(y_true).astype(int)
     prob = np.asarray(prob, dtype=float)
     both_classes = len(np.unique(y_true)) == 2

@@ -25,7 +25,7 @@ from fusiondp.data import Splits, load_table, split_table
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, SpecError
 from fusiondp.impute import ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
-from fusiondp.models import resolve_device
+from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
@@ -88,6 +88,11 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
     spec = config.spec.resolve(table)
     splits = split_table(table, spec, support_fraction=config.support_fraction, val_fraction=config.val_fraction,
                          test_fraction=config.test_fraction, seed=config.split_seed, support=support)
+    return prepare_splits(config, spec, splits)
+
+
+def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> PreparedData:
+    """Impute (fitted on ``splits.support`` only), encode and move to the device."""
     notes = list(splits.notes)
     n_train = len(splits.train)
     if config.batch_size > n_train:
@@ -181,6 +186,18 @@ def train_run(
     should_stop: Callable[[], bool] | None = None,
 ) -> RunRecord:
     """Train one model (``mode_name``, ``seed``) on prepared data and return its record."""
+    return fit_run(prepared, mode_name, seed, on_epoch=on_epoch, should_stop=should_stop)[0]
+
+
+def fit_run(
+    prepared: PreparedData,
+    mode_name: str,
+    seed: int,
+    *,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[RunRecord, TabularMLP]:
+    """Like ``train_run``, also returning the trained model."""
     config = prepared.config
     mode = get_mode(mode_name)
     sigma, q, _, calibration_s = privacy_plan(prepared, mode)
@@ -198,9 +215,10 @@ def train_run(
               "impute_s": round(prepared.impute_s, 3),
               "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
               "device": str(prepared.device)}
-    return RunRecord(mode=mode.name, seed=seed, config=config.to_dict(), metrics=outcome.metrics, privacy=ledger,
-                     imputer=prepared.imputer_summary(), timing=timing, history=outcome.history,
-                     data=prepared.data_summary(), cancelled=outcome.cancelled)
+    record = RunRecord(mode=mode.name, seed=seed, config=config.to_dict(), metrics=outcome.metrics, privacy=ledger,
+                       imputer=prepared.imputer_summary(), timing=timing, history=outcome.history,
+                       data=prepared.data_summary(), cancelled=outcome.cancelled)
+    return record, outcome.model
 
 
 def run(

@@ -98,6 +98,8 @@ class GBDTImputer:
         return self
 
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
+        if table.empty:
+            return table.assign(**dict.fromkeys(self.spec.sensitive, np.nan))
         features = self.coder_.transform(table[list(self.spec.public)])
         imputed = table.copy()
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):

@@ -110,6 +110,8 @@ class TabPFNImputer:
         return self
 
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
+        if table.empty:
+            return table.assign(**dict.fromkeys(self.spec.sensitive, np.nan))
         features = self.coder_.transform(table[list(self.spec.public)])
         imputed = table.copy()
         for column, model in self.models_.items():

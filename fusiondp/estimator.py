@@ -1,0 +1,123 @@
+"""``FusionDPClassifier``: the library as a scikit-learn style estimator.
+
+All of ``X`` (minus any declared support fraction) is private training data; the model
+is trained once in the chosen mode and its privacy ledger is exposed as fitted
+attributes (``epsilon_spent_``, ``noise_multiplier_``, ``privacy_``, ``history_``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fusiondp.config import RunConfig
+from fusiondp.data import split_table
+from fusiondp.errors import DataError
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
+from fusiondp.spec import TableSpec
+from fusiondp.train.loop import predict_proba
+
+TARGET_COLUMN = "__target__"
+
+
+class FusionDPClassifier:
+    """Binary classifier trained with feature-level DP on the ``sensitive`` columns of ``X``.
+
+    Parameters mirror ``RunConfig`` (see its field descriptions); ``mode`` picks the
+    training rule (default ``"fusiondp"``) and ``random_state`` the seed of split,
+    imputer and training.
+    """
+
+    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, alpha: float = 3.0, beta: float = 0.5,
+                 max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 4096,
+                 lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
+                 mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
+                 rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
+                 threads: int | None = 1, random_state: int = 0) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.alpha = alpha
+        self.beta = beta
+        self.max_grad_norm = max_grad_norm
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.public_batch_size = public_batch_size
+        self.lr = lr
+        self.imputer = imputer
+        self.imputer_params = imputer_params
+        self.mode = mode
+        self.accountant = accountant
+        self.hidden = hidden
+        self.rep_clip = rep_clip
+        self.param_bound = param_bound
+        self.device = device
+        self.threads = threads
+        self.random_state = random_state
+
+    def _config(self, spec: TableSpec, support_fraction: float) -> RunConfig:
+        return RunConfig.build(
+            spec=spec, support_fraction=support_fraction, val_fraction=0.0, test_fraction=0.0,
+            split_seed=self.random_state, imputer=self.imputer, imputer_params=dict(self.imputer_params or {}),
+            modes=[self.mode], seeds=[self.random_state], epsilon=self.epsilon, delta=self.delta,
+            accountant=self.accountant, epochs=self.epochs, batch_size=self.batch_size,
+            public_batch_size=self.public_batch_size, lr=self.lr, alpha=self.alpha, beta=self.beta,
+            max_grad_norm=self.max_grad_norm, rep_clip=self.rep_clip, param_bound=self.param_bound,
+            hidden=list(self.hidden), device=self.device, threads=self.threads,
+        )
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
+            support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPClassifier:
+        """Train on ``X``/``y``. ``support``: a public table with ``X``'s columns whose
+        sensitive values may be used to fit the imputer, or the fraction of ``X`` to declare
+        public for that purpose (those rows are then not used as private rows)."""
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("X must be a pandas DataFrame: the sensitive columns are named by column.")
+        if len(X) != len(y):
+            raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
+        table = X.reset_index(drop=True).assign(**{TARGET_COLUMN: np.asarray(y)})
+        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical)).resolve(
+            table)
+        separate = isinstance(support, pd.DataFrame)
+        config = self._config(spec, 0.0 if separate else float(support))
+        splits = split_table(table, spec, support_fraction=config.support_fraction, val_fraction=0.0,
+                             test_fraction=0.0, seed=self.random_state, support=support if separate else None)
+        self.prepared_: PreparedData = prepare_splits(config, spec, splits)
+        self.record_, self.model_ = fit_run(self.prepared_, self.mode, self.random_state)
+        self.classes_ = np.array(spec.target_classes(table[TARGET_COLUMN]))
+        return self
+
+    @property
+    def privacy_(self) -> dict[str, Any]:
+        return vars(self.record_.privacy)
+
+    @property
+    def epsilon_spent_(self) -> float | None:
+        return self.record_.privacy.epsilon_spent
+
+    @property
+    def noise_multiplier_(self) -> float | None:
+        return self.record_.privacy.sigma
+
+    @property
+    def history_(self) -> list[dict[str, Any]]:
+        return self.record_.history
+
+    @property
+    def imputer_used_(self) -> str:
+        return self.prepared_.imputer.used
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of ``classes_[0]`` and ``classes_[1]`` for real rows of ``X``."""
+        encoded = torch.as_tensor(self.prepared_.encoder.transform(X), dtype=torch.float32,
+                                  device=self.prepared_.device)
+        if self.mode == "sgd_pub":
+            encoded = encoded[:, self.prepared_.tensors.public_features]
+        positive = predict_proba(self.model_, encoded)
+        return np.column_stack([1 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
