@@ -136,9 +136,7 @@ def build(raw: pd.DataFrame) -> pd.DataFrame:
     table["sedentary_min"] = sedentary.mask(sedentary.isin(SEDENTARY_CODES)).astype(
         "Int64",
     )
-    table["household_size"] = (
-        src["TotalNumberOfPeopleInTheHousehold"].map(HOUSEHOLD_SIZE).astype("Int64")
-    )
+    table["household_size"] = src["TotalNumberOfPeopleInTheHousehold"].map(HOUSEHOLD_SIZE).astype("Int64")
     table["general_health"] = src["GeneralHealthCondition"].map(GENERAL_HEALTH)
     for name, column in YES_NO_COLUMNS.items():
         table[name] = src[column].map(YES_NO)
@@ -152,8 +150,7 @@ def main() -> None:
     table.to_csv(OUTPUT, index=False, lineterminator="\n", encoding="utf-8")
     positive = (table["diabetes"] == "Yes").mean()
     sys.stdout.write(
-        f"wrote {OUTPUT}: {table.shape[0]} rows x {table.shape[1]} columns, "
-        f"positive rate {positive:.4f}\n",
+        f"wrote {OUTPUT}: {table.shape[0]} rows x {table.shape[1]} columns, positive rate {positive:.4f}\n",
     )
 
 
