@@ -133,9 +133,7 @@ def build(raw: pd.DataFrame) -> pd.DataFrame:
     for name, (column, decimals) in NUMERIC.items():
         values = src[column].round(decimals)
         table[name] = values.astype("Int64") if decimals == 0 else values
-    table["sedentary_min"] = sedentary.mask(sedentary.isin(SEDENTARY_CODES)).astype(
-        "Int64",
-    )
+    table["sedentary_min"] = sedentary.mask(sedentary.isin(SEDENTARY_CODES)).astype("Int64")
     table["household_size"] = src["TotalNumberOfPeopleInTheHousehold"].map(HOUSEHOLD_SIZE).astype("Int64")
     table["general_health"] = src["GeneralHealthCondition"].map(GENERAL_HEALTH)
     for name, column in YES_NO_COLUMNS.items():
