@@ -1,0 +1,31 @@
+"""Every companion notebook executes top to bottom (quick settings, headless widgets)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in book.cells if cell.cell_type == "code"), (
+        f"{path.name} is stored with outputs; clear them before committing")
+    monkeypatch.setenv("FUSIONDP_QUICK", "1")
+    resources = {"metadata": {"path": str(path.parent)}}
+    client = NotebookClient(book, timeout=600, kernel_name="python3", resources=resources)
+    client.execute()
+    errors = [o for cell in book.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+
+
+def test_there_are_notebooks() -> None:
+    assert len(NOTEBOOKS) >= 3, os.listdir(Path(__file__).resolve().parents[1] / "notebooks")
