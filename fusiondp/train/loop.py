@@ -122,6 +122,96 @@ def support_rep_clip(model: TabularMLP, real: torch.Tensor, reference: torch.Ten
     return max(float(torch.quantile(distance, REP_CLIP_QUANTILE)), 1e-3)
 
 
+class ModeStep:
+    """One optimisation step of a mode, with everything a step needs kept on the device.
+
+    Holds the model, the seeded generator, the minibatch order of the non-private modes
+    and the running loss sums, which are read back (one host sync) once per epoch.
+    """
+
+    def __init__(self, data: TrainTensors, mode: Mode, settings: TrainSettings, *, seed: int,
+                 sigma: float | None) -> None:
+        self.data, self.mode, self.settings, self.sigma = data, mode, settings, sigma
+        device = data.y.device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        public_only = mode.public_view == "public_only"
+        self.x_eval_val = data.x_val_hybrid[:, data.public_features] if public_only else data.x_val_hybrid
+        self.x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
+        self.model = build_model(self.x_eval_test.shape[1], settings.hidden, seed, device)
+        self.params = dict(self.model.named_parameters())
+        self.n_rows = len(data.y)
+        self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
+        self.x_public = data.view(mode.public_view) if mode.public_view else None
+        self.rep_clip: float | None = None
+        self.private_loss: PrivateLoss | None = None
+        if mode.is_private:
+            if sigma is None:
+                raise ValueError(f"mode {mode.name} needs a noise multiplier")
+            calibrated = mode.private_loss == "calibrated"
+            if calibrated:
+                self.rep_clip = settings.rep_clip or support_rep_clip(
+                    self.model, data.support_real, data.support_view(mode.private_view))
+            self.private_loss = PrivateLoss(self.model, calibrated, settings.beta, self.rep_clip or 1.0)
+            self.x_ref = data.view(mode.private_view)
+        self.alpha = settings.alpha if mode.public_view else 1.0
+        self.public_loss_sum = torch.zeros((), device=device)
+        self.private_loss_sum = torch.zeros((), device=device)
+        self.private_rows = torch.zeros((), device=device)
+        self.public_steps = 0
+        self.order = torch.randperm(self.n_rows, generator=self.generator, device=device)
+        self.cursor = 0
+
+    def _public_rows(self) -> torch.Tensor:
+        device = self.data.y.device
+        if self.mode.is_private:
+            rows = torch.randperm(self.n_rows, generator=self.generator, device=device)
+            return rows[: self.settings.public_batch_size]
+        if self.cursor >= self.n_rows:
+            self.order, self.cursor = torch.randperm(self.n_rows, generator=self.generator, device=device), 0
+        rows = self.order[self.cursor:self.cursor + self.settings.batch_size]
+        self.cursor += self.settings.batch_size
+        return rows
+
+    def __call__(self) -> None:
+        update = {name: torch.zeros_like(p) for name, p in self.params.items()}
+        if self.x_public is not None:
+            rows = self._public_rows()
+            logits, _ = self.model(self.x_public[rows])
+            loss = binary_cross_entropy_with_logits(logits, self.data.y[rows])
+            grads = torch.autograd.grad(loss, list(self.params.values()))
+            for name, g in zip(self.params, grads, strict=True):
+                update[name] += g
+            self.public_loss_sum += loss.detach()
+            self.public_steps += 1
+        if self.private_loss is not None:
+            device = self.data.y.device
+            sampled = torch.nonzero(torch.rand(self.n_rows, generator=self.generator, device=device) < self.q)
+            sampled = sampled.squeeze(1)
+            detached = {name: p.detach() for name, p in self.params.items()}
+            noisy, loss_sum = noisy_private_gradient(
+                self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
+                max_norm=self.settings.max_grad_norm, sigma=self.sigma, expected_batch=self.q * self.n_rows,
+                generator=self.generator,
+            )
+            for name, g in noisy.items():
+                update[name] += self.alpha * g
+            self.private_loss_sum += loss_sum.detach()
+            self.private_rows += len(sampled)
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p -= self.settings.lr * update[name]
+                if self.settings.param_bound is not None:
+                    p *= (self.settings.param_bound / p.norm()).clamp(max=1.0)
+
+    def take_losses(self) -> tuple[float, float]:
+        """Mean public loss per step and private loss per sampled row since the last call."""
+        public = float(self.public_loss_sum) / self.public_steps if self.public_steps else float("nan")
+        private = float(self.private_loss_sum / self.private_rows.clamp(min=1)) if self.private_loss else float("nan")
+        self.public_loss_sum.zero_(), self.private_loss_sum.zero_(), self.private_rows.zero_()
+        self.public_steps = 0
+        return public, private
+
+
 def train_mode(
     data: TrainTensors,
     mode: Mode,
@@ -134,88 +224,29 @@ def train_mode(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainOutcome:
     """Train one model in ``mode`` and score it on the real test rows."""
-    device = data.y.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    public_only = mode.public_view == "public_only"
-    x_public = data.view(mode.public_view) if mode.public_view else None
-    x_eval_val = data.x_val_hybrid[:, data.public_features] if public_only else data.x_val_hybrid
-    x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
-    model = build_model(x_eval_test.shape[1], settings.hidden, seed, device)
-    params = dict(model.named_parameters())
-    n_rows = len(data.y)
-    q, total_steps, epoch_ends = planned_steps(n_rows, settings)
-
-    rep_clip = None
-    private_loss = None
-    if mode.is_private:
-        if sigma is None:
-            raise ValueError(f"mode {mode.name} needs a noise multiplier")
-        calibrated = mode.private_loss == "calibrated"
-        if calibrated:
-            rep_clip = settings.rep_clip or support_rep_clip(
-                model, data.support_real, data.support_view(mode.private_view))
-        private_loss = PrivateLoss(model, calibrated, settings.beta, rep_clip or 1.0)
-        x_ref = data.view(mode.private_view)
-    alpha = settings.alpha if mode.public_view else 1.0
-
+    runner = ModeStep(data, mode, settings, seed=seed, sigma=sigma)
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
     step, epoch, cancelled = 0, 0, False
-    public_loss_sum = torch.zeros((), device=device)
-    private_loss_sum = torch.zeros((), device=device)
-    private_rows = torch.zeros((), device=device)
-    order = torch.randperm(n_rows, generator=generator, device=device)
-    cursor = 0
-    while step < total_steps:
-        update = {name: torch.zeros_like(p) for name, p in params.items()}
-        if x_public is not None:
-            if mode.is_private:
-                rows = torch.randperm(n_rows, generator=generator, device=device)[: settings.public_batch_size]
-            else:
-                if cursor >= n_rows:
-                    order, cursor = torch.randperm(n_rows, generator=generator, device=device), 0
-                rows, cursor = order[cursor:cursor + settings.batch_size], cursor + settings.batch_size
-            logits, _ = model(x_public[rows])
-            loss = binary_cross_entropy_with_logits(logits, data.y[rows])
-            grads = torch.autograd.grad(loss, list(params.values()))
-            for name, g in zip(params, grads, strict=True):
-                update[name] += g
-            public_loss_sum += loss.detach()
-        if private_loss is not None:
-            sampled = torch.nonzero(torch.rand(n_rows, generator=generator, device=device) < q).squeeze(1)
-            detached = {name: p.detach() for name, p in params.items()}
-            noisy, loss_sum = noisy_private_gradient(
-                private_loss, detached, data.x_real[sampled], x_ref[sampled], data.y[sampled],
-                max_norm=settings.max_grad_norm, sigma=sigma, expected_batch=q * n_rows, generator=generator,
-            )
-            for name, g in noisy.items():
-                update[name] += alpha * g
-            private_loss_sum += loss_sum.detach()
-            private_rows += len(sampled)
-        with torch.no_grad():
-            for name, p in params.items():
-                p -= settings.lr * update[name]
-                if settings.param_bound is not None:
-                    norm = p.norm()
-                    p *= (settings.param_bound / norm).clamp(max=1.0)
+    y_val = data.y_val.cpu().numpy()
+    while step < runner.total_steps:
+        runner()
         step += 1
-        if step == epoch_ends[epoch]:
-            steps_in_epoch = step - (epoch_ends[epoch - 1] if epoch else 0)
+        if step == runner.epoch_ends[epoch]:
+            public_loss, private_loss = runner.take_losses()
             report = EpochReport(
-                mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step, steps=total_steps,
-                public_loss=float(public_loss_sum) / steps_in_epoch if x_public is not None else float("nan"),
-                private_loss=float(private_loss_sum / private_rows.clamp(min=1)) if private_loss else float("nan"),
-                val_auroc=binary_metrics(data.y_val.cpu().numpy(), predict_proba(model, x_eval_val))["auroc"],
+                mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
+                steps=runner.total_steps, public_loss=public_loss, private_loss=private_loss,
+                val_auroc=binary_metrics(y_val, predict_proba(runner.model, runner.x_eval_val))["auroc"],
                 epsilon_spent=epsilon_at(step),
             )
             history.append(report.to_dict())
             if on_epoch is not None:
                 on_epoch(report)
-            public_loss_sum.zero_(), private_loss_sum.zero_(), private_rows.zero_()
             epoch += 1
         if should_stop is not None and should_stop():
             cancelled = True
             break
     wall = time.perf_counter() - started
-    metrics = binary_metrics(data.y_test.cpu().numpy(), predict_proba(model, x_eval_test))
-    return TrainOutcome(model, metrics, history, step, rep_clip, wall, cancelled)
+    metrics = binary_metrics(data.y_test.cpu().numpy(), predict_proba(runner.model, runner.x_eval_test))
+    return TrainOutcome(runner.model, metrics, history, step, runner.rep_clip, wall, cancelled)
