@@ -187,7 +187,7 @@ def split_table(
     labelled = table[table[spec.target].notna()].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
-    _negative, positive = spec.target_classes(labelled[spec.target])
+    negative, positive = spec.target_classes(labelled[spec.target])
     labels = (labelled[spec.target] == positive).to_numpy()
     rng = np.random.default_rng(seed)
     remaining = np.arange(len(labelled))
@@ -214,6 +214,15 @@ def split_table(
         )
     if len(train) < MIN_SUPPORT_ROWS:
         raise DataError(f"Only {len(train)} private training rows remain; at least {MIN_SUPPORT_ROWS} are needed.")
+    train_labels = labels[remaining]
+    if train_labels.all() or not train_labels.any():
+        rare_is_positive = not train_labels.any()
+        rare = positive if rare_is_positive else negative
+        raise DataError(
+            f"Target {spec.target!r} has only {int((labels == rare_is_positive).sum())} labelled row(s) of class "
+            f"{rare!r}, and none is left for training after the support, validation and test rows are set "
+            "aside. Add rows of that class or lower support_fraction / val_fraction / test_fraction."
+        )
     return Splits(
         support=support_rows,
         train=train,
