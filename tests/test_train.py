@@ -183,3 +183,17 @@ def test_changing_private_sensitive_values_changes_no_public_artifact(sample_tab
         assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
     for mode in ("fusiondp", "feature_dp"):
         assert train_run(base, mode, 0).privacy.rep_clip == train_run(changed, mode, 0).privacy.rep_clip
+
+
+def test_poisson_sample_includes_each_row_independently_with_probability_q() -> None:
+    from fusiondp.train.loop import poisson_sample
+
+    generator = torch.Generator().manual_seed(0)
+    draws = [poisson_sample(500, 0.1, generator) for _ in range(4000)]
+    sizes = torch.tensor([len(d) for d in draws], dtype=torch.float64)
+    assert sizes.mean().item() == pytest.approx(50, abs=0.6)
+    assert sizes.var().item() == pytest.approx(500 * 0.1 * 0.9, rel=0.1)
+    counts = torch.bincount(torch.cat(draws), minlength=500).double() / len(draws)
+    assert counts.min() > 0.08 and counts.max() < 0.12
+    assert all(torch.equal(d, torch.unique(d)) and (d.min() >= 0) and (d.max() < 500) for d in draws[:100])
+    assert torch.equal(poisson_sample(7, 1.0, generator), torch.arange(7))

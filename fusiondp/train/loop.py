@@ -96,6 +96,25 @@ class TrainOutcome:
     cancelled: bool = False
 
 
+def poisson_sample(n_rows: int, q: float, generator: torch.Generator) -> torch.Tensor:
+    """Indices of a Poisson sample: each of ``n_rows`` rows independently with probability ``q``.
+
+    Drawn as geometric gaps between successive chosen rows, so a step costs O(qN) rather
+    than O(N) — the same distribution as ``rand(N) < q``, without touching every row.
+    """
+    device = generator.device
+    if q >= 1:
+        return torch.arange(n_rows, device=device)
+    expected = q * n_rows
+    chunk = int(expected + 8 * expected**0.5 + 16)
+    gaps = torch.empty(chunk, device=device).geometric_(q, generator=generator)
+    positions = torch.cumsum(gaps, 0)
+    while positions[-1] <= n_rows:
+        more = torch.empty(chunk, device=device).geometric_(q, generator=generator)
+        positions = torch.cat([positions, positions[-1] + torch.cumsum(more, 0)])
+    return (positions[positions <= n_rows] - 1).long()
+
+
 def planned_steps(n_rows: int, settings: TrainSettings) -> tuple[float, int, list[int]]:
     """Sampling rate q = B/N, total steps T = ceil(epochs/q), and the step that ends each epoch."""
     q = min(1.0, settings.batch_size / n_rows)
@@ -161,11 +180,13 @@ class ModeStep:
         self.order = torch.randperm(self.n_rows, generator=self.generator, device=device)
         self.cursor = 0
 
-    def _public_rows(self) -> torch.Tensor:
+    def _public_rows(self) -> torch.Tensor | slice:
         device = self.data.y.device
         if self.mode.is_private:
-            rows = torch.randperm(self.n_rows, generator=self.generator, device=device)
-            return rows[: self.settings.public_batch_size]
+            if self.settings.public_batch_size >= self.n_rows:
+                return slice(None)
+            return torch.randint(self.n_rows, (self.settings.public_batch_size,), generator=self.generator,
+                                 device=device)
         if self.cursor >= self.n_rows:
             self.order, self.cursor = torch.randperm(self.n_rows, generator=self.generator, device=device), 0
         rows = self.order[self.cursor:self.cursor + self.settings.batch_size]
@@ -173,35 +194,35 @@ class ModeStep:
         return rows
 
     def __call__(self) -> None:
-        update = {name: torch.zeros_like(p) for name, p in self.params.items()}
+        params = list(self.params.values())
+        update: list[torch.Tensor] | None = None
         if self.x_public is not None:
             rows = self._public_rows()
             logits, _ = self.model(self.x_public[rows])
             loss = binary_cross_entropy_with_logits(logits, self.data.y[rows])
-            grads = torch.autograd.grad(loss, list(self.params.values()))
-            for name, g in zip(self.params, grads, strict=True):
-                update[name] += g
+            update = list(torch.autograd.grad(loss, params))
             self.public_loss_sum += loss.detach()
             self.public_steps += 1
         if self.private_loss is not None:
-            device = self.data.y.device
-            sampled = torch.nonzero(torch.rand(self.n_rows, generator=self.generator, device=device) < self.q)
-            sampled = sampled.squeeze(1)
+            sampled = poisson_sample(self.n_rows, self.q, self.generator)
             detached = {name: p.detach() for name, p in self.params.items()}
             noisy, loss_sum = noisy_private_gradient(
                 self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
                 max_norm=self.settings.max_grad_norm, sigma=self.sigma, expected_batch=self.q * self.n_rows,
                 generator=self.generator,
             )
-            for name, g in noisy.items():
-                update[name] += self.alpha * g
+            private = [noisy[name] for name in self.params]
+            if update is None:
+                update = torch._foreach_mul(private, self.alpha)
+            else:
+                torch._foreach_add_(update, private, alpha=self.alpha)
             self.private_loss_sum += loss_sum.detach()
             self.private_rows += len(sampled)
         with torch.no_grad():
-            for name, p in self.params.items():
-                p -= self.settings.lr * update[name]
-                if self.settings.param_bound is not None:
-                    p *= (self.settings.param_bound / p.norm()).clamp(max=1.0)
+            torch._foreach_add_(params, update, alpha=-self.settings.lr)
+            if self.settings.param_bound is not None:
+                norms = torch._foreach_norm(params)
+                torch._foreach_mul_(params, [(self.settings.param_bound / n).clamp(max=1.0) for n in norms])
 
     def take_losses(self) -> tuple[float, float]:
         """Mean public loss per step and private loss per sampled row since the last call."""
