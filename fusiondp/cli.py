@@ -1,4 +1,4 @@
-"""The ``fusiondp`` command line: run, impute, accountant, info.
+"""The ``fusiondp`` command line: run, impute, accountant, sweep, report, info.
 
 Every ``RunConfig`` knob is a flag of ``fusiondp run``; ``--config`` loads a saved config
 and flags given explicitly override it. User errors print one message (no traceback)
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import FusionDPError, SpecError
-from fusiondp.record import summarize, write_json_atomic
+from fusiondp.record import summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ADJACENCY_EXPLAINED
 
@@ -178,12 +178,13 @@ def impute(
     categorical: Annotated[str | None, Opt()] = None,
     ignore: Annotated[str | None, Opt()] = None,
     config: Annotated[Path | None, Opt(help="A saved config.yaml.")] = None,
-    imputer: Annotated[str | None, Opt(help="auto, gbdt or tabpfn.")] = None,
+    imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     support_data: Annotated[Path | None, Opt()] = None,
-    report: Annotated[Path | None, Opt(help="Write the quality report as JSON to this folder.")] = None,
+    report: Annotated[Path | None, Opt(help="Folder for imputation.json and imputation.html (works offline).")] = None,
 ) -> None:
     """Fit the imputer on the support set and print its quality on held-out support rows."""
+    from fusiondp.impute.figures import report_html
     from fusiondp.pipeline import prepare
 
     cfg = _build_config(config, dict(
@@ -202,9 +203,13 @@ def impute(
         for metric, imp, base in zip(frame["metric"], frame["imputer"], frame["baseline"], strict=True)
     ]
     typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for note in [*quality.notes, *prepared.notes]:
+        typer.echo(f"note: {note}")
     if report is not None:
-        write_json_atomic(report / "imputation.json", prepared.imputer_summary())
-        typer.echo(f"report: {report / 'imputation.json'}")
+        summary = prepared.imputer_summary()
+        write_json_atomic(report / "imputation.json", summary)
+        write_text_atomic(report / "imputation.html", report_html(quality, summary))
+        typer.echo(f"report: {report / 'imputation.json'} · {report / 'imputation.html'}")
 
 
 @app.command()
@@ -244,6 +249,129 @@ def accountant(
                        f"ε_replace = {replace:.4f} (PLD)")
         except FusionDPError as exc:
             typer.echo(f"  {name}: {exc}")
+
+
+def _print_curve(results: Any) -> None:
+    """The per-ε table (AUROC and AUPRC, mean ± sd over seeds) the way the note reports it."""
+    from fusiondp.report import per_epsilon_table
+
+    table = per_epsilon_table(results)
+    headers = ["ε", "mode", "seeds", "AUROC", "AUPRC", "ε spent"]
+    rows = [["ref" if _missing(r["epsilon"]) else f"{r['epsilon']:g}", r["mode"], str(r["seeds"]),
+             f"{r['auroc_mean']:.3f} ± {r['auroc_sd']:.3f}", f"{r['auprc_mean']:.3f} ± {r['auprc_sd']:.3f}",
+             _cell(r.get("epsilon_spent"))] for r in table.to_dict(orient="records")]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        typer.echo("  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)))
+
+
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Argument(help="YAML file: base: (a run config) and grid: (setting → list of values).")],
+    out: Annotated[Path, Opt(help="Output folder: runs.jsonl (streamed), results.csv, grid.yaml.")] = Path(
+        "fusiondp-sweep"),
+    backend: Annotated[str, Opt(help="local (worker processes on this machine) or ray.")] = "local",
+    workers: Annotated[int | None, Opt(help="Runs in parallel (default: one per CPU core).")] = None,
+    address: Annotated[str | None, Opt(help="Ray cluster address, e.g. ray://head:10001 (backend ray).")] = None,
+    resume: Annotated[bool, Opt(help="Skip the runs already finished in OUT/runs.jsonl.")] = False,
+    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+) -> None:
+    """Run a grid of configs (modes × ε × seeds × α, β, C …) and write one tidy table, one row per run."""
+    from fusiondp.report import prepare_for_report
+    from fusiondp.sweep import SweepGrid, expand, run_sweep
+
+    if backend not in ("local", "ray"):
+        raise typer.BadParameter("--backend must be 'local' or 'ray'")
+    spec = SweepGrid.from_yaml(grid)
+    typer.echo(f"{len(expand(spec))} runs (non-private modes once per seed, ignored knobs collapsed) · "
+               f"backend {backend} · output {out}")
+    try:
+        table = run_sweep(spec, out, backend=backend, workers=workers, resume=resume, address=address,
+                          progress=not quiet)
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted: finished runs are kept in {out / 'runs.jsonl'}; continue with "
+                   f"fusiondp sweep {grid} --out {out} --resume", err=True)
+        raise typer.Exit(130) from None
+    results, selection = prepare_for_report(table)
+    if selection:
+        typer.echo(f"knob settings per mode, ε and seed: {selection}")
+    _print_curve(results)
+    typer.echo(f"\nresults: {out / 'results.csv'} · report: fusiondp report {out}")
+
+
+@app.command()
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="Folder written by fusiondp sweep or fusiondp run (--out).")],
+    select: Annotated[str, Opt(help="How to pick α, β, C per ε when the sweep tuned them: val_hybrid (imputed "
+                                    "validation rows, public) or val_real (real rows: not accounted).")] = "val_hybrid",
+) -> None:
+    """Write report.html (curves, FusionDP gain, per-ε table, ledger, imputation) and the main curve as SVG/PNG."""
+    from fusiondp.report import (
+        CURVE_STEM,
+        build_html_report,
+        export_figure_images,
+        load_results,
+        prepare_for_report,
+        privacy_utility_figure,
+    )
+
+    if select not in ("val_hybrid", "val_real"):
+        raise typer.BadParameter("--select must be 'val_hybrid' or 'val_real'")
+    path = build_html_report(results_dir, select)
+    results, selection = prepare_for_report(load_results(results_dir)[0], select)
+    if selection:
+        typer.echo(f"knob settings per mode, ε and seed: {selection}")
+    _print_curve(results)
+    typer.echo(f"\nreport: {path}")
+    written, problem = export_figure_images(privacy_utility_figure(results), results_dir / CURVE_STEM)
+    for image in written:
+        typer.echo(f"curve: {image}")
+    if problem:
+        typer.echo(f"warning: the main curve was not saved as SVG/PNG: {problem}. The HTML report holds the "
+                   "interactive figure (its camera button saves a PNG).", err=True)
+
+
+@app.command()
+def audit(
+    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
+    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
+    target: Annotated[str | None, Opt()] = None,
+    sensitive: Annotated[str | None, Opt()] = None,
+    categorical: Annotated[str | None, Opt()] = None,
+    ignore: Annotated[str | None, Opt()] = None,
+    config: Annotated[Path | None, Opt(help="A saved config.yaml.")] = None,
+    modes: Annotated[str, Opt(help="Comma-separated modes, or 'all'.")] = "sgd_ori,sgd_pub,dpsgd,fusiondp",
+    epsilons: Annotated[str, Opt(help="Comma-separated ε values for the DP modes.")] = "0.5,2,8",
+    epochs: Annotated[int | None, Opt()] = None,
+    rows: Annotated[int, Opt(help="Training and held-out rows attacked per model.")] = 500,
+    seed: Annotated[int, Opt()] = 0,
+    out: Annotated[Path | None, Opt(help="Write audit.json to this folder.")] = None,
+) -> None:
+    """Attack trained models: attribute inference on sensitive columns and membership inference."""
+    from fusiondp.pipeline import prepare
+    from fusiondp.privacy.audit import audit_grid
+
+    cfg = _build_config(config, dict(
+        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
+        modes=modes, epochs=epochs))
+    if cfg.spec is None:
+        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    try:
+        epsilon_values = [float(e) for e in _split_list(epsilons) or []]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--epsilons must be numbers separated by commas ({exc})") from exc
+    prepared = prepare(cfg)
+    typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
+    typer.echo("The audit attacks real training rows: an evaluation of your own data, not a DP release.")
+    table = audit_grid(prepared, cfg.modes, epsilon_values, seed=seed, rows=rows)
+    shown = table.drop(columns=["report"])
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo("attribute_advantage = attack accuracy on training rows − on held-out rows (0 = no measurable leak); "
+               "imputer_acc = what the public imputer alone guesses.")
+    if out is not None:
+        write_json_atomic(out / "audit.json", table.to_dict(orient="records"))
+        typer.echo(f"audit: {out / 'audit.json'}")
 
 
 @app.command()

@@ -24,7 +24,8 @@ from fusiondp.config import RunConfig
 from fusiondp.data import Splits, load_table, split_table
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, SpecError
-from fusiondp.impute import ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
+from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
+from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
@@ -62,6 +63,8 @@ class PreparedData:
     hybrid_train: pd.DataFrame
     impute_s: float
     notes: list[str] = field(default_factory=list)
+    fitted_imputer: Imputer | None = None
+    """The imputer fitted on the whole support set (reads only public columns of what it imputes)."""
 
     def data_summary(self) -> dict[str, Any]:
         return {"source": self.config.data, "sizes": self.splits.sizes(), "support_source": self.splits.support_source,
@@ -91,6 +94,27 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
     return prepare_splits(config, spec, splits)
 
 
+def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
+    """Public columns' categories of the train/val/test rows that the support set never shows (public information)."""
+    rows = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    return [f"Public column {column!r}: {describe_categories(values)} never occur in the support set; the imputer "
+            "treats them as missing and the encoder as an all-zero 'other' code."
+            for column, values in unseen_categories(spec, splits.support, rows, spec.public).items()]
+
+
+def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
+    """Sensitive columns' categories of the private rows that the support set never shows.
+
+    Read from the private rows' real values, so these notes stay out of the (public) quality
+    report and say that they are a local diagnostic.
+    """
+    rows = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    return [f"Sensitive column {column!r}: {describe_categories(values)} of the private rows never occur in the "
+            "support set. Imputers predict support categories only and the encoder gives these an all-zero "
+            "'other' code. (Read from private values: a diagnostic for the data owner, not for publication.)"
+            for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
+
+
 def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> PreparedData:
     """Impute (fitted on ``splits.support`` only), encode and move to the device."""
     notes = list(splits.notes)
@@ -113,6 +137,10 @@ def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> Prepar
     hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
               for part in ("train", "val", "test")}
     impute_s = time.perf_counter() - started
+    quality.notes.extend(getattr(imputer, "notes_", []))
+    quality.notes.extend(unseen_category_notes(spec, splits))
+    for warning in private_unseen_category_notes(spec, splits):
+        log.warning(warning)  # local diagnostic only: never written to results or reports
 
     encoder = TableEncoder(spec).fit(
         public_rows=pd.concat([splits.train[public_columns], splits.support[public_columns]], ignore_index=True),
@@ -142,7 +170,7 @@ def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> Prepar
         public_features=torch.as_tensor(encoder.public_features, device=device),
     )
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
-                        impute_s, notes)
+                        impute_s, notes, fitted_imputer=imputer)
 
 
 def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:

@@ -1,9 +1,11 @@
 """Imputers that predict sensitive columns from public ones, and their quality report."""
 
-from fusiondp.impute import gbdt, tabpfn  # noqa: F401  (registers the imputers)
+from fusiondp.impute import gbdt, knn, tabpfn  # noqa: F401  (registers the imputers)
 from fusiondp.impute.base import (
+    CheckpointError,
     Imputer,
     ImputerChoice,
+    ImputerLimitError,
     available_imputers,
     choose_imputer,
     register_imputer,
@@ -11,8 +13,10 @@ from fusiondp.impute.base import (
 from fusiondp.impute.quality import QualityReport, quality_report, split_support
 
 __all__ = [
+    "CheckpointError",
     "Imputer",
     "ImputerChoice",
+    "ImputerLimitError",
     "QualityReport",
     "available_imputers",
     "choose_imputer",

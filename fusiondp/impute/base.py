@@ -7,14 +7,28 @@ columns* of the rows it imputes, so the hybrid rows it produces are public data.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
-from fusiondp.errors import ConfigError, ImputerUnavailable
+from fusiondp.errors import ConfigError, DataError, FusionDPError, ImputerUnavailable
 from fusiondp.spec import TableSpec
+
+
+class CheckpointError(ImputerUnavailable):
+    """A model file exists but cannot serve: it is not a TabPFN checkpoint, or it is for the other task.
+
+    A subclass of ``ImputerUnavailable`` so that ``imputer="auto"`` falls back (and says why)
+    instead of failing on a stray file in a cache folder.
+    """
+
+
+class ImputerLimitError(FusionDPError, ValueError):
+    """The data exceed what an imputer supports (e.g. TabPFN's class limit); the message says what to do."""
 
 
 @runtime_checkable
@@ -68,8 +82,14 @@ def available_imputers() -> dict[str, str | None]:
 
 
 def check_imputer_available(name: str, params: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` for an unknown name or parameter, ``ImputerUnavailable`` if it cannot run here."""
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown imputer {name!r}. Choose one of: auto, {', '.join(sorted(_REGISTRY))}.")
+    accepted = set(inspect.signature(_REGISTRY[name]).parameters) - {"spec", "random_state"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        # Caught here, not as a TypeError deep inside the pipeline after minutes of work.
+        raise ConfigError(f"Imputer {name!r} has no parameter(s) {unknown}; it accepts {sorted(accepted)}.")
     if name in _AVAILABILITY:
         _AVAILABILITY[name](params)
 
@@ -111,3 +131,27 @@ def choose_imputer(requested: str, params: dict[str, Any] | None = None) -> Impu
         reason = "; ".join(reasons) + f"; using {name}" if reasons else f"auto: {name} is available"
         return ImputerChoice("auto", name, reason, relevant)
     raise ImputerUnavailable("No imputer is available: " + "; ".join(reasons))
+
+
+def observed_target(spec: TableSpec, support: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Series]:
+    """Positions of the support rows where ``column`` is observed, and its values there.
+
+    Categorical values become strings, so that every imputer predicts the same labels as the
+    encoder's vocabulary. Numeric values are parsed; text in a numeric sensitive column is a
+    ``DataError`` here rather than a crash inside a model.
+    """
+    values = support[column]
+    observed = values.notna().to_numpy()
+    if spec.is_categorical(column):
+        target = values[observed].astype(str)
+    else:
+        target = pd.to_numeric(values[observed], errors="coerce")
+        junk = values[observed][target.isna()]
+        if len(junk):
+            examples = ", ".join(repr(v) for v in junk.unique()[:3])
+            raise DataError(f"Numeric sensitive column {column!r} of the support set holds non-numeric values "
+                            f"({examples}; {len(junk)} rows). Clean them, or declare the column categorical.")
+    if not observed.any():
+        raise DataError(f"Sensitive column {column!r} has no values in the support rows the imputer is fitted on; "
+                        "supply a support set where it is observed.")
+    return np.flatnonzero(observed), target.reset_index(drop=True)

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from fusiondp.impute.base import register_imputer
+from fusiondp.impute.base import observed_target, register_imputer
 from fusiondp.spec import TableSpec
 
 MAX_NATIVE_CATEGORIES = 250
@@ -77,10 +77,8 @@ class GBDTImputer:
         mask = self.coder_.native_categorical_mask()
         self.models_: dict[str, object] = {}
         for column in self.spec.sensitive:
-            observed = support[column].notna().to_numpy()
-            target = support.loc[observed, column]
+            observed, target = observed_target(self.spec, support, column)
             if self.spec.is_categorical(column):
-                target = target.astype(str)
                 if target.nunique() == 1:
                     self.models_[column] = target.iloc[0]
                     continue
@@ -89,7 +87,6 @@ class GBDTImputer:
                     categorical_features=mask, random_state=self.random_state,
                 )
             else:
-                target = pd.to_numeric(target, errors="coerce")
                 model = HistGradientBoostingRegressor(
                     max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
                     categorical_features=mask, random_state=self.random_state,

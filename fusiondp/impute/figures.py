@@ -1,0 +1,88 @@
+"""Plotly figures of an imputation-quality report, shared by the CLI report, dashboard and notebooks.
+
+Figures are drawn from a ``QualityReport`` alone (histogram counts and confusion matrices
+are stored in it), so a saved ``imputation.json`` or ``results.json`` is enough to redraw
+them. The HTML report embeds plotly.js: it must open on machines without network.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from fusiondp.impute.quality import ColumnQuality, QualityReport
+
+REAL_COLOR = "#1f77b4"
+IMPUTED_COLOR = "#ff7f0e"
+
+
+def histogram_figure(column: ColumnQuality) -> go.Figure:
+    """Real vs imputed values of a numeric column on held-out support rows, overlaid."""
+    if column.histogram is None:
+        raise ValueError(f"column {column.column!r} is {column.kind}; histograms are for numeric columns")
+    edges = np.asarray(column.histogram["edges"])
+    centers, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    figure = go.Figure()
+    for name, color in (("real", REAL_COLOR), ("imputed", IMPUTED_COLOR)):
+        figure.add_bar(x=centers, y=column.histogram[name], width=widths, name=name, marker_color=color, opacity=0.55)
+    figure.update_layout(barmode="overlay", bargap=0, title=f"{column.column}: real vs imputed (held-out support rows)",
+                         xaxis_title=column.column, yaxis_title="rows", legend_title_text="values")
+    return figure
+
+
+def confusion_figure(column: ColumnQuality) -> go.Figure:
+    """Confusion heatmap of a categorical column: rows are real categories, columns imputed ones."""
+    if column.confusion is None:
+        raise ValueError(f"column {column.column!r} is {column.kind}; confusion matrices are for categorical columns")
+    labels = [str(label) for label in column.confusion["labels"]]
+    matrix = np.asarray(column.confusion["matrix"])
+    figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
+                                  texttemplate="%{text}", hovertemplate="real %{y}<br>imputed %{x}<br>%{z} rows"
+                                  "<extra></extra>"))
+    figure.update_layout(title=f"{column.column}: confusion matrix (held-out support rows)",
+                         xaxis_title="imputed", yaxis_title="real", yaxis_autorange="reversed")
+    return figure
+
+
+def column_figure(column: ColumnQuality) -> go.Figure:
+    """The figure that fits the column's kind."""
+    return histogram_figure(column) if column.kind == "numeric" else confusion_figure(column)
+
+
+def report_figures(report: QualityReport) -> dict[str, go.Figure]:
+    """One figure per sensitive column, keyed by column name."""
+    return {column.column: column_figure(column) for column in report.columns}
+
+
+def _metrics_table(report: QualityReport) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(row.column)}</td><td>{row.kind}</td><td>{metric}</td>"
+        f"<td>{value:.3f}</td><td>{row.baseline[metric]:.3f}</td></tr>"
+        for row in report.columns for metric, value in row.metrics.items()
+    )
+    return ("<table><tr><th>column</th><th>kind</th><th>metric</th><th>imputer</th><th>baseline</th></tr>"
+            f"{rows}</table>")
+
+
+def report_html(report: QualityReport, choice: dict[str, Any] | None = None) -> str:
+    """A self-contained HTML page: which imputer ran and why, metrics, notes, figures (plotly.js inline)."""
+    header = f"<h1>Imputation quality: {html.escape(report.imputer)}</h1>"
+    if choice:
+        requested, reason = html.escape(str(choice.get("requested"))), html.escape(str(choice.get("reason")))
+        header += f"<p>Requested: {requested}. Why this imputer: {reason}</p>"
+    header += (f"<p>Fitted on {report.fit_rows} support rows, scored on {report.holdout_rows} held-out support rows "
+               "(public sensitive values; never private training rows). Baseline: mean / majority class.</p>")
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
+    body = [header, _metrics_table(report)]
+    if notes:
+        body.append(f"<h2>Notes</h2><ul>{notes}</ul>")
+    for index, figure in enumerate(report_figures(report).values()):
+        # plotly.js goes inline once (first figure); the others reuse it.
+        body.append(figure.to_html(full_html=False, include_plotlyjs=index == 0))
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Imputation quality</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
