@@ -117,7 +117,7 @@ def run(
     max_grad_norm: Annotated[float | None, Opt(help="Per-sample clip norm C.")] = None,
     rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
     param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
-    imputer: Annotated[str | None, Opt(help="auto, gbdt or tabpfn.")] = None,
+    imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     support_data: Annotated[Path | None, Opt(help="Separate public table to use as support set.")] = None,
     val_fraction: Annotated[float | None, Opt()] = None,

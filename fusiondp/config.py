@@ -31,7 +31,9 @@ class RunConfig(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model.")
     split_seed: int = Field(0, description="Seed of the support/train/val/test split.")
-    imputer: str = Field("auto", description="'auto' (TabPFN if its weights are present, else gbdt), 'gbdt', 'tabpfn'.")
+    imputer: str = Field(
+        "auto", description="'auto' (TabPFN if its weights are present, else gbdt), 'gbdt', 'knn', 'tabpfn'."
+    )
     imputer_params: dict[str, Any] = Field(default_factory=dict)
     quality_holdout: float = Field(0.2, gt=0, lt=1, description="Share of support rows held out to score the imputer.")
     modes: list[str] = Field(default_factory=lambda: ["fusiondp"])
