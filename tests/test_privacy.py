@@ -84,3 +84,23 @@ def test_impossible_budget_says_what_to_change() -> None:
 def test_prv_refuses_large_epsilon_with_advice() -> None:
     with pytest.raises(PrivacyError, match="use accountant 'pld' or 'rdp'"):
         calibrate_sigma(20.0, 1e-5, 0.05, 100, "prv")
+
+
+GRID = [(q, sigma, steps) for q in (0.01, 0.05, 0.2) for sigma in (0.8, 1.5, 4.0) for steps in (50, 400)]
+
+
+@pytest.mark.parametrize(("q", "sigma", "steps"), GRID)
+def test_accountants_agree_and_order_as_theory_says(q: float, sigma: float, steps: int) -> None:
+    from opacus.accountants import RDPAccountant as OpacusRDP
+
+    delta = 1e-5
+    opacus = OpacusRDP()
+    opacus.history = [(sigma, q, steps)]
+    rdp = epsilon_spent(sigma, q, steps, delta, "rdp")
+    assert rdp == pytest.approx(opacus.get_epsilon(delta=delta), abs=1e-6)
+    pld = epsilon_spent(sigma, q, steps, delta, "pld")
+    assert pld <= rdp * 1.001
+    if rdp < 8:
+        assert epsilon_spent(sigma, q, steps, delta, "prv") <= rdp * 1.001
+    assert epsilon_spent(sigma, q, steps, delta, "pld", "replace") >= pld
+    assert epsilon_spent(sigma, q, steps, delta, "rdp", "replace") >= rdp
