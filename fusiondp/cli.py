@@ -126,9 +126,13 @@ def run(
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for training.")] = None,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    strict: Annotated[bool, Opt(help="Refuse to train while the privacy preflight has high-severity findings.")]
+    = False,
 ) -> None:
     """Train the chosen modes on a table and print metrics with the privacy ledger."""
+    from fusiondp.data import load_table
     from fusiondp.pipeline import prepare, save_results, train_run
+    from fusiondp.privacy.preflight import check_strict, preflight
 
     overrides = dict(
         data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
@@ -143,7 +147,18 @@ def run(
     cfg = _build_config(config, overrides)
     if cfg.spec is None:
         raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
-    prepared = prepare(cfg)
+    if cfg.data is None:
+        raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
+    table = load_table(cfg.data)
+    support_table = load_table(cfg.support_data) if cfg.support_data else None
+    findings = preflight(table, cfg.spec, support=support_table, config=cfg)
+    for finding in findings:
+        typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
+    if not findings:
+        typer.echo("preflight: no proxy, identifier or set-up problem found")
+    if strict:
+        check_strict(findings)
+    prepared = prepare(cfg, table=table, support=support_table)
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({imputer_info.reason})")
     typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "
@@ -164,6 +179,10 @@ def run(
         records.append(train_run(prepared, mode, seed, on_epoch=on_epoch))
     bar.close()
     _print_summary(records)
+    private = [r for r in records if r.privacy.sigma is not None]
+    if private:
+        shown = next((r for r in private if r.mode == "fusiondp"), private[0])
+        typer.echo(f"\nPrivacy statement ({shown.mode}, seed {shown.seed}):\n{shown.privacy.statement}")
     save_results(out, prepared, records)
     typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
                f"(rerun with: fusiondp run --config {out / 'config.yaml'})")

@@ -28,6 +28,7 @@ from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_impute
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
+from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
@@ -239,6 +240,7 @@ def fit_run(
         outcome = train_mode(prepared.tensors, mode, config.train_settings(), seed=seed, sigma=sigma,
                              epsilon_at=epsilon_at, on_epoch=on_epoch, should_stop=should_stop)
     ledger = _ledger(prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
+    ledger.statement = privacy_statement(ledger, prepared.spec, mode.name)
     timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
               "impute_s": round(prepared.impute_s, 3),
               "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),

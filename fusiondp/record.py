@@ -38,6 +38,8 @@ class PrivacyLedger:
     epsilon_syn: float | None = None
     rep_clip: float | None = None
     notes: list[str] = field(default_factory=list)
+    statement: str | None = None
+    """Plain-language reading of this ledger (fusiondp.privacy.statement)."""
 
 
 @dataclass

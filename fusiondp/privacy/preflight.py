@@ -1,0 +1,185 @@
+"""Privacy preflight: catch what would make feature-level DP void in practice, before training.
+
+Feature-level DP protects the columns tagged sensitive; public columns are released as they
+are. If a public column nearly determines a sensitive one (a binned copy of age, a code that
+encodes sex), the protection is void. The preflight looks for such proxies and for other
+set-up problems, using only public information: the support set (whose sensitive values
+are public), the public columns, the labels and the table's size.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fusiondp.config import RunConfig
+from fusiondp.data import split_table
+from fusiondp.errors import FusionDPError, PrivacyError
+from fusiondp.spec import TableSpec
+
+Severity = Literal["high", "medium", "low"]
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+PROXY_HIGH, PROXY_MEDIUM = 0.9, 0.6
+"""Share of a sensitive column's variation one public column explains (R², or accuracy gain over
+the majority class) above which it is flagged."""
+SMALL_CELL = 10
+USEFUL_SUPPORT_ROWS = 200
+MAX_BINS = 20
+IDENTIFYING_NAME = re.compile(
+    r"(^|_)(id|ids|identifier|uuid|ssn|mrn|name|first_?name|last_?name|surname|dob|birth|birthdate|zip|zipcode|"
+    r"postcode|postal|address|street|phone|email|e_?mail|date|datetime|timestamp)($|_)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    columns: tuple[str, ...]
+    evidence: str
+    action: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _bins(values: pd.Series, categorical: bool) -> pd.Series:
+    """A public column as at most ``MAX_BINS`` groups (categories, or numeric quantile bins)."""
+    if categorical or values.nunique(dropna=True) <= MAX_BINS:
+        return values.astype("string").fillna("<missing>")
+    numbers = pd.to_numeric(values, errors="coerce")
+    return pd.qcut(numbers, MAX_BINS, duplicates="drop").astype("string").fillna("<missing>")
+
+
+def proxy_strength(public: pd.Series, sensitive: pd.Series, *, public_categorical: bool,
+                   sensitive_categorical: bool, seed: int = 0) -> float:
+    """How well ``public`` alone predicts ``sensitive`` on held-out rows, in [0, 1].
+
+    Group means (numeric) or majorities (categorical) of the sensitive column per group of the
+    public column, fitted on one half and scored on the other, both ways: R² for numeric
+    targets, accuracy gain over the majority class for categorical ones.
+    """
+    observed = sensitive.notna().to_numpy()
+    groups = _bins(public[observed], public_categorical).to_numpy()
+    target = sensitive[observed]
+    target = target.astype(str).to_numpy() if sensitive_categorical else pd.to_numeric(target).to_numpy(float)
+    if len(target) < 20:
+        return 0.0
+    order = np.random.default_rng(seed).permutation(len(target))
+    halves = (order[: len(order) // 2], order[len(order) // 2:])
+    scores = []
+    for fit, test in (halves, halves[::-1]):
+        frame = pd.DataFrame({"g": groups[fit], "t": target[fit]})
+        if sensitive_categorical:
+            fallback = pd.Series(target[fit]).mode().iloc[0]
+            lookup = frame.groupby("g")["t"].agg(lambda v: v.mode().iloc[0])
+            guess = pd.Series(groups[test]).map(lookup).fillna(fallback).to_numpy()
+            accuracy = float(np.mean(guess == target[test]))
+            base = float(np.mean(target[test] == fallback))
+            scores.append((accuracy - base) / (1 - base) if base < 1 else 0.0)
+        else:
+            fallback = float(np.mean(target[fit]))
+            lookup = frame.groupby("g")["t"].mean()
+            guess = pd.Series(groups[test]).map(lookup).fillna(fallback).to_numpy(float)
+            variance = float(np.var(target[test]))
+            scores.append(1 - float(np.mean((guess - target[test]) ** 2)) / variance if variance > 0 else 0.0)
+    return float(np.clip(np.mean(scores), 0.0, 1.0))
+
+
+def _proxy_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
+    findings = []
+    for sensitive in spec.sensitive:
+        for public in spec.public:
+            strength = proxy_strength(support[public], support[sensitive],
+                                      public_categorical=spec.is_categorical(public),
+                                      sensitive_categorical=spec.is_categorical(sensitive))
+            if strength < PROXY_MEDIUM:
+                continue
+            measure = "accuracy gain over the majority class" if spec.is_categorical(sensitive) else "R²"
+            findings.append(Finding(
+                "high" if strength >= PROXY_HIGH else "medium", "proxy", (public, sensitive),
+                f"On the {len(support)} support rows, public column {public!r} alone predicts sensitive column "
+                f"{sensitive!r} with {measure} {strength:.2f} on held-out rows.",
+                f"Public columns are released as they are: {public!r} reveals most of {sensitive!r}. Tag "
+                f"{public!r} sensitive too, or drop it (ignore), unless {sensitive!r} is not really sensitive."))
+    return findings
+
+
+def _identifying_findings(spec: TableSpec, table: pd.DataFrame) -> list[Finding]:
+    findings = []
+    for column in spec.public:
+        values = table[column].dropna()
+        reasons = []
+        if IDENTIFYING_NAME.search(column):
+            reasons.append("its name suggests an identifier, a date or contact details")
+        if not pd.api.types.is_numeric_dtype(values) and len(values) > 50 and values.nunique() >= 0.9 * len(values):
+            reasons.append(f"{values.nunique()} distinct values in {len(values)} rows (nearly one per row)")
+        if reasons:
+            findings.append(Finding(
+                "low", "identifying", (column,), f"Public column {column!r}: " + "; ".join(reasons) + ".",
+                "Identifiers and quasi-identifiers rarely help a model and can single out people: ignore the "
+                "column unless it is needed (dismiss this if it is harmless)."))
+    return findings
+
+
+def _support_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
+    findings = []
+    if len(support) < USEFUL_SUPPORT_ROWS:
+        findings.append(Finding(
+            "medium", "small_support", (), f"The support set has {len(support)} rows.",
+            f"Imputers are weak below about {USEFUL_SUPPORT_ROWS} support rows, which makes FusionDP's private "
+            "correction larger and noisier: supply a larger public table or raise support_fraction."))
+    for column in spec.sensitive:
+        if not spec.is_categorical(column):
+            continue
+        counts = support[column].astype("string").value_counts()
+        small = counts[counts < SMALL_CELL]
+        if len(small):
+            findings.append(Finding(
+                "low", "small_cells", (column,),
+                f"Sensitive column {column!r}: {len(small)} categor{'y' if len(small) == 1 else 'ies'} with fewer "
+                f"than {SMALL_CELL} support rows ({', '.join(f'{k!r}: {v}' for k, v in small.items())}).",
+                "Rare categories are imputed poorly and their members stand out: consider merging them."))
+    return findings
+
+
+def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | None = None,
+              config: RunConfig | None = None) -> list[Finding]:
+    """Findings about ``table`` and ``spec`` before training, most severe first.
+
+    Reads the public columns, the target and the support set only — never the sensitive
+    values of the private rows (the support set's sensitive values are public).
+    """
+    config = config or RunConfig()
+    if spec.target in spec.sensitive:
+        return [Finding("high", "target_sensitive", (spec.target,),
+                        f"The target {spec.target!r} is tagged sensitive.",
+                        "Feature-level DP protects input columns only. To protect the label, train with "
+                        "row-level DP-SGD (mode 'dpsgd') and untag the target.")]
+    resolved = spec.resolve(table)
+    try:
+        splits = split_table(table, resolved, support_fraction=config.support_fraction,
+                             val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                             seed=config.split_seed, support=support)
+    except FusionDPError as exc:
+        return [Finding("high", "split", (), str(exc), "Fix the split settings or the support table first.")]
+    findings = _proxy_findings(resolved, splits.support) + _identifying_findings(resolved, table)
+    findings += _support_findings(resolved, splits.support)
+    n_private = len(splits.train)
+    if config.delta >= 1 / n_private:
+        findings.append(Finding(
+            "high", "delta", (), f"δ = {config.delta:g} is not below 1/N = {1 / n_private:.2g} ({n_private} private "
+            "rows): a mechanism that publishes one row at random would meet it.",
+            f"Use δ below {1 / n_private:.1g}, e.g. 1e-5 or 1/(10·N)."))
+    return sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity])
+
+
+def check_strict(findings: list[Finding]) -> None:
+    """``--strict``: refuse to train while a high-severity finding stands."""
+    high = [f for f in findings if f.severity == "high"]
+    if high:
+        raise PrivacyError("Preflight found high-severity problems (strict mode): "
+                           + " ".join(f"{f.evidence} {f.action}" for f in high))

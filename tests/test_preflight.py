@@ -1,0 +1,78 @@
+"""Privacy preflight and the plain-language statement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusiondp.config import RunConfig
+from fusiondp.errors import PrivacyError
+from fusiondp.pipeline import prepare, train_run
+from fusiondp.privacy.accounting import epsilon_spent
+from fusiondp.privacy.preflight import check_strict, preflight
+from fusiondp.privacy.statement import attacker_tpr_bound, epsilon_delta_tpr_bound
+
+
+def _planted(sample_table: pd.DataFrame) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    age = sample_table["age"]
+    return sample_table.assign(
+        age_band=(age // 10 * 10).astype("Int64").astype(str),
+        noisy_age=age + rng.normal(0, 9, len(age)),
+        lottery=rng.normal(size=len(age)),
+        record_id=[f"R{i:06d}" for i in range(len(age))],
+    )
+
+
+def test_planted_proxies_are_flagged_at_the_right_severity(sample_table, sample_spec) -> None:
+    findings = preflight(_planted(sample_table), sample_spec)
+    by_columns = {(f.code, f.columns): f for f in findings}
+    assert by_columns[("proxy", ("age_band", "age"))].severity == "high"
+    assert by_columns[("proxy", ("noisy_age", "age"))].severity == "medium"
+    assert not any("lottery" in f.columns for f in findings)
+    assert by_columns[("identifying", ("record_id",))].severity == "low"
+    assert findings[0].severity == "high", "most severe first"
+    with pytest.raises(PrivacyError, match="age_band"):
+        check_strict(findings)
+
+
+def test_sample_data_has_no_high_finding(sample_table, sample_spec) -> None:
+    assert not [f for f in preflight(sample_table, sample_spec) if f.severity == "high"]
+
+
+def test_delta_target_and_support_problems(sample_table, sample_spec) -> None:
+    codes = {f.code for f in preflight(sample_table, sample_spec, config=RunConfig(delta=1e-3))}
+    assert "delta" in codes
+    small = preflight(sample_table, sample_spec, config=RunConfig(support_fraction=0.02))
+    assert "small_support" in {f.code for f in small}
+    sensitive_target = sample_spec.model_copy(update={"sensitive": (*sample_spec.sensitive, "diabetes")})
+    (finding,) = preflight(sample_table, sensitive_target)
+    assert finding.code == "target_sensitive" and "dpsgd" in finding.action
+
+
+def test_preflight_never_reads_private_sensitive_values(sample_table, sample_spec) -> None:
+    table = _planted(sample_table).assign(row_id=np.arange(len(sample_table)))
+    spec = sample_spec.model_copy(update={"ignore": ("row_id",)})
+    base = preflight(table, spec)
+    support_ids = set(prepare(RunConfig(spec=spec, imputer="gbdt", epochs=1), table=table).splits.support["row_id"])
+    scrambled = table.copy()
+    private = ~scrambled["row_id"].isin(support_ids)
+    rng = np.random.default_rng(1)
+    for column in spec.sensitive:
+        scrambled.loc[private, column] = rng.choice(table[column].dropna().unique(), size=int(private.sum()))
+    assert preflight(scrambled, spec) == base
+
+
+def test_statement_numbers_match_the_accountant(sample_spec) -> None:
+    from tests.conftest import SAMPLE_CSV
+
+    prepared = prepare(RunConfig(data=str(SAMPLE_CSV), spec=sample_spec, imputer="gbdt", epochs=2, epsilon=2.0))
+    ledger = train_run(prepared, "fusiondp", 0).privacy
+    spent = epsilon_spent(ledger.sigma, ledger.sampling_rate, ledger.steps, ledger.delta, "rdp")
+    assert f"ε = {spent:.3g}" in ledger.statement and "age, gender" in ledger.statement
+    for fpr in (0.01, 0.05):
+        tight = attacker_tpr_bound(ledger, fpr)
+        assert fpr <= tight <= epsilon_delta_tpr_bound(spent, ledger.delta, fpr)
+        assert f"{tight:.1%}" in ledger.statement
+    assert "Not protected" in ledger.statement and "label" in ledger.statement
