@@ -1,0 +1,1 @@
+"""FusionDP Studio's Streamlit dashboard: ``streamlit run dashboard/app.py``."""

@@ -1,0 +1,29 @@
+"""Plain-words explanation of feature-level differential privacy and what it does not cover."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.title("About feature-level DP")
+st.markdown("""
+**What is protected.** You tag some columns as *sensitive* (for example age, sex, ethnicity, income).
+For every person in the private training rows, the trained model reveals at most a bounded amount about
+*their values in those columns*. The bound is ε (with a small failure probability δ): with a small ε,
+an observer of the model can hardly tell a person's real sensitive values from predicted ("imputed") ones.
+
+**What is not protected.**
+- The *public* columns and the *target* are used as they are: the guarantee says nothing about them.
+- Whether a person is in the table at all (that needs row-level DP: the `dpsgd` mode).
+- The *support set*: its sensitive values are treated as public, because you declare them so.
+- Previews and test metrics in this app are computed on your raw table and are **not** private; they
+  are for you, on your machine. Only the trained model carries the guarantee.
+
+**How it works.** An imputer, fitted on the public support set, predicts each private row's sensitive
+values from its public columns. Training uses these imputed rows freely, plus a correction from the real
+rows whose gradients are clipped to a norm C and blurred with Gaussian noise: that noisy term is the only
+way the real sensitive values reach the model, and the accountant turns noise, sampling rate and number of
+steps into ε.
+
+**Reading ε.** Below about 1: strong. 1–8: common in practice. Above about 10: weak, the bound allows an
+observer's odds to grow by a factor of e^ε (e^10 ≈ 22,000).
+""")

@@ -1,0 +1,92 @@
+"""Step 2: tag columns (target / sensitive / public / ignore), their types, and the support set."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from fusiondp import FusionDPError
+from fusiondp.data import MIN_SUPPORT_ROWS
+from fusiondp.impute import available_imputers
+
+st.title("2 · Columns")
+table: state.Table | None = st.session_state.table
+if table is None:
+    st.info("Load a table on the Data page first.")
+    st.page_link("pages/data.py", label="Go to Data", icon="⬅️")
+    st.stop()
+columns = list(table.frame.columns)
+
+st.info(
+    "**Sensitive** columns are the ones whose values must stay private: typically demographics such as "
+    "age, sex, ethnicity, education or income. FusionDP protects *only* these columns with differential "
+    "privacy. **Public** columns (e.g. lab values) are assumed non-sensitive and are used as they are. "
+    "**Ignore** drops a column from the model. Suggestions come from the column names; check them."
+)
+left, right = st.columns(2)
+with left:
+    st.selectbox("Target (the outcome to predict, two classes)", columns, key="target", persist_state="session")
+    target_values = sorted(table.frame[st.session_state.target].dropna().unique().tolist(), key=str)[:50]
+    if st.session_state.positive_class not in target_values:
+        st.session_state.positive_class = target_values[-1] if target_values else None
+    st.selectbox("Positive class", target_values, key="positive_class", persist_state="session",
+                 help="The outcome value counted as 'positive' for AUROC, AUPRC and F1.")
+    features = [c for c in columns if c != st.session_state.target]
+    for key in ("sensitive", "ignore", "categorical"):
+        st.session_state[key] = [c for c in st.session_state[key] if c in features]
+    st.multiselect("Sensitive columns (protected with feature-level DP)", features, key="sensitive",
+                   persist_state="session")
+    st.multiselect("Ignore (not used at all)", features, key="ignore", persist_state="session")
+    used = [c for c in features if c not in st.session_state.ignore]
+    st.multiselect("Categorical columns (the others are numeric)", used, key="categorical",
+                   persist_state="session",
+                   help="Categorical columns are one-hot encoded; numeric ones are standardised.")
+with right:
+    st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
+             [state.DEFAULTS["support_source"], "A separate public table"], key="support_source",
+             persist_state="session")
+    if st.session_state.support_source == state.DEFAULTS["support_source"]:
+        st.slider("Public fraction of the table", 0.02, 0.5, step=0.01, key="support_fraction",
+                  persist_state="session",
+                  help=f"These rows are declared public and removed from the private training rows. "
+                       f"At least {MIN_SUPPORT_ROWS} rows are needed.")
+    else:
+        support_upload = st.file_uploader("Public support table (same columns)", key="support_upload")
+        if support_upload is not None and st.session_state.get("last_support") != support_upload.file_id:
+            st.session_state.last_support = support_upload.file_id
+            try:
+                st.session_state.support_table = state.read_upload(support_upload.name, support_upload.getvalue())
+                st.session_state.support_error = None
+            except FusionDPError as exc:
+                st.session_state.support_error = str(exc)
+        if st.session_state.get("support_error"):
+            st.error(st.session_state.support_error, icon="⚠️")
+        if st.session_state.support_table is None:
+            st.warning("Upload the public support table, or use a public fraction of this table.")
+    status = available_imputers()
+    st.selectbox("Imputer", ["auto", *status], key="imputer", persist_state="session",
+                 help="'auto' uses TabPFN when its weights are on this machine, otherwise gradient boosting.")
+    for name, reason in status.items():
+        st.caption(f"`{name}`: " + ("available" if reason is None else f"unavailable: {reason}"))
+
+roles = pd.DataFrame({
+    "column": columns,
+    "role": ["target" if c == st.session_state.target else "sensitive" if c in st.session_state.sensitive
+             else "ignore" if c in st.session_state.ignore else "public" for c in columns],
+    "type": ["" if c == st.session_state.target or c in st.session_state.ignore
+             else "categorical" if c in st.session_state.categorical
+             or not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
+    "missing": [f"{table.frame[c].isna().mean():.1%}" for c in columns],
+    "suggested sensitive": [bool(state.SENSITIVE_NAME.search(c)) for c in columns],
+})
+st.subheader("Column roles")
+try:
+    st.success(state.check_split(state.current_spec()), icon="✅")
+    ok = True
+except FusionDPError as exc:
+    state.show_error(exc)
+    ok = False
+st.dataframe(roles, hide_index=True, width="stretch")
+if ok:
+    st.page_link("pages/imputation.py", label="Next: preview the imputation →", icon="➡️")

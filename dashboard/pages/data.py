@@ -1,0 +1,64 @@
+"""Step 1: load a table (upload or sample) and show its shape, types and missingness."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import state
+from fusiondp import FusionDPError
+
+st.title("1 · Data")
+st.write(
+    "Upload the table you want to learn from, or start with the sample. The file is read into this "
+    "browser session only: it is never written to disk, and other users of this server cannot see it."
+)
+cap_mb = state.upload_cap_bytes() / 2**20
+upload = st.file_uploader(
+    f"Upload a table: CSV / TSV, Parquet or Excel, at most {cap_mb:.0f} MB", key="upload",
+    help="One row per patient, one column per variable, a header row. Empty cells count as missing.",
+)
+sample = st.selectbox("…or use a sample table", list(state.SAMPLES), index=None, key="sample",
+                      placeholder="Pick a sample table")
+
+loaded: state.Table | None = None
+try:
+    if upload is not None and st.session_state.get("last_upload") != upload.file_id:
+        st.session_state.last_upload = upload.file_id
+        st.session_state.load_error = None
+        loaded = state.read_upload(upload.name, upload.getvalue())
+    elif sample is not None and st.session_state.get("last_sample") != sample:
+        st.session_state.last_sample = sample
+        st.session_state.load_error = None
+        loaded = state.read_sample(sample)
+except FusionDPError as exc:
+    st.session_state.load_error = str(exc)
+if loaded is not None:
+    st.session_state.switch_note = state.set_table(loaded)
+if st.session_state.get("load_error"):
+    st.error(st.session_state.load_error, icon="⚠️")
+    if st.session_state.table is not None:
+        st.info(f"The previously loaded table {st.session_state.table.name} is still in use.")
+if st.session_state.get("switch_note"):
+    st.warning(st.session_state.switch_note)
+
+table: state.Table | None = st.session_state.table
+if table is None:
+    st.stop()
+frame = table.frame
+st.subheader(f"{table.name}")
+cols = st.columns(3)
+cols[0].metric("Rows", f"{len(frame):,}")
+cols[1].metric("Columns", frame.shape[1])
+cols[2].metric("Missing cells", f"{frame.isna().mean().mean():.1%}")
+overview = pd.DataFrame({
+    "column": frame.columns,
+    "type": [str(t) for t in frame.dtypes],
+    "distinct values": [frame[c].nunique() for c in frame.columns],
+    "missing": [f"{frame[c].isna().mean():.1%}" for c in frame.columns],
+    "example": [str(frame[c].dropna().iloc[0]) if frame[c].notna().any() else "" for c in frame.columns],
+})
+st.dataframe(overview, hide_index=True, width="stretch")
+with st.expander("First rows"):
+    st.dataframe(frame.head(20), width="stretch")
+st.page_link("pages/columns.py", label="Next: tag the columns →", icon="➡️")

@@ -1,0 +1,119 @@
+"""Step 4: choose the privacy budget and training knobs, then train with live progress."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from dashboard import state
+from fusiondp import FusionDPError
+from fusiondp.privacy.accounting import ACCOUNTANTS
+from fusiondp.train.modes import ALL_MODES, MODES
+
+st.title("4 · Train")
+if st.session_state.table is None:
+    st.info("Load a table on the Data page first.")
+    st.stop()
+job: state.TrainingJob | None = st.session_state.job
+running = job is not None and not job.done
+
+st.subheader("Privacy budget")
+st.select_slider("ε range for the privacy-utility curve (log scale)", state.EPSILON_STEPS, key="eps_range",
+                 value=state.DEFAULT_EPSILON_RANGE,
+                 persist_state="session",
+                 help="ε bounds how much the model can reveal about any one person's sensitive values. "
+                      "Smaller is more private. One model per ε and private mode is trained.")
+st.number_input("Add one more ε (optional; type a value)", key="extra_epsilon", step=0.5, format="%g",
+                persist_state="session")
+grid = state.epsilon_grid()
+largest = max(grid)
+if largest > 8:
+    st.markdown(f":red[**ε up to {largest:g} is a weak guarantee**: beyond about 8 an attacker's odds of "
+                "learning a sensitive value can grow by a factor of thousands.]")
+elif largest > 2:
+    st.markdown(f":orange[ε up to {largest:g}: a moderate guarantee, common in practice.]")
+else:
+    st.markdown(f":green[ε ≤ {largest:g}: a strong guarantee.]")
+cols = st.columns(2)
+cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
+                     step=1e-6, persist_state="session")
+cols[1].selectbox("Accountant (how ε is computed)", ACCOUNTANTS, key="accountant", persist_state="session")
+
+st.subheader("Modes to compare")
+st.multiselect("Modes", ALL_MODES, key="modes", persist_state="session",
+               format_func=lambda m: f"{m} — {MODES[m].description}")
+st.caption("Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as horizontal "
+           "lines; private modes are trained at every ε.")
+
+with st.expander("Training knobs (defaults: a quick first look with 3 epochs; the CLI's default is 13)"):
+    cols = st.columns(3)
+    cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session")
+    cols[1].slider("β: representation-consistency weight", 0.0, 5.0, step=0.1, key="beta", persist_state="session")
+    cols[2].slider("C: per-row clip norm", 0.1, 10.0, step=0.1, key="max_grad_norm", persist_state="session",
+                   help="Each row's gradient is scaled down to this norm before noise is added.")
+    cols = st.columns(5)
+    cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session")
+    cols[1].number_input("Batch size", 1, 4096, key="batch_size", persist_state="session")
+    cols[2].number_input("Learning rate", 1e-4, 1.0, key="lr", format="%g", persist_state="session")
+    cols[3].number_input("First seed", 0, 10_000, key="seed", persist_state="session")
+    cols[4].number_input("Seeds", 1, 10, key="n_seeds", persist_state="session")
+
+try:
+    configs = {epsilon: state.current_config(epsilon) for epsilon in grid}
+except FusionDPError as exc:
+    state.show_error(exc)
+    st.stop()
+runs = state.plan_runs(configs[grid[0]], grid)
+st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
+
+start_col, cancel_col = st.columns(2)
+if start_col.button("Train", type="primary", disabled=running, key="train"):
+    try:
+        with st.spinner("Preparing the data (imputation runs once per table and support set)…"):
+            prepared = {epsilon: state.prepared_for(config) for epsilon, config in configs.items()}
+    except FusionDPError as exc:
+        state.show_error(exc)
+        st.stop()
+    st.session_state.records = []
+    job = state.TrainingJob(runs=runs, prepared=prepared)
+    st.session_state.job = job
+    job.start()
+    running = True
+if running and cancel_col.button("Cancel training", key="cancel"):
+    job.cancel.set()
+
+
+@st.fragment(run_every=1.0 if running else None)
+def progress() -> None:
+    """Polls the worker: the page stays responsive while it trains."""
+    job: state.TrainingJob | None = st.session_state.job
+    if job is None:
+        return
+    finished = len(job.records)
+    last = job.epochs[-1] if job.epochs else None
+    fraction = finished / len(job.runs)
+    if last is not None and not job.done:
+        fraction += last["epoch"] / last["epochs"] / len(job.runs)
+    st.progress(min(fraction, 1.0), text=f"{finished} of {len(job.runs)} models trained")
+    if last is not None:
+        spent = "—" if last["epsilon_spent"] is None else f"{last['epsilon_spent']:.3g}"
+        st.markdown(f"Current: `{last['mode']}` seed {last['seed']} · epoch {last['epoch']}/{last['epochs']} · "
+                    f"public loss {last['public_loss']:.4f} · private loss {last['private_loss']:.4f} · "
+                    f"ε spent so far {spent}")
+        history = pd.DataFrame(job.epochs).reset_index(names="epochs so far")
+        st.line_chart(history, x="epochs so far", y="val_auroc", color="mode", height=220)
+        st.caption("Validation AUROC per epoch, on imputed validation rows (public information).")
+    if job.error:
+        st.error(job.error, icon="⚠️")
+    if job.done:
+        if job.cancel.is_set():
+            st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished; their results are kept.")
+        if st.session_state.records is not job.records:
+            st.session_state.records = job.records
+            st.rerun()
+        st.success(f"Done: {finished} models trained.")
+        st.page_link("pages/results.py", label="See the results →", icon="📈")
+
+
+progress()

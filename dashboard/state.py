@@ -1,0 +1,341 @@
+"""Session state and cached library calls shared by the dashboard pages.
+
+Everything a user chose or uploaded lives in ``st.session_state`` (one per browser tab), so
+two tabs never see each other's data. ``st.cache_data`` is shared by every session, so each
+cached call is keyed on the table's content hash plus the spec and config it depends on:
+a session can only get a cached result for bytes it already holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from fusiondp import DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table, train_run
+from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
+from fusiondp.pipeline import PreparedData
+from fusiondp.sweep import PREPARE_FIELDS
+from fusiondp.train.loop import EpochReport
+from fusiondp.train.modes import MODES
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = {
+    "NHANES 2017–2018 adults: diabetes": (
+        ROOT / "sample_data" / "nhanes_diabetes.csv",
+        ROOT / "sample_data" / "nhanes_diabetes.spec.yaml",
+    ),
+}
+EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+"""Log-spaced ε values offered by the range slider."""
+DEFAULT_EPSILON_RANGE = (1.0, 4.0)
+"""Set as the slider's value, not in ``DEFAULTS``: a tuple value is what makes it a range slider."""
+DEFAULT_MODES = ["sgd_ori", "sgd_pub", "fusiondp", "dpsgd"]
+SENSITIVE_NAME = re.compile(
+    r"age|sex|gender|race|ethnic|educat|marital|income|poverty|religio|nationality|birth|zip|postcode|language",
+    re.IGNORECASE,
+)
+"""Column names that usually hold demographic, protected attributes: suggested as sensitive."""
+TARGET_NAME = re.compile(r"target|label|outcome|diagnos|diabetes|disease|death|mortality|readmi", re.IGNORECASE)
+
+DEFAULTS: dict[str, Any] = {
+    "support_source": "A public fraction of this table",
+    "support_fraction": 0.1,
+    "imputer": "auto",
+    "extra_epsilon": None,
+    "delta": 1e-5,
+    "accountant": "rdp",
+    "modes": DEFAULT_MODES,
+    "epochs": 3,
+    "batch_size": 128,
+    "lr": 0.05,
+    "alpha": 3.0,
+    "beta": 0.5,
+    "max_grad_norm": 1.8,
+    "seed": 0,
+    "n_seeds": 1,
+}
+ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
+
+
+@dataclass
+class Table:
+    """A loaded table and where it came from; the bytes are hashed, never written anywhere."""
+
+    name: str
+    digest: str
+    frame: pd.DataFrame
+    spec: TableSpec | None = None
+    """Roles shipped with a sample table (``None`` for uploads)."""
+
+
+def init_state() -> None:
+    """Fill in defaults once per session; widgets then read and write these keys."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault("table", None)
+    st.session_state.setdefault("support_table", None)
+    st.session_state.setdefault("records", [])
+    st.session_state.setdefault("job", None)
+
+
+def collect_finished_job() -> None:
+    """Move a finished job's records into the session, whichever page the user is on."""
+    job: TrainingJob | None = st.session_state.job
+    if job is not None and job.done and st.session_state.records is not job.records:
+        st.session_state.records = job.records
+
+
+def show_error(exc: Exception) -> None:
+    """Library errors are shown as their message (which says how to fix it), never as a traceback."""
+    st.error(str(exc), icon="⚠️")
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def upload_cap_bytes() -> int:
+    """The upload cap: the server's ``maxUploadSize`` (MB), never above the library's own limit."""
+    return min(int(st.get_option("server.maxUploadSize")) * 2**20, MAX_FILE_BYTES)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _parse(content_hash: str, name: str, _content: bytes) -> pd.DataFrame:
+    """Parsing is keyed on the content hash (and name, which decides the format)."""
+    return read_table_bytes(_content, name)
+
+
+def read_upload(name: str, content: bytes) -> Table:
+    """Check the size, parse the bytes with the library, and return the table (errors raise)."""
+    cap = upload_cap_bytes()
+    if len(content) > cap:
+        raise DataError(
+            f"{name} is {len(content) / 2**20:.1f} MB, over the {cap / 2**20:.0f} MB upload limit. "
+            "Sample rows or save it as Parquet, which is much smaller than CSV."
+        )
+    key = digest(content)
+    return Table(name=name, digest=key, frame=_parse(key, name, content).copy())
+
+
+def read_sample(label: str) -> Table:
+    csv_path, spec_path = SAMPLES[label]
+    table = read_upload(f"sample_data/{csv_path.name}", csv_path.read_bytes())
+    table.spec = TableSpec.from_yaml(spec_path)
+    return table
+
+
+def suggest_roles(table: Table) -> dict[str, Any]:
+    """Roles from the sample's spec file, else guesses from column names and types."""
+    frame = table.frame
+    columns = list(frame.columns)
+    if table.spec is not None:
+        spec = table.spec
+        categorical = [c for c in columns if c in spec.categorical]
+        return {"target": spec.target, "positive_class": spec.positive_class, "sensitive": list(spec.sensitive),
+                "ignore": list(spec.ignore), "categorical": categorical}
+    binary = [c for c in columns if frame[c].dropna().nunique() == 2]
+    named = [c for c in binary if TARGET_NAME.search(c)]
+    target = (named or binary or columns)[-1]
+    sensitive = [c for c in columns if c != target and SENSITIVE_NAME.search(c)]
+    categorical = [c for c in columns if c != target and not pd.api.types.is_numeric_dtype(frame[c])]
+    return {"target": target, "positive_class": None, "sensitive": sensitive, "ignore": [], "categorical": categorical}
+
+
+def set_table(table: Table) -> str | None:
+    """Make ``table`` the current dataset; return a message when this switches datasets mid-way.
+
+    Training settings are kept. Column roles are kept when every tagged column exists in the
+    new table, otherwise they are reset to suggestions; results of the old table are cleared.
+    """
+    old: Table | None = st.session_state.table
+    if old is not None and old.digest == table.digest:
+        return None
+    st.session_state.table = table
+    st.session_state.records = []
+    st.session_state.job = None
+    tagged = [st.session_state.get("target"), *st.session_state.get("sensitive", []),
+              *st.session_state.get("ignore", []), *st.session_state.get("categorical", [])]
+    keep = old is not None and table.spec is None and all(c in table.frame.columns for c in tagged if c)
+    if not keep:
+        st.session_state.update(suggest_roles(table))
+    if old is None:
+        return None
+    roles = "kept (every tagged column exists in the new table)" if keep else "reset to suggestions for the new table"
+    return (f"Switched dataset from {old.name} to {table.name}. Column roles were {roles}; training settings "
+            "were kept; results of the previous table were cleared.")
+
+
+def current_spec() -> TableSpec:
+    """The spec the Columns page describes; validation errors are raised for the page to show.
+
+    Text columns not ticked categorical are left to the library's type inference (they are
+    categorical), so a former target of "Yes"/"No" values does not turn into a bad numeric column.
+    """
+    table: Table = st.session_state.table
+    features = [c for c in table.frame.columns
+                if c != st.session_state.target and c not in st.session_state.ignore]
+    categorical = [c for c in st.session_state.categorical if c in features]
+    numeric = [c for c in features if c not in categorical and pd.api.types.is_numeric_dtype(table.frame[c])]
+    positive = st.session_state.positive_class
+    return TableSpec.from_dict({
+        "target": st.session_state.target,
+        "sensitive": list(st.session_state.sensitive),
+        "ignore": list(st.session_state.ignore),
+        "categorical": categorical,
+        "numeric": numeric,
+        "positive_class": positive.item() if hasattr(positive, "item") else positive,
+    }, source="column roles")
+
+
+def current_config(epsilon: float | None = None) -> RunConfig:
+    """The ``RunConfig`` of the current choices (ε defaults to the lowest of the grid)."""
+    table: Table = st.session_state.table
+    separate = st.session_state.support_source != DEFAULTS["support_source"]
+    return RunConfig.build(
+        data=table.name,
+        spec=current_spec(),
+        support_data=st.session_state.support_table.name if separate and st.session_state.support_table else None,
+        support_fraction=st.session_state.support_fraction,
+        imputer=st.session_state.imputer,
+        modes=list(st.session_state.modes),
+        seeds=list(range(st.session_state.seed, st.session_state.seed + st.session_state.n_seeds)),
+        epsilon=epsilon if epsilon is not None else epsilon_grid()[0],
+        delta=st.session_state.delta,
+        accountant=st.session_state.accountant,
+        epochs=st.session_state.epochs,
+        batch_size=st.session_state.batch_size,
+        lr=st.session_state.lr,
+        alpha=st.session_state.alpha,
+        beta=st.session_state.beta,
+        max_grad_norm=st.session_state.max_grad_norm,
+    )
+
+
+def epsilon_grid() -> list[float]:
+    """The ε values of the curve: the slider's range plus an optionally typed value."""
+    low, high = st.session_state.get("eps_range", DEFAULT_EPSILON_RANGE)
+    grid = [e for e in EPSILON_STEPS if low <= e <= high]
+    extra = st.session_state.extra_epsilon
+    if extra is not None:
+        grid.append(float(extra))
+    return sorted(set(grid))
+
+
+def support_frame() -> pd.DataFrame | None:
+    if st.session_state.support_source == DEFAULTS["support_source"] or st.session_state.support_table is None:
+        return None
+    return st.session_state.support_table.frame
+
+
+def check_split(spec: TableSpec) -> str:
+    """Validate the roles and split against the table (fast); returns the split's description."""
+    table: Table = st.session_state.table
+    resolved = spec.resolve(table.frame)
+    config = current_config()
+    splits = split_table(table.frame, resolved, support_fraction=config.support_fraction,
+                         val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                         seed=config.split_seed, support=support_frame())
+    sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
+    return f"Support: {splits.support_source}. Rows per part: {sizes}."
+
+
+def _prepare_key(config: RunConfig) -> str:
+    """The fields ``prepare`` reads, plus the batch size it checks against the training rows."""
+    values = config.to_dict()
+    return json.dumps({k: values[k] for k in (*PREPARE_FIELDS, "batch_size")}, sort_keys=True, default=str)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _prepare(table_hash: str, support_hash: str | None, prepare_key: str, _config: RunConfig,
+             _table: pd.DataFrame, _support: pd.DataFrame | None) -> PreparedData:
+    """Imputation and encoding, keyed on the table's and support's hashes and the data settings."""
+    return prepare(_config, table=_table, support=_support)
+
+
+def prepared_for(config: RunConfig) -> PreparedData:
+    """The prepared data for ``config``, reusing a cached preparation that differs in training knobs only
+    (as ``fusiondp.sweep`` does: ``train_run`` reads ε and the knobs from ``prepared.config``)."""
+    table: Table = st.session_state.table
+    support = st.session_state.support_table if support_frame() is not None else None
+    prepared = _prepare(table.digest, support.digest if support else None, _prepare_key(config), config,
+                        table.frame, support.frame if support else None)
+    return dataclasses.replace(prepared, config=config)
+
+
+@dataclass
+class TrainingJob:
+    """Training running in a worker thread; the page polls it, the cancel button sets ``cancel``.
+
+    The worker only calls the library and writes plain Python fields: no Streamlit calls.
+    """
+
+    runs: list[tuple[float, str, int]]
+    prepared: dict[float, PreparedData]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    records: list[RunRecord] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    done: bool = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._work, name="fusiondp-training", daemon=True).start()
+
+    def _on_epoch(self, report: EpochReport) -> None:
+        self.epochs.append(report.to_dict())
+
+    def _work(self) -> None:
+        try:
+            for epsilon, mode, seed in self.runs:
+                record = train_run(self.prepared[epsilon], mode, seed, on_epoch=self._on_epoch,
+                                   should_stop=self.cancel.is_set)
+                self.records.append(record)
+                if record.cancelled:
+                    break
+        except FusionDPError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # shown as a message: the app must keep working
+            self.error = f"Training failed unexpectedly ({type(exc).__name__}: {exc})."
+        finally:
+            self.done = True
+
+
+def plan_runs(config: RunConfig, grid: list[float]) -> list[tuple[float, str, int]]:
+    """(ε, mode, seed) to train: private modes at every ε, non-private ones once (ε plays no role)."""
+    runs = []
+    for mode in config.modes:
+        for epsilon in grid if MODES[mode].is_private else grid[:1]:
+            runs.extend((epsilon, mode, seed) for seed in config.seeds)
+    return runs
+
+
+def records_by_epsilon(records: list[RunRecord]) -> dict[float, list[RunRecord]]:
+    """Private runs grouped by target ε; the non-private references are added to every group."""
+    references = [r for r in records if not MODES[r.mode].is_private]
+    grid = sorted({r.config["epsilon"] for r in records if MODES[r.mode].is_private})
+    return {e: references + [r for r in records if MODES[r.mode].is_private and r.config["epsilon"] == e]
+            for e in grid} or ({records[0].config["epsilon"]: references} if references else {})
+
+
+def sidebar(container: Any) -> None:
+    """The current dataset, spec and budget, on every page."""
+    table: Table | None = st.session_state.table
+    with container:
+        st.subheader("Current run")
+        if table is None:
+            st.caption("No table loaded yet.")
+            return
+        st.markdown(f"**Dataset:** `{table.name}`  \n{len(table.frame):,} rows × {table.frame.shape[1]} columns")
+        sensitive = st.session_state.get("sensitive", [])
+        st.markdown(f"**Target:** `{st.session_state.get('target')}`  \n"
+                    f"**Sensitive ({len(sensitive)}):** {', '.join(sensitive) or '—'}")
+        grid = ", ".join(f"{e:g}" for e in epsilon_grid())
+        st.markdown(f"**Budget:** ε ∈ {{{grid}}}, δ = {st.session_state.delta:g}")

@@ -1,0 +1,327 @@
+"""Privacy-utility figures, tables and a self-contained HTML report.
+
+The CLI (``fusiondp report``), the dashboard's Results page and the notebooks all draw
+with these functions, so a curve looks the same everywhere. Inputs are the tidy table
+of ``fusiondp.sweep`` (one row per run); ``load_results`` also turns a ``fusiondp run``
+folder (``results.json``) into that table. The HTML embeds plotly.js because users often
+have no network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from fusiondp.errors import ConfigError, DataError
+from fusiondp.metrics import METRICS
+from fusiondp.record import RunRecord, write_text_atomic
+from fusiondp.sweep import (
+    SELECTION_LABELS,
+    Selection,
+    _read_runs,
+    needs_selection,
+    row_from_record,
+    select_best,
+)
+from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
+
+METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score"}
+GAIN_BASELINES = ("dpsgd", "feature_dp")
+CURVE_STEM = "privacy_utility_auroc"
+MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd"),
+                       strict=True))
+"""One colour per mode in every figure, so the CLI, app and notebooks read alike."""
+
+
+def _mode_order(modes: Any) -> list[str]:
+    present = set(modes)
+    return [m for m in ALL_MODES if m in present] + sorted(present - set(ALL_MODES))
+
+
+def _is_private(mode: str) -> bool:
+    return get_mode(mode).is_private
+
+
+def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, list[RunRecord]]:
+    """The tidy table and the run records of a ``fusiondp sweep`` or ``fusiondp run`` folder.
+
+    A sweep folder is read from ``runs.jsonl`` (exact types, and it works for a sweep that
+    was stopped before writing ``results.csv``), restricted to the runs in ``results.csv``
+    when that exists (``runs.jsonl`` may keep runs of an earlier grid).
+    """
+    folder = Path(results_dir)
+    if (folder / "runs.jsonl").is_file():
+        entries = _read_runs(folder / "runs.jsonl")
+        if (folder / "results.csv").is_file():
+            keys = pd.read_csv(folder / "results.csv", usecols=["key"])["key"].astype(str)
+            entries = {k: entries[k] for k in keys if k in entries}
+        if not entries:
+            raise DataError(f"{folder / 'runs.jsonl'} holds no finished run yet; run or resume the sweep first.")
+        return (pd.DataFrame([e["row"] for e in entries.values()]),
+                [RunRecord.from_dict(e["record"]) for e in entries.values()])
+    if (folder / "results.json").is_file():
+        try:
+            payload = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+            records = [RunRecord.from_dict(r) for r in payload["records"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{folder / 'results.json'} is not a results file written by fusiondp run: {exc}") from exc
+        if not records:
+            raise DataError(f"{folder / 'results.json'} holds no run records.")
+        return pd.DataFrame([row_from_record(r) for r in records]), records
+    raise DataError(f"{folder} holds neither runs.jsonl (written by fusiondp sweep) nor results.json (written by "
+                    "fusiondp run); give the folder that was passed as --out.")
+
+
+def _one_setting(results: pd.DataFrame) -> None:
+    if needs_selection(results):
+        raise ConfigError("These results hold several knob settings (α, β, C, …) per mode, ε and seed; choose one "
+                          "per ε first with fusiondp.sweep.select_best(results).")
+
+
+def _check_metric(results: pd.DataFrame, metric: str) -> None:
+    if metric not in results.columns:
+        raise ConfigError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
+
+
+def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
+    """``metric`` against ε (log axis): a line with ± sd error bars per DP mode; the
+    non-private modes as dashed horizontal lines at their mean (they do not depend on ε)."""
+    _check_metric(results, metric)
+    _one_setting(results)
+    label = METRIC_LABELS.get(metric, metric)
+    private = results[results["mode"].map(_is_private)]
+    epsilons = np.sort(private["epsilon"].dropna().unique()) if len(private) else np.array([0.5, 8.0])
+    fig = go.Figure()
+    for mode in _mode_order(private["mode"]):
+        stats = (private[private["mode"] == mode].groupby("epsilon")[metric].agg(["mean", "std", "count"])
+                 .reset_index().sort_values("epsilon"))
+        fig.add_trace(go.Scatter(
+            x=stats["epsilon"], y=stats["mean"], mode="lines+markers", name=mode,
+            line={"color": MODE_COLORS.get(mode)},
+            error_y={"type": "data", "array": stats["std"].fillna(0.0), "visible": True},
+            customdata=stats[["std", "count"]].fillna(0.0),
+            hovertemplate=f"{mode}<br>ε = %{{x}}<br>{label} = %{{y:.3f}} ± %{{customdata[0]:.3f}}"
+                          " (%{customdata[1]} seeds)<extra></extra>",
+        ))
+    public = results[~results["mode"].map(_is_private)]
+    for mode in _mode_order(public["mode"]):
+        values = public.loc[public["mode"] == mode, metric].astype(float)
+        mean, sd = values.mean(), values.std() if len(values) > 1 else 0.0
+        fig.add_trace(go.Scatter(
+            x=[epsilons.min(), epsilons.max()], y=[mean, mean], mode="lines", name=f"{mode} (non-private)",
+            line={"dash": "dash", "color": MODE_COLORS.get(mode)},
+            hovertemplate=f"{mode}: {label} = {mean:.3f} ± {sd:.3f} ({len(values)} seeds)<extra></extra>",
+        ))
+    seeds = results["seed"].nunique()
+    fig.update_layout(title=f"{label} vs ε (mean ± sd over {seeds} seed{'s' if seeds != 1 else ''})",
+                      yaxis_title=f"{label} on real test rows", legend_title="mode", template="plotly_white")
+    fig.update_xaxes(type="log", title="target ε (log scale)", tickvals=list(epsilons),
+                     ticktext=[f"{e:g}" for e in epsilons])
+    return fig
+
+
+def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (ε, mode): metric mean and sd over seeds, seeds, and the largest ε spent.
+
+    Non-private modes have an empty ε: their row is the reference at every ε.
+    """
+    _one_setting(results)
+    rows = []
+    for (epsilon, mode), group in results.groupby(["epsilon", "mode"], dropna=False, sort=False):
+        row: dict[str, Any] = {"epsilon": epsilon, "mode": mode, "seeds": group["seed"].nunique()}
+        for metric in (m for m in METRICS if m in group.columns):
+            values = group[metric].astype(float)
+            row[f"{metric}_mean"] = values.mean()
+            row[f"{metric}_sd"] = values.std() if values.notna().sum() > 1 else 0.0
+        for column in ("epsilon_spent", "epsilon_replace", "epsilon_tuning"):
+            if column in group.columns:
+                row[column] = pd.to_numeric(group[column], errors="coerce").max()
+        row["selection"] = group["selection"].iloc[0] if "selection" in group.columns else None
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate(_mode_order(table["mode"]))}
+    return (table.assign(_mode=table["mode"].map(order)).sort_values(["epsilon", "_mode"], na_position="last")
+            .drop(columns="_mode").reset_index(drop=True))
+
+
+def gain_table(results: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
+    """fusiondp − baseline at each ε, paired by seed (same seed, same ε): mean, sd and pairs."""
+    _check_metric(results, metric)
+    _one_setting(results)
+    ours = results.loc[results["mode"] == "fusiondp", ["epsilon", "seed", metric]]
+    rows = []
+    for baseline in GAIN_BASELINES:
+        other = results.loc[results["mode"] == baseline, ["epsilon", "seed", metric]]
+        paired = ours.merge(other, on=["epsilon", "seed"], suffixes=("", "_baseline"))
+        paired["gain"] = paired[metric] - paired[f"{metric}_baseline"]
+        for epsilon, group in paired.groupby("epsilon"):
+            rows.append({"baseline": baseline, "epsilon": epsilon, "gain_mean": group["gain"].mean(),
+                         "gain_sd": group["gain"].std() if len(group) > 1 else 0.0, "pairs": len(group)})
+    return pd.DataFrame(rows, columns=["baseline", "epsilon", "gain_mean", "gain_sd", "pairs"])
+
+
+def gain_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
+    """The "FusionDP gain": fusiondp − dpsgd and fusiondp − feature_dp at each ε, ± sd over seeds."""
+    gains = gain_table(results, metric)
+    label = METRIC_LABELS.get(metric, metric)
+    fig = go.Figure()
+    for baseline in GAIN_BASELINES:
+        part = gains[gains["baseline"] == baseline].sort_values("epsilon")
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["epsilon"], y=part["gain_mean"], mode="lines+markers", name=f"fusiondp − {baseline}",
+            line={"color": MODE_COLORS[baseline]},
+            error_y={"type": "data", "array": part["gain_sd"], "visible": True},
+        ))
+    if gains.empty:
+        fig.add_annotation(text="needs fusiondp and dpsgd or feature_dp runs at the same ε and seeds",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.add_hline(y=0, line={"color": "grey", "width": 1})
+    fig.update_layout(title=f"FusionDP gain in {label} (paired by seed, mean ± sd)",
+                      yaxis_title=f"Δ {label}", template="plotly_white")
+    epsilons = sorted(gains["epsilon"].unique())
+    fig.update_xaxes(type="log", title="target ε (log scale)", tickvals=epsilons, ticktext=[f"{e:g}" for e in epsilons])
+    return fig
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _curve_table_html(table: pd.DataFrame) -> str:
+    shown = pd.DataFrame({
+        "ε": table["epsilon"].map(lambda e: "reference" if pd.isna(e) else f"{e:g}"),
+        "mode": table["mode"],
+        "seeds": table["seeds"],
+        **{METRIC_LABELS[m]: [f"{a:.3f} ± {b:.3f}" for a, b in zip(table[f"{m}_mean"], table[f"{m}_sd"], strict=True)]
+           for m in ("auroc", "auprc", "accuracy", "f1")},
+        "ε spent": table.get("epsilon_spent", pd.Series(dtype=float)).map(_fmt),
+    })
+    if "epsilon_tuning" in table.columns:
+        shown["ε with tuning"] = table["epsilon_tuning"].map(_fmt)
+    return shown.to_html(index=False, border=0, classes="table")
+
+
+def _ledger_html(results: pd.DataFrame) -> str:
+    """One ledger row per (mode, ε): seeds share σ, q and T; the largest ε spent is shown."""
+    columns = [c for c in ("epsilon_spent", "epsilon_tuning", "candidates", "delta", "sigma", "sampling_rate",
+                           "steps", "accountant", "adjacency", "epsilon_replace", "privacy_notes")
+               if c in results.columns]
+    rows = []
+    for (mode, epsilon), group in results.groupby(["mode", "epsilon"], dropna=False, sort=False):
+        row = {"mode": mode, "ε target": _fmt(epsilon), "seeds": group["seed"].nunique()}
+        for column in columns:
+            values = group[column].dropna()
+            if column in ("epsilon_spent", "epsilon_tuning", "epsilon_replace"):
+                row[column] = _fmt(pd.to_numeric(values).max() if len(values) else None)
+            else:
+                row[column] = "; ".join(dict.fromkeys(_fmt(v) for v in values)) or "—"
+        rows.append(row)
+    ledger = pd.DataFrame(rows)
+    explained = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(ADJACENCY_EXPLAINED.get(a, ''))}</li>"
+                        for a in dict.fromkeys(results["adjacency"].dropna()))
+    return ledger.to_html(index=False, border=0, classes="table") + f"<ul>{explained}</ul>"
+
+
+def _imputation_html(records: list[RunRecord]) -> str:
+    parts = []
+    seen = set()
+    for record in records:
+        summary = record.imputer
+        marker = json.dumps(summary, sort_keys=True, default=str)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        quality = summary.get("quality") or {}
+        rows = [{"column": c["column"], "kind": c["kind"], "metric": metric, "imputer": _fmt(value),
+                 "baseline": _fmt(c["baseline"].get(metric))}
+                for c in quality.get("columns", []) for metric, value in c["metrics"].items()]
+        parts.append(
+            f"<p>Imputer <b>{html.escape(str(summary.get('name')))}</b> (requested "
+            f"{html.escape(str(summary.get('requested')))}: {html.escape(str(summary.get('reason')))}); fitted in "
+            f"{_fmt(summary.get('impute_s'))} s on {quality.get('fit_rows', '?')} support rows, scored on "
+            f"{quality.get('holdout_rows', '?')} held-out support rows "
+            f"({html.escape(str(quality.get('rows_used', '')))}).</p>"
+            + pd.DataFrame(rows).to_html(index=False, border=0, classes="table")
+            + "".join(f"<p>Note: {html.escape(str(note))}</p>" for note in quality.get("notes", [])))
+    return "".join(parts)
+
+
+def prepare_for_report(results: pd.DataFrame, select: Selection = "val_hybrid") -> tuple[pd.DataFrame, str | None]:
+    """Select one knob setting per (mode, ε, seed) when a sweep tuned α, β, C; say how."""
+    if needs_selection(results):
+        return select_best(results, by=select), SELECTION_LABELS[select]
+    return results, None
+
+
+def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid") -> Path:
+    """Write ``report.html`` into ``results_dir``: curves, gain, per-ε table, ledger, imputation.
+
+    ``select`` picks α, β, C per ε when the sweep tuned them (see ``fusiondp.sweep.select_best``).
+    """
+    folder = Path(results_dir)
+    raw, records = load_results(folder)
+    results, selection = prepare_for_report(raw, select)
+    figures = [privacy_utility_figure(results, "auroc"), privacy_utility_figure(results, "auprc"),
+               gain_figure(results, "auroc")]
+    plots = "".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
+                    for i, fig in enumerate(figures))
+    labels = set(results.get("selection", pd.Series(dtype=str)).dropna())
+    warning = ""
+    if any(label.startswith("not accounted") for label in labels):
+        warning = ("<p class='warn'><b>Not accounted:</b> hyperparameters were selected on real validation rows; "
+                   "no privacy ledger covers that choice.</p>")
+    selection_note = (f"<p>Hyperparameters (α, β, C, …) tuned per mode, ε and seed: {html.escape(selection)}. "
+                      "Releasing the best of K runs spends the K runs composed: see “ε with tuning”.</p>"
+                      if selection else "")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>FusionDP report: {html.escape(folder.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}}
+.table{{border-collapse:collapse;font-size:0.85em;margin:1em 0;display:block;overflow-x:auto}}
+.table td,.table th{{padding:0.25em 0.6em;border-bottom:1px solid #ddd;text-align:left}}
+.warn{{background:#fff3cd;padding:0.6em;border-left:4px solid #e0a800}}</style></head><body>
+<h1>FusionDP privacy-utility report</h1>
+<p>{len(raw)} runs from <code>{html.escape(str(folder))}</code>: modes {html.escape(', '.join(
+        _mode_order(raw['mode'])))}; {raw['seed'].nunique()} seed(s). Metrics are on real test rows.</p>
+{warning}{selection_note}
+<h2>Privacy-utility curves</h2>{plots}
+<h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}
+<h2>Privacy ledger</h2>{_ledger_html(results)}
+<h2>Imputation</h2>{_imputation_html(records)}
+</body></html>"""
+    path = folder / "report.html"
+    write_text_atomic(path, page)
+    return path
+
+
+def export_figure_images(fig: go.Figure, stem: str | Path) -> tuple[list[Path], str | None]:
+    """Write ``stem``.svg and .png with kaleido when it can run here; else say why not.
+
+    kaleido drives a local Chrome/Chromium; without one (or without kaleido) the images
+    cannot be made offline, and the caller must tell the user rather than fail silently.
+    """
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return [], "kaleido is not installed (pip install kaleido; it also needs Chrome or Chromium installed)"
+    written = []
+    for suffix in (".svg", ".png"):
+        path = Path(stem).with_suffix(suffix)
+        try:
+            fig.write_image(path)
+        except Exception as exc:  # kaleido/choreographer raise many types (no browser, timeout, crash)
+            return written, f"kaleido could not export {suffix[1:].upper()}: {exc}"
+        written.append(path)
+    return written, None

@@ -1,0 +1,466 @@
+"""Privacy-utility sweeps: many runs over a grid (modes × ε × seeds × knobs) → one tidy table.
+
+Why this module exists: the question users bring ("what utility do I give up for this
+much privacy, and does FusionDP beat DP-SGD on my data?") needs tens to hundreds of runs.
+Three things keep that affordable and honest:
+
+* Imputation and encoding are fitted once per (data, spec, support, imputer, split, δ) in
+  the parent process and shipped to each worker once (a pickled ``PreparedData`` of a few
+  MB loads in milliseconds, while re-imputing costs seconds per worker).
+* Knobs that cannot change a mode's result are collapsed: non-private modes run once per
+  seed, not once per ε; DP-SGD ignores α, β and the public batch; only the calibrated modes
+  use β and C_h. Their table cells are empty rather than repeated.
+* Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
+  rows and ``resume=True`` skips them (runs are keyed by a digest of their full config).
+
+Backends: ``local`` (spawned worker processes, one torch thread each) and ``ray`` (a local
+Ray instance, or a cluster given by ``address``). Training is deterministic per seed, so
+both give identical numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import itertools
+import json
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError, FusionDPError, describe_validation_error
+from fusiondp.metrics import METRICS, binary_metrics
+from fusiondp.pipeline import PreparedData, fit_run, prepare
+from fusiondp.privacy.accounting import epsilon_spent
+from fusiondp.record import RunRecord, write_text_atomic
+from fusiondp.spec import TableSpec
+from fusiondp.train.loop import predict_proba
+from fusiondp.train.modes import Mode, get_mode
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["local", "ray"]
+Selection = Literal["val_hybrid", "val_real"]
+
+PREPARE_FIELDS = ("data", "spec", "support_data", "support_fraction", "val_fraction", "test_fraction", "split_seed",
+                  "imputer", "imputer_params", "quality_holdout", "device", "delta")
+"""The config fields ``prepare`` depends on (δ only through its "δ ≥ 1/N" note)."""
+LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
+                 "epsilon_replace")
+NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
+SELECTION_NONE = "none: every grid point reported"
+SELECTION_LABELS = {
+    "val_hybrid": "selected on imputed validation rows (public information); tuning composed in epsilon_tuning",
+    "val_real": "not accounted: selected on real validation rows",
+}
+SELECTION_METRIC = {"val_hybrid": "val_auroc", "val_real": "val_auroc_real"}
+RAY_INSTALL_HINT = 'pip install "fusiondp[ray]"'
+
+
+class SweepGrid(BaseModel):
+    """A base ``RunConfig`` plus lists of values for some of its fields.
+
+    ``grid`` maps a RunConfig field to the values to try; ``modes`` and ``seeds`` may be
+    given there or in ``base`` (both are lists already). Every combination is one run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: RunConfig = Field(default_factory=RunConfig)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _spec_from_path(cls, value: Any) -> Any:
+        """Let a grid file name its spec file (``spec: table.spec.yaml``) instead of inlining it."""
+        if isinstance(value, dict) and isinstance(value.get("spec"), str):
+            return {**value, "spec": TableSpec.from_yaml(value["spec"])}
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _known_fields(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        fields = set(RunConfig.model_fields)
+        for name, values in value.items():
+            if name not in fields:
+                close = difflib.get_close_matches(name, sorted(fields), n=3, cutoff=0.6)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(f"{name!r} is not a RunConfig setting{hint}")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{name!r} needs a non-empty list of values, e.g. {name}: [1, 2]")
+        return value
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str = "sweep grid") -> SweepGrid:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: expected a mapping with 'base:' (a run config) and 'grid:' (lists).")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, source)) from exc
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SweepGrid:
+        """Read a grid file; relative data/spec paths are taken from the current folder, as in ``run``."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Sweep grid file {str(path)!r} does not exist.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Sweep grid file {str(path)!r} is not valid YAML: {exc}") from exc
+        return cls.from_dict(raw, source=f"sweep grid {str(path)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base.to_dict(), "grid": self.grid}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTask:
+    """One run of a sweep: a single-mode, single-seed ``RunConfig`` and the knob values it stands for."""
+
+    config: RunConfig
+    knobs: dict[str, Any]
+    """Swept fields (except modes/seeds/ε) → value, ``None`` where the mode ignores the field."""
+    key: str
+    """Digest of the full config: the identity used by ``resume``."""
+    prepare_key: str
+    """Digest of ``PREPARE_FIELDS``: runs with the same one share imputation and encoding."""
+
+    @property
+    def mode(self) -> str:
+        return self.config.modes[0]
+
+    @property
+    def seed(self) -> int:
+        return self.config.seeds[0]
+
+    @property
+    def epsilon(self) -> float | None:
+        return self.config.epsilon if get_mode(self.mode).is_private else None
+
+
+def ignored_fields(mode: Mode) -> frozenset[str]:
+    """RunConfig fields that cannot change ``mode``'s result (read off the training loop)."""
+    ignored: set[str] = set()
+    if not mode.is_private:
+        ignored |= {"epsilon", "accountant", "max_grad_norm", "alpha", "beta", "rep_clip", "public_batch_size"}
+    if mode.public_view is None:
+        ignored |= {"alpha", "public_batch_size"}
+    if mode.private_loss != "calibrated":
+        ignored |= {"beta", "rep_clip"}
+    return frozenset(ignored)
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _default(name: str) -> Any:
+    return RunConfig.model_fields[name].get_default(call_default_factory=True)
+
+
+def expand(grid: SweepGrid) -> list[SweepTask]:
+    """Every distinct run of ``grid``, in grid order, with ignored knobs collapsed."""
+    base = grid.base.to_dict()
+    modes = RunConfig.build(modes=grid.grid["modes"]).modes if "modes" in grid.grid else grid.base.modes
+    seeds = grid.grid.get("seeds", grid.base.seeds)
+    axes = {name: values for name, values in grid.grid.items() if name not in ("modes", "seeds")}
+    tasks: dict[str, SweepTask] = {}
+    for mode_name in modes:
+        ignored = ignored_fields(get_mode(mode_name))
+        for combo in itertools.product(*axes.values()):
+            values = dict(zip(axes, combo, strict=True))
+            overrides = {k: (_default(k) if k in ignored else v) for k, v in values.items()}
+            knobs = {k: (None if k in ignored else v) for k, v in values.items() if k not in NOT_KNOBS}
+            for seed in seeds:
+                try:
+                    config = RunConfig.build(**{**base, **overrides, "modes": [mode_name], "seeds": [seed]})
+                except ConfigError as exc:
+                    raise ConfigError(f"Grid point {values} ({mode_name}, seed {seed}): {exc}") from exc
+                resolved = config.to_dict()
+                key = _digest(resolved)
+                if key not in tasks:
+                    tasks[key] = SweepTask(config, knobs, key, _digest({f: resolved[f] for f in PREPARE_FIELDS}))
+    return list(tasks.values())
+
+
+def row_from_record(record: RunRecord, knobs: Mapping[str, Any] | None = None,
+                    val_auroc_real: float | None = None) -> dict[str, Any]:
+    """The tidy-table row of one run record (also used for folders written by ``fusiondp run``)."""
+    privacy = record.privacy
+    row: dict[str, Any] = {"mode": record.mode, "seed": record.seed, "epsilon": privacy.epsilon_target}
+    row.update(knobs or {})
+    row.update({metric: record.metrics.get(metric) for metric in METRICS})
+    row["val_auroc"] = record.history[-1]["val_auroc"] if record.history else None
+    row["val_auroc_real"] = val_auroc_real
+    row.update({name: getattr(privacy, name) for name in LEDGER_FIELDS})
+    row["imputer"] = record.imputer.get("name")
+    row["imputer_reason"] = record.imputer.get("reason")
+    row["wall_time_s"] = record.timing.get("wall_time_s")
+    row["selection"] = SELECTION_NONE
+    row["privacy_notes"] = "; ".join(privacy.notes)
+    return row
+
+
+def execute_task(prepared: PreparedData, task: SweepTask) -> dict[str, Any]:
+    """Train one task on shared prepared data; return its ``runs.jsonl`` line.
+
+    Also scores the model on the *real* validation rows (``val_auroc_real``) so that
+    ``select_best(by="val_real")`` is possible; that number is never used unless asked.
+    """
+    run_prepared = dataclasses.replace(prepared, config=task.config)
+    record, model = fit_run(run_prepared, task.mode, task.seed)
+    x_val = torch.as_tensor(prepared.encoder.transform(prepared.splits.val), dtype=torch.float32,
+                            device=prepared.device)
+    if get_mode(task.mode).public_view == "public_only":
+        x_val = x_val[:, prepared.tensors.public_features]
+    real = binary_metrics(prepared.tensors.y_val.cpu().numpy(), predict_proba(model, x_val))["auroc"]
+    row = row_from_record(record, task.knobs, real)
+    row["key"] = task.key
+    return {"key": task.key, "row": row, "record": record.to_dict()}
+
+
+_WORKER_DATA: dict[str, PreparedData] = {}
+
+
+def _one_thread() -> None:
+    """A worker is one core's worth, so the scoring and accounting around training (numpy,
+    scikit-learn, torch) stay on one thread too, as Ray's workers do (training itself
+    already runs on ``RunConfig.threads``)."""
+    threadpool_limits(limits=1)
+    torch.set_num_threads(1)
+
+
+def _init_worker(payload: bytes) -> None:
+    """Process-pool initializer: unpickle the shared prepared data once per worker."""
+    _one_thread()
+    _WORKER_DATA.update(pickle.loads(payload))
+
+
+def _run_in_worker(task: SweepTask) -> dict[str, Any]:
+    return execute_task(_WORKER_DATA[task.prepare_key], task)
+
+
+class _RayRunner:
+    """A Ray actor holding the prepared data, so each worker unpickles it once (like ``_init_worker``)."""
+
+    def __init__(self, payload: bytes) -> None:
+        _one_thread()
+        self.prepared: dict[str, PreparedData] = pickle.loads(payload)
+
+    def run(self, task: SweepTask) -> dict[str, Any]:
+        return execute_task(self.prepared[task.prepare_key], task)
+
+
+def default_workers(n_tasks: int) -> int:
+    """One worker per usable core (each trains on one thread), never more than there are runs."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n_tasks))
+
+
+def _run_local(tasks: Sequence[SweepTask], payload: bytes, workers: int) -> Iterator[dict[str, Any]]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(payload,)) as pool:
+        futures = [pool.submit(_run_in_worker, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(f"The Ray backend needs Ray, which is not installed here: run `{RAY_INSTALL_HINT}` "
+                          "(or use --backend local).") from exc
+    return ray
+
+
+def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None,
+             address: str | None) -> Iterator[dict[str, Any]]:
+    ray = _import_ray()
+    from ray.util import ActorPool
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=workers or default_workers(len(tasks)), include_dashboard=False)
+    try:
+        actors_wanted = workers or int(ray.cluster_resources().get("CPU", 1))
+        shared = ray.put(payload)
+        runner = ray.remote(num_cpus=1)(_RayRunner)
+        pool = ActorPool([runner.remote(shared) for _ in range(max(1, min(actors_wanted, len(tasks))))])
+        try:
+            yield from pool.map_unordered(lambda actor, task: actor.run.remote(task), list(tasks))
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, FusionDPError):
+                raise exc.cause from None
+            raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished runs by key; a line cut short by a killed sweep is dropped (that run is redone)."""
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            entry = json.loads(line)
+            done[entry["key"]] = entry
+        except (json.JSONDecodeError, KeyError, TypeError):
+            log.warning("%s line %d is incomplete (interrupted write); that run will be redone", path, number)
+    return done
+
+
+def _prepare_all(tasks: Sequence[SweepTask]) -> dict[str, PreparedData]:
+    prepared: dict[str, PreparedData] = {}
+    for task in tasks:
+        if task.prepare_key not in prepared:
+            prepared[task.prepare_key] = prepare(task.config)
+        n_train = len(prepared[task.prepare_key].splits.train)
+        if task.config.batch_size > n_train:
+            raise ConfigError(f"batch_size {task.config.batch_size} exceeds the {n_train} private training rows; "
+                              "lower it in the grid.")
+    return prepared
+
+
+def run_sweep(
+    grid: SweepGrid | str | Path,
+    out_dir: str | Path,
+    *,
+    backend: Backend = "local",
+    workers: int | None = None,
+    resume: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every task of ``grid`` and return the tidy table (also written to ``out_dir/results.csv``).
+
+    ``on_result`` gets each finished row (the dashboard uses it for live progress);
+    ``address`` is a Ray cluster address (``backend="ray"`` only). The local backend
+    spawns fresh interpreters, so a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard (notebooks and the CLI need nothing).
+    """
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"Unknown backend {backend!r}; choose 'local' or 'ray'.")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1 (got {workers}).")
+    if address and backend != "ray":
+        raise ConfigError("A cluster address only makes sense with backend 'ray'.")
+    if backend == "ray":
+        _import_ray()
+    grid = grid if isinstance(grid, SweepGrid) else SweepGrid.from_yaml(grid)
+    tasks = expand(grid)
+    out_dir = Path(out_dir)
+    runs_path = out_dir / "runs.jsonl"
+    if not resume and runs_path.is_file() and runs_path.stat().st_size:
+        raise ConfigError(f"{runs_path} already holds finished runs: pass --resume (resume=True) to skip them "
+                          "and run the rest, or choose another output folder.")
+    done = _read_runs(runs_path) if resume else {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "grid.yaml", yaml.safe_dump(grid.to_dict(), sort_keys=False))
+    # Rewrite the log without a torn last line so that appended lines stay whole.
+    write_text_atomic(runs_path, "".join(json.dumps(entry, allow_nan=False) + "\n" for entry in done.values()))
+
+    pending = [task for task in tasks if task.key not in done]
+    if pending:
+        payload = pickle.dumps(_prepare_all(pending))
+        n_workers = workers or default_workers(len(pending))
+        results = (_run_local(pending, payload, n_workers) if backend == "local"
+                   else _run_ray(pending, payload, workers, address))
+        bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), unit="run", disable=not progress,
+                   file=sys.stderr, desc=f"sweep ({backend})")
+        with closing(results), open(runs_path, "a", encoding="utf-8") as log_file, bar:
+            for entry in results:
+                log_file.write(json.dumps(entry, allow_nan=False) + "\n")
+                log_file.flush()
+                done[entry["key"]] = entry
+                bar.update(1)
+                bar.set_postfix_str(f"{entry['row']['mode']} seed {entry['row']['seed']}")
+                if on_result is not None:
+                    on_result(entry["row"])
+    table = pd.DataFrame([done[task.key]["row"] for task in tasks])
+    write_text_atomic(out_dir / "results.csv", table.to_csv(index=False))
+    return table
+
+
+def knob_columns(results: pd.DataFrame) -> list[str]:
+    """The swept RunConfig fields present in a results table (what ``select_best`` chooses among)."""
+    return [c for c in results.columns if c in RunConfig.model_fields and c not in NOT_KNOBS]
+
+
+def _tuning_epsilon(candidates: pd.DataFrame, mode: str) -> float | None:
+    """ε of releasing the best of the candidate runs: their composition on the same training rows.
+
+    Picking the best of K DP runs is post-processing of all K of them, so the chosen
+    model's guarantee is the K runs composed, however public the selection rows are.
+    Candidates sharing (σ, q, T) compose exactly as one run of K·T steps.
+    """
+    first = candidates.iloc[0]
+    if first["epsilon_spent"] is None or pd.isna(first["epsilon_spent"]):
+        return None
+    if not get_mode(mode).is_private:
+        return float(first["epsilon_spent"])
+    same = candidates[["sigma", "sampling_rate", "steps", "delta", "accountant"]].nunique(dropna=False).max() == 1
+    if same:
+        return epsilon_spent(float(first["sigma"]), float(first["sampling_rate"]),
+                             int(first["steps"]) * len(candidates), float(first["delta"]), first["accountant"],
+                             get_mode(mode).relation)
+    return float(candidates["epsilon_spent"].sum())
+
+
+def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataFrame:
+    """Per (mode, ε, seed), keep the knob setting (α, β, C, …) with the best validation AUROC.
+
+    ``val_hybrid`` (default) scores on validation rows whose sensitive columns are imputed:
+    only public information. ``val_real`` uses the real validation rows, which no ledger
+    covers, so every row it returns says "not accounted". Selecting per seed makes the sd
+    over seeds include the variability of the tuning itself. ``epsilon_tuning`` is the ε of
+    the whole procedure (all candidates composed); ``candidates`` is K.
+    """
+    if by not in SELECTION_METRIC:
+        raise ConfigError(f"select_best: by must be 'val_hybrid' or 'val_real' (got {by!r}).")
+    metric = SELECTION_METRIC[by]
+    if metric not in results.columns or results[metric].isna().all():
+        raise ConfigError(f"select_best(by={by!r}) needs the column {metric!r}, which these results lack; "
+                          "rerun them with fusiondp sweep.")
+    chosen = []
+    for (mode, _, _), group in results.groupby(["mode", "epsilon", "seed"], dropna=False, sort=False):
+        best = group.loc[group[metric].fillna(-math.inf).idxmax()].copy()
+        best["candidates"] = len(group)
+        best["epsilon_tuning"] = _tuning_epsilon(group, mode)
+        best["selection"] = SELECTION_LABELS[by]
+        chosen.append(best)
+    return pd.DataFrame(chosen).reset_index(drop=True)
+
+
+def needs_selection(results: pd.DataFrame) -> bool:
+    """Whether some (mode, ε, seed) holds several knob settings, so curves need ``select_best`` first."""
+    return bool(results.groupby(["mode", "epsilon", "seed"], dropna=False).size().max() > 1)

@@ -1,0 +1,189 @@
+"""AppTest suite: every page, the full flow on a small slice, and the bad inputs of issue 6."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    return at.file_uploader(key="upload").set_value((name, content, mime)).run()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
+    """Rerun the script (as the page's polling fragment would) until the worker thread is done."""
+    deadline = time.monotonic() + timeout
+    while not at.session_state.job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.3)
+    return at.run()
+
+
+def loaded(at: AppTest, csv: Path) -> AppTest:
+    return upload(at, csv.name, csv.read_bytes())
+
+
+def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> None:
+    at = loaded(app, small_csv)
+    assert not at.exception and not errors(at)
+    assert [m.value for m in at.metric][:2] == ["400", "32"]
+    assert at.session_state.table.name == "nhanes_small.csv"
+    assert at.session_state.target == "diabetes"
+    assert "age" in at.session_state.sensitive and "gender" in at.session_state.categorical
+
+
+def test_sample_table_comes_with_its_spec(app: AppTest) -> None:
+    at = app.selectbox(key="sample").select("NHANES 2017–2018 adults: diabetes").run()
+    assert not at.exception and not errors(at)
+    assert at.session_state.positive_class == "Yes"
+    assert list(at.session_state.sensitive) == ["age", "gender", "race_ethnicity", "education", "marital_status",
+                                                "income_poverty_ratio"]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("notes.pdf", b"%PDF-1.4 not a table", "unknown file type"),
+    ("empty.csv", b"", "is empty"),
+    ("binary.csv", b"\x00\x01\x02\x03" * 64, "binary file"),
+    ("header_only.csv", b"a,b,c\n", "no rows"),
+], ids=["pdf", "empty", "binary", "header-only"])
+def test_bad_upload_keeps_previous_table(app: AppTest, small_csv: Path, name: str, content: bytes,
+                                         message: str) -> None:
+    at = upload(loaded(app, small_csv), name, content)
+    assert not at.exception
+    assert any(message in e for e in errors(at)), errors(at)
+    assert at.session_state.table.name == "nhanes_small.csv"
+    assert any("still in use" in i.value for i in at.info)
+
+
+def test_upload_over_the_cap(app: AppTest) -> None:
+    st_config.set_option("server.maxUploadSize", 1)
+    try:
+        at = upload(app, "big.csv", b"a,b\n" + b"1,2\n" * 300_000)
+    finally:
+        st_config.set_option("server.maxUploadSize", 200)
+    assert any("over the 1 MB upload limit" in e for e in errors(at)), errors(at)
+    assert at.session_state.table is None
+
+
+@pytest.fixture
+def quirky_csv(small_csv: Path, tmp_path: Path) -> Path:
+    """The slice plus a constant column and a sensitive-looking column with no values."""
+    table = pd.read_csv(small_csv).assign(site="A", blank_field=float("nan"))
+    path = tmp_path / "quirky.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def on_columns(at: AppTest) -> AppTest:
+    return at.switch_page("pages/columns.py").run()
+
+
+def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    assert any("The support set has 40 rows; at least 50 are needed" in e for e in errors(at)), errors(at)
+    at = at.slider(key="support_fraction").set_value(0.2).run()
+    assert not errors(at)
+    assert "support 80, train 200, val 40, test 80" in at.success[0].value
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda at: at.selectbox(key="target").select("site"), "has a single class"),
+    (lambda at: at.multiselect(key="sensitive").set_value([]), "No sensitive column is tagged"),
+    (lambda at: at.multiselect(key="sensitive").select("blank_field"), "entirely missing"),
+    (lambda at: at.slider(key="support_fraction").set_value(0.05), "at least 50 are needed"),
+], ids=["one-class-target", "no-sensitive", "empty-sensitive", "tiny-support"])
+def test_bad_roles_show_message_and_keep_other_choices(app: AppTest, quirky_csv: Path, change,
+                                                       message: str) -> None:
+    at = on_columns(loaded(app, quirky_csv))
+    at.slider(key="support_fraction").set_value(0.2).run()
+    at.multiselect(key="ignore").select("sedentary_min").run()
+    assert not errors(at)
+    at = change(at).run()
+    assert not at.exception
+    assert any(message in e for e in errors(at)), errors(at)
+    assert list(at.session_state.ignore) == ["sedentary_min"]
+    at = on_columns(at.switch_page("pages/train.py").run())
+    assert list(at.session_state.ignore) == ["sedentary_min"]
+
+
+def test_epsilon_zero_typed(app: AppTest, small_csv: Path) -> None:
+    at = loaded(app, small_csv).switch_page("pages/train.py").run()
+    at.slider(key="epochs").set_value(2).run()
+    at = at.number_input(key="extra_epsilon").set_value(0.0).run()
+    assert any("ε must be a positive finite number" in e for e in errors(at)), errors(at)
+    assert at.session_state.epochs == 2
+
+
+
+def test_switching_dataset_keeps_settings(app: AppTest, small_csv: Path, quirky_csv: Path) -> None:
+    at = loaded(app, small_csv).switch_page("pages/train.py").run()
+    at.slider(key="epochs").set_value(3).run()
+    at = loaded(at.switch_page("pages/data.py").run(), quirky_csv)
+    assert any("Switched dataset from nhanes_small.csv to quirky.csv" in w.value for w in at.warning)
+    assert at.session_state.epochs == 3
+    at = at.selectbox(key="sample").select("NHANES 2017–2018 adults: diabetes").run()
+    assert any("reset to suggestions" in w.value for w in at.warning)
+    assert at.session_state.epochs == 3
+
+
+def test_sessions_are_isolated(small_csv: Path, quirky_csv: Path) -> None:
+    """Same file name, different bytes: the content-hash cache key keeps the tables apart."""
+    first = loaded(AppTest.from_file(str(APP), default_timeout=120).run(), small_csv)
+    second = upload(AppTest.from_file(str(APP), default_timeout=120).run(), small_csv.name, quirky_csv.read_bytes())
+    other = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert "site" not in first.session_state.table.frame.columns
+    assert "site" in second.session_state.table.frame.columns
+    assert other.session_state.table is None
+
+
+def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    at.slider(key="support_fraction").set_value(0.2).run()
+    at = at.switch_page("pages/imputation.py").run()
+    assert not at.exception and not errors(at)
+    assert any(m.value.startswith("**Imputer that ran:** `gbdt` —") for m in at.markdown)
+    assert any("Not differentially private" in w.value for w in at.warning)
+    assert len(at.get("plotly_chart")) == 6
+    at = at.switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp", "dpsgd"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = wait_for_training(at.button(key="train").click().run())
+    assert not at.exception and not errors(at)
+    assert any("Done: 5 models trained" in s.value for s in at.success)
+    records = at.session_state.records
+    assert sorted((r.mode, r.config["epsilon"]) for r in records) == [
+        ("dpsgd", 1.0), ("dpsgd", 2.0), ("fusiondp", 1.0), ("fusiondp", 2.0), ("sgd_ori", 1.0)]
+    at = at.switch_page("pages/results.py").run()
+    assert not at.exception and not errors(at)
+    assert len(at.get("plotly_chart")) == 1
+    summary = at.dataframe[0].value
+    for column in ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "imputer"):
+        assert column in summary.columns
+    private = summary[summary["mode"] == "fusiondp"]
+    assert (private["epsilon_spent"] <= private["epsilon_target"] + 1e-6).all()
+    assert len(at.get("download_button")) == 3
+
+
+def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["fusiondp"]).run()
+    at.slider(key="epochs").set_value(30).run()
+    at = at.button(key="train").click().run()
+    at = wait_for_training(at.button(key="cancel").click().run())
+    assert at.session_state.job.cancel.is_set()
+    assert any("Cancelled" in w.value for w in at.warning)
+    assert len(at.session_state.records) < 3

@@ -1,0 +1,127 @@
+"""Real-browser end-to-end test: Debian's chromium driven by playwright against a live server.
+
+Uploads a CSV through the file input, tags a column, trains a tiny run and waits for the
+privacy-utility curve. The screenshot lands in tests/dashboard/artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+if CHROMIUM is None and not os.environ.get("FUSIONDP_REQUIRE_BROWSER"):
+    pytest.skip("Debian chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Use the system chromium: `playwright install` cannot download here."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    """A tall viewport: Streamlit scrolls an inner container, so the screenshot shows what fits."""
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 2600}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, float]]:
+    """A fresh `streamlit run` per test; yields its URL and start time."""
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                assert process.poll() is None, "streamlit exited during start-up"
+                assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health"
+                time.sleep(0.2)
+        yield url, started
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600 rows of the sample table: enough for a 60-row support set at the default fraction."""
+    table = pd.read_csv(ROOT / "sample_data" / "nhanes_diabetes.csv")
+    small = table.groupby("diabetes", group_keys=False).sample(frac=600 / len(table), random_state=1)
+    path = tmp_path_factory.mktemp("browser") / "nhanes_600.csv"
+    small.to_csv(path, index=False)
+    return path
+
+
+def go_to(page: Page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+
+
+def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_csv: Path) -> None:
+    url, started = server
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=60_000)
+    page.goto(url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(browser_csv)
+    expect(page.get_by_role("heading", name="nhanes_600.csv")).to_be_visible()
+
+    go_to(page, "2 · Columns")
+    ignore = page.locator('[data-testid="stMultiSelect"]', has_text="Ignore").locator("input")
+    ignore.click()
+    ignore.press_sequentially("sedentary")  # the option list is virtualised: filter it first
+    page.get_by_role("option", name="sedentary_min").click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_text("Rows per part: support 60")).to_be_visible()
+
+    go_to(page, "3 · Imputation preview")
+    expect(page.get_by_text("Imputer that ran:")).to_be_visible()
+
+    go_to(page, "4 · Train")
+    page.get_by_role("button", name="Remove sgd_pub").click()
+    expect(page.get_by_text("7 models to train")).to_be_visible()
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Done: 7 models trained.")).to_be_visible(timeout=120_000)
+
+    go_to(page, "5 · Results")
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
+    seconds = time.monotonic() - started
+    expect(page.get_by_text("Metrics and privacy ledger")).to_be_visible()
+    expect(page.get_by_role("button", name="Report (HTML)")).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
+    (ARTIFACTS / "timing.json").write_text(json.dumps({"server_start_to_curve_s": round(seconds, 1)}))
