@@ -23,6 +23,7 @@ import streamlit as st
 from fusiondp import DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table, train_run
 from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
 from fusiondp.pipeline import PreparedData
+from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.train.loop import EpochReport
 from fusiondp.train.modes import MODES
@@ -246,6 +247,24 @@ def check_split(spec: TableSpec) -> str:
                          seed=config.split_seed, support=support_frame())
     sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
     return f"Support: {splits.support_source}. Rows per part: {sizes}."
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _preflight(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
+               _support: pd.DataFrame | None, _spec: TableSpec, _config: RunConfig) -> list[Finding]:
+    """The privacy preflight, keyed on the table's and support's hashes and the roles and split."""
+    return preflight(_table, _spec, support=_support, config=_config)
+
+
+def preflight_findings() -> list[Finding]:
+    """Proxy, identifier and set-up findings for the current roles (public information only)."""
+    table: Table = st.session_state.table
+    support = support_frame()
+    config = current_config()
+    key = json.dumps({"spec": config.spec.to_dict(), "split": [config.support_fraction, config.val_fraction,
+                      config.test_fraction, config.split_seed], "delta": config.delta}, sort_keys=True, default=str)
+    support_hash = st.session_state.support_table.digest if support is not None else None
+    return _preflight(table.digest, support_hash, key, table.frame, support, config.spec, config)
 
 
 def _prepare_key(config: RunConfig) -> str:

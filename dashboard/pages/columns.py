@@ -89,4 +89,14 @@ except FusionDPError as exc:
     ok = False
 st.dataframe(roles, hide_index=True, width="stretch")
 if ok:
+    st.subheader("Privacy preflight")
+    st.caption("Checks for public columns that give a sensitive one away, identifiers and set-up problems. "
+               "It reads the public columns, the labels and the support set only.")
+    findings = state.preflight_findings()
+    if not findings:
+        st.success("No proxy, identifier or set-up problem found.", icon="✅")
+    show = {"high": st.error, "medium": st.warning, "low": st.info}
+    for finding in findings:
+        show[finding.severity](f"**{finding.severity}** · {finding.evidence} {finding.action}")
+if ok:
     st.page_link("pages/imputation.py", label="Next: preview the imputation →", icon="➡️")

@@ -187,3 +187,19 @@ def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
     assert at.session_state.job.cancel.is_set()
     assert any("Cancelled" in w.value for w in at.warning)
     assert len(at.session_state.records) < 3
+
+
+def test_columns_page_shows_the_preflight_and_flags_a_planted_proxy() -> None:
+    from tests.conftest import SAMPLE_CSV
+
+    table = pd.read_csv(SAMPLE_CSV).head(800)
+    table["age_band"] = (table["age"] // 10 * 10).astype(str)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.file_uploader(key="upload").set_value(("proxy.csv", table.to_csv(index=False).encode(), "text/csv")).run()
+    at.switch_page("pages/columns.py").run()
+    at.selectbox(key="target").set_value("diabetes").run()
+    at.multiselect(key="sensitive").set_value(["age", "gender"]).run()
+    assert not at.exception
+    assert any("Privacy preflight" in s.value for s in at.subheader)
+    assert any("age_band" in e.value and "high" in e.value for e in at.error)
