@@ -32,6 +32,7 @@ def test_planted_proxies_are_flagged_at_the_right_severity(sample_table, sample_
     assert by_columns[("proxy", ("noisy_age", "age"))].severity == "medium"
     assert not any("lottery" in f.columns for f in findings)
     assert by_columns[("identifying", ("record_id",))].severity == "low"
+    assert by_columns[("joint_proxy", ("age",))].severity == "medium", "age_band makes all public columns a proxy"
     assert findings[0].severity == "high", "most severe first"
     with pytest.raises(PrivacyError, match="age_band"):
         check_strict(findings)

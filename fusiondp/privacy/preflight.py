@@ -108,6 +108,33 @@ def _proxy_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
     return findings
 
 
+def _joint_findings(spec: TableSpec, support: pd.DataFrame, seed: int) -> list[Finding]:
+    """How well *all* public columns together predict each sensitive column (the offline imputer,
+    fitted on part of the support set and scored on the rest)."""
+    from fusiondp.impute import choose_imputer, quality_report, split_support
+
+    fit_rows, holdout = split_support(support, 0.3, seed)
+    imputer = choose_imputer("gbdt").build(spec, seed).fit(fit_rows)
+    report = quality_report("gbdt", spec, fit_rows, holdout,
+                            imputer.transform(holdout[[*spec.public, spec.target]]))
+    findings = []
+    for column in report.columns:
+        if column.kind == "numeric":
+            strength, measure = column.metrics["r2"], "R²"
+        else:
+            base = column.baseline["accuracy"]
+            strength = (column.metrics["accuracy"] - base) / (1 - base) if base < 1 else 0.0
+            measure = "accuracy gain over the majority class"
+        if strength >= PROXY_HIGH:
+            findings.append(Finding(
+                "medium", "joint_proxy", (column.column,),
+                f"Together, the public columns predict sensitive column {column.column!r} with {measure} "
+                f"{strength:.2f} on held-out support rows.",
+                f"Little of {column.column!r} stays private once the public columns are released: check whether "
+                "some public columns should be tagged sensitive too."))
+    return findings
+
+
 def _identifying_findings(spec: TableSpec, table: pd.DataFrame) -> list[Finding]:
     findings = []
     for column in spec.public:
@@ -167,7 +194,8 @@ def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | N
     except FusionDPError as exc:
         return [Finding("high", "split", (), str(exc), "Fix the split settings or the support table first.")]
     findings = _proxy_findings(resolved, splits.support) + _identifying_findings(resolved, table)
-    findings += _support_findings(resolved, splits.support)
+    findings += _support_findings(resolved, splits.support) + _joint_findings(resolved, splits.support,
+                                                                              config.split_seed)
     n_private = len(splits.train)
     if config.delta >= 1 / n_private:
         findings.append(Finding(
