@@ -56,6 +56,12 @@ with st.expander("What each ε refers to (adjacency)"):
     for adjacency in dict.fromkeys(summary["adjacency"]):
         st.markdown(f"- **{adjacency}**: {ADJACENCY_EXPLAINED[adjacency]}")
 
+with st.expander("Privacy statement in plain words", expanded=True):
+    for epsilon, group in groups.items():
+        for record in group:
+            if MODES[record.mode].is_private and record.seed == group[0].seed and record.privacy.statement:
+                st.markdown(f"**{record.mode} at ε = {epsilon:g}.** {record.privacy.statement}")
+
 tidy = pd.DataFrame([row_from_record(r) for r in records])
 metric = st.selectbox("Metric", METRICS, key="curve_metric", persist_state="session")
 try:

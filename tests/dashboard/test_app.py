@@ -174,6 +174,8 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
         assert column in summary.columns
     private = summary[summary["mode"] == "fusiondp"]
     assert (private["epsilon_spent"] <= private["epsilon_target"] + 1e-6).all()
+    statements = [m.value for m in at.markdown if m.value.startswith("**fusiondp at ε = 1.")]
+    assert len(statements) == 1 and "Protected:" in statements[0] and "Not protected" in statements[0]
     assert len(at.get("download_button")) == 3
 
 
