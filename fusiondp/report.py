@@ -232,7 +232,15 @@ def _ledger_html(results: pd.DataFrame) -> str:
     ledger = pd.DataFrame(rows)
     explained = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(ADJACENCY_EXPLAINED.get(a, ''))}</li>"
                         for a in dict.fromkeys(results["adjacency"].dropna()))
-    return ledger.to_html(index=False, border=0, classes="table") + f"<ul>{explained}</ul>"
+    statements = ""
+    if "privacy_statement" in results.columns:
+        first = results.dropna(subset=["privacy_statement"]).groupby(["mode", "epsilon"], dropna=False,
+                                                                     sort=False).head(1)
+        statements = "".join(f"<p><b>{html.escape(str(r['mode']))} at ε = {_fmt(r['epsilon'])}.</b> "
+                             f"{html.escape(r['privacy_statement'])}</p>"
+                             for _, r in first.iterrows() if get_mode(r["mode"]).is_private)
+        statements = f"<h3>Privacy statements in plain words</h3>{statements}" if statements else ""
+    return ledger.to_html(index=False, border=0, classes="table") + f"<ul>{explained}</ul>" + statements
 
 
 def _imputation_html(records: list[RunRecord]) -> str:

@@ -217,6 +217,7 @@ def row_from_record(record: RunRecord, knobs: Mapping[str, Any] | None = None,
     row["wall_time_s"] = record.timing.get("wall_time_s")
     row["selection"] = SELECTION_NONE
     row["privacy_notes"] = "; ".join(privacy.notes)
+    row["privacy_statement"] = privacy.statement
     return row
 
 

@@ -146,3 +146,18 @@ def test_report_from_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 0, result.output
     _assert_report(tmp_path / "report.html")
     assert "was not saved as SVG/PNG: kaleido is not installed" in result.output
+
+
+def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from fusiondp.report import build_html_report
+    from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
+
+    subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(SAMPLE_CSV), "--spec",
+                    str(SAMPLE_SPEC), "--modes", "fusiondp,sgd_ori", "--epochs", "1", "--imputer", "knn",
+                    "--out", str(tmp_path), "--quiet"], check=True, capture_output=True, timeout=300)
+    page = build_html_report(tmp_path).read_text(encoding="utf-8")
+    assert page.count("Privacy statements in plain words") == 1
+    assert "fusiondp at ε = 1" in page and "Protected: the values of age" in page
