@@ -197,3 +197,34 @@ def test_poisson_sample_includes_each_row_independently_with_probability_q() -> 
     assert counts.min() > 0.08 and counts.max() < 0.12
     assert all(torch.equal(d, torch.unique(d)) and (d.min() >= 0) and (d.max() < 500) for d in draws[:100])
     assert torch.equal(poisson_sample(7, 1.0, generator), torch.arange(7))
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+@pytest.mark.parametrize("max_norm", [0.05, 1.0, 1e3])
+def test_ghost_clipping_equals_materialised_per_sample_gradients(calibrated: bool, max_norm: float) -> None:
+    from fusiondp.train.ghost import ghost_clipped_sum
+
+    model, params, x_real, x_ref, y = _setup(rows=40)
+    model = model.double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x_real, x_ref, y = x_real.double(), x_ref.double(), y.double()
+    grads, values = per_sample_gradients(PrivateLoss(model, calibrated, beta=0.5, rep_clip=0.3), params,
+                                         x_real, x_ref, y)
+    expected, expected_norms = clip_and_sum(grads, max_norm)
+    summed, loss_sum, norms = ghost_clipped_sum(model, x_real, x_ref, y, calibrated=calibrated, beta=0.5,
+                                                rep_clip=0.3, max_norm=max_norm)
+    assert set(summed) == set(expected)
+    assert torch.allclose(norms, expected_norms, rtol=1e-9, atol=1e-12)
+    assert loss_sum.item() == pytest.approx(values.sum().item(), abs=1e-9)
+    for name in expected:
+        assert torch.allclose(summed[name], expected[name], rtol=1e-9, atol=1e-12), name
+
+
+def test_ghost_private_term_is_exactly_zero_when_imputation_is_exact() -> None:
+    from fusiondp.train.ghost import ghost_clipped_sum
+
+    model, _, x_real, _, y = _setup(rows=32)
+    summed, loss_sum, norms = ghost_clipped_sum(model, x_real, x_real.clone(), y, calibrated=True, beta=0.5,
+                                                rep_clip=1.0, max_norm=1.0)
+    assert loss_sum.item() == 0.0 and torch.all(torch.isfinite(norms))
+    assert all(torch.count_nonzero(v) == 0 for v in summed.values())

@@ -17,6 +17,9 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from fusiondp.models import TabularMLP
+from fusiondp.train.ghost import ghost_clipped_sum
+
 Params = dict[str, torch.Tensor]
 
 
@@ -72,8 +75,15 @@ def noisy_private_gradient(
     expected_batch: float,
     generator: torch.Generator,
 ) -> tuple[Params, torch.Tensor]:
-    """``(Σ_i clip(g_i) + N(0, σ²C²I)) / B`` and the summed per-row loss (for logging)."""
-    if len(y):
+    """``(Σ_i clip(g_i) + N(0, σ²C²I)) / B`` and the summed per-row loss (for logging).
+
+    For the library's MLP the clipped sum comes from ``ghost_clipped_sum`` (no per-sample
+    gradients materialised, same result); other models use ``torch.func``.
+    """
+    if len(y) and isinstance(loss, PrivateLoss) and isinstance(loss.model, TabularMLP):
+        summed, loss_sum, _ = ghost_clipped_sum(loss.model, x_real, x_ref, y, calibrated=loss.calibrated,
+                                                beta=loss.beta, rep_clip=loss.rep_clip, max_norm=max_norm)
+    elif len(y):
         grads, losses = per_sample_gradients(loss, params, x_real, x_ref, y)
         summed, _ = clip_and_sum(grads, max_norm)
         loss_sum = losses.sum()
