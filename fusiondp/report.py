@@ -40,6 +40,11 @@ MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "
 """One colour per mode in every figure, so the CLI, app and notebooks read alike."""
 
 
+REFERENCE_LABELS = {"sgd_ori": "no privacy", "sgd_pub": "sensitive unused, ε = 0",
+                    "sgd_hybrid": "imputed only, ε = 0"}
+"""Legend labels of the horizontal references: what each one means for the sensitive columns."""
+
+
 def _mode_order(modes: Any) -> list[str]:
     present = set(modes)
     return [m for m in ALL_MODES if m in present] + sorted(present - set(ALL_MODES))
@@ -114,8 +119,9 @@ def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.F
     for mode in _mode_order(public["mode"]):
         values = public.loc[public["mode"] == mode, metric].astype(float)
         mean, sd = values.mean(), values.std() if len(values) > 1 else 0.0
+        name = f"{mode} ({REFERENCE_LABELS.get(mode, 'reference')})"
         fig.add_trace(go.Scatter(
-            x=[epsilons.min(), epsilons.max()], y=[mean, mean], mode="lines", name=f"{mode} (non-private)",
+            x=[epsilons.min(), epsilons.max()], y=[mean, mean], mode="lines", name=name,
             line={"dash": "dash", "color": MODE_COLORS.get(mode)},
             hovertemplate=f"{mode}: {label} = {mean:.3f} ± {sd:.3f} ({len(values)} seeds)<extra></extra>",
         ))
