@@ -16,6 +16,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.pipeline import run, save_results
 from fusiondp.report import (
+    REFERENCE_LABELS,
     build_html_report,
     export_figure_images,
     gain_table,
@@ -51,12 +52,12 @@ def curve_results() -> pd.DataFrame:
 def test_privacy_utility_figure_lines_error_bars_and_references() -> None:
     fig = privacy_utility_figure(curve_results())
     traces = {t.name: t for t in fig.data}
-    assert set(traces) == {*PRIVATE, *(f"{m} (non-private)" for m in PUBLIC)}
+    assert set(traces) == {*PRIVATE, *(f"{m} ({REFERENCE_LABELS[m]})" for m in PUBLIC)}
     fusion = traces["fusiondp"]
     assert list(fusion.x) == list(EPSILONS)
     np.testing.assert_allclose(fusion.y, [0.70, 0.71, 0.72])
     np.testing.assert_allclose(fusion.error_y.array, [0.02] * 3)
-    reference = traces["sgd_ori (non-private)"]
+    reference = traces["sgd_ori (no privacy)"]
     assert list(reference.x) == [0.5, 8.0] and list(reference.y) == pytest.approx([0.8, 0.8])
     assert reference.line.dash == "dash"
     assert fig.layout.xaxis.type == "log"
