@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from fusiondp.config import RunConfig
 from fusiondp.pipeline import fit_run, prepare
-from fusiondp.privacy.audit import audit_grid, audit_model
+from fusiondp.privacy.audit import audit_grid, audit_model, shadow_data
 from fusiondp.spec import TableSpec
 
 
@@ -26,6 +28,11 @@ def memorisable():
     return prepare(config, table=table)
 
 
+@pytest.fixture(scope="module")
+def shadow(memorisable):
+    return shadow_data(memorisable)
+
+
 def test_overfit_model_leaks_membership_and_attributes(memorisable) -> None:
     _, model = fit_run(memorisable, "sgd_ori", 0)
     report = audit_model(memorisable, model, "sgd_ori", rows=300)
@@ -36,15 +43,42 @@ def test_overfit_model_leaks_membership_and_attributes(memorisable) -> None:
     assert 0.2 < leak.imputer_accuracy < 0.5, "the imputer cannot guess an independent attribute"
 
 
-def test_public_only_model_cannot_leak_attributes(memorisable) -> None:
+def test_public_only_model_cannot_leak_attributes(memorisable, shadow) -> None:
     _, model = fit_run(memorisable, "sgd_pub", 0)
-    (leak,) = audit_model(memorisable, model, "sgd_pub", rows=300).attribute
+    (leak,) = audit_model(memorisable, model, "sgd_pub", rows=300, shadow=shadow).attribute
     assert leak.candidates == 3
     assert abs(leak.advantage) < 0.1
+    assert abs(leak.learned_advantage) < 0.1, leak
+
+
+def test_shadow_attacks_detect_the_overfit_model(memorisable, shadow) -> None:
+    """The learned attack is fitted on the shadow's members only, never on the audited training rows."""
+    assert shadow.splits.sizes() == {"support": 90, "train": 90, "val": 90, "test": 90}
+    audited_rows = set(memorisable.splits.train["p0"])  # continuous values: one per row
+    assert not audited_rows & set(shadow.splits.train["p0"]) and not audited_rows & set(shadow.splits.test["p0"])
+    _, model = fit_run(memorisable, "sgd_ori", 0)
+    report = audit_model(memorisable, model, "sgd_ori", rows=300, shadow=shadow)
+    (leak,) = report.attribute
+    assert leak.learned_advantage > 0.08, leak
+    assert leak.learned_train_accuracy > leak.imputer_accuracy + 0.08, leak
+    assert report.shadow_membership_auc > 0.6
+    assert 0 <= report.shadow_membership_tpr_at_1pct_fpr <= 1
+    assert report.to_dict()["mean_learned_advantage"] == pytest.approx(leak.learned_advantage)
+
+
+def test_audit_without_shadow_leaves_learned_fields_empty(memorisable) -> None:
+    _, model = fit_run(memorisable, "sgd_pub", 0)
+    report = audit_model(memorisable, model, "sgd_pub", rows=50)
+    assert np.isnan(report.shadow_membership_auc) and np.isnan(report.attribute[0].learned_advantage)
 
 
 def test_audit_grid_runs_non_private_modes_once(memorisable) -> None:
-    table = audit_grid(memorisable, ["sgd_pub", "dpsgd"], [1.0, 4.0], rows=50)
+    """The grid's bookkeeping, not leakage: a short schedule keeps its eight trainings (shadows included) quick."""
+    quick = replace(memorisable, config=memorisable.config.model_copy(update={"epochs": 20}))
+    table = audit_grid(quick, ["sgd_pub", "dpsgd"], [1.0, 4.0], rows=50)
     assert list(table["mode"]) == ["sgd_pub", "dpsgd", "dpsgd"]
     assert table.loc[table["mode"] == "dpsgd", "epsilon_spent"].max() <= 4.0
     assert table["membership_auc"].between(0, 1).all()
+    assert table["shadow_membership_auc"].between(0, 1).all()
+    assert table["learned_train_acc"].between(0, 1).all() and table["learned_holdout_acc"].between(0, 1).all()
+    assert (table["learned_advantage"] == table["learned_train_acc"] - table["learned_holdout_acc"]).all()

@@ -1,6 +1,6 @@
 """Empirical privacy audit: what can an attacker learn from a trained model?
 
-Two attacks, both compared between *training* rows and *held-out* rows (real rows the model
+Three attacks, each compared between *training* rows and *held-out* rows (real rows the model
 never saw); the difference is the empirical leak.
 
 * **Attribute inference.** The attacker knows a row's public columns, its label and its
@@ -8,8 +8,16 @@ never saw); the difference is the empirical leak.
   that maximises the model's likelihood of the true label. Candidates are the categories of a
   categorical column, or the support set's deciles of a numeric one (accuracy = hitting the
   nearest decile). The imputer's own guess is the baseline that needs no model at all.
+* **Learned attribute inference.** A shadow model is trained with the same mode and settings on
+  rows the attacker knows in full (the support and validation rows: half of them as its
+  members). An attack classifier learns, on the shadow's members, how a trained model's
+  per-candidate likelihoods (plus the public columns and the label) reveal the sensitive value;
+  it is then applied to the audited model's training and held-out rows. Unlike the
+  likelihood argmax it can learn *how much* to trust the model against the public prior.
 * **Membership inference** (loss threshold): rows with lower loss are guessed to be members;
-  AUROC and the true-positive rate at 1% false positives.
+  AUROC and the true-positive rate at 1% false positives. The shadow variant calibrates each
+  row's loss by the shadow model's loss on the same row (a model that never saw it), so rows
+  that are simply easy no longer look like members.
 
 The audit reads the real sensitive values of training rows: it is an evaluation you run on
 your own data, and its output is not differentially private.
@@ -23,11 +31,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from fusiondp.config import RunConfig
+from fusiondp.data import Splits
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
 from fusiondp.train.modes import get_mode
 
 DECILES = np.linspace(0.05, 0.95, 10)
@@ -40,11 +53,19 @@ class AttributeLeak:
     train_accuracy: float
     holdout_accuracy: float
     imputer_accuracy: float
+    learned_train_accuracy: float = float("nan")
+    learned_holdout_accuracy: float = float("nan")
+    """The shadow-trained attack classifier's accuracy (NaN when the audit ran without a shadow model)."""
 
     @property
     def advantage(self) -> float:
         """How much better the attack does on training rows than on rows the model never saw."""
         return self.train_accuracy - self.holdout_accuracy
+
+    @property
+    def learned_advantage(self) -> float:
+        """The same difference for the learned attack: what it learned about members, not about the population."""
+        return self.learned_train_accuracy - self.learned_holdout_accuracy
 
 
 @dataclass
@@ -56,16 +77,25 @@ class AuditReport:
     membership_tpr_at_1pct_fpr: float
     notes: list[str] = field(default_factory=lambda: [
         "computed on real training rows: an evaluation of your own data, not a DP release"])
+    shadow_membership_auc: float = float("nan")
+    shadow_membership_tpr_at_1pct_fpr: float = float("nan")
+    """Shadow-calibrated membership inference (NaN when the audit ran without a shadow model)."""
 
     @property
     def mean_attribute_advantage(self) -> float:
         return float(np.mean([a.advantage for a in self.attribute]))
 
+    @property
+    def mean_learned_advantage(self) -> float:
+        return float(np.mean([a.learned_advantage for a in self.attribute]))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for item, leak in zip(data["attribute"], self.attribute, strict=True):
             item["advantage"] = leak.advantage
+            item["learned_advantage"] = leak.learned_advantage
         data["mean_attribute_advantage"] = self.mean_attribute_advantage
+        data["mean_learned_advantage"] = self.mean_learned_advantage
         return data
 
 
@@ -96,11 +126,21 @@ def _log_likelihood(model: TabularMLP, prepared: PreparedData, rows: pd.DataFram
     return -binary_cross_entropy_with_logits(logits, labels, reduction="none")
 
 
-def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str,
-                     public_only: bool) -> tuple[float, float, int]:
+@dataclass
+class _Queries:
+    """Rows with an observed value of one sensitive column, what the attacker knows, and the model's answers."""
+
+    rows: pd.DataFrame
+    truth: np.ndarray
+    """Index of the (nearest) candidate of each row's real value."""
+    scores: np.ndarray
+    """Log-likelihood of the row's true label with each candidate filled in: rows × candidates."""
+
+
+def _query(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str, candidates: list[Any],
+           public_only: bool) -> _Queries:
     spec = prepared.spec
     categorical = spec.is_categorical(column)
-    candidates = _candidates(prepared, column)
     observed = rows[rows[column].notna()].reset_index(drop=True)
     truth = _nearest(observed[column], candidates, categorical)
     known = truth >= 0
@@ -112,48 +152,167 @@ def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFra
         _log_likelihood(model, prepared, observed.assign(**{column: candidate}), labels, public_only)
         for candidate in candidates
     ], dim=1)
-    guesses = scores.argmax(1).cpu().numpy()
-    imputed = prepared.fitted_imputer.transform(observed[[*spec.public, spec.target]])[column]
-    imputer_guess = _nearest(imputed, candidates, categorical)
-    return float((guesses == truth).mean()), float((imputer_guess == truth).mean()), len(candidates)
+    return _Queries(observed, truth, scores.cpu().numpy())
 
 
-def _membership(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[float, float]:
+def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str,
+                     public_only: bool) -> tuple[float, float, int]:
+    spec = prepared.spec
+    candidates = _candidates(prepared, column)
+    queries = _query(model, prepared, rows, column, candidates, public_only)
+    guesses = queries.scores.argmax(1)
+    imputed = prepared.fitted_imputer.transform(queries.rows[[*spec.public, spec.target]])[column]
+    imputer_guess = _nearest(imputed, candidates, spec.is_categorical(column))
+    return (float((guesses == queries.truth).mean()), float((imputer_guess == queries.truth).mean()),
+            len(candidates))
+
+
+def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
+    """What the learned attack sees: the likelihoods relative to the best candidate, public columns, label.
+
+    Public columns are encoded with the audited data's encoder for the shadow's rows too, so
+    both sides of the attack share one feature layout.
+    """
+    spec = prepared.spec
+    public = prepared.encoder.transform(queries.rows)[:, prepared.encoder.public_features]
+    positive = spec.target_classes(prepared.splits.train[spec.target])[1]
+    label = (queries.rows[spec.target] == positive).to_numpy(dtype=float)[:, None]
+    relative = queries.scores - queries.scores.max(1, keepdims=True)
+    return np.hstack([relative, public, label])
+
+
+def _learned_attack(shadow: tuple[PreparedData, TabularMLP], target: tuple[PreparedData, TabularMLP],
+                    column: str, train: pd.DataFrame, holdout: pd.DataFrame, public_only: bool,
+                    seed: int) -> tuple[float, float]:
+    """Fit the attack on the shadow's members (values known), score it on the audited model's rows."""
+    (shadow_data, shadow_model), (prepared, model) = shadow, target
+    candidates = _candidates(prepared, column)
+    known = _query(shadow_model, shadow_data, shadow_data.splits.train, column, candidates, public_only)
+    if len(np.unique(known.truth)) < 2:
+        return float("nan"), float("nan")
+    attack = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    attack.fit(_attack_features(prepared, known), known.truth)
+    accuracy = []
+    for rows in (train, holdout):
+        queries = _query(model, prepared, rows, column, candidates, public_only)
+        accuracy.append(float((attack.predict(_attack_features(prepared, queries)) == queries.truth).mean()))
+    return accuracy[0], accuracy[1]
+
+
+@torch.no_grad()
+def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row loss of the audited data's training rows (members) and test rows (outsiders)."""
     tensors = prepared.tensors
     members, outsiders = tensors.x_real, tensors.x_test
     if public_only:
         members, outsiders = members[:, tensors.public_features], outsiders[:, tensors.public_features]
-    with torch.no_grad():
-        model.eval()
-        member_loss = binary_cross_entropy_with_logits(model(members)[0], tensors.y, reduction="none")
-        outsider_loss = binary_cross_entropy_with_logits(model(outsiders)[0], tensors.y_test, reduction="none")
-        model.train()
-    scores = -torch.cat([member_loss, outsider_loss]).cpu().numpy()
-    is_member = np.r_[np.ones(len(member_loss)), np.zeros(len(outsider_loss))]
+    model.eval()
+    member_loss = binary_cross_entropy_with_logits(model(members)[0], tensors.y, reduction="none")
+    outsider_loss = binary_cross_entropy_with_logits(model(outsiders)[0], tensors.y_test, reduction="none")
+    model.train()
+    return member_loss.cpu().numpy(), outsider_loss.cpu().numpy()
+
+
+@torch.no_grad()
+def _reference_losses(shadow_model: TabularMLP, shadow: PreparedData, prepared: PreparedData,
+                      public_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The shadow model's loss on the audited training and test rows, none of which it trained on."""
+    tensors = prepared.tensors
+    losses = []
+    for rows, labels in ((prepared.splits.train, tensors.y), (prepared.splits.test, tensors.y_test)):
+        x = torch.as_tensor(shadow.encoder.transform(rows), dtype=torch.float32, device=shadow.device)
+        if public_only:
+            x = x[:, shadow.tensors.public_features]
+        shadow_model.eval()
+        losses.append(binary_cross_entropy_with_logits(shadow_model(x)[0], labels, reduction="none").cpu().numpy())
+        shadow_model.train()
+    return losses[0], losses[1]
+
+
+def _auc_and_tpr(member_scores: np.ndarray, outsider_scores: np.ndarray) -> tuple[float, float]:
+    """AUROC and TPR at 1% FPR of "higher score = member"."""
+    scores = np.r_[member_scores, outsider_scores]
+    is_member = np.r_[np.ones(len(member_scores)), np.zeros(len(outsider_scores))]
     false_positive, true_positive, _ = roc_curve(is_member, scores)
     return float(roc_auc_score(is_member, scores)), float(np.interp(0.01, false_positive, true_positive))
 
 
+def _membership(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[float, float]:
+    member_loss, outsider_loss = _losses(model, prepared, public_only)
+    return _auc_and_tpr(-member_loss, -outsider_loss)
+
+
+def _calibrated_membership(model: TabularMLP, prepared: PreparedData, shadow_model: TabularMLP,
+                           shadow: PreparedData, public_only: bool) -> tuple[float, float]:
+    """Score = shadow loss − audited loss: how much *lower* than a non-member model's the row's loss is."""
+    member_loss, outsider_loss = _losses(model, prepared, public_only)
+    member_reference, outsider_reference = _reference_losses(shadow_model, shadow, prepared, public_only)
+    return _auc_and_tpr(member_reference - member_loss, outsider_reference - outsider_loss)
+
+
+def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
+    """The attacker's own training set: half of the support ∪ validation rows (the other half held out).
+
+    These are the rows whose sensitive values an attacker could plausibly hold. Imputer and
+    support set are the audited data's, so the shadow is trained as the audited model was.
+    It depends on the data only, so ``audit_grid`` builds it once for every mode and ε.
+    """
+    splits = prepared.splits
+    known = pd.concat([splits.support, splits.val], ignore_index=True)
+    order = np.random.default_rng(seed).permutation(len(known))
+    half = len(known) // 2
+    members, outsiders = known.iloc[order[:half]], known.iloc[order[half:]]
+    shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
+                           support_source="audit shadow: half of the support and validation rows")
+    return prepare_splits(_shadow_config(prepared.config, half), prepared.spec, shadow_splits)
+
+
+def _shadow_config(config: RunConfig, rows: int) -> RunConfig:
+    """The audited run's settings, with the batch capped by the shadow's (smaller) training set."""
+    return config.model_copy(update={"batch_size": min(config.batch_size, rows)})
+
+
 def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: int = 500,
-                seed: int = 0) -> AuditReport:
-    """Run both attacks against ``model`` (trained in ``mode`` on ``prepared``)."""
+                seed: int = 0, shadow: PreparedData | None = None) -> AuditReport:
+    """Run the attacks against ``model`` (trained in ``mode`` on ``prepared``).
+
+    With ``shadow`` (see ``shadow_data``) a shadow model is trained on it in the same mode and
+    at the same ε, which adds the learned attribute attack and the calibrated membership attack.
+    """
     public_only = get_mode(mode).public_view == "public_only"
     rng = np.random.default_rng(seed)
     size = min(rows, len(prepared.splits.train), len(prepared.splits.test))
     train = prepared.splits.train.iloc[rng.choice(len(prepared.splits.train), size, replace=False)]
     holdout = prepared.splits.test.iloc[rng.choice(len(prepared.splits.test), size, replace=False)]
+    shadow_model = None
+    if shadow is not None:
+        shadow = replace(shadow, config=_shadow_config(prepared.config, len(shadow.splits.train)))
+        shadow_model = fit_run(shadow, mode, seed)[1]
     leaks = []
     for column in prepared.spec.sensitive:
         train_acc, imputer_acc, n_candidates = _attack_accuracy(model, prepared, train, column, public_only)
         holdout_acc, _, _ = _attack_accuracy(model, prepared, holdout, column, public_only)
-        leaks.append(AttributeLeak(column, n_candidates, train_acc, holdout_acc, imputer_acc))
+        leak = AttributeLeak(column, n_candidates, train_acc, holdout_acc, imputer_acc)
+        if shadow_model is not None:
+            leak.learned_train_accuracy, leak.learned_holdout_accuracy = _learned_attack(
+                (shadow, shadow_model), (prepared, model), column, train, holdout, public_only, seed)
+        leaks.append(leak)
     auc, tpr = _membership(model, prepared, public_only)
-    return AuditReport(mode, size, leaks, auc, tpr)
+    report = AuditReport(mode, size, leaks, auc, tpr)
+    if shadow_model is not None:
+        report.shadow_membership_auc, report.shadow_membership_tpr_at_1pct_fpr = _calibrated_membership(
+            model, prepared, shadow_model, shadow, public_only)
+    return report
 
 
 def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], *, seed: int = 0,
-               rows: int = 500) -> pd.DataFrame:
-    """Train and audit every mode at every ε (non-private modes once): one row per model."""
+               rows: int = 500, shadow: bool = True) -> pd.DataFrame:
+    """Train and audit every mode at every ε (non-private modes once): one row per model.
+
+    ``shadow`` adds one shadow model per audited model (on the attacker's half of the support
+    and validation rows, so much cheaper than the audited model) for the learned attacks.
+    """
+    shadow_prepared = shadow_data(prepared, seed) if shadow else None
     results = []
     for mode in modes:
         private = get_mode(mode).is_private
@@ -161,7 +320,7 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
             run_on = replace(prepared, config=prepared.config.model_copy(update={"epsilon": epsilon})) if private \
                 else prepared
             record, model = fit_run(run_on, mode, seed)
-            report = audit_model(run_on, model, mode, rows=rows, seed=seed)
+            report = audit_model(run_on, model, mode, rows=rows, seed=seed, shadow=shadow_prepared)
             results.append({
                 "mode": mode, "epsilon": epsilon, "epsilon_spent": record.privacy.epsilon_spent,
                 "auroc": record.metrics["auroc"],
@@ -169,8 +328,13 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
                 "attribute_holdout_acc": float(np.mean([a.holdout_accuracy for a in report.attribute])),
                 "imputer_acc": float(np.mean([a.imputer_accuracy for a in report.attribute])),
                 "attribute_advantage": report.mean_attribute_advantage,
+                "learned_train_acc": float(np.mean([a.learned_train_accuracy for a in report.attribute])),
+                "learned_holdout_acc": float(np.mean([a.learned_holdout_accuracy for a in report.attribute])),
+                "learned_advantage": report.mean_learned_advantage,
                 "membership_auc": report.membership_auc,
                 "membership_tpr_at_1pct_fpr": report.membership_tpr_at_1pct_fpr,
+                "shadow_membership_auc": report.shadow_membership_auc,
+                "shadow_membership_tpr_at_1pct_fpr": report.shadow_membership_tpr_at_1pct_fpr,
                 "report": report.to_dict(),
             })
     return pd.DataFrame(results)
