@@ -107,10 +107,11 @@ def poisson_sample(n_rows: int, q: float, generator: torch.Generator) -> torch.T
         return torch.arange(n_rows, device=device)
     expected = q * n_rows
     chunk = int(expected + 8 * expected**0.5 + 16)
-    gaps = torch.empty(chunk, device=device).geometric_(q, generator=generator)
+    # float64: positions are exact integers far beyond any table size (float32 stops at 2**24)
+    gaps = torch.empty(chunk, dtype=torch.float64, device=device).geometric_(q, generator=generator)
     positions = torch.cumsum(gaps, 0)
     while positions[-1] <= n_rows:
-        more = torch.empty(chunk, device=device).geometric_(q, generator=generator)
+        more = torch.empty(chunk, dtype=torch.float64, device=device).geometric_(q, generator=generator)
         positions = torch.cat([positions, positions[-1] + torch.cumsum(more, 0)])
     return (positions[positions <= n_rows] - 1).long()
 
