@@ -50,8 +50,47 @@ def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | Non
 
 def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
     base = RunConfig.from_yaml(config).to_dict() if config else {}
-    base.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "support_data" in given and "support_source" not in given:
+        given["support_source"] = "table"
+    elif given.get("support_source") not in (None, "table") and "support_data" not in given:
+        base.pop("support_data", None)  # a new support source replaces the config file's support table
+    for key in ("sensitive_domains", "sensitive_bounds"):
+        if key in given:
+            given[key] = {**base.get(key, {}), **given[key]}
+    base.update(given)
     return RunConfig.build(**base)
+
+
+def _named_values(entries: list[str] | None, flag: str) -> dict[str, list[str]] | None:
+    """``["col=a,b", …]`` → ``{"col": ["a", "b"], …}``; ``None`` when the flag was not given."""
+    if not entries:
+        return None
+    parsed = {}
+    for entry in entries:
+        column, sep, values = entry.partition("=")
+        if not sep or not column.strip() or not _split_list(values):
+            raise typer.BadParameter(f"{flag} takes COLUMN=V1,V2,… (got {entry!r})", param_hint=flag)
+        parsed[column.strip()] = _split_list(values)
+    return parsed
+
+
+def _bounds(entries: list[str] | None) -> dict[str, tuple[float, float]] | None:
+    """``["age=20:80"]`` → ``{"age": (20.0, 80.0)}``; ``None`` when the flag was not given."""
+    if not entries:
+        return None
+    parsed = {}
+    for entry in entries:
+        column, sep, values = entry.partition("=")
+        low, colon, high = values.partition(":")
+        try:
+            if not (sep and colon and column.strip()):
+                raise ValueError(entry)
+            parsed[column.strip()] = (float(low), float(high))
+        except ValueError:
+            raise typer.BadParameter(f"--sensitive-bounds takes COLUMN=LOW:HIGH (got {entry!r})",
+                                     param_hint="--sensitive-bounds") from None
+    return parsed
 
 
 def _missing(value: Any) -> bool:
@@ -87,6 +126,10 @@ def _print_summary(records: list) -> None:
     for adjacency in dict.fromkeys(table["adjacency"]):
         typer.echo(f"  {adjacency}: {ADJACENCY_EXPLAINED[adjacency]}")
     records = table.to_dict(orient="records")
+    totals = {r["mode"]: r["epsilon_total"] for r in records if not _missing(r["epsilon_total"])}
+    if totals:
+        typer.echo("  ε_total (training composed with the DP-synthetic support set's ε_syn): "
+                   + ", ".join(f"{m} {_cell(e)}" for m, e in totals.items()))
     replace = {r["mode"]: r["epsilon_replace"] for r in records if not _missing(r["epsilon_replace"])}
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
@@ -120,6 +163,19 @@ def run(
     imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     support_data: Annotated[Path | None, Opt(help="Separate public table to use as support set.")] = None,
+    support_source: Annotated[str | None, Opt(help="fraction, table or dp_synthetic.")] = None,
+    epsilon_syn: Annotated[float | None, Opt(help="ε of the DP-synthetic support set (added to the total).")] = None,
+    delta_syn: Annotated[float | None, Opt(help="δ of the DP-synthetic support set (default: δ).")] = None,
+    sensitive_domain: Annotated[list[str] | None, Opt(
+        help="Declared categories of a categorical sensitive column, COLUMN=V1,V2,… (repeat per column; use a "
+             "config file for categories that contain commas).")] = None,
+    sensitive_bounds: Annotated[list[str] | None, Opt(
+        help="Declared range of a numeric sensitive column, COLUMN=LOW:HIGH (repeat per column).")] = None,
+    synth_bins: Annotated[int | None, Opt(help="Bins of a numeric sensitive column (dp_synthetic).")] = None,
+    synth_public_bins: Annotated[int | None, Opt(help="Quantile bins of a conditioning public column.")] = None,
+    synth_condition_on: Annotated[str | None, Opt(
+        help="Comma-separated public columns to condition the synthetic values on (default: 2 per sensitive "
+             "column, selected under DP within ε_syn).")] = None,
     val_fraction: Annotated[float | None, Opt()] = None,
     test_fraction: Annotated[float | None, Opt()] = None,
     split_seed: Annotated[int | None, Opt()] = None,
@@ -141,6 +197,10 @@ def run(
         alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, rep_clip=rep_clip, param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
         val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,
+        support_source=support_source, epsilon_syn=epsilon_syn, delta_syn=delta_syn,
+        sensitive_domains=_named_values(sensitive_domain, "--sensitive-domain"),
+        sensitive_bounds=_bounds(sensitive_bounds), synth_bins=synth_bins, synth_public_bins=synth_public_bins,
+        synth_condition_on=_split_list(synth_condition_on),
     )
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")

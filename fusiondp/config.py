@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fusiondp.errors import ConfigError, describe_validation_error
 from fusiondp.spec import TableSpec
+from fusiondp.synth import SynthSettings
 from fusiondp.train.loop import TrainSettings
 from fusiondp.train.modes import ALL_MODES, get_mode
 
@@ -26,8 +27,28 @@ class RunConfig(BaseModel):
 
     data: str | None = Field(None, description="Path of the table (CSV, Parquet, Excel).")
     spec: TableSpec | None = Field(None, description="Column roles; see TableSpec.")
+    support_source: Literal["fraction", "table", "dp_synthetic"] = Field(
+        "fraction", description="'fraction' (a public share of the table), 'table' (support_data) or 'dp_synthetic' "
+        "(synthesised from the private training rows under epsilon_syn). Default: 'table' when support_data is set.",
+    )
     support_data: str | None = Field(None, description="Separate public table used as the support set.")
     support_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the table declared public support.")
+    epsilon_syn: float = Field(1.0, description="ε of the DP-synthetic support set, spent on top of the training ε.")
+    delta_syn: float | None = Field(
+        None, description="δ of the DP-synthetic support set (default: δ); the total δ is δ + δ_syn."
+    )
+    sensitive_domains: dict[str, list[str | int | float | bool]] = Field(
+        default_factory=dict, description="Declared categories of each categorical sensitive column (dp_synthetic)."
+    )
+    sensitive_bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Declared [low, high] of each numeric sensitive column (dp_synthetic)."
+    )
+    synth_bins: int = Field(10, ge=2, le=100, description="Equal-width bins of a numeric sensitive column.")
+    synth_public_bins: int = Field(4, ge=2, le=20, description="Quantile bins of a public conditioning column.")
+    synth_condition_on: list[str] | None = Field(
+        None, description="Public columns (1 to 3) every synthetic sensitive column is conditioned on (default: 2 per "
+        "sensitive column, selected under DP with 10% of ε_syn's budget)."
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model.")
     split_seed: int = Field(0, description="Seed of the support/train/val/test split.")
@@ -55,6 +76,14 @@ class RunConfig(BaseModel):
     threads: int | None = Field(
         1, ge=1, description="CPU threads for training; small MLPs run fastest on one (None: torch's default)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_support_source(cls, values: Any) -> Any:
+        """Configs written before ``support_source`` existed meant 'table' whenever support_data was set."""
+        if isinstance(values, dict) and values.get("support_source") is None:
+            values = {**values, "support_source": "table" if values.get("support_data") else "fraction"}
+        return values
 
     @field_validator("modes", mode="before")
     @classmethod
@@ -88,10 +117,17 @@ class RunConfig(BaseModel):
             raise ValueError(f"ε must be a positive finite number (got {value}); typical values are 0.5 to 8")
         return value
 
-    @field_validator("delta")
+    @field_validator("epsilon_syn")
     @classmethod
-    def _delta_in_range(cls, value: float) -> float:
-        if not 0 < value < 1:
+    def _finite_positive_epsilon_syn(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"ε_syn must be a positive finite number (got {value}); the reference used 0.1 to 2")
+        return value
+
+    @field_validator("delta", "delta_syn")
+    @classmethod
+    def _delta_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < 1:
             raise ValueError(f"δ must be in (0, 1) (got {value}); the usual choice is 1e-5 or below 1/N")
         return value
 
@@ -103,11 +139,33 @@ class RunConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _support_source_consistent(self) -> RunConfig:
+        if self.support_source == "table" and not self.support_data:
+            raise ValueError("support_source 'table' needs support_data, the path of the public support table")
+        if self.support_source != "table" and self.support_data:
+            raise ValueError(f"support_data is set but support_source is {self.support_source!r}; use "
+                             "support_source 'table' to use that table, or drop support_data")
+        return self
+
+    @model_validator(mode="after")
     def _fractions_leave_training_rows(self) -> RunConfig:
-        total = self.val_fraction + self.test_fraction + (0 if self.support_data else self.support_fraction)
+        total = self.val_fraction + self.test_fraction + (self.support_fraction if self.support_source == "fraction"
+                                                          else 0)
         if total >= 0.9:
             raise ValueError(f"support + val + test fractions add up to {total:.2f}; keep them below 0.9")
         return self
+
+    def synth_settings(self) -> SynthSettings | None:
+        """The synthesizer's settings when the support set is DP-synthetic, else ``None``."""
+        if self.support_source != "dp_synthetic":
+            return None
+        return SynthSettings(
+            epsilon=self.epsilon_syn, delta=self.delta if self.delta_syn is None else self.delta_syn,
+            domains=self.sensitive_domains, bounds=self.sensitive_bounds, bins=self.synth_bins,
+            public_bins=self.synth_public_bins,
+            condition_on=None if self.synth_condition_on is None else tuple(self.synth_condition_on),
+            seed=self.split_seed,
+        )
 
     def train_settings(self) -> TrainSettings:
         return TrainSettings(

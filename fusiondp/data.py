@@ -17,6 +17,7 @@ import pandas as pd
 
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.spec import TableSpec
+from fusiondp.synth import MarginalSynthesizer, SynthesisSummary, SynthSettings
 
 MIN_SUPPORT_ROWS = 50
 """Fewer support rows than this cannot train a useful imputer nor a quality report."""
@@ -142,6 +143,8 @@ class Splits:
     support_source: str
     dropped_rows: int = 0
     notes: list[str] = field(default_factory=list)
+    synthetic: SynthesisSummary | None = None
+    """Set when the support set is DP-synthetic: its budget and how it was made (public facts)."""
 
     def sizes(self) -> dict[str, int]:
         return {"support": len(self.support), "train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -167,18 +170,25 @@ def split_table(
     test_fraction: float = 0.2,
     seed: int = 0,
     support: pd.DataFrame | None = None,
+    synthesize: SynthSettings | None = None,
 ) -> Splits:
     """Split ``table`` into disjoint, label-stratified parts with a seeded generator.
 
-    With ``support`` given (a separate public table), no rows of ``table`` are used as
-    support; otherwise a ``support_fraction`` of ``table`` is declared public and removed
-    from the private training set.
+    With ``support`` given (a separate public table) or ``synthesize`` (a DP-synthetic
+    support set made from the private training rows — never from validation or test rows,
+    which are scored on), no rows of ``table`` are used as support; otherwise a
+    ``support_fraction`` of ``table`` is declared public and removed from the private
+    training set.
     """
+    if support is not None and synthesize is not None:
+        raise ConfigError("Both a separate support table and a DP-synthetic support set were requested; choose one "
+                          "support_source.")
+    own_fraction = support is None and synthesize is None
     for label, value in (("support_fraction", support_fraction), ("val_fraction", val_fraction),
                          ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
             raise ConfigError(f"{label} must be in [0, 1); got {value}.")
-    held_out = val_fraction + test_fraction + (0 if support is not None else support_fraction)
+    held_out = val_fraction + test_fraction + (support_fraction if own_fraction else 0)
     if held_out >= 0.9:
         raise ConfigError(
             f"support + val + test fractions add up to {held_out:.2f}, leaving (almost) no private "
@@ -193,7 +203,7 @@ def split_table(
     remaining = np.arange(len(labelled))
     parts: dict[str, np.ndarray] = {}
     fractions = {"test": test_fraction, "val": val_fraction}
-    if support is None:
+    if own_fraction:
         fractions["support"] = support_fraction
     for part, fraction in fractions.items():
         count = round(fraction * len(labelled))
@@ -201,9 +211,15 @@ def split_table(
         parts[part] = np.sort(taken)
         remaining = np.setdiff1d(remaining, taken)
     train = labelled.iloc[remaining].reset_index(drop=True)
-    if support is None:
+    synthetic = None
+    if own_fraction:
         support_rows = labelled.iloc[parts["support"]].reset_index(drop=True)
         source = f"public fraction {support_fraction:g} of the table ({len(support_rows)} rows, disjoint from train)"
+    elif synthesize is not None:
+        synthesizer = MarginalSynthesizer(spec, synthesize).fit(train)
+        support_rows = synthesizer.sample(train)
+        synthetic = synthesizer.summary(len(support_rows))
+        source = synthetic.describe()
     else:
         support_rows = _check_separate_support(support, train, spec)
         source = f"separate public table ({len(support_rows)} rows)"
@@ -231,6 +247,7 @@ def split_table(
         support_source=source,
         dropped_rows=dropped,
         notes=notes,
+        synthetic=synthetic,
     )
 
 

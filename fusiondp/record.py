@@ -40,6 +40,14 @@ class PrivacyLedger:
     notes: list[str] = field(default_factory=list)
     statement: str | None = None
     """Plain-language reading of this ledger (fusiondp.privacy.statement)."""
+    delta_syn: float | None = None
+    rho_syn: float | None = None
+    """The DP-synthetic support set's zCDP parameter (its (ε_syn, δ_syn) is a conversion of it)."""
+    epsilon_total: float | None = None
+    """ε of training and the DP-synthetic support together; ``None`` without a synthetic support set."""
+    delta_total: float | None = None
+    composition: str | None = None
+    """How ``epsilon_total`` was composed (basic or RDP); added in schema 1 with defaults, so older records load."""
 
 
 @dataclass
@@ -95,7 +103,10 @@ def summarize(records: list[RunRecord]) -> pd.DataFrame:
             row[f"{metric}_sd"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0
         spent = [r.privacy.epsilon_spent for r in group]
         row["epsilon_spent"] = None if any(s is None for s in spent) else float(np.max(spent))
-        for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace"):
+        totals = [r.privacy.epsilon_total for r in group]
+        row["epsilon_total"] = None if any(t is None for t in totals) else float(np.max(totals))
+        for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace",
+                    "epsilon_syn"):
             row[key] = getattr(first.privacy, key)
         row["imputer"] = first.imputer.get("name")
         row["wall_time_s"] = float(np.mean([r.timing["wall_time_s"] for r in group]))

@@ -59,11 +59,13 @@ log = logging.getLogger(__name__)
 Backend = Literal["local", "ray"]
 Selection = Literal["val_hybrid", "val_real"]
 
-PREPARE_FIELDS = ("data", "spec", "support_data", "support_fraction", "val_fraction", "test_fraction", "split_seed",
-                  "imputer", "imputer_params", "quality_holdout", "device", "delta")
-"""The config fields ``prepare`` depends on (δ only through its "δ ≥ 1/N" note)."""
+PREPARE_FIELDS = ("data", "spec", "support_source", "support_data", "support_fraction", "epsilon_syn", "delta_syn",
+                  "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins", "synth_condition_on",
+                  "val_fraction", "test_fraction", "split_seed", "imputer", "imputer_params", "quality_holdout",
+                  "device", "delta")
+"""The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
-                 "epsilon_replace")
+                 "epsilon_replace", "epsilon_total")
 NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
 SELECTION_NONE = "none: every grid point reported"
 SELECTION_LABELS = {

@@ -66,7 +66,7 @@ def test_grid_file_reads_spec_path_and_modes_all(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("grid", "message"), [
-    ({"epsilonn": [1]}, "'epsilonn' is not a RunConfig setting (did you mean epsilon?)"),
+    ({"epsilonn": [1]}, "'epsilonn' is not a RunConfig setting (did you mean epsilon, epsilon_syn?)"),
     ({"epsilon": []}, "needs a non-empty list"),
     ({"epsilon": [1, -2]}, "Grid point {'epsilon': -2"),
     ({"modes": ["fusiondp", "dp_sgd"]}, "dp_sgd"),

@@ -67,13 +67,22 @@ class QualityReport:
     holdout_rows: int
     columns: list[ColumnQuality] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    synthetic: bool = False
+    """The support set is DP-synthetic, so the held-out rows' sensitive values are synthetic too."""
+
+    def rows_used(self) -> str:
+        if self.synthetic:
+            return ("held-out DP-synthetic support rows (synthetic sensitive values, not real ones), never private "
+                    "training rows")
+        return "held-out support rows (public sensitive values), never private training rows"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "imputer": self.imputer,
             "fit_rows": self.fit_rows,
             "holdout_rows": self.holdout_rows,
-            "rows_used": "held-out support rows (public sensitive values), never private training rows",
+            "rows_used": self.rows_used(),
+            "synthetic": self.synthetic,
             "columns": [vars(c) for c in self.columns],
             "notes": list(self.notes),
         }
@@ -82,7 +91,8 @@ class QualityReport:
     def from_dict(cls, data: dict[str, Any]) -> QualityReport:
         """Rebuild a report from ``to_dict`` output (e.g. a saved results.json), to redraw its figures."""
         return cls(data["imputer"], data["fit_rows"], data["holdout_rows"],
-                   [ColumnQuality(**column) for column in data["columns"]], list(data.get("notes", [])))
+                   [ColumnQuality(**column) for column in data["columns"]], list(data.get("notes", [])),
+                   bool(data.get("synthetic", False)))
 
     def to_frame(self) -> pd.DataFrame:
         rows = []

@@ -190,7 +190,7 @@ def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | N
     try:
         splits = split_table(table, resolved, support_fraction=config.support_fraction,
                              val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                             seed=config.split_seed, support=support)
+                             seed=config.split_seed, support=support, synthesize=config.synth_settings())
     except FusionDPError as exc:
         return [Finding("high", "split", (), str(exc), "Fix the split settings or the support table first.")]
     findings = _proxy_findings(resolved, splits.support) + _identifying_findings(resolved, table)

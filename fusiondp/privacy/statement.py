@@ -63,8 +63,9 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str) ->
         if mode.name == "sgd_ori":
             return (f"No privacy protection: this model ({mode.name}) was trained on the real values of {sensitive} "
                     "without noise. It is a reference for comparison and must not be released.")
-        return (f"This model ({mode.name}) never saw the real values of {sensitive}: "
-                f"{ADJACENCY_EXPLAINED[mode.adjacency]}. " + not_protected)
+        return " ".join(filter(None, [f"This model ({mode.name}) never saw the real values of {sensitive}: "
+                                      f"{ADJACENCY_EXPLAINED[mode.adjacency]}.", synthetic_support_statement(ledger),
+                                      not_protected]))
     relation = "replace" if mode.relation == "replace" else "remove"
     if mode.name == "dpsgd":
         protected = ("Protected: every training row as a whole (ordinary row-level DP): whether any single row was "
@@ -94,4 +95,29 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str) ->
     if relation == "remove" and ledger.epsilon_replace is not None:
         extra = (f" For an arbitrary change of one row's sensitive values (replace-one), the same noise gives "
                  f"ε = {ledger.epsilon_replace:.3g}.")
-    return " ".join([protected, spent + extra, meaning, not_protected])
+    return " ".join(filter(None, [protected, spent + extra, meaning, synthetic_support_statement(ledger),
+                                  not_protected]))
+
+
+def synthetic_support_statement(ledger: PrivacyLedger) -> str | None:
+    """The DP-synthetic support set's own spend and the composed total; ``None`` without one.
+
+    The attacker bounds above read the training's noise only; the synthesizer is a second
+    release about the same sensitive values, so the total is what a reader must compare.
+    """
+    if ledger.epsilon_syn is None:
+        return None
+    made = (f"The imputer was fitted on a DP-synthetic support set generated from the private training rows under "
+            f"its own budget ε_syn = {ledger.epsilon_syn:g}, δ_syn = {ledger.delta_syn:g} "
+            f"(ρ = {ledger.rho_syn:.3g}-zCDP Gaussian measurement of noisy marginals).")
+    if ledger.epsilon_total is None:
+        return made
+    total = (f"Total privacy spent on the sensitive values, training and synthetic support together: "
+             f"ε = {ledger.epsilon_total:.3g}, δ = {ledger.delta_total:g} ({ledger.composition}).")
+    bound = ""
+    if ledger.epsilon_spent:
+        fpr = FALSE_POSITIVE_RATES[0]
+        bound = (" The attacker bounds above cover the training alone; for both releases together, from (ε, δ): at "
+                 f"most {epsilon_delta_tpr_bound(ledger.epsilon_total, ledger.delta_total, fpr):.1%} at a "
+                 f"{fpr:.0%} false-positive rate.")
+    return f"{made} {total}{bound}"
