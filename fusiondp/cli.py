@@ -30,6 +30,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 Opt = typer.Option
 
 
+DataOpt = Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")]
+SpecOpt = Annotated[Path | None, Opt(help="YAML file with the column roles.")]
+TargetOpt = Annotated[str | None, Opt(help="Target column (instead of --spec).")]
+SensitiveOpt = Annotated[str | None, Opt(help="Comma-separated sensitive columns (instead of --spec).")]
+CategoricalOpt = Annotated[str | None, Opt(help="Comma-separated columns to treat as categorical.")]
+IgnoreOpt = Annotated[str | None, Opt(help="Comma-separated columns to leave out.")]
+ConfigOpt = Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")]
+"""The options every command that reads a table shares (roles from --spec or given inline)."""
+
+
 def _split_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -93,6 +103,11 @@ def _bounds(entries: list[str] | None) -> dict[str, tuple[float, float]] | None:
     return parsed
 
 
+def _require_roles(cfg: RunConfig) -> None:
+    if cfg.spec is None:
+        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -138,13 +153,13 @@ def _print_summary(records: list) -> None:
 
 @app.command()
 def run(
-    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
-    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
-    target: Annotated[str | None, Opt(help="Target column (instead of --spec).")] = None,
-    sensitive: Annotated[str | None, Opt(help="Comma-separated sensitive columns (instead of --spec).")] = None,
-    categorical: Annotated[str | None, Opt(help="Comma-separated columns to treat as categorical.")] = None,
-    ignore: Annotated[str | None, Opt(help="Comma-separated columns to leave out.")] = None,
-    config: Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")] = None,
+    data: DataOpt = None,
+    spec: SpecOpt = None,
+    target: TargetOpt = None,
+    sensitive: SensitiveOpt = None,
+    categorical: CategoricalOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
     out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
     modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
     seeds: Annotated[int | None, Opt(help="Number of seeds (0 … N−1).")] = None,
@@ -205,8 +220,7 @@ def run(
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
     cfg = _build_config(config, overrides)
-    if cfg.spec is None:
-        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    _require_roles(cfg)
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
     table = load_table(cfg.data)
@@ -250,13 +264,13 @@ def run(
 
 @app.command()
 def impute(
-    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
-    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
-    target: Annotated[str | None, Opt()] = None,
-    sensitive: Annotated[str | None, Opt()] = None,
-    categorical: Annotated[str | None, Opt()] = None,
-    ignore: Annotated[str | None, Opt()] = None,
-    config: Annotated[Path | None, Opt(help="A saved config.yaml.")] = None,
+    data: DataOpt = None,
+    spec: SpecOpt = None,
+    target: TargetOpt = None,
+    sensitive: SensitiveOpt = None,
+    categorical: CategoricalOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
     imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     support_data: Annotated[Path | None, Opt()] = None,
@@ -270,8 +284,7 @@ def impute(
         data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
         imputer=imputer, support_fraction=support_fraction,
         support_data=str(support_data) if support_data else None))
-    if cfg.spec is None:
-        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    _require_roles(cfg)
     prepared = prepare(cfg)
     quality = prepared.quality
     typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
@@ -413,13 +426,13 @@ def report(
 
 @app.command()
 def audit(
-    data: Annotated[Path | None, Opt(help="Table: CSV, TSV, Parquet or Excel.")] = None,
-    spec: Annotated[Path | None, Opt(help="YAML file with the column roles.")] = None,
-    target: Annotated[str | None, Opt()] = None,
-    sensitive: Annotated[str | None, Opt()] = None,
-    categorical: Annotated[str | None, Opt()] = None,
-    ignore: Annotated[str | None, Opt()] = None,
-    config: Annotated[Path | None, Opt(help="A saved config.yaml.")] = None,
+    data: DataOpt = None,
+    spec: SpecOpt = None,
+    target: TargetOpt = None,
+    sensitive: SensitiveOpt = None,
+    categorical: CategoricalOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
     modes: Annotated[str, Opt(help="Comma-separated modes, or 'all'.")] = "sgd_ori,sgd_pub,dpsgd,fusiondp",
     epsilons: Annotated[str, Opt(help="Comma-separated ε values for the DP modes.")] = "0.5,2,8",
     epochs: Annotated[int | None, Opt()] = None,
@@ -434,8 +447,7 @@ def audit(
     cfg = _build_config(config, dict(
         data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
         modes=modes, epochs=epochs))
-    if cfg.spec is None:
-        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    _require_roles(cfg)
     try:
         epsilon_values = [float(e) for e in _split_list(epsilons) or []]
     except ValueError as exc:
