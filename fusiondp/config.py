@@ -18,6 +18,7 @@ from fusiondp.spec import TableSpec
 from fusiondp.synth import SynthSettings
 from fusiondp.train.loop import TrainSettings
 from fusiondp.train.modes import ALL_MODES, get_mode
+from fusiondp.yamlfile import read_yaml
 
 
 class RunConfig(BaseModel):
@@ -184,13 +185,7 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Config file {str(path)!r} does not exist.")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from exc
+        raw = read_yaml(path, "Config file", ConfigError) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"Config file {str(path)!r} must hold a mapping of settings.")
         return cls.build(**raw)

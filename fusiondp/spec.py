@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fusiondp.errors import DataError, SpecError, describe_validation_error
+from fusiondp.yamlfile import read_yaml
 
 MIN_NUMERIC_FRACTION = 0.95
 """Share of non-missing values that must parse as numbers for a text column to count as numeric."""
@@ -50,14 +51,7 @@ class TableSpec(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> TableSpec:
         """Read a spec file (YAML with the field names of this class)."""
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"Spec file {str(path)!r} does not exist.")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise SpecError(f"Spec file {str(path)!r} is not valid YAML: {exc}") from exc
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(read_yaml(path, "Spec file", SpecError), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: Any, *, source: str = "spec") -> TableSpec:

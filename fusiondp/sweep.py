@@ -53,6 +53,7 @@ from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import Mode, get_mode
+from fusiondp.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +122,7 @@ class SweepGrid(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepGrid:
         """Read a grid file; relative data/spec paths are taken from the current folder, as in ``run``."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Sweep grid file {str(path)!r} does not exist.")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Sweep grid file {str(path)!r} is not valid YAML: {exc}") from exc
+        raw = read_yaml(path, "Sweep grid file", ConfigError)
         return cls.from_dict(raw, source=f"sweep grid {str(path)!r}")
 
     def to_dict(self) -> dict[str, Any]:
