@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fusiondp.errors import ConfigError, describe_validation_error
+from fusiondp.errors import ConfigError, validated
 from fusiondp.spec import TableSpec
 from fusiondp.synth import SynthSettings
 from fusiondp.train.loop import TrainSettings
@@ -178,10 +178,7 @@ class RunConfig(BaseModel):
     @classmethod
     def build(cls, **values: Any) -> RunConfig:
         """Validate ``values``, turning pydantic's errors into one readable ``ConfigError``."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, "run configuration")) from exc
+        return validated(cls, values, "run configuration", ConfigError)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:

@@ -7,7 +7,11 @@ says what to do about it.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class FusionDPError(Exception):
@@ -44,3 +48,11 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
             message = "unknown setting (check the spelling)"
         problems.append(f"{where}: {message}")
     return f"Invalid {what}: " + "; ".join(problems) + "."
+
+
+def validated(model: type[Model], raw: Any, what: str, error: type[FusionDPError]) -> Model:
+    """``model.model_validate(raw)``, with pydantic's errors turned into one readable ``error``."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(describe_validation_error(exc, what)) from exc

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from fusiondp.errors import DataError, SpecError, describe_validation_error
+from fusiondp.errors import DataError, SpecError, validated
 from fusiondp.yamlfile import read_yaml
 
 MIN_NUMERIC_FRACTION = 0.95
@@ -58,10 +58,7 @@ class TableSpec(BaseModel):
         """Build a spec from a mapping, turning validation failures into a ``SpecError``."""
         if not isinstance(raw, dict):
             raise SpecError(f"{source}: expected a mapping with keys 'target', 'sensitive', ….")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise SpecError(describe_validation_error(exc, f"column spec ({source})")) from exc
+        return validated(cls, raw, f"column spec ({source})", SpecError)
 
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")

@@ -40,12 +40,12 @@ from typing import Any, Literal
 import pandas as pd
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from fusiondp.config import RunConfig
-from fusiondp.errors import ConfigError, FusionDPError, describe_validation_error
+from fusiondp.errors import ConfigError, FusionDPError, validated
 from fusiondp.metrics import METRICS, binary_metrics
 from fusiondp.pipeline import PreparedData, fit_run, prepare
 from fusiondp.privacy.accounting import epsilon_spent
@@ -114,10 +114,7 @@ class SweepGrid(BaseModel):
     def from_dict(cls, raw: Any, *, source: str = "sweep grid") -> SweepGrid:
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping with 'base:' (a run config) and 'grid:' (lists).")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, source)) from exc
+        return validated(cls, raw, source, ConfigError)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepGrid:
