@@ -191,6 +191,12 @@ def run(
     synth_condition_on: Annotated[str | None, Opt(
         help="Comma-separated public columns to condition the synthetic values on (default: 2 per sensitive "
              "column, selected under DP within ε_syn).")] = None,
+    synthesizer: Annotated[str | None, Opt(
+        help="DP-synthetic support made by 'marginal' (noisy tables) or 'two_stage' (DP autoencoder + latent "
+             "diffusion).")] = None,
+    synth_latent_dim: Annotated[int | None, Opt(help="Latent width of the two-stage synthesizer.")] = None,
+    synth_epochs: Annotated[int | None, Opt(help="DP-SGD epochs of the two-stage synthesizer's stage 1.")] = None,
+    synth_accountant: Annotated[str | None, Opt(help="pld, prv or rdp for the two-stage synthesizer.")] = None,
     val_fraction: Annotated[float | None, Opt()] = None,
     test_fraction: Annotated[float | None, Opt()] = None,
     split_seed: Annotated[int | None, Opt()] = None,
@@ -215,7 +221,8 @@ def run(
         support_source=support_source, epsilon_syn=epsilon_syn, delta_syn=delta_syn,
         sensitive_domains=_named_values(sensitive_domain, "--sensitive-domain"),
         sensitive_bounds=_bounds(sensitive_bounds), synth_bins=synth_bins, synth_public_bins=synth_public_bins,
-        synth_condition_on=_split_list(synth_condition_on),
+        synth_condition_on=_split_list(synth_condition_on), synthesizer=synthesizer,
+        synth_latent_dim=synth_latent_dim, synth_epochs=synth_epochs, synth_accountant=synth_accountant,
     )
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
@@ -368,6 +375,9 @@ def sweep(
     address: Annotated[str | None, Opt(help="Ray cluster address, e.g. ray://head:10001 (backend ray).")] = None,
     resume: Annotated[bool, Opt(help="Skip the runs already finished in OUT/runs.jsonl.")] = False,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    audit: Annotated[bool, Opt(help="Also attack each trained model (attribute and membership inference) and "
+                                    "add the figures to its row; slower. Same as 'audit: true' in the grid file.")
+                     ] = False,
 ) -> None:
     """Run a grid of configs (modes × ε × seeds × α, β, C …) and write one tidy table, one row per run."""
     from fusiondp.report import prepare_for_report
@@ -376,8 +386,10 @@ def sweep(
     if backend not in ("local", "ray"):
         raise typer.BadParameter("--backend must be 'local' or 'ray'")
     spec = SweepGrid.from_yaml(grid)
+    if audit:
+        spec = spec.model_copy(update={"audit": True})
     typer.echo(f"{len(expand(spec))} runs (non-private modes once per seed, ignored knobs collapsed) · "
-               f"backend {backend} · output {out}")
+               f"backend {backend} · output {out}{' · audited' if spec.audit else ''}")
     try:
         table = run_sweep(spec, out, backend=backend, workers=workers, resume=resume, address=address,
                           progress=not quiet)

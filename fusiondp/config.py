@@ -50,6 +50,16 @@ class RunConfig(BaseModel):
         None, description="Public columns (1 to 3) every synthetic sensitive column is conditioned on (default: 2 per "
         "sensitive column, selected under DP with 10% of ε_syn's budget)."
     )
+    synthesizer: Literal["marginal", "two_stage"] = Field(
+        "marginal", description="DP-synthetic support: 'marginal' (noisy conditional tables) or 'two_stage' (a DP-SGD "
+        "autoencoder with a noisy latent mixture, then a latent diffusion model trained on those DP outputs only)."
+    )
+    synth_latent_dim: int = Field(4, ge=1, le=32, description="Latent width of the two-stage synthesizer.")
+    synth_epochs: int = Field(20, ge=1, le=500, description="DP-SGD epochs of the two-stage synthesizer's stage 1.")
+    synth_accountant: Literal["pld", "prv", "rdp"] = Field(
+        "pld", description="Accountant calibrating the two-stage synthesizer under the replace relation ('pld' exact; "
+        "'prv' and 'rdp' via group privacy, conservative)."
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model.")
     split_seed: int = Field(0, description="Seed of the support/train/val/test split.")
@@ -165,7 +175,8 @@ class RunConfig(BaseModel):
             domains=self.sensitive_domains, bounds=self.sensitive_bounds, bins=self.synth_bins,
             public_bins=self.synth_public_bins,
             condition_on=None if self.synth_condition_on is None else tuple(self.synth_condition_on),
-            seed=self.split_seed,
+            seed=self.split_seed, method=self.synthesizer, latent_dim=self.synth_latent_dim,
+            epochs=self.synth_epochs, accountant=self.synth_accountant,
         )
 
     def train_settings(self) -> TrainSettings:

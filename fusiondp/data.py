@@ -17,7 +17,7 @@ import pandas as pd
 
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.spec import TableSpec
-from fusiondp.synth import MarginalSynthesizer, SynthesisSummary, SynthSettings
+from fusiondp.synth import SynthesisSummary, SynthSettings, TwoStageSummary, make_synthesizer
 
 MIN_SUPPORT_ROWS = 50
 """Fewer support rows than this cannot train a useful imputer nor a quality report."""
@@ -143,7 +143,7 @@ class Splits:
     support_source: str
     dropped_rows: int = 0
     notes: list[str] = field(default_factory=list)
-    synthetic: SynthesisSummary | None = None
+    synthetic: SynthesisSummary | TwoStageSummary | None = None
     """Set when the support set is DP-synthetic: its budget and how it was made (public facts)."""
 
     def sizes(self) -> dict[str, int]:
@@ -216,7 +216,7 @@ def split_table(
         support_rows = labelled.iloc[parts["support"]].reset_index(drop=True)
         source = f"public fraction {support_fraction:g} of the table ({len(support_rows)} rows, disjoint from train)"
     elif synthesize is not None:
-        synthesizer = MarginalSynthesizer(spec, synthesize).fit(train)
+        synthesizer = make_synthesizer(spec, synthesize).fit(train)
         support_rows = synthesizer.sample(train)
         synthetic = synthesizer.summary(len(support_rows))
         source = synthetic.describe()

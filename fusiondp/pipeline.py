@@ -31,6 +31,7 @@ from fusiondp.privacy.accounting import calibrate_sigma, compose_with_synthesize
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
+from fusiondp.synth import TwoStageSummary
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
 from fusiondp.train.modes import Mode, get_mode
 
@@ -105,9 +106,10 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
     if config.spec is None:
         raise SpecError("No column spec given: name the target and the sensitive columns.")
     spec = config.spec.resolve(table)
-    splits = split_table(table, spec, support_fraction=config.support_fraction, val_fraction=config.val_fraction,
-                         test_fraction=config.test_fraction, seed=config.split_seed, support=support,
-                         synthesize=config.synth_settings())
+    with torch_threads(config.threads):
+        splits = split_table(table, spec, support_fraction=config.support_fraction,
+                             val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                             seed=config.split_seed, support=support, synthesize=config.synth_settings())
     return prepare_splits(config, spec, splits)
 
 
@@ -211,6 +213,7 @@ def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, s
     if synthetic is not None:
         total = compose_with_synthesizer(
             ledger.epsilon_spent, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
+            synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
             sigma=sigma, q=q, steps=steps, accountant=ledger.accountant, relation=mode.relation)
         ledger.epsilon_syn, ledger.delta_syn, ledger.rho_syn = synthetic.epsilon, synthetic.delta, synthetic.rho
         ledger.epsilon_total, ledger.delta_total, ledger.composition = total.epsilon, total.delta, total.method

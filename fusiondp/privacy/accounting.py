@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -37,29 +38,44 @@ PRV_MAX_EPSILON = 10.0
 """Opacus' PRV discretisation breaks down for larger ε; beyond it we fall back to PLD."""
 
 
-def _rdp_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+@dataclass(frozen=True)
+class GaussianSteps:
+    """``steps`` releases of a noisy sum of per-row contributions, each of norm at most 1.
+
+    The noise is Gaussian with standard deviation ``sigma`` (a noise multiplier: in units of
+    the contribution bound) and each release sums a Poisson sample of the rows taken at rate
+    ``q`` (1: every row). DP-SGD is one such block (clip norm C, noise σ·C); a noisy sum of
+    bounded statistics is another with q = 1 and steps = 1.
+    """
+
+    sigma: float
+    q: float
+    steps: int
+
+
+def _rdp_epsilon(events: tuple[GaussianSteps, ...], delta: float) -> float:
     from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
     from opacus.accountants.rdp import RDPAccountant
 
     orders = RDPAccountant.DEFAULT_ALPHAS
-    rdp = compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders)
+    rdp = sum(np.asarray(compute_rdp(q=e.q, noise_multiplier=e.sigma, steps=e.steps, orders=orders)) for e in events)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order")
         epsilon, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
     return float(epsilon)
 
 
-def _prv_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+def _prv_epsilon(events: tuple[GaussianSteps, ...], delta: float) -> float:
     from opacus.accountants import PRVAccountant
 
     accountant = PRVAccountant()
-    accountant.history = [(sigma, q, steps)]
+    accountant.history = [(e.sigma, e.q, e.steps) for e in events]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(accountant.get_epsilon(delta=delta))
 
 
-def _pld_epsilon(sigma: float, q: float, steps: int, delta: float, relation: Relation) -> float:
+def _pld_epsilon(events: tuple[GaussianSteps, ...], delta: float, relation: Relation) -> float:
     import dp_accounting
     from dp_accounting.pld import PLDAccountant
 
@@ -68,8 +84,9 @@ def _pld_epsilon(sigma: float, q: float, steps: int, delta: float, relation: Rel
         relation_enum.REPLACE_ONE if relation == "replace" else relation_enum.ADD_OR_REMOVE_ONE,
         value_discretization_interval=PLD_DISCRETISATION,
     )
-    event = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma))
-    accountant.compose(event, steps)
+    for e in events:
+        gaussian = dp_accounting.GaussianDpEvent(e.sigma)
+        accountant.compose(gaussian if e.q >= 1 else dp_accounting.PoissonSampledDpEvent(e.q, gaussian), e.steps)
     return float(accountant.get_epsilon(delta))
 
 
@@ -77,24 +94,38 @@ def _pld_epsilon(sigma: float, q: float, steps: int, delta: float, relation: Rel
 def epsilon_spent(
     sigma: float, q: float, steps: int, delta: float, accountant: Accountant = "rdp", relation: Relation = "remove"
 ) -> float:
-    """ε after ``steps`` Poisson-subsampled Gaussian steps (noise multiplier ``sigma``, rate ``q``).
-
-    The replace relation with ``rdp`` or ``prv`` uses the group-privacy bound on the remove
-    relation's guarantee (ε_r = 2ε at δ_r = (1 + e^ε)δ, solved for the requested δ).
-    """
+    """ε after ``steps`` Poisson-subsampled Gaussian steps (noise multiplier ``sigma``, rate ``q``)."""
     if steps == 0 or q == 0:
         return 0.0
     if sigma <= 0:
         return math.inf
+    return composed_epsilon((GaussianSteps(sigma, q, steps),), delta, accountant, relation)
+
+
+@lru_cache(maxsize=4096)
+def composed_epsilon(
+    events: tuple[GaussianSteps, ...], delta: float, accountant: Accountant = "rdp", relation: Relation = "remove"
+) -> float:
+    """ε of ``events`` run one after another (adaptively) on the same rows, at ``delta``.
+
+    The replace relation with ``rdp`` or ``prv`` uses the group-privacy bound on the remove
+    relation's guarantee (ε_r = 2ε at δ_r = (1 + e^ε)δ, solved for the requested δ); ``pld``
+    accounts for it exactly.
+    """
+    events = tuple(e for e in events if e.steps > 0 and e.q > 0)
+    if not events:
+        return 0.0
+    if any(e.sigma <= 0 for e in events):
+        return math.inf
     if accountant == "pld":
-        return _pld_epsilon(sigma, q, steps, delta, relation)
+        return _pld_epsilon(events, delta, relation)
     if relation == "replace":
-        return _group_replace_epsilon(sigma, q, steps, delta, accountant)
+        return _group_replace_epsilon(events, delta, accountant)
     if accountant == "rdp":
-        return _rdp_epsilon(sigma, q, steps, delta)
+        return _rdp_epsilon(events, delta)
     if accountant == "prv":
         try:
-            epsilon = _prv_epsilon(sigma, q, steps, delta)
+            epsilon = _prv_epsilon(events, delta)
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise PrivacyError(f"The PRV accountant failed here ({exc}); use accountant 'pld' or 'rdp'.") from exc
         if not math.isfinite(epsilon) or epsilon > PRV_MAX_EPSILON:
@@ -105,19 +136,19 @@ def epsilon_spent(
     raise PrivacyError(f"Unknown accountant {accountant!r}; choose one of {', '.join(ACCOUNTANTS)}.")
 
 
-def _group_replace_epsilon(sigma: float, q: float, steps: int, delta: float, accountant: Accountant) -> float:
+def _group_replace_epsilon(events: tuple[GaussianSteps, ...], delta: float, accountant: Accountant) -> float:
     """Group privacy of size 2: (ε, δ₁) for remove gives (2ε, (1+e^ε)δ₁) for replace.
 
     Find δ₁ with (1 + e^{ε(δ₁)})·δ₁ = δ by fixed-point iteration (δ₁ ≤ δ/2 always).
     """
     delta_one = delta / 2
     for _ in range(20):
-        epsilon = epsilon_spent(sigma, q, steps, delta_one, accountant, "remove")
+        epsilon = composed_epsilon(events, delta_one, accountant, "remove")
         updated = delta / (1 + math.exp(min(epsilon, 700)))
         if abs(updated - delta_one) <= 1e-6 * delta:
             break
         delta_one = updated
-    return 2 * epsilon_spent(sigma, q, steps, delta_one, accountant, "remove")
+    return 2 * composed_epsilon(events, delta_one, accountant, "remove")
 
 
 def calibrate_sigma(
@@ -153,20 +184,28 @@ def calibrate_sigma(
                 return math.inf  # PRV fails only far above the target: the noise is too small.
             raise
 
+    return smallest_sigma(eps, target_epsilon, rtol, f"with {steps} steps at sampling rate {q:.4g}",
+                          "Raise ε, train fewer epochs or use a smaller batch.")
+
+
+def smallest_sigma(eps: Callable[[float], float], target_epsilon: float, rtol: float, what: str, fix: str) -> float:
+    """The smallest noise multiplier in [``SIGMA_MIN``, ``SIGMA_MAX``] with ``eps(σ) ≤ target_epsilon``.
+
+    ``eps`` must decrease in σ. Brent's method on log σ (ε is smooth and monotone in σ) needs
+    far fewer accountant calls than bisection; the final loop guarantees the σ returned
+    never overspends. ``what`` and ``fix`` complete the error raised when even σ = 1000 fails.
+    """
     low, high = 1.0, 1.0
     while eps(high) > target_epsilon and high < SIGMA_MAX:
         low, high = high, min(2 * high, SIGMA_MAX)
     if eps(high) > target_epsilon:
         raise PrivacyError(
-            f"ε = {target_epsilon:g} cannot be met with {steps} steps at sampling rate {q:.4g}: even noise "
-            f"σ = {high:g} spends ε = {eps(high):.3g}. Raise ε, train fewer epochs or use a smaller batch."
+            f"ε = {target_epsilon:g} cannot be met {what}: even noise σ = {high:g} spends ε = {eps(high):.3g}. {fix}"
         )
     while eps(low) <= target_epsilon:
         if low <= SIGMA_MIN:
             return SIGMA_MIN
         high, low = low, max(low / 2, SIGMA_MIN)
-    # Brent's method on log σ (ε is smooth and monotone in σ) needs far fewer accountant calls
-    # than bisection; the final loop guarantees the σ returned never overspends.
     root = math.exp(brentq(lambda log_sigma: eps(math.exp(log_sigma)) - target_epsilon, math.log(low),
                            math.log(high), xtol=rtol / 4))
     sigma = min(max(root, low), high)
@@ -198,8 +237,9 @@ def compose_with_synthesizer(
     delta_train: float,
     epsilon_syn: float,
     delta_syn: float,
-    rho_syn: float,
+    rho_syn: float | None,
     *,
+    synth_events: tuple[GaussianSteps, ...] | None = None,
     sigma: float | None = None,
     q: float | None = None,
     steps: int = 0,
@@ -208,12 +248,20 @@ def compose_with_synthesizer(
 ) -> Composition:
     """Compose training with the synthesizer (both protect one row's sensitive values).
 
-    Basic composition always holds: ε = ε_train + ε_syn at δ = δ_train + δ_syn. With the RDP
-    accountant and the remove relation the training's RDP curve is known, so the
-    synthesizer's ρ-zCDP (RDP ρ·α at every order α) is added to it and the sum converted once
-    at the same total δ; that is usually much tighter. Both are valid guarantees at that δ,
-    so the smaller is reported. ``epsilon_train`` ``None`` means no guarantee (no total);
-    0 means training spends nothing on the sensitive values, so the total is the synthesizer's.
+    Basic composition always holds: ε = ε_train + ε_syn at δ = δ_train + δ_syn. Two tighter
+    routes convert the joint privacy curve once at that same total δ:
+
+    - the marginal synthesizer is ρ-zCDP (RDP ρ·α at every order α): with the RDP accountant
+      and the remove relation, ρ·α is added to the training's RDP curve;
+    - the two-stage synthesizer is a list of Gaussian releases (``synth_events``, accounted
+      under the replace relation, which covers any change of one row's sensitive values):
+      its privacy-loss distribution is composed with the training's (under the training's
+      relation) by dp-accounting's PLD, whatever accountant calibrated the training noise —
+      the accountant is an analysis of the same mechanism.
+
+    All are valid guarantees at that δ, so the smallest is reported. ``epsilon_train``
+    ``None`` means no guarantee (no total); 0 means training spends nothing on the
+    sensitive values, so the total is the synthesizer's.
     """
     delta = delta_train + delta_syn
     if epsilon_train is None:
@@ -222,21 +270,51 @@ def compose_with_synthesizer(
         return Composition(epsilon_syn, delta_syn, epsilon_syn,
                            "synthesizer only: training spends ε = 0 on the sensitive values")
     basic = epsilon_train + epsilon_syn
-    if accountant != "rdp" or relation != "remove" or sigma is None or q is None or steps == 0:
-        why = ("the training accountant is not RDP" if accountant != "rdp" else
-               "replace-one relation" if relation == "replace" else "no training curve")
+    if sigma is None or q is None or steps == 0:
+        return Composition(basic, delta, basic, "basic: ε_train + ε_syn, δ_train + δ_syn (no training curve)")
+    if synth_events is not None:
+        tight = _pld_composition(GaussianSteps(sigma, q, steps), relation, synth_events, delta)
+        method = ("PLD: the training's and the two-stage synthesizer's privacy-loss distributions composed, "
+                  "converted at δ_train + δ_syn")
+    elif rho_syn is not None and accountant == "rdp" and relation == "remove":
+        tight = _rdp_composition(GaussianSteps(sigma, q, steps), rho_syn, delta)
+        method = ("RDP: the synthesizer's ρ-zCDP (ρ·α) added to the training RDP curve, converted at "
+                  "δ_train + δ_syn")
+    else:
+        why = "the training accountant is not RDP" if accountant != "rdp" else "replace-one relation"
         return Composition(basic, delta, basic, f"basic: ε_train + ε_syn, δ_train + δ_syn ({why})")
+    if tight < basic:
+        return Composition(tight, delta, basic, method)
+    return Composition(basic, delta, basic, f"basic: ε_train + ε_syn, δ_train + δ_syn (tighter than {method[:3]})")
+
+
+def _rdp_composition(train: GaussianSteps, rho_syn: float, delta: float) -> float:
     from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
     from fusiondp.synth import RDP_ORDERS
 
     orders = np.asarray(RDP_ORDERS)
-    rdp = np.asarray(compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders)) + rho_syn * orders
+    rdp = np.asarray(compute_rdp(q=train.q, noise_multiplier=train.sigma, steps=train.steps, orders=orders))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order")
-        tight, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
-    if float(tight) < basic:
-        return Composition(float(tight), delta, basic,
-                           "RDP: the synthesizer's ρ-zCDP (ρ·α) added to the training RDP curve, converted at "
-                           "δ_train + δ_syn")
-    return Composition(basic, delta, basic, "basic: ε_train + ε_syn, δ_train + δ_syn (tighter than RDP here)")
+        epsilon, _ = get_privacy_spent(orders=orders, rdp=rdp + rho_syn * orders, delta=delta)
+    return float(epsilon)
+
+
+def _pld_composition(train: GaussianSteps, relation: Relation, synth: tuple[GaussianSteps, ...],
+                     delta: float) -> float:
+    import dp_accounting
+    from dp_accounting.pld import privacy_loss_distribution
+
+    relations = dp_accounting.NeighboringRelation
+
+    def pld(event: GaussianSteps, relation: Relation) -> privacy_loss_distribution.PrivacyLossDistribution:
+        single = privacy_loss_distribution.from_gaussian_mechanism(
+            event.sigma, sampling_prob=event.q, value_discretization_interval=PLD_DISCRETISATION,
+            neighboring_relation=relations.REPLACE_ONE if relation == "replace" else relations.ADD_OR_REMOVE_ONE)
+        return single.self_compose(event.steps)
+
+    total = pld(train, relation)
+    for event in synth:
+        total = total.compose(pld(event, "replace"))
+    return float(total.get_epsilon_for_delta(delta))

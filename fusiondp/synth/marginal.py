@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ import pandas as pd
 
 from fusiondp.errors import ConfigError, PrivacyError
 from fusiondp.spec import TableSpec
+from fusiondp.synth.settings import SynthSettings, check_domains
 
 AUTO_CONDITION_COLUMNS = 2
 """Public columns per sensitive column when the user names none: each one multiplies the cells
@@ -92,20 +93,6 @@ def rho_for_epsilon(epsilon: float, delta: float, rtol: float = 1e-6) -> float:
         else:
             high = middle
     return low
-
-
-@dataclass(frozen=True)
-class SynthSettings:
-    """What the synthesizer may know besides the measured tables: budget, declared domains, binning."""
-
-    epsilon: float
-    delta: float
-    domains: Mapping[str, Sequence[Any]]
-    bounds: Mapping[str, Sequence[float]]
-    bins: int = 10
-    public_bins: int = 4
-    condition_on: tuple[str, ...] | None = None
-    seed: int = 0
 
 
 @dataclass
@@ -186,7 +173,7 @@ class MarginalSynthesizer:
     def __init__(self, spec: TableSpec, settings: SynthSettings) -> None:
         self.spec = spec
         self.settings = settings
-        _check_domains(spec, settings)
+        check_domains(spec, settings)
         if settings.condition_on is not None:
             _check_condition_on(spec, settings.condition_on)
         elif not spec.public:
@@ -323,38 +310,3 @@ def _check_condition_on(spec: TableSpec, columns: Sequence[str]) -> None:
     if not 1 <= len(columns) <= MAX_CONDITION_COLUMNS:
         raise ConfigError(f"synth_condition_on must name 1 to {MAX_CONDITION_COLUMNS} public columns (got "
                           f"{len(columns)}): more cells spread the same noise too thin.")
-
-
-def _check_domains(spec: TableSpec, settings: SynthSettings) -> None:
-    """Every sensitive column needs a declared domain (categorical) or bounds (numeric)."""
-    categorical = [c for c in spec.sensitive if spec.is_categorical(c)]
-    numeric = [c for c in spec.sensitive if not spec.is_categorical(c)]
-    unknown = sorted(set(settings.domains) - set(categorical)) + sorted(set(settings.bounds) - set(numeric))
-    if unknown:
-        raise ConfigError(f"sensitive_domains / sensitive_bounds name {unknown}, which are not sensitive columns of "
-                          "that kind: declare categories (sensitive_domains) for the categorical sensitive columns "
-                          f"{categorical} and [low, high] bounds (sensitive_bounds) for the numeric ones {numeric}.")
-    missing_domains = [c for c in categorical if not settings.domains.get(c)]
-    missing_bounds = [c for c in numeric if c not in settings.bounds]
-    if missing_domains or missing_bounds:
-        example = [f"  {c}: [<category>, <category>, …]" for c in missing_domains]
-        example_bounds = [f"  {c}: [<low>, <high>]" for c in missing_bounds]
-        raise ConfigError(
-            "support_source 'dp_synthetic' needs a declared domain for every sensitive column, taken from public "
-            "knowledge (a codebook, the survey's documentation), never from the private rows' own values. Missing: "
-            + "; ".join([*(f"categories of {c!r}" for c in missing_domains),
-                         *(f"bounds of {c!r}" for c in missing_bounds)])
-            + ". Add to the config:\n"
-            + ("sensitive_domains:\n" + "\n".join(example) + "\n" if example else "")
-            + ("sensitive_bounds:\n" + "\n".join(example_bounds) + "\n" if example_bounds else "")
-            + "(or the --sensitive-domain / --sensitive-bounds flags of `fusiondp run`)."
-        )
-    for column in categorical:
-        names = [str(v) for v in settings.domains[column]]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"sensitive_domains[{column!r}] lists a category twice; list each once.")
-    for column in numeric:
-        bounds = list(settings.bounds[column])
-        if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds) or not bounds[0] < bounds[1]:
-            raise ConfigError(f"sensitive_bounds[{column!r}] must be [low, high] with finite low < high; got "
-                              f"{bounds}.")

@@ -1,0 +1,78 @@
+"""Settings shared by the DP-synthetic support-set synthesizers, and the check of declared domains.
+
+Both synthesizers encode a sensitive column on a *user-declared* domain (categories) or
+*user-declared* bounds — never on the private values' own categories, minimum or maximum
+(METHOD.md §5) — so both need the same declarations, checked here once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fusiondp.errors import ConfigError
+from fusiondp.spec import TableSpec
+
+SYNTH_METHODS: tuple[str, ...] = ("marginal", "two_stage")
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """What a synthesizer may know besides the private rows: budget, declared domains, its knobs.
+
+    ``method`` picks the synthesizer: ``marginal`` (noisy conditional tables, zCDP) or
+    ``two_stage`` (a DP-SGD autoencoder plus a noisy latent mixture, then a diffusion model
+    trained on stage-1 outputs only). The ``bins``/``public_bins``/``condition_on`` knobs are
+    the marginal synthesizer's, the ``latent_dim``/``epochs``/``accountant`` knobs the
+    two-stage one's.
+    """
+
+    epsilon: float
+    delta: float
+    domains: Mapping[str, Sequence[Any]]
+    bounds: Mapping[str, Sequence[float]]
+    bins: int = 10
+    public_bins: int = 4
+    condition_on: tuple[str, ...] | None = None
+    seed: int = 0
+    method: Literal["marginal", "two_stage"] = "marginal"
+    latent_dim: int = 4
+    epochs: int = 20
+    accountant: Literal["pld", "prv", "rdp"] = "pld"
+
+
+def check_domains(spec: TableSpec, settings: SynthSettings) -> None:
+    """Every sensitive column needs a declared domain (categorical) or bounds (numeric)."""
+    categorical = [c for c in spec.sensitive if spec.is_categorical(c)]
+    numeric = [c for c in spec.sensitive if not spec.is_categorical(c)]
+    unknown = sorted(set(settings.domains) - set(categorical)) + sorted(set(settings.bounds) - set(numeric))
+    if unknown:
+        raise ConfigError(f"sensitive_domains / sensitive_bounds name {unknown}, which are not sensitive columns of "
+                          "that kind: declare categories (sensitive_domains) for the categorical sensitive columns "
+                          f"{categorical} and [low, high] bounds (sensitive_bounds) for the numeric ones {numeric}.")
+    missing_domains = [c for c in categorical if not settings.domains.get(c)]
+    missing_bounds = [c for c in numeric if c not in settings.bounds]
+    if missing_domains or missing_bounds:
+        example = [f"  {c}: [<category>, <category>, …]" for c in missing_domains]
+        example_bounds = [f"  {c}: [<low>, <high>]" for c in missing_bounds]
+        raise ConfigError(
+            "support_source 'dp_synthetic' needs a declared domain for every sensitive column, taken from public "
+            "knowledge (a codebook, the survey's documentation), never from the private rows' own values. Missing: "
+            + "; ".join([*(f"categories of {c!r}" for c in missing_domains),
+                         *(f"bounds of {c!r}" for c in missing_bounds)])
+            + ". Add to the config:\n"
+            + ("sensitive_domains:\n" + "\n".join(example) + "\n" if example else "")
+            + ("sensitive_bounds:\n" + "\n".join(example_bounds) + "\n" if example_bounds else "")
+            + "(or the --sensitive-domain / --sensitive-bounds flags of `fusiondp run`)."
+        )
+    for column in categorical:
+        names = [str(v) for v in settings.domains[column]]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"sensitive_domains[{column!r}] lists a category twice; list each once.")
+    for column in numeric:
+        bounds = list(settings.bounds[column])
+        if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds) or not bounds[0] < bounds[1]:
+            raise ConfigError(f"sensitive_bounds[{column!r}] must be [low, high] with finite low < high; got "
+                              f"{bounds}.")
