@@ -89,6 +89,40 @@ class AuditReport:
     def mean_learned_advantage(self) -> float:
         return float(np.mean([a.learned_advantage for a in self.attribute]))
 
+    def summary(self) -> dict[str, float]:
+        """The model's audit as flat numbers (accuracies averaged over the sensitive columns).
+
+        One vocabulary for every table that lists audited models (``audit_grid``, sweep rows,
+        the report's audit columns), so a column means the same wherever it appears.
+        """
+        def mean(name: str) -> float:
+            return float(np.mean([getattr(a, name) for a in self.attribute]))
+
+        return {
+            "attribute_train_acc": mean("train_accuracy"),
+            "attribute_holdout_acc": mean("holdout_accuracy"),
+            "imputer_acc": mean("imputer_accuracy"),
+            "attribute_advantage": self.mean_attribute_advantage,
+            "learned_train_acc": mean("learned_train_accuracy"),
+            "learned_holdout_acc": mean("learned_holdout_accuracy"),
+            "learned_advantage": self.mean_learned_advantage,
+            "membership_auc": self.membership_auc,
+            "membership_tpr_at_1pct_fpr": self.membership_tpr_at_1pct_fpr,
+            "shadow_membership_auc": self.shadow_membership_auc,
+            "shadow_membership_tpr_at_1pct_fpr": self.shadow_membership_tpr_at_1pct_fpr,
+        }
+
+    def attribute_frame(self) -> pd.DataFrame:
+        """One row per sensitive column: the attack's accuracy on training vs held-out rows, the
+        imputer-only guess, and the advantage (learned-attack columns only when a shadow ran)."""
+        frame = pd.DataFrame([{
+            "column": leak.column, "candidates": leak.candidates, "train_accuracy": leak.train_accuracy,
+            "holdout_accuracy": leak.holdout_accuracy, "imputer_accuracy": leak.imputer_accuracy,
+            "advantage": leak.advantage, "learned_train_accuracy": leak.learned_train_accuracy,
+            "learned_holdout_accuracy": leak.learned_holdout_accuracy, "learned_advantage": leak.learned_advantage,
+        } for leak in self.attribute])
+        return frame.dropna(axis="columns", how="all")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for item, leak in zip(data["attribute"], self.attribute, strict=True):
@@ -323,18 +357,6 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
             report = audit_model(run_on, model, mode, rows=rows, seed=seed, shadow=shadow_prepared)
             results.append({
                 "mode": mode, "epsilon": epsilon, "epsilon_spent": record.privacy.epsilon_spent,
-                "auroc": record.metrics["auroc"],
-                "attribute_train_acc": float(np.mean([a.train_accuracy for a in report.attribute])),
-                "attribute_holdout_acc": float(np.mean([a.holdout_accuracy for a in report.attribute])),
-                "imputer_acc": float(np.mean([a.imputer_accuracy for a in report.attribute])),
-                "attribute_advantage": report.mean_attribute_advantage,
-                "learned_train_acc": float(np.mean([a.learned_train_accuracy for a in report.attribute])),
-                "learned_holdout_acc": float(np.mean([a.learned_holdout_accuracy for a in report.attribute])),
-                "learned_advantage": report.mean_learned_advantage,
-                "membership_auc": report.membership_auc,
-                "membership_tpr_at_1pct_fpr": report.membership_tpr_at_1pct_fpr,
-                "shadow_membership_auc": report.shadow_membership_auc,
-                "shadow_membership_tpr_at_1pct_fpr": report.shadow_membership_tpr_at_1pct_fpr,
-                "report": report.to_dict(),
+                "auroc": record.metrics["auroc"], **report.summary(), "report": report.to_dict(),
             })
     return pd.DataFrame(results)
