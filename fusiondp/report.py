@@ -40,6 +40,10 @@ MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "
 """One colour per mode in every figure, so the CLI, app and notebooks read alike."""
 
 
+AUDIT_LABELS = {"attribute_advantage": "attribute advantage", "membership_auc": "membership AUC",
+                "membership_tpr_at_1pct_fpr": "membership TPR @ 1% FPR"}
+"""Audit figures shown in the per-ε table when the sweep ran with ``audit`` (see ``fusiondp.sweep.AUDIT_FIELDS``)."""
+
 REFERENCE_LABELS = {"sgd_ori": "no privacy", "sgd_pub": "sensitive unused, ε = 0",
                     "sgd_hybrid": "imputed only, ε = 0"}
 """Legend labels of the horizontal references: what each one means for the sensitive columns."""
@@ -133,16 +137,22 @@ def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.F
     return fig
 
 
+def audit_columns(results: pd.DataFrame) -> list[str]:
+    """The audit figures these results carry (none unless the sweep ran with ``audit``)."""
+    return [c for c in AUDIT_LABELS if c in results.columns and results[c].notna().any()]
+
+
 def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (ε, mode): metric mean and sd over seeds, seeds, and the largest ε spent.
 
-    Non-private modes have an empty ε: their row is the reference at every ε.
+    Non-private modes have an empty ε: their row is the reference at every ε. Audit figures
+    (``audit_columns``) get a mean and sd too when the sweep was audited.
     """
     _one_setting(results)
     rows = []
     for (epsilon, mode), group in results.groupby(["epsilon", "mode"], dropna=False, sort=False):
         row: dict[str, Any] = {"epsilon": epsilon, "mode": mode, "seeds": group["seed"].nunique()}
-        for metric in (m for m in METRICS if m in group.columns):
+        for metric in (m for m in (*METRICS, *audit_columns(results)) if m in group.columns):
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_sd"] = values.std() if values.notna().sum() > 1 else 0.0
@@ -217,6 +227,10 @@ def _curve_table_html(table: pd.DataFrame) -> str:
     })
     if "epsilon_tuning" in table.columns:
         shown["ε with tuning"] = table["epsilon_tuning"].map(_fmt)
+    for column, label in AUDIT_LABELS.items():
+        if f"{column}_mean" in table.columns:
+            shown[label] = ["—" if pd.isna(a) else f"{a:.3f} ± {b:.3f}"
+                            for a, b in zip(table[f"{column}_mean"], table[f"{column}_sd"], strict=True)]
     return shown.to_html(index=False, border=0, classes="table")
 
 
@@ -281,7 +295,8 @@ def prepare_for_report(results: pd.DataFrame, select: Selection = "val_hybrid") 
 
 
 def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid") -> Path:
-    """Write ``report.html`` into ``results_dir``: curves, gain, per-ε table, ledger, imputation.
+    """Write ``report.html`` into ``results_dir``: curves, gain, per-ε table (with audit columns
+    when the sweep was audited), ledger, imputation.
 
     ``select`` picks α, β, C per ε when the sweep tuned them (see ``fusiondp.sweep.select_best``).
     """
@@ -297,6 +312,13 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid")
     if any(label.startswith("not accounted") for label in labels):
         warning = ("<p class='warn'><b>Not accounted:</b> hyperparameters were selected on real validation rows; "
                    "no privacy ledger covers that choice.</p>")
+    audit_note = ("<p>Audit columns: each model was attacked right after training. <b>Attribute advantage</b> is "
+                  "how much more often an attacker who queries the model guesses a sensitive value of a training "
+                  "row than of a row the model never saw (0 = no measurable leak); <b>membership AUC</b> is how "
+                  "well low loss separates training rows from unseen ones (0.5 = chance), and the TPR at 1% FPR "
+                  "is the share of training rows caught while wrongly accusing 1% of outsiders. An audit can show "
+                  "a leak, never prove there is none; the ε in the ledger is the guarantee.</p>"
+                  if audit_columns(results) else "")
     selection_note = (f"<p>Hyperparameters (α, β, C, …) tuned per mode, ε and seed: {html.escape(selection)}. "
                       "Releasing the best of K runs spends the K runs composed: see “ε with tuning”.</p>"
                       if selection else "")
@@ -311,7 +333,7 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid")
         _mode_order(raw['mode'])))}; {raw['seed'].nunique()} seed(s). Metrics are on real test rows.</p>
 {warning}{selection_note}
 <h2>Privacy-utility curves</h2>{plots}
-<h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}
+<h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}{audit_note}
 <h2>Privacy ledger</h2>{_ledger_html(results)}
 <h2>Imputation</h2>{_imputation_html(records)}
 </body></html>"""

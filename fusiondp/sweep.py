@@ -13,6 +13,10 @@ Three things keep that affordable and honest:
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
   rows and ``resume=True`` skips them (runs are keyed by a digest of their full config).
 
+With ``audit: true`` each worker also attacks the model it just trained (``fusiondp.privacy.audit``:
+attribute and loss-threshold membership inference) while the model is still in memory, and adds
+the figures to the run's row (``AUDIT_FIELDS``). It is off by default: it costs extra time per run.
+
 Backends: ``local`` (spawned worker processes, one torch thread each) and ``ray`` (a local
 Ray instance, or a cluster given by ``address``). Training is deterministic per seed, so
 both give identical numbers.
@@ -49,6 +53,7 @@ from fusiondp.errors import ConfigError, FusionDPError, validated
 from fusiondp.metrics import METRICS, binary_metrics
 from fusiondp.pipeline import PreparedData, fit_run, prepare
 from fusiondp.privacy.accounting import epsilon_spent
+from fusiondp.privacy.audit import audit_model
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import predict_proba
@@ -75,6 +80,10 @@ SELECTION_LABELS = {
 }
 SELECTION_METRIC = {"val_hybrid": "val_auroc", "val_real": "val_auroc_real"}
 RAY_INSTALL_HINT = 'pip install "fusiondp[ray]"'
+AUDIT_FIELDS = ("attribute_train_acc", "attribute_holdout_acc", "imputer_acc", "attribute_advantage",
+                "membership_auc", "membership_tpr_at_1pct_fpr")
+"""The audit figures a sweep row carries (names as in ``AuditReport.summary``); the learned and
+shadow-calibrated attacks are left to ``fusiondp audit``, as each needs a shadow model per run."""
 
 
 class SweepGrid(BaseModel):
@@ -88,6 +97,10 @@ class SweepGrid(BaseModel):
 
     base: RunConfig = Field(default_factory=RunConfig)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    audit: bool = False
+    """Attack every trained model (attribute and membership inference) and add ``AUDIT_FIELDS`` to its row."""
+    audit_rows: int = Field(500, ge=10)
+    """Training and held-out rows attacked per model when ``audit`` is on."""
 
     @field_validator("base", mode="before")
     @classmethod
@@ -123,7 +136,7 @@ class SweepGrid(BaseModel):
         return cls.from_dict(raw, source=f"sweep grid {str(path)!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base.to_dict(), "grid": self.grid}
+        return {"base": self.base.to_dict(), "grid": self.grid, "audit": self.audit, "audit_rows": self.audit_rows}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,11 +228,18 @@ def row_from_record(record: RunRecord, knobs: Mapping[str, Any] | None = None,
     return row
 
 
-def execute_task(prepared: PreparedData, task: SweepTask) -> dict[str, Any]:
+def _finite(value: float) -> float | None:
+    """``runs.jsonl`` is strict JSON (no NaN): an undefined figure is stored as null."""
+    return value if math.isfinite(value) else None
+
+
+def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None = None) -> dict[str, Any]:
     """Train one task on shared prepared data; return its ``runs.jsonl`` line.
 
     Also scores the model on the *real* validation rows (``val_auroc_real``) so that
     ``select_best(by="val_real")`` is possible; that number is never used unless asked.
+    With ``audit_rows`` the model is audited here, where it exists (workers return rows,
+    not models), on that many training and held-out rows.
     """
     run_prepared = dataclasses.replace(prepared, config=task.config)
     record, model = fit_run(run_prepared, task.mode, task.seed)
@@ -229,6 +249,9 @@ def execute_task(prepared: PreparedData, task: SweepTask) -> dict[str, Any]:
         x_val = x_val[:, prepared.tensors.public_features]
     real = binary_metrics(prepared.tensors.y_val.cpu().numpy(), predict_proba(model, x_val))["auroc"]
     row = row_from_record(record, task.knobs, real)
+    if audit_rows is not None:
+        summary = audit_model(run_prepared, model, task.mode, rows=audit_rows, seed=task.seed).summary()
+        row.update({name: _finite(summary[name]) for name in AUDIT_FIELDS})
     row["key"] = task.key
     return {"key": task.key, "row": row, "record": record.to_dict()}
 
@@ -250,8 +273,8 @@ def _init_worker(payload: bytes) -> None:
     _WORKER_DATA.update(pickle.loads(payload))
 
 
-def _run_in_worker(task: SweepTask) -> dict[str, Any]:
-    return execute_task(_WORKER_DATA[task.prepare_key], task)
+def _run_in_worker(task: SweepTask, audit_rows: int | None) -> dict[str, Any]:
+    return execute_task(_WORKER_DATA[task.prepare_key], task, audit_rows)
 
 
 class _RayRunner:
@@ -261,8 +284,8 @@ class _RayRunner:
         _one_thread()
         self.prepared: dict[str, PreparedData] = pickle.loads(payload)
 
-    def run(self, task: SweepTask) -> dict[str, Any]:
-        return execute_task(self.prepared[task.prepare_key], task)
+    def run(self, task: SweepTask, audit_rows: int | None) -> dict[str, Any]:
+        return execute_task(self.prepared[task.prepare_key], task, audit_rows)
 
 
 def default_workers(n_tasks: int) -> int:
@@ -271,11 +294,12 @@ def default_workers(n_tasks: int) -> int:
     return max(1, min(cores, n_tasks))
 
 
-def _run_local(tasks: Sequence[SweepTask], payload: bytes, workers: int) -> Iterator[dict[str, Any]]:
+def _run_local(tasks: Sequence[SweepTask], payload: bytes, workers: int,
+               audit_rows: int | None) -> Iterator[dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(payload,)) as pool:
-        futures = [pool.submit(_run_in_worker, task) for task in tasks]
+        futures = [pool.submit(_run_in_worker, task, audit_rows) for task in tasks]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -292,8 +316,8 @@ def _import_ray() -> Any:
     return ray
 
 
-def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None,
-             address: str | None) -> Iterator[dict[str, Any]]:
+def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None, address: str | None,
+             audit_rows: int | None) -> Iterator[dict[str, Any]]:
     ray = _import_ray()
     from ray.util import ActorPool
 
@@ -309,7 +333,7 @@ def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None,
         runner = ray.remote(num_cpus=1)(_RayRunner)
         pool = ActorPool([runner.remote(shared) for _ in range(max(1, min(actors_wanted, len(tasks))))])
         try:
-            yield from pool.map_unordered(lambda actor, task: actor.run.remote(task), list(tasks))
+            yield from pool.map_unordered(lambda actor, task: actor.run.remote(task, audit_rows), list(tasks))
         except ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, FusionDPError):
                 raise exc.cause from None
@@ -331,6 +355,11 @@ def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
         except (json.JSONDecodeError, KeyError, TypeError):
             log.warning("%s line %d is incomplete (interrupted write); that run will be redone", path, number)
     return done
+
+
+def _audited(entry: dict[str, Any]) -> bool:
+    """Whether a finished run carries audit figures: resuming with ``audit`` on redoes the runs that lack them."""
+    return "attribute_advantage" in entry["row"]
 
 
 def _prepare_all(tasks: Sequence[SweepTask]) -> dict[str, PreparedData]:
@@ -359,7 +388,8 @@ def run_sweep(
     """Run every task of ``grid`` and return the tidy table (also written to ``out_dir/results.csv``).
 
     ``on_result`` gets each finished row (the dashboard uses it for live progress);
-    ``address`` is a Ray cluster address (``backend="ray"`` only). The local backend
+    ``address`` is a Ray cluster address (``backend="ray"`` only). With ``grid.audit`` every
+    model is also audited in its worker (``AUDIT_FIELDS`` in its row). The local backend
     spawns fresh interpreters, so a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard (notebooks and the CLI need nothing).
     """
@@ -384,12 +414,13 @@ def run_sweep(
     # Rewrite the log without a torn last line so that appended lines stay whole.
     write_text_atomic(runs_path, "".join(json.dumps(entry, allow_nan=False) + "\n" for entry in done.values()))
 
-    pending = [task for task in tasks if task.key not in done]
+    audit_rows = grid.audit_rows if grid.audit else None
+    pending = [task for task in tasks if task.key not in done or (grid.audit and not _audited(done[task.key]))]
     if pending:
         payload = pickle.dumps(_prepare_all(pending))
         n_workers = workers or default_workers(len(pending))
-        results = (_run_local(pending, payload, n_workers) if backend == "local"
-                   else _run_ray(pending, payload, workers, address))
+        results = (_run_local(pending, payload, n_workers, audit_rows) if backend == "local"
+                   else _run_ray(pending, payload, workers, address, audit_rows))
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), unit="run", disable=not progress,
                    file=sys.stderr, desc=f"sweep ({backend})")
         with closing(results), open(runs_path, "a", encoding="utf-8") as log_file, bar:

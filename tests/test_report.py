@@ -79,6 +79,38 @@ def test_per_epsilon_table_and_gain_are_paired_by_seed() -> None:
     assert gains["pairs"].eq(3).all()
 
 
+def test_per_epsilon_table_has_audit_columns_only_when_audited() -> None:
+    results = curve_results()
+    assert not any(c.startswith(("attribute_advantage", "membership")) for c in per_epsilon_table(results).columns)
+    audited = results.assign(attribute_advantage=results["seed"] * 0.01, membership_auc=0.5,
+                             membership_tpr_at_1pct_fpr=0.01)
+    table = per_epsilon_table(audited)
+    row = table[(table["mode"] == "fusiondp") & (table["epsilon"] == 2.0)].iloc[0]
+    assert row["attribute_advantage_mean"] == pytest.approx(0.01)
+    assert row["attribute_advantage_sd"] == pytest.approx(0.01)
+    assert row["membership_auc_mean"] == pytest.approx(0.5) and row["membership_tpr_at_1pct_fpr_mean"] == 0.01
+
+
+def test_cli_sweep_audit_flag_turns_the_audit_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fusiondp.sweep
+
+    seen = []
+
+    def fake_sweep(grid: fusiondp.sweep.SweepGrid, *args: object, **kwargs: object) -> pd.DataFrame:
+        seen.append(grid.audit)
+        return curve_results()
+
+    monkeypatch.setattr(fusiondp.sweep, "run_sweep", fake_sweep)
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"base": {"data": str(SAMPLE_CSV), "spec": str(SAMPLE_SPEC)},
+                                    "grid": {"modes": ["fusiondp"]}}), encoding="utf-8")
+    for flags in ([], ["--audit"]):
+        result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), *flags])
+        assert result.exit_code == 0, result.output
+    assert seen == [False, True]
+    assert "audited" in result.output
+
+
 def test_figures_refuse_several_settings_per_epsilon() -> None:
     results = curve_results()
     doubled = pd.concat([results.assign(alpha=1.0), results.assign(alpha=3.0)], ignore_index=True)

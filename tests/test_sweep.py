@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,16 @@ import pytest
 
 from fusiondp.errors import ConfigError
 from fusiondp.privacy.accounting import epsilon_spent
-from fusiondp.sweep import SELECTION_LABELS, SweepGrid, expand, needs_selection, run_sweep, select_best
+from fusiondp.report import build_html_report
+from fusiondp.sweep import (
+    AUDIT_FIELDS,
+    SELECTION_LABELS,
+    SweepGrid,
+    expand,
+    needs_selection,
+    run_sweep,
+    select_best,
+)
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 BASE = {"data": str(SAMPLE_CSV), "spec": str(SAMPLE_SPEC), "imputer": "gbdt", "imputer_params": {"max_iter": 20},
@@ -127,6 +137,53 @@ def test_interrupted_sweep_resumes_and_skips_finished_runs(
         json.loads(line)["key"] for line in finished]
     assert len(runs.read_text(encoding="utf-8").splitlines()) == 7
     pd.testing.assert_frame_equal(by_key(table)[COMPARED], by_key(local_sweep[1])[COMPARED])
+
+
+def test_grid_audit_is_off_by_default_and_read_from_the_file(tmp_path: Path) -> None:
+    assert not tiny_grid().audit
+    path = tmp_path / "grid.yaml"
+    path.write_text(json.dumps({"base": BASE, "grid": TINY, "audit": True, "audit_rows": 200}), encoding="utf-8")
+    grid = SweepGrid.from_yaml(path)
+    assert grid.audit and grid.audit_rows == 200
+    assert SweepGrid.from_dict(grid.to_dict()) == grid
+    with pytest.raises(ConfigError, match="audit_rows"):
+        SweepGrid.from_dict({"base": BASE, "grid": TINY, "audit": True, "audit_rows": 3})
+
+
+@pytest.mark.slow
+def test_audited_sweep_adds_audit_columns_and_the_report_shows_them(
+        tmp_path: Path, local_sweep: tuple[Path, pd.DataFrame]) -> None:
+    out, plain = local_sweep
+    assert not set(AUDIT_FIELDS) & set(plain.columns)
+    unaudited = tmp_path / "plain"
+    unaudited.mkdir()
+    for name in ("runs.jsonl", "results.csv"):
+        shutil.copy(out / name, unaudited / name)
+    page = build_html_report(unaudited).read_text(encoding="utf-8")
+    assert "membership AUC" not in page and "attribute advantage" not in page
+
+    # Resuming the unaudited runs with the audit on redoes them, audited (a sub-grid: the same run keys).
+    audited = tmp_path / "audited"
+    audited.mkdir()
+    shutil.copy(out / "runs.jsonl", audited / "runs.jsonl")
+    grid = tiny_grid(modes=["sgd_ori", "fusiondp"], epsilon=[1], alpha=[1]).model_copy(
+        update={"audit": True, "audit_rows": 100})
+    table = run_sweep(grid, audited, workers=2, resume=True, progress=False)
+    assert len(table) == 2 and set(table["key"]) <= set(plain["key"])
+    for column in AUDIT_FIELDS:
+        assert table[column].notna().all(), column
+    for column in ("attribute_train_acc", "attribute_holdout_acc", "imputer_acc", "membership_auc",
+                   "membership_tpr_at_1pct_fpr"):
+        assert table[column].between(0, 1).all(), column
+    leak = table["attribute_train_acc"] - table["attribute_holdout_acc"]
+    assert (table["attribute_advantage"] - leak).abs().max() < 1e-12
+    lines = [json.loads(line) for line in (audited / "runs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 7 + 2 and all("membership_auc" in entry["row"] for entry in lines[-2:])
+    # The audit only reads the trained model: training gives the same numbers as without it.
+    pd.testing.assert_frame_equal(by_key(table)[COMPARED], by_key(plain).loc[sorted(table["key"])][COMPARED])
+    page = build_html_report(audited).read_text(encoding="utf-8")
+    for label in ("attribute advantage", "membership AUC", "membership TPR @ 1% FPR", "no measurable leak"):
+        assert label in page, label
 
 
 @pytest.mark.slow
