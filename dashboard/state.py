@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fusiondp import DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table, train_run
+from fusiondp import DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table
 from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
-from fusiondp.pipeline import PreparedData
+from fusiondp.models import TabularMLP
+from fusiondp.pipeline import PreparedData, fit_run
+from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.train.loop import EpochReport
@@ -63,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "max_grad_norm": 1.8,
     "seed": 0,
     "n_seeds": 1,
+    "audit_rows": 500,
+    "audit_shadow": False,
 }
 ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
 
@@ -295,12 +300,15 @@ class TrainingJob:
     """Training running in a worker thread; the page polls it, the cancel button sets ``cancel``.
 
     The worker only calls the library and writes plain Python fields: no Streamlit calls.
+    The trained models are kept (``models[i]`` belongs to ``records[i]``) so that the Results
+    page can audit them; the job lives in this session's state, so no other session sees them.
     """
 
     runs: list[tuple[float, str, int]]
     prepared: dict[float, PreparedData]
     cancel: threading.Event = field(default_factory=threading.Event)
     records: list[RunRecord] = field(default_factory=list)
+    models: list[TabularMLP] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     done: bool = False
@@ -314,8 +322,9 @@ class TrainingJob:
     def _work(self) -> None:
         try:
             for epsilon, mode, seed in self.runs:
-                record = train_run(self.prepared[epsilon], mode, seed, on_epoch=self._on_epoch,
-                                   should_stop=self.cancel.is_set)
+                record, model = fit_run(self.prepared[epsilon], mode, seed, on_epoch=self._on_epoch,
+                                        should_stop=self.cancel.is_set)
+                self.models.append(model)  # before the record: a polling reader never finds a record without its model
                 self.records.append(record)
                 if record.cancelled:
                     break
@@ -325,6 +334,36 @@ class TrainingJob:
             self.error = f"Training failed unexpectedly ({type(exc).__name__}: {exc})."
         finally:
             self.done = True
+
+
+@dataclass
+class AuditResults:
+    """The audit of one training job's models, kept until the next training replaces the job."""
+
+    job: TrainingJob
+    rows: int
+    shadow: bool
+    reports: list[tuple[RunRecord, AuditReport]]
+
+
+def audit_job(job: TrainingJob, rows: int, shadow: bool,
+              on_model: Callable[[int, RunRecord], None] | None = None) -> AuditResults:
+    """Attack every model of ``job`` with the library's audit (on that model's own prepared data).
+
+    ``shadow`` first builds the attacker's shadow data once (it depends on the data only) and
+    then trains one shadow model per audited model; ``on_model(i, record)`` is called before
+    model ``i`` is attacked, for the page's progress bar.
+    """
+    any_prepared = next(iter(job.prepared.values()))
+    shadow_prepared = shadow_data(any_prepared, any_prepared.config.split_seed) if shadow else None
+    reports = []
+    for index, (record, model) in enumerate(zip(job.records, job.models, strict=True)):
+        if on_model is not None:
+            on_model(index, record)
+        report = audit_model(job.prepared[record.config["epsilon"]], model, record.mode, rows=rows,
+                             seed=record.seed, shadow=shadow_prepared)
+        reports.append((record, report))
+    return AuditResults(job, rows, shadow, reports)
 
 
 def plan_runs(config: RunConfig, grid: list[float]) -> list[tuple[float, str, int]]:

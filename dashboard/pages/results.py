@@ -1,4 +1,4 @@
-"""Step 5: metrics with the privacy ledger, privacy-utility curves, and reproducible exports."""
+"""Step 5: metrics with the privacy ledger, privacy-utility curves, an empirical audit, and reproducible exports."""
 
 from __future__ import annotations
 
@@ -70,6 +70,89 @@ except FusionDPError as exc:
     state.show_error(exc)
 with st.expander("Every run"):
     st.dataframe(tidy, hide_index=True, width="stretch")
+
+st.subheader("Audit: what could an attacker learn from these models?")
+st.markdown(
+    "The audit plays the attacker. For each sensitive column it hides a person's real value, asks the model which "
+    "value best explains that person's outcome, and counts how often the guess is right: for people the model was "
+    "**trained on** and for people it **never saw** (held-out rows). It also checks whether the model's errors "
+    "give away **who was in the training data** (membership)."
+)
+cols = st.columns(2)
+audit_rows = cols[0].number_input("Rows attacked per model (training and held-out each)", 50, 5000, step=50,
+                                  key="audit_rows", persist_state="session",
+                                  help="Capped by the number of training and test rows. More rows: steadier numbers.")
+audit_shadow = cols[1].checkbox(
+    "Also train a shadow model per audited model (stronger, learned attacks; slower)", key="audit_shadow",
+    persist_state="session",
+    help="The attacker trains its own model, the same way, on rows whose sensitive values it could know, and learns "
+         "from it how much to trust the audited model's answers.")
+if st.button("Audit the trained models", key="audit"):
+    bar = st.progress(0.0, text="Preparing the attack…")
+
+    def show_progress(index: int, record: RunRecord) -> None:
+        bar.progress(index / len(records), text=f"Attacking model {index + 1} of {len(records)}: {record.mode} "
+                                                f"(seed {record.seed})")
+
+    try:
+        with st.spinner("Attacking the trained models (the audit reads your real training rows, locally)…"):
+            st.session_state.audit_results = state.audit_job(job, int(audit_rows), audit_shadow, show_progress)
+        bar.progress(1.0, text=f"Audited {len(records)} models.")
+    except FusionDPError as exc:
+        bar.empty()
+        state.show_error(exc)
+    except Exception as exc:  # shown as a message, as training does: the page must keep working
+        bar.empty()
+        st.error(f"The audit failed unexpectedly ({type(exc).__name__}: {exc}). The results above are unaffected.",
+                 icon="⚠️")
+
+audit: state.AuditResults | None = st.session_state.get("audit_results")
+if audit is not None and audit.job is job:
+    st.warning("Computed on the real sensitive values of your training rows: an evaluation for you, on your "
+               "machine, not a differentially private release.", icon="🔎")
+    by_mode: dict[str, list[dict[str, object]]] = {}
+    for record, report in audit.reports:
+        numbers = report.summary()
+        row: dict[str, object] = {
+            "ε target": record.privacy.epsilon_target, "seed": record.seed, "rows attacked": report.rows,
+            "attack accuracy: training rows": numbers["attribute_train_acc"],
+            "attack accuracy: held-out rows": numbers["attribute_holdout_acc"],
+            "imputer only (no model)": numbers["imputer_acc"],
+            "advantage (the leak)": numbers["attribute_advantage"],
+            "membership AUC": numbers["membership_auc"],
+            "membership TPR @ 1% FPR": numbers["membership_tpr_at_1pct_fpr"],
+        }
+        if audit.shadow:
+            row.update({"learned attack: advantage": numbers["learned_advantage"],
+                        "shadow-calibrated membership AUC": numbers["shadow_membership_auc"],
+                        "shadow-calibrated TPR @ 1% FPR": numbers["shadow_membership_tpr_at_1pct_fpr"]})
+        by_mode.setdefault(record.mode, []).append(row)
+    for mode, rows in by_mode.items():
+        st.markdown(f"**{mode}** — {MODES[mode].description}")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.markdown(
+        "- **Attack accuracy** (averaged over the sensitive columns): how often the attacker guesses a person's "
+        "sensitive value right, for people in the training data and for people the model never saw.\n"
+        "- **Imputer only**: how often a guess from the public columns alone is right, with no model at all. An "
+        "attack that does no better than this learns nothing from the model beyond public information.\n"
+        "- **Advantage** = training − held-out accuracy: what the model gives away about the people it was trained "
+        "on in particular. **Near 0 (within a few hundredths, the noise of the sample) means no measurable leak**; "
+        "a clearly positive value means the model reveals something about its training rows.\n"
+        "- **Membership AUC**: how well the attacker tells training rows from unseen ones by the model's error on "
+        "them. 0.5 is a coin flip; 1 is perfect.\n"
+        "- **Membership TPR @ 1% FPR**: the share of training rows the attacker picks out while wrongly accusing "
+        "only 1% of outsiders. About 0.01 is chance."
+    )
+    st.info("An audit can only show a leak, never prove its absence: a cleverer attacker might do better than these "
+            "attacks. The guarantee is the ε in the privacy ledger; a non-private model that shows no measurable "
+            "leak here is still not private.", icon="ℹ️")
+    with st.expander("Per sensitive column"):
+        st.caption("candidates: how many values the attacker chooses from (the categories, or ten deciles of a "
+                   "numeric column; a numeric guess counts as right when it hits the nearest decile).")
+        for record, report in audit.reports:
+            epsilon_text = "" if record.privacy.epsilon_target is None else f" at ε = {record.privacy.epsilon_target:g}"
+            st.markdown(f"**{record.mode}{epsilon_text}, seed {record.seed}** ({report.rows} rows attacked)")
+            st.dataframe(report.attribute_frame(), hide_index=True, width="stretch")
 
 st.subheader("Downloads")
 epsilon = st.selectbox("ε of the run config to export", list(groups), format_func=lambda e: f"{e:g}",

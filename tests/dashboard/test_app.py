@@ -205,3 +205,60 @@ def test_columns_page_shows_the_preflight_and_flags_a_planted_proxy() -> None:
     assert not at.exception
     assert any("Privacy preflight" in s.value for s in at.subheader)
     assert any("age_band" in e.value and "high" in e.value for e in at.error)
+
+
+def trained_small(app: AppTest, small_csv: Path, modes: list[str]) -> AppTest:
+    """The small slice trained for one epoch in ``modes`` at ε ∈ {1, 2}, then on the Results page."""
+    at = on_columns(loaded(app, small_csv))
+    at.slider(key="support_fraction").set_value(0.2).run()
+    at = at.switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(modes).run()
+    at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = wait_for_training(at.button(key="train").click().run())
+    return at.switch_page("pages/results.py").run()
+
+
+def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import state
+    from fusiondp import DataError
+
+    at = trained_small(app, small_csv, ["sgd_pub", "fusiondp"])
+    assert not at.exception and not errors(at)
+    assert len(at.session_state.job.models) == len(at.session_state.records) == 3
+    assert not any("advantage (the leak)" in df.value.columns for df in at.dataframe)  # nothing until asked
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DataError("the audit needs more held-out rows; lower the test fraction")
+
+    monkeypatch.setattr(state, "audit_model", refuse)
+    at = at.button(key="audit").click().run()
+    assert not at.exception
+    assert any("the audit needs more held-out rows" in e for e in errors(at)), errors(at)
+    monkeypatch.undo()
+
+    at.number_input(key="audit_rows").set_value(60).run()
+    at.checkbox(key="audit_shadow").check().run()
+    at = at.button(key="audit").click().run()
+    assert not at.exception and not errors(at)
+    headings = [m.value for m in at.markdown if m.value.startswith(("**sgd_pub** —", "**fusiondp** —"))]
+    assert [h.split("**")[1] for h in headings] == ["sgd_pub", "fusiondp"]  # one table per mode, in training order
+    tables = [df.value for df in at.dataframe if "advantage (the leak)" in df.value.columns]
+    assert len(tables) == 2
+    public, fusion = tables
+    assert public["ε target"].isna().all() and len(public) == 1
+    assert sorted(fusion["ε target"]) == [1.0, 2.0]
+    for table in tables:
+        assert (table["rows attacked"] == 60).all()
+        for column in ("attack accuracy: training rows", "attack accuracy: held-out rows", "imputer only (no model)",
+                       "membership AUC", "membership TPR @ 1% FPR", "shadow-calibrated membership AUC"):
+            assert table[column].between(0, 1).all(), column
+        leak = table["attack accuracy: training rows"] - table["attack accuracy: held-out rows"]
+        assert (table["advantage (the leak)"] - leak).abs().max() < 1e-12
+        assert table["learned attack: advantage"].between(-1, 1).all()
+    assert any("no measurable leak" in m.value for m in at.markdown)
+    assert any("never prove its absence" in i.value for i in at.info)
+    # Per sensitive column: one table per audited model, one row per sensitive column.
+    per_column = [df.value for df in at.dataframe if "candidates" in df.value.columns]
+    assert len(per_column) == 3 and all(len(t) == len(at.session_state.sensitive) for t in per_column)
