@@ -34,15 +34,23 @@ class TabularMLP(nn.Module):
 
 def build_model(n_features: int, hidden: Sequence[int], seed: int, device: torch.device) -> TabularMLP:
     """A freshly initialised model whose weights depend only on ``seed`` (no global RNG state)."""
-    generator = torch.Generator().manual_seed(seed)
     model = TabularMLP(n_features, hidden)
+    seeded_init(model, torch.Generator().manual_seed(seed))
+    return model.to(device)
+
+
+def seeded_init(model: nn.Module, generator: torch.Generator) -> None:
+    """Re-draw every linear layer's weights and biases from U(±1/√fan_in) with ``generator``.
+
+    PyTorch's own initialisation reads the global RNG; drawing from an explicit generator
+    makes a model depend only on its seed.
+    """
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Linear):
                 bound = 1.0 / module.in_features**0.5
                 module.weight.copy_(torch.empty_like(module.weight).uniform_(-bound, bound, generator=generator))
                 module.bias.copy_(torch.empty_like(module.bias).uniform_(-bound, bound, generator=generator))
-    return model.to(device)
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
