@@ -216,6 +216,7 @@ def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, s
             synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
             sigma=sigma, q=q, steps=steps, accountant=ledger.accountant, relation=mode.relation)
         ledger.epsilon_syn, ledger.delta_syn, ledger.rho_syn = synthetic.epsilon, synthetic.delta, synthetic.rho
+        ledger.synth_mechanism = synthetic.mechanism()
         ledger.epsilon_total, ledger.delta_total, ledger.composition = total.epsilon, total.delta, total.method
         if total.basic_epsilon is not None and total.epsilon != total.basic_epsilon:
             ledger.notes.append(f"basic composition would give ε_total = {total.basic_epsilon:.3g}")

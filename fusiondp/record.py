@@ -42,12 +42,14 @@ class PrivacyLedger:
     """Plain-language reading of this ledger (fusiondp.privacy.statement)."""
     delta_syn: float | None = None
     rho_syn: float | None = None
-    """The DP-synthetic support set's zCDP parameter (its (ε_syn, δ_syn) is a conversion of it)."""
+    """The marginal synthesizer's zCDP parameter (its (ε_syn, δ_syn) is a conversion of it); ``None`` for two_stage."""
     epsilon_total: float | None = None
     """ε of training and the DP-synthetic support together; ``None`` without a synthetic support set."""
     delta_total: float | None = None
     composition: str | None = None
-    """How ``epsilon_total`` was composed (basic or RDP); added in schema 1 with defaults, so older records load."""
+    """How ``epsilon_total`` was composed (basic, RDP or PLD); added in schema 1 with defaults: old records load."""
+    synth_mechanism: str | None = None
+    """How the DP-synthetic support set spent ε_syn, in a phrase (e.g. the zCDP marginals or the DP-SGD stages)."""
 
 
 @dataclass

@@ -109,7 +109,7 @@ def synthetic_support_statement(ledger: PrivacyLedger) -> str | None:
         return None
     made = (f"The imputer was fitted on a DP-synthetic support set generated from the private training rows under "
             f"its own budget ε_syn = {ledger.epsilon_syn:g}, δ_syn = {ledger.delta_syn:g} "
-            f"(ρ = {ledger.rho_syn:.3g}-zCDP Gaussian measurement of noisy marginals).")
+            f"({ledger.synth_mechanism}).")
     if ledger.epsilon_total is None:
         return made
     total = (f"Total privacy spent on the sensitive values, training and synthetic support together: "

@@ -116,6 +116,9 @@ class SynthesisSummary:
                 f"sampled from noisy conditionals given {chosen} public columns ({given}); ε_syn = {self.epsilon:g}, "
                 f"δ_syn = {self.delta:g}, ρ = {self.rho:.4g}-zCDP, σ = {self.sigma:.3g})")
 
+    def mechanism(self) -> str:
+        return f"ρ = {self.rho:.3g}-zCDP Gaussian measurement of noisy marginals"
+
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 

@@ -49,6 +49,7 @@ from torch.func import functional_call, grad, vmap
 
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, PrivacyError
+from fusiondp.models import seeded_init
 from fusiondp.privacy.accounting import GaussianSteps, check_budget, composed_epsilon, smallest_sigma
 from fusiondp.spec import TableSpec
 from fusiondp.synth.settings import SynthSettings, check_domains
@@ -128,6 +129,11 @@ class TwoStageSummary:
                 f"{self.steps} steps, C = {self.max_grad_norm:g}, plus a {self.groups}-component latent mixture "
                 f"released with σ = {self.latent_sigma:.3g}; ε_syn = {self.epsilon:.3g}, δ_syn = {self.delta:g} "
                 f"({self.accountant}, replace relation))")
+
+    def mechanism(self) -> str:
+        return (f"two stages: a DP-SGD autoencoder, σ = {self.sigma:.3g}, q = {self.sampling_rate:.3g}, {self.steps} "
+                f"steps, and a noisy latent mixture, σ = {self.latent_sigma:.3g}, accounted by {self.accountant} "
+                "under replacement of one row's sensitive values; the diffusion stage is post-processing")
 
     def to_dict(self) -> dict[str, Any]:
         return {**vars(self), "rho": None}
@@ -281,6 +287,7 @@ class TwoStageSynthesizer:
         steps = max(1, math.ceil(self.settings.epochs / q))
         sigma = self._calibrate(q, steps)
         model = _Autoencoder(self.coding, public.shape[1], self.settings.latent_dim)
+        seeded_init(model, generator)
         _dp_sgd(model, (values, observed, public_t), q, steps, sigma, generator)
         latent_sigma = LATENT_NOISE_FACTOR * sigma
         with torch.no_grad():
@@ -451,6 +458,7 @@ def train_latent_diffusion(mixture: LatentMixture, public_features: np.ndarray, 
     means = torch.from_numpy(mixture.means).float()
     scales = torch.from_numpy(np.sqrt(mixture.variances)).float()
     denoiser = _Denoiser(means.shape[1], public.shape[1])
+    seeded_init(denoiser, generator)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=2e-3)
     for _ in range(DIFFUSION_ITERATIONS):
         picked = torch.randint(len(public), (DIFFUSION_BATCH,), generator=generator)
