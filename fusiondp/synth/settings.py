@@ -24,9 +24,9 @@ class SynthSettings:
 
     ``method`` picks the synthesizer: ``marginal`` (noisy conditional tables, zCDP) or
     ``two_stage`` (a DP-SGD autoencoder plus a noisy latent mixture, then a diffusion model
-    trained on stage-1 outputs only). The ``bins``/``public_bins``/``condition_on`` knobs are
-    the marginal synthesizer's, the ``latent_dim``/``epochs``/``accountant`` knobs the
-    two-stage one's.
+    trained on stage-1 outputs only). Both bin a numeric sensitive column into ``bins``
+    equal-width bins of its declared range; ``public_bins``/``condition_on`` are the marginal
+    synthesizer's knobs, ``latent_dim``/``epochs``/``accountant``/``diffusion`` the two-stage one's.
     """
 
     epsilon: float
@@ -41,6 +41,8 @@ class SynthSettings:
     latent_dim: int = 4
     epochs: int = 20
     accountant: Literal["pld", "prv", "rdp"] = "pld"
+    diffusion: bool = True
+    """Two-stage only: ``False`` samples latents straight from the released mixture (an ablation of stage 2)."""
 
 
 def check_domains(spec: TableSpec, settings: SynthSettings) -> None:

@@ -7,7 +7,7 @@ post-processing.
 Stage 1 — privacy encoding (the only code that reads private sensitive values):
 
 1. every sensitive column is coded on its *declared* domain (one-hot over the declared
-   categories) or *declared* bounds (scaled to [0, 1]); public columns are coded on the
+   categories) or *declared* bounds (one-hot over equal-width bins); public columns are coded on the
    training rows' public values, which are public by definition (METHOD.md §5);
 2. a conditional autoencoder — encoder (sensitive, public) → latent z ∈ [−1, 1]^d (tanh),
    decoder (z, public) → sensitive — is trained with DP-SGD: Poisson sampling at rate q,
@@ -89,6 +89,13 @@ class LatentMixture:
         distances = ((public_features[:, None, :] - self.centers[None, :, :]) ** 2).sum(axis=2)
         return distances.argmin(axis=1)
 
+    def sample(self, public_features: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """One latent per row from its group's Gaussian, clipped to [−1, 1] (what stage 2 learns from)."""
+        group = torch.from_numpy(self.groups(public_features))
+        means = torch.from_numpy(self.means).float()[group]
+        scales = torch.from_numpy(np.sqrt(self.variances)).float()[group]
+        return (means + scales * torch.randn(means.shape, generator=generator)).clamp(-1.0, 1.0)
+
 
 @dataclass
 class TwoStageSummary:
@@ -140,70 +147,73 @@ class TwoStageSummary:
 
 
 class _SensitiveCoding:
-    """Sensitive columns on their declared domains: one-hot categories, numbers scaled to [0, 1].
+    """Sensitive columns as one-hot codes on public terms: declared categories, or equal-width bins of the bounds.
 
-    A value outside the declared domain or missing is coded as all zeros with its observed
-    flag off, so it adds nothing to the reconstruction loss.
+    Numeric columns are binned (``settings.bins`` bins of the declared range) rather than
+    regressed: a softmax over bins fits the spikes, floors and ceilings of real measurements
+    (top-coded income, ages capped at 80) that a Gaussian output cannot. A value outside the
+    declared domain, or missing, is all zeros with its observed flag off, so it adds nothing
+    to the reconstruction loss.
     """
 
     def __init__(self, spec: TableSpec, settings: SynthSettings) -> None:
-        self.categorical = [c for c in spec.sensitive if spec.is_categorical(c)]
-        self.numeric = [c for c in spec.sensitive if not spec.is_categorical(c)]
-        self.domains = {c: [str(v) for v in settings.domains[c]] for c in self.categorical}
-        self.raw_domains = {c: list(settings.domains[c]) for c in self.categorical}
-        self.bounds = {c: tuple(float(b) for b in settings.bounds[c]) for c in self.numeric}
-        self.sizes = [len(self.domains[c]) for c in self.categorical]
-        self.width = sum(self.sizes) + len(self.numeric)
+        self.columns = list(spec.sensitive)
+        self.domains = {c: list(settings.domains[c]) for c in self.columns if spec.is_categorical(c)}
+        self.bounds = {c: tuple(float(b) for b in settings.bounds[c]) for c in self.columns if c not in self.domains}
+        self.bins = settings.bins
+        self.sizes = [len(self.domains[c]) if c in self.domains else self.bins for c in self.columns]
+        self.width = sum(self.sizes)
+
+    def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        """Level index per row, −1 when missing or outside the declared domain."""
+        if column in self.domains:
+            names = pd.Index([str(v) for v in self.domains[column]])
+            return names.get_indexer(frame[column].astype("string").fillna("\0"))
+        low, high = self.bounds[column]
+        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bins = np.floor((np.clip(numbers, low, high) - low) / (high - low) * self.bins)
+        return np.clip(np.nan_to_num(bins, nan=-1.0), -1, self.bins - 1).astype(np.int64)
 
     def encode(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(values, observed): values has ``width`` columns, observed one flag per sensitive column."""
+        """(one-hot values with ``width`` columns, one observed flag per sensitive column)."""
         values = np.zeros((len(frame), self.width), dtype=np.float32)
-        observed = np.zeros((len(frame), len(self.categorical) + len(self.numeric)), dtype=np.float32)
+        observed = np.zeros((len(frame), len(self.columns)), dtype=np.float32)
         offset = 0
-        for j, column in enumerate(self.categorical):
-            index = pd.Index(self.domains[column]).get_indexer(frame[column].astype("string").fillna("\0"))
-            known = np.flatnonzero(index >= 0)
-            values[known, offset + index[known]] = 1.0
+        for j, (column, size) in enumerate(zip(self.columns, self.sizes, strict=True)):
+            codes = self._codes(frame, column)
+            known = np.flatnonzero(codes >= 0)
+            values[known, offset + codes[known]] = 1.0
             observed[known, j] = 1.0
-            offset += self.sizes[j]
-        for k, column in enumerate(self.numeric):
-            low, high = self.bounds[column]
-            numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            known = ~np.isnan(numbers)
-            values[known, offset + k] = (np.clip(numbers[known], low, high) - low) / (high - low)
-            observed[known, len(self.categorical) + k] = 1.0
+            offset += size
         return values, observed
 
-    def decode(self, outputs: torch.Tensor, log_scale: torch.Tensor, generator: torch.Generator) -> pd.DataFrame:
-        """Draw one value per column from the decoder's outputs (categorical: softmax; numeric: Gaussian)."""
+    def decode(self, outputs: torch.Tensor, generator: torch.Generator) -> pd.DataFrame:
+        """Draw a level per column from the decoder's softmax; a numeric bin becomes a uniform value within it."""
         columns: dict[str, Any] = {}
         offset = 0
-        for column, size in zip(self.categorical, self.sizes, strict=True):
+        for column, size in zip(self.columns, self.sizes, strict=True):
             probabilities = torch.softmax(outputs[:, offset:offset + size], dim=1)
-            picked = torch.multinomial(probabilities, 1, generator=generator)[:, 0].numpy()
-            domain = self.raw_domains[column]
-            columns[column] = [domain[i] for i in picked]
+            picked = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
             offset += size
-        for k, column in enumerate(self.numeric):
-            low, high = self.bounds[column]
-            mean = torch.sigmoid(outputs[:, offset + k])
-            noise = torch.randn(len(mean), generator=generator) * torch.exp(log_scale[k])
-            columns[column] = (low + (mean + noise).clamp(0.0, 1.0) * (high - low)).numpy().astype(float)
+            if column in self.domains:
+                columns[column] = [self.domains[column][i] for i in picked.numpy()]
+            else:
+                low, high = self.bounds[column]
+                within = torch.rand(len(picked), generator=generator, dtype=torch.float64)
+                columns[column] = (low + (picked.double() + within) * (high - low) / self.bins).numpy()
         return pd.DataFrame(columns)
 
 
 class _Autoencoder(nn.Module):
-    """Encoder (sensitive, observed, public) → z ∈ [−1, 1]^d; decoder (z, public) → sensitive outputs."""
+    """Encoder (sensitive, observed, public) → z ∈ [−1, 1]^d; decoder (z, public) → one softmax per column."""
 
     def __init__(self, coding: _SensitiveCoding, public_width: int, latent_dim: int) -> None:
         super().__init__()
-        self.coding = coding
-        flags = len(coding.categorical) + len(coding.numeric)
-        self.encoder = nn.Sequential(nn.Linear(coding.width + flags + public_width, HIDDEN), nn.SiLU(),
+        self.sizes = list(coding.sizes)
+        self.encoder = nn.Sequential(nn.Linear(coding.width + len(coding.sizes) + public_width, HIDDEN), nn.SiLU(),
                                      nn.Linear(HIDDEN, latent_dim), nn.Tanh())
         self.decoder = nn.Sequential(nn.Linear(latent_dim + public_width, HIDDEN), nn.SiLU(),
                                      nn.Linear(HIDDEN, coding.width))
-        self.log_scale = nn.Parameter(torch.full((len(coding.numeric),), math.log(0.2)))
 
     def encode(self, values: torch.Tensor, observed: torch.Tensor, public: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.cat([values, observed, public], dim=1))
@@ -213,19 +223,14 @@ class _Autoencoder(nn.Module):
 
     def forward(self, values: torch.Tensor, observed: torch.Tensor, public: torch.Tensor,
                 jitter: torch.Tensor) -> torch.Tensor:
-        """Per-row reconstruction loss: cross-entropy per categorical column, Gaussian NLL per numeric one."""
+        """Per-row reconstruction loss: the cross-entropy of every observed column's level."""
         outputs = self.decode(self.encode(values, observed, public) + jitter, public)
         loss = torch.zeros(len(values))
         offset = 0
-        for size in self.coding.sizes:
+        for size in self.sizes:
             log_p = torch.log_softmax(outputs[:, offset:offset + size], dim=1)
             loss = loss - (values[:, offset:offset + size] * log_p).sum(dim=1)
             offset += size
-        flags = len(self.coding.categorical)
-        for k in range(len(self.coding.numeric)):
-            scale = torch.exp(self.log_scale[k])
-            error = (values[:, offset + k] - torch.sigmoid(outputs[:, offset + k])) / scale
-            loss = loss + observed[:, flags + k] * (0.5 * error**2 + self.log_scale[k])
         return loss
 
 
@@ -273,7 +278,8 @@ class TwoStageSynthesizer:
         self.release_ = self._privacy_encoding(train, public, generator)
         self.seconds["stage1"] = time.perf_counter() - started
         started = time.perf_counter()
-        self.denoiser_ = train_latent_diffusion(self.release_.mixture, public, self.settings.seed)
+        self.denoiser_ = (train_latent_diffusion(self.release_.mixture, public, self.settings.seed)
+                          if self.settings.diffusion else None)
         self.seconds["stage2"] = time.perf_counter() - started
         return self
 
@@ -315,10 +321,11 @@ class TwoStageSynthesizer:
             raise RuntimeError("TwoStageSynthesizer.sample called before fit")
         generator = torch.Generator().manual_seed(self.settings.seed + 1)
         public = _public_features(self.public_encoder_, self.spec, rows)
-        latents = sample_latents(self.denoiser_, public, generator)
+        latents = (sample_latents(self.denoiser_, public, generator) if self.denoiser_ is not None
+                   else self.release_.mixture.sample(public, generator))
         with torch.no_grad():
             outputs = self.release_.model.decode(latents, torch.from_numpy(public))
-            sensitive = self.coding.decode(outputs, self.release_.model.log_scale, generator)
+            sensitive = self.coding.decode(outputs, generator)
         synthetic = rows[[*self.spec.public, self.spec.target]].reset_index(drop=True).copy()
         for column in self.spec.sensitive:
             synthetic[column] = sensitive[column]
@@ -454,17 +461,12 @@ def train_latent_diffusion(mixture: LatentMixture, public_features: np.ndarray, 
     """
     generator = torch.Generator().manual_seed(seed + 2)
     public = torch.from_numpy(public_features)
-    membership = torch.from_numpy(mixture.groups(public_features))
-    means = torch.from_numpy(mixture.means).float()
-    scales = torch.from_numpy(np.sqrt(mixture.variances)).float()
-    denoiser = _Denoiser(means.shape[1], public.shape[1])
+    denoiser = _Denoiser(mixture.means.shape[1], public.shape[1])
     seeded_init(denoiser, generator)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=2e-3)
     for _ in range(DIFFUSION_ITERATIONS):
         picked = torch.randint(len(public), (DIFFUSION_BATCH,), generator=generator)
-        group = membership[picked]
-        clean = (means[group] + scales[group] * torch.randn(DIFFUSION_BATCH, means.shape[1],
-                                                             generator=generator)).clamp(-1.0, 1.0)
+        clean = mixture.sample(public_features[picked.numpy()], generator)
         level = torch.randint(DIFFUSION_LEVELS, (DIFFUSION_BATCH,), generator=generator)
         noise = torch.randn(clean.shape, generator=generator)
         alpha_bar = denoiser.alpha_bars[level][:, None]
