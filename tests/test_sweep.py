@@ -233,3 +233,15 @@ def test_select_best_on_real_validation_rows_is_labelled_not_accounted() -> None
     assert best["selection"].str.startswith("not accounted: selected on real validation rows").all()
     with pytest.raises(ConfigError, match="val_hybrid"):
         select_best(synthetic_results(), by="test")  # type: ignore[arg-type]
+
+
+def test_every_config_field_is_classified_as_preparation_or_training() -> None:
+    """A new RunConfig field must be added to PREPARE_FIELDS when ``prepare`` reads it, or runs that
+    differ in it would share one cached preparation."""
+    from fusiondp.config import RunConfig
+    from fusiondp.sweep import PREPARE_FIELDS
+
+    training_only = {"modes", "seeds", "epsilon", "accountant", "epochs", "batch_size", "public_batch_size", "lr",
+                     "alpha", "beta", "max_grad_norm", "rep_clip", "param_bound", "hidden", "threads"}
+    assert set(RunConfig.model_fields) == set(PREPARE_FIELDS) | training_only
+    assert not set(PREPARE_FIELDS) & training_only
