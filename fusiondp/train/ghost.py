@@ -1,12 +1,33 @@
-"""Clipped per-sample gradient sums for ``TabularMLP`` without materialising per-sample gradients.
+"""One fused pass for ``TabularMLP``: the public gradient and the clipped private sum of a step.
 
-For a linear layer a row's gradient is the outer product ``δ aᵀ`` of the backpropagated
-signal and the layer input, so its norm and any weighted sum over rows follow from small
-matrix products ("ghost clipping"). FusionDP's private loss pairs each real row with its
-reference view, so a sample's gradient is the sum of two rows' contributions:
-``‖δaᵀ + δ'a'ᵀ‖² = ‖δ‖²‖a‖² + ‖δ'‖²‖a'‖² + 2(δ·δ')(a·a')``. One forward and one backward
-pass over the 2B rows replace B vectorised per-sample backward passes; the result equals
-``clip_and_sum(per_sample_gradients(...))`` (checked in the tests).
+A FusionDP step needs the gradient of the mean public loss and, for each sampled private
+row, the gradient of ``ℓ_i = L(f(x_i)) − L(f(x̃_i)) + β·R_i``, clipped to C and summed.
+Both are computed here from one forward and one backward pass over the rows
+``[public | real | reference]``, written out for the MLP's three layer kinds (linear,
+layer norm, exact GELU) instead of recorded by autograd: at this model size a step is
+dominated by per-operation overhead, and a hand-written pass has no graph to build.
+
+Per-sample gradients are never materialised ("ghost clipping"). A linear layer's gradient
+for one row is the outer product ``δ aᵀ`` of the backpropagated signal and the layer input,
+and a sample's gradient sums its real and reference rows, so with Gram matrices
+``D_jk = δ_j·δ_k`` and ``A_jk = a_j·a_k`` over the sample's rows,
+``‖Σ_j δ_j a_jᵀ‖² = Σ_jk D_jk A_jk`` and the bias part is ``Σ_jk D_jk``; a layer norm's
+affine gradient is ``Σ_j δ_j ⊙ x̂_j``, small enough to form per sample. The clipped sum is
+then one batched product per layer with each row's δ scaled by its sample's clip factor.
+
+A sample whose two views agree must contribute exactly zero, bit for bit, as the removal
+relation assumes (METHOD.md §3). Two things could break that in a batched pass: the real
+and reference rows being summed in one reduction (here each view is summed on its own,
+then the two sums added), and an elementwise kernel computing a row differently by where
+it sits (PyTorch's CPU loops run SIMD over whole vectors and a scalar loop over the
+tail). So the rows are laid out in blocks of a multiple of ``ALIGN_ROWS`` rows
+(``row_layout``): public rows, then one block per view, each padded at its end. Every
+row of every view then sits at the same offset modulo the vector width and no row falls
+in a tail; padding rows get a zero loss gradient, so they contribute exactly nothing.
+The public gradient comes from the public rows' slices alone, so it carries nothing of
+the private rows.
+The result equals ``clip_and_sum(per_sample_gradients(...))`` and autograd's public
+gradient (checked in the tests against a per-row loop, in float64).
 """
 
 from __future__ import annotations
@@ -15,44 +36,231 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.functional import binary_cross_entropy_with_logits, layer_norm, linear
+from torch.nn.functional import binary_cross_entropy_with_logits, gelu
 
 from fusiondp.models import TabularMLP
 
+_aten = torch.ops.aten
 
-@dataclass
-class _Layer:
-    name: str
-    kind: str
-    """``linear`` or ``layernorm``."""
-    inputs: torch.Tensor
-    """Layer input (linear) or normalised input (layer norm), detached."""
-    output: torch.Tensor
-    """Pre-activation output whose gradient gives δ."""
+ALIGN_ROWS = 32
+"""Block granularity in rows: a multiple of any CPU loop's SIMD step (two AVX-512 vectors of float32)."""
 
 
-def _forward(model: TabularMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[_Layer]]:
-    layers: list[_Layer] = []
-    h = x
-    for index, module in enumerate(model.body):
-        name = f"body.{index}"
-        if isinstance(module, nn.Linear):
-            out = linear(h, module.weight, module.bias)
-            layers.append(_Layer(name, "linear", h.detach(), out))
-        elif isinstance(module, nn.LayerNorm):
-            normalised = layer_norm(h, module.normalized_shape, eps=module.eps)
-            out = normalised * module.weight + module.bias
-            layers.append(_Layer(name, "layernorm", normalised.detach(), out))
-        else:
-            out = module(h)
-        h = out
-    logit = linear(h, model.head.weight, model.head.bias)
-    layers.append(_Layer("head", "linear", h.detach(), logit))
-    return logit.squeeze(-1), h, layers
+def _round_up(rows: int) -> int:
+    return -(-rows // ALIGN_ROWS) * ALIGN_ROWS
 
 
-def _pair(t: torch.Tensor, paired: bool, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return (t[:batch], t[batch:]) if paired else (t, None)
+def row_layout(n_public: int, batch: int, views: int) -> tuple[int, int, int]:
+    """``(first private row, rows per view block, total rows)`` of a step's row buffer.
+
+    Public rows ``[0, n_public)``; view ``v``'s sample rows start at ``first + v·block``;
+    everything else is padding (any finite values).
+    """
+    first = _round_up(n_public)
+    block = _round_up(batch) if views else 0
+    return first, block, first + views * block
+
+
+def pack_rows(x_public: torch.Tensor, y_public: torch.Tensor, views_x: list[torch.Tensor],
+              y_private: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and labels in ``row_layout`` order, padding zero-filled (a fresh buffer each call)."""
+    first, block, total = row_layout(len(y_public), len(y_private), len(views_x))
+    x = x_public.new_zeros(total, x_public.shape[1])
+    y = y_public.new_zeros(total)
+    x[:len(y_public)], y[:len(y_public)] = x_public, y_public
+    for v, rows in enumerate(views_x):
+        start = first + v * block
+        x[start:start + len(y_private)], y[start:start + len(y_private)] = rows, y_private
+    return x, y
+
+
+@dataclass(frozen=True)
+class StepGradients:
+    """What one fused pass returns; gradient lists follow ``model.parameters()`` order."""
+
+    public: list[torch.Tensor] | None
+    """Gradient of the mean public loss, or ``None`` without public rows."""
+    private: list[torch.Tensor] | None
+    """``Σ_i g_i·min(1, C/‖g_i‖)`` over the private samples, or ``None`` without a private term."""
+    public_loss: torch.Tensor
+    """Mean public loss (zero without public rows)."""
+    private_loss: torch.Tensor
+    """Summed per-sample private loss (zero without private rows)."""
+    norms: torch.Tensor
+    """Per-sample private gradient norms before clipping."""
+
+
+def _blocks(model: nn.Module) -> list[tuple[nn.Linear, nn.LayerNorm]] | None:
+    """The ``(Linear, LayerNorm)`` pairs of a ``TabularMLP`` whose pass this module writes out, else ``None``."""
+    if not isinstance(model, TabularMLP) or len(model.body) % 3:
+        return None
+    body = list(model.body)
+    blocks = []
+    for linear, norm, act in zip(body[0::3], body[1::3], body[2::3], strict=True):
+        if not (isinstance(linear, nn.Linear) and linear.bias is not None and isinstance(norm, nn.LayerNorm)
+                and norm.weight is not None and norm.bias is not None
+                and isinstance(act, nn.GELU) and act.approximate == "none"):
+            return None
+        blocks.append((linear, norm))
+    return blocks if model.head.bias is not None else None
+
+
+def supports(model: nn.Module) -> bool:
+    """Whether ``step_gradients`` can run ``model`` (the library's MLP with its reference layers)."""
+    return _blocks(model) is not None
+
+
+def parameter_names(model: nn.Module) -> list[str]:
+    """Names of the tensors in ``step_gradients``' lists, in order."""
+    return [name for name, _ in model.named_parameters()]
+
+
+def _gram(t: torch.Tensor) -> torch.Tensor:
+    """``(m, b, k) → (m, m, b)``: dot products between the m rows of each sample."""
+    return torch.linalg.vecdot(t.unsqueeze(1), t.unsqueeze(0))
+
+
+def _blockwise_sum(weighted: torch.Tensor) -> torch.Tensor:
+    """Sum over rows within each view first, then over views, so agreeing views cancel exactly."""
+    return weighted.sum(1).sum(0)
+
+
+@torch.no_grad()
+def step_gradients(
+    model: TabularMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    n_public: int,
+    batch: int,
+    views: int,
+    beta: float = 0.0,
+    rep_clip: float = 1.0,
+    max_norm: float = 1.0,
+) -> StepGradients:
+    """Public gradient and clipped private sum from one pass over rows laid out by ``row_layout``.
+
+    ``x`` and its labels ``y`` hold ``n_public`` public rows and ``views`` blocks of
+    ``batch`` private rows: the real rows, and with ``views == 2`` their reference rows in
+    the same order (the calibrated loss ``L(f(x)) − L(f(x̃)) + β·R``; with one view the
+    loss is ``L(f(x))``). ``views == 0``: no private term. An empty sample gives a zero sum.
+    """
+    blocks = _blocks(model)
+    if blocks is None:
+        raise TypeError("step_gradients runs TabularMLP (Linear, LayerNorm, exact GELU) only")
+    first, block, total = row_layout(n_public, batch, views)
+    if views not in (0, 1, 2) or (batch and not views) or len(x) != total or len(y) != total:
+        raise ValueError(f"{len(x)} rows, {len(y)} labels: expected {total} for {n_public} public rows "
+                         f"and {views} view(s) of {batch}")
+    head = model.head
+
+    saved = []
+    a = x
+    for linear, norm in blocks:
+        z = torch.addmm(linear.bias, a, linear.weight.t())
+        out, mean, rstd = torch.native_layer_norm(z, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        saved.append((a, z, out, mean, rstd))
+        a = gelu(out)
+    h = a
+    logit = torch.addmm(head.bias, h, head.weight.t()).view(-1)
+
+    losses = binary_cross_entropy_with_logits(logit, y, reduction="none")
+    dlogit = torch.sigmoid(logit).sub_(y)  # d/dlogit of binary cross-entropy with logits
+    public_loss = private_loss = logit.new_zeros(())
+    if n_public:
+        public_loss = losses[:n_public].mean()
+        dlogit[:n_public].div_(n_public)
+    dlogit[n_public:first] = 0.0
+    if views:
+        per_view = dlogit[first:].view(views, block)
+        per_view[:, batch:] = 0.0
+        view_losses = losses[first:].view(views, block)[:, :batch].sum(1)
+        private_loss = view_losses[0] if views == 1 else view_losses[0] - view_losses[1]
+        if views == 2:
+            per_view[1].neg_()
+    grad = dlogit.unsqueeze(1) * head.weight
+    if views == 2 and beta and batch:
+        # β·min(1, ‖d‖²/C_h²): gradient ±2β d/C_h² on the two views where the clamp is inactive
+        real, ref = slice(first, first + batch), slice(first + block, first + block + batch)
+        diff = h[real] - h[ref]
+        distance = torch.linalg.vecdot(diff, diff) / rep_clip**2
+        private_loss = private_loss + beta * distance.clamp(max=1.0).sum()
+        push = diff * ((distance <= 1.0).to(diff.dtype) * (2 * beta / rep_clip**2)).unsqueeze(1)
+        grad[real] += push
+        grad[ref] -= push
+
+    deltas = []
+    for index in reversed(range(len(blocks))):
+        linear, norm = blocks[index]
+        _, z, out, mean, rstd = saved[index]
+        d_out = _aten.gelu_backward(grad, out)
+        d_z = _aten.native_layer_norm_backward(d_out, z, norm.normalized_shape, mean, rstd, norm.weight, norm.bias,
+                                               [True, False, False])[0]
+        deltas.append((d_out, d_z))
+        if index:
+            grad = d_z @ linear.weight
+    deltas.reverse()
+
+    public = None
+    if n_public:
+        public = []
+        rows = slice(None, n_public)
+        for (_, norm), (a_in, z, _, mean, rstd), (d_out, d_z) in zip(blocks, saved, deltas, strict=True):
+            public += [d_z[rows].t() @ a_in[rows], d_z[rows].sum(0)]
+            public += _aten.native_layer_norm_backward(d_out[rows], z[rows], norm.normalized_shape, mean[rows],
+                                                       rstd[rows], norm.weight, norm.bias, [False, True, True])[1:]
+        public += [(dlogit[rows] @ h[rows]).unsqueeze(0), dlogit[rows].sum(0, keepdim=True)]
+
+    private, norms = None, logit.new_zeros(0)
+    if batch:
+        private, norms = _clipped_private_sum(saved, deltas, dlogit, h, first, views, block, max_norm)
+        norms = norms[:batch]
+    elif views:
+        private = [torch.zeros_like(p) for p in model.parameters()]
+    return StepGradients(public, private, public_loss, private_loss, norms)
+
+
+def _clipped_private_sum(
+    saved: list[tuple[torch.Tensor, ...]],
+    deltas: list[tuple[torch.Tensor, torch.Tensor]],
+    dlogit: torch.Tensor,
+    h: torch.Tensor,
+    first: int,
+    views: int,
+    block: int,
+    max_norm: float,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per-sample norms from Gram matrices, then ``Σ_i clip factor_i · g_i`` per parameter.
+
+    Rows from ``first`` on are viewed as ``(views, block, width)``: row i of every view
+    belongs to sample i (padding samples have zero gradients and add nothing).
+    """
+    shape = (views, block, -1)
+    rows = slice(first, None)
+    linears, norms_ = [], []
+    for (a_in, z, _, mean, rstd), (d_out, d_z) in zip(saved, deltas, strict=True):
+        linears.append((d_z[rows].view(shape), a_in[rows].view(shape)))
+        normalised = (z[rows] - mean[rows]).mul_(rstd[rows])
+        norms_.append((d_out[rows].view(shape), normalised.view(shape)))
+    linears.append((dlogit[rows].view(shape), h[rows].view(shape)))
+
+    squared = [torch.linalg.vecdot(_gram(d), _gram(a) + 1, dim=0).sum(0) for d, a in linears]
+    for d, normalised in norms_:
+        per_sample = torch.cat([(d * normalised).sum(0), d.sum(0)], 1)  # the sample's (γ, β) gradient
+        squared.append(torch.linalg.vecdot(per_sample, per_sample))
+    # rounding can push an exactly-zero paired norm slightly negative
+    norms = torch.stack(squared).sum(0).clamp_(min=0).sqrt_()
+    factors = (max_norm / (norms + 1e-12)).clamp_(max=1.0).view(1, block, 1)
+
+    summed = []
+    for index, (d, a) in enumerate(linears):
+        weighted = d * factors
+        summed += [torch.bmm(weighted.transpose(1, 2), a).sum(0), _blockwise_sum(weighted)]
+        if index < len(norms_):
+            d_norm, normalised = norms_[index]
+            weighted_norm = d_norm * factors
+            summed += [_blockwise_sum(weighted_norm * normalised), _blockwise_sum(weighted_norm)]
+    return summed, norms
 
 
 def ghost_clipped_sum(
@@ -66,48 +274,11 @@ def ghost_clipped_sum(
     rep_clip: float,
     max_norm: float,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """``Σ_i g_i·min(1, C/‖g_i‖)`` per parameter, the summed per-row loss, and the per-row norms."""
-    batch = len(y)
-    x = torch.cat([x_real, x_ref]) if calibrated else x_real
-    logits, h, layers = _forward(model, x)
-    if calibrated:
-        losses = (binary_cross_entropy_with_logits(logits[:batch], y, reduction="none")
-                  - binary_cross_entropy_with_logits(logits[batch:], y, reduction="none"))
-        if beta:
-            distance = (h[:batch] - h[batch:]).pow(2).sum(-1) / rep_clip**2
-            losses = losses + beta * distance.clamp(max=1.0)
-    else:
-        losses = binary_cross_entropy_with_logits(logits, y, reduction="none")
-    deltas = torch.autograd.grad(losses.sum(), [layer.output for layer in layers])
+    """``Σ_i g_i·min(1, C/‖g_i‖)`` per parameter, the summed per-row loss, and the per-row norms.
 
-    squared = torch.zeros(batch, dtype=x.dtype, device=x.device)
-    pieces = []
-    for layer, delta in zip(layers, deltas, strict=True):
-        d, d2 = _pair(delta.reshape(len(x), -1), calibrated, batch)
-        a, a2 = _pair(layer.inputs, calibrated, batch)
-        if layer.kind == "linear":
-            weight_sq = d.pow(2).sum(1) * a.pow(2).sum(1)
-            bias = d if d2 is None else d + d2
-            if d2 is not None:
-                weight_sq = weight_sq + d2.pow(2).sum(1) * a2.pow(2).sum(1) + 2 * (d * d2).sum(1) * (a * a2).sum(1)
-            squared += weight_sq + bias.pow(2).sum(1)
-        else:
-            weight = d * a if d2 is None else d * a + d2 * a2
-            bias = d if d2 is None else d + d2
-            squared += weight.pow(2).sum(1) + bias.pow(2).sum(1)
-        pieces.append((layer, d, d2, a, a2))
-    norms = squared.clamp(min=0).sqrt()  # rounding can push an exactly-zero paired norm slightly negative
-    factors = (max_norm / (norms + 1e-12)).clamp(max=1.0)
-
-    summed: dict[str, torch.Tensor] = {}
-    for layer, d, d2, a, a2 in pieces:
-        weighted = d * factors[:, None]
-        weighted2 = None if d2 is None else d2 * factors[:, None]
-        if layer.kind == "linear":
-            weight = weighted.T @ a if weighted2 is None else weighted.T @ a + weighted2.T @ a2
-        else:
-            weight = (weighted * a).sum(0) if weighted2 is None else (weighted * a + weighted2 * a2).sum(0)
-        bias = weighted.sum(0) if weighted2 is None else (weighted + weighted2).sum(0)
-        summed[f"{layer.name}.weight"] = weight
-        summed[f"{layer.name}.bias"] = bias
-    return summed, losses.detach().sum(), norms.detach()
+    The private term alone (no public rows), keyed by parameter name like ``clip_and_sum``.
+    """
+    x, labels = pack_rows(x_real[:0], y[:0], [x_real, x_ref] if calibrated else [x_real], y)
+    out = step_gradients(model, x, labels, n_public=0, batch=len(y), views=2 if calibrated else 1, beta=beta,
+                         rep_clip=rep_clip, max_norm=max_norm)
+    return dict(zip(parameter_names(model), out.private or [], strict=True)), out.private_loss, out.norms

@@ -21,6 +21,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from fusiondp.metrics import binary_metrics
 from fusiondp.models import TabularMLP, build_model
+from fusiondp.train.ghost import row_layout, step_gradients, supports
 from fusiondp.train.modes import Mode
 from fusiondp.train.private import PrivateLoss, noisy_private_gradient
 
@@ -146,7 +147,10 @@ class ModeStep:
     """One optimisation step of a mode, with everything a step needs kept on the device.
 
     Holds the model, the seeded generator, the minibatch order of the non-private modes
-    and the running loss sums, which are read back (one host sync) once per epoch.
+    and the running loss sums, which are read back (one host sync) once per epoch. For the
+    library's MLP a step is one fused pass (``ghost.step_gradients``) over the rows
+    ``[public | real | reference]``, gathered into a buffer reused across steps; other
+    models take autograd for the public term and ``torch.func`` for the private one.
     """
 
     def __init__(self, data: TrainTensors, mode: Mode, settings: TrainSettings, *, seed: int,
@@ -159,11 +163,14 @@ class ModeStep:
         self.x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
         self.model = build_model(self.x_eval_test.shape[1], settings.hidden, seed, device)
         self.params = dict(self.model.named_parameters())
+        self.param_list = list(self.params.values())
+        self.param_sizes = [p.numel() for p in self.param_list]
         self.n_rows = len(data.y)
         self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
         self.x_public = data.view(mode.public_view) if mode.public_view else None
         self.rep_clip: float | None = None
         self.private_loss: PrivateLoss | None = None
+        self.views = 0
         if mode.is_private:
             if sigma is None:
                 raise ValueError(f"mode {mode.name} needs a noise multiplier")
@@ -173,6 +180,7 @@ class ModeStep:
                     self.model, data.support_real, data.support_view(mode.private_view))
             self.private_loss = PrivateLoss(self.model, calibrated, settings.beta, self.rep_clip or 1.0)
             self.x_ref = data.view(mode.private_view)
+            self.views = 2 if calibrated else 1
         self.alpha = settings.alpha if mode.public_view else 1.0
         self.public_loss_sum = torch.zeros((), device=device)
         self.private_loss_sum = torch.zeros((), device=device)
@@ -180,11 +188,17 @@ class ModeStep:
         self.public_steps = 0
         self.order = torch.randperm(self.n_rows, generator=self.generator, device=device)
         self.cursor = 0
+        self.fused = supports(self.model)
+        self.every_public_row = (self.x_public is not None and mode.is_private
+                                 and settings.public_batch_size >= self.n_rows)
+        width = (self.x_public if self.x_public is not None else data.x_real).shape[1]
+        self.x_rows = torch.empty(0, width, device=device, dtype=data.x_real.dtype)
+        self.y_rows = torch.empty(0, device=device, dtype=data.y.dtype)
 
     def _public_rows(self) -> torch.Tensor | slice:
         device = self.data.y.device
         if self.mode.is_private:
-            if self.settings.public_batch_size >= self.n_rows:
+            if self.every_public_row:
                 return slice(None)
             return torch.randint(self.n_rows, (self.settings.public_batch_size,), generator=self.generator,
                                  device=device)
@@ -195,7 +209,93 @@ class ModeStep:
         return rows
 
     def __call__(self) -> None:
-        params = list(self.params.values())
+        update = self._fused_update() if self.fused else self._autograd_update()
+        params = self.param_list
+        with torch.no_grad():
+            torch._foreach_add_(params, update, alpha=-self.settings.lr)
+            if self.settings.param_bound is not None:
+                norms = torch.stack(torch._foreach_norm(params))
+                torch._foreach_mul_(params, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
+
+    def _sample_private_rows(self) -> torch.Tensor:
+        sampled = poisson_sample(self.n_rows, self.q, self.generator)
+        self.private_rows += len(sampled)
+        return sampled
+
+    def _reserve_rows(self, rows: int) -> None:
+        """Grow the row buffer to ``rows`` (rarely: a Poisson sample larger than any before).
+
+        Zero-filled, so padding rows are finite; afterwards they may hold earlier rows,
+        which the fused pass weights by exactly zero.
+        """
+        if rows <= len(self.x_rows):
+            return
+        rows = max(rows, 2 * len(self.x_rows))
+        self.x_rows = self.x_rows.new_zeros(rows, self.x_rows.shape[1])
+        self.y_rows = self.y_rows.new_zeros(rows)
+        if self.every_public_row and self.x_public is not None:
+            self.x_rows[:self.n_rows] = self.x_public
+            self.y_rows[:self.n_rows] = self.data.y
+
+    def _step_rows(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """This step's rows and labels in ``row_layout`` order, the public count and the sample size.
+
+        When the public batch is every row, that block stays in the buffer from step to step
+        and only the sampled private rows are written behind it.
+        """
+        rows: torch.Tensor | slice | None = None
+        n_public = batch = 0
+        if self.x_public is not None:
+            rows = self._public_rows()
+            n_public = self.n_rows if isinstance(rows, slice) else len(rows)
+        if self.private_loss is not None:
+            sampled = self._sample_private_rows()
+            batch = len(sampled)
+        first, block, total = row_layout(n_public, batch, self.views)
+        self._reserve_rows(total)
+        if isinstance(rows, torch.Tensor) and self.x_public is not None:
+            torch.index_select(self.x_public, 0, rows, out=self.x_rows[:n_public])
+            torch.index_select(self.data.y, 0, rows, out=self.y_rows[:n_public])
+        if batch:
+            for view, source in enumerate((self.data.x_real, self.x_ref)[:self.views]):
+                start = first + view * block
+                torch.index_select(source, 0, sampled, out=self.x_rows[start:start + batch])
+            torch.index_select(self.data.y, 0, sampled, out=self.y_rows[first:first + batch])
+            if self.views == 2:
+                self.y_rows[first + block:first + block + batch] = self.y_rows[first:first + batch]
+        return self.x_rows[:total], self.y_rows[:total], n_public, batch
+
+    def _noise(self) -> list[torch.Tensor]:
+        """``N(0, I)`` for every parameter tensor, drawn as one vector."""
+        first = self.param_list[0]
+        noise = torch.randn(sum(self.param_sizes), generator=self.generator, device=first.device, dtype=first.dtype)
+        return [chunk.view_as(p) for chunk, p in zip(noise.split(self.param_sizes), self.param_list, strict=True)]
+
+    def _fused_update(self) -> list[torch.Tensor]:
+        """``g_pub + α (Σ_i clip(g_i) + σCξ) / B`` from one pass over this step's rows."""
+        x, y, n_public, batch = self._step_rows()
+        out = step_gradients(self.model, x, y, n_public=n_public, batch=batch, views=self.views,
+                             beta=self.settings.beta, rep_clip=self.rep_clip or 1.0,
+                             max_norm=self.settings.max_grad_norm)
+        update = out.public
+        if update is not None:
+            self.public_loss_sum += out.public_loss
+            self.public_steps += 1
+        if out.private is not None:
+            assert self.sigma is not None
+            noised = torch._foreach_add(out.private, self._noise(), alpha=self.sigma * self.settings.max_grad_norm)
+            weight = self.alpha / (self.q * self.n_rows)
+            if update is None:
+                update = torch._foreach_mul(noised, weight)
+            else:
+                torch._foreach_add_(update, noised, alpha=weight)
+            self.private_loss_sum += out.private_loss
+        assert update is not None, "every mode has a public or a private term"
+        return update
+
+    def _autograd_update(self) -> list[torch.Tensor]:
+        """The same update for any model: autograd for the public term, ``torch.func`` for the private one."""
+        params = self.param_list
         update: list[torch.Tensor] | None = None
         if self.x_public is not None:
             rows = self._public_rows()
@@ -205,7 +305,8 @@ class ModeStep:
             self.public_loss_sum += loss.detach()
             self.public_steps += 1
         if self.private_loss is not None:
-            sampled = poisson_sample(self.n_rows, self.q, self.generator)
+            assert self.sigma is not None
+            sampled = self._sample_private_rows()
             detached = {name: p.detach() for name, p in self.params.items()}
             noisy, loss_sum = noisy_private_gradient(
                 self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
@@ -218,12 +319,8 @@ class ModeStep:
             else:
                 torch._foreach_add_(update, private, alpha=self.alpha)
             self.private_loss_sum += loss_sum.detach()
-            self.private_rows += len(sampled)
-        with torch.no_grad():
-            torch._foreach_add_(params, update, alpha=-self.settings.lr)
-            if self.settings.param_bound is not None:
-                norms = torch._foreach_norm(params)
-                torch._foreach_mul_(params, [(self.settings.param_bound / n).clamp(max=1.0) for n in norms])
+        assert update is not None, "every mode has a public or a private term"
+        return update
 
     def take_losses(self) -> tuple[float, float]:
         """Mean public loss per step and private loss per sampled row since the last call."""
