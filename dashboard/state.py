@@ -20,14 +20,16 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import yaml
 
-from fusiondp import DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table
+from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table
 from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
 from fusiondp.models import TabularMLP
 from fusiondp.pipeline import PreparedData, fit_run
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
+from fusiondp.synth import split_declarations
 from fusiondp.train.loop import EpochReport
 from fusiondp.train.modes import MODES
 
@@ -50,9 +52,23 @@ SENSITIVE_NAME = re.compile(
 """Column names that usually hold demographic, protected attributes: suggested as sensitive."""
 TARGET_NAME = re.compile(r"target|label|outcome|diagnos|diabetes|disease|death|mortality|readmi", re.IGNORECASE)
 
+SAMPLE_DECLARATIONS = {"NHANES 2017–2018 adults: diabetes": ROOT / "sample_data" / "nhanes_dp_synthetic.config.yaml"}
+"""Per sample, a config whose ``sensitive_domains``/``sensitive_bounds`` were declared from its codebook."""
+SUPPORT_FRACTION = "A public fraction of this table"
+SUPPORT_TABLE = "A separate public table"
+SUPPORT_SYNTHETIC = "DP-synthetic: made from the private rows under its own ε (no public rows needed)"
+SUPPORT_SOURCES = (SUPPORT_FRACTION, SUPPORT_TABLE, SUPPORT_SYNTHETIC)
+SYNTHESIZERS = {
+    "marginal": "marginal — noisy tables of each sensitive column given 2 public columns (fast)",
+    "two_stage": "two-stage — DP autoencoder + noisy latent mixture, then a latent diffusion model (~10 s)",
+}
+
 DEFAULTS: dict[str, Any] = {
-    "support_source": "A public fraction of this table",
+    "support_source": SUPPORT_FRACTION,
     "support_fraction": 0.1,
+    "synthesizer": "marginal",
+    "epsilon_syn": 1.0,
+    "declared_values": "",
     "imputer": "auto",
     "extra_epsilon": None,
     "delta": 1e-5,
@@ -81,6 +97,8 @@ class Table:
     frame: pd.DataFrame
     spec: TableSpec | None = None
     """Roles shipped with a sample table (``None`` for uploads)."""
+    declared_values: str = ""
+    """Sensitive columns' domains shipped with a sample (YAML, from its codebook); empty for uploads."""
 
 
 def init_state() -> None:
@@ -136,6 +154,11 @@ def read_sample(label: str) -> Table:
     csv_path, spec_path = SAMPLES[label]
     table = read_upload(f"sample_data/{csv_path.name}", csv_path.read_bytes())
     table.spec = TableSpec.from_yaml(spec_path)
+    if label in SAMPLE_DECLARATIONS:
+        config = yaml.safe_load(SAMPLE_DECLARATIONS[label].read_text(encoding="utf-8"))
+        declared = {**config.get("sensitive_domains", {}), **config.get("sensitive_bounds", {})}
+        table.declared_values = yaml.safe_dump(declared, sort_keys=False, allow_unicode=True, width=1000,
+                                             default_flow_style=None)
     return table
 
 
@@ -173,6 +196,7 @@ def set_table(table: Table) -> str | None:
     keep = old is not None and table.spec is None and all(c in table.frame.columns for c in tagged if c)
     if not keep:
         st.session_state.update(suggest_roles(table))
+    st.session_state.declared_values = table.declared_values
     if old is None:
         return None
     roles = "kept (every tagged column exists in the new table)" if keep else "reset to suggestions for the new table"
@@ -202,13 +226,40 @@ def current_spec() -> TableSpec:
     }, source="column roles")
 
 
+def declared_template(spec: TableSpec) -> str:
+    """What to declare for each sensitive column, as commented YAML lines (column names only: no values)."""
+    return "\n".join(f"# {c}: [<category>, <category>, …]" if spec.is_categorical(c) else f"# {c}: [<low>, <high>]"
+                     for c in spec.sensitive)
+
+
+def declared_values(spec: TableSpec) -> tuple[dict[str, list[Any]], dict[str, tuple[float, float]]]:
+    """The user's declared domains and bounds, parsed from the text box (errors raise ``ConfigError``)."""
+    try:
+        declared = yaml.safe_load(st.session_state.declared_values or "")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"The declared values are not valid YAML{where}: write one line per sensitive column, "
+                          "e.g. `gender: [Female, Male]` or `age: [20, 80]`.") from None
+    return split_declarations(spec, declared)
+
+
 def current_config(epsilon: float | None = None) -> RunConfig:
     """The ``RunConfig`` of the current choices (ε defaults to the lowest of the grid)."""
     table: Table = st.session_state.table
-    separate = st.session_state.support_source != DEFAULTS["support_source"]
+    source = st.session_state.support_source
+    separate = source == SUPPORT_TABLE
+    synthetic: dict[str, Any] = {}
+    if source == SUPPORT_SYNTHETIC:
+        spec = current_spec()
+        domains, bounds = declared_values(spec.resolve(table.frame))
+        synthetic = {"support_source": "dp_synthetic", "synthesizer": st.session_state.synthesizer,
+                     "epsilon_syn": st.session_state.epsilon_syn, "sensitive_domains": domains,
+                     "sensitive_bounds": bounds}
     return RunConfig.build(
         data=table.name,
         spec=current_spec(),
+        **synthetic,
         support_data=st.session_state.support_table.name if separate and st.session_state.support_table else None,
         support_fraction=st.session_state.support_fraction,
         imputer=st.session_state.imputer,
@@ -237,19 +288,33 @@ def epsilon_grid() -> list[float]:
 
 
 def support_frame() -> pd.DataFrame | None:
-    if st.session_state.support_source == DEFAULTS["support_source"] or st.session_state.support_table is None:
+    if st.session_state.support_source != SUPPORT_TABLE or st.session_state.support_table is None:
         return None
     return st.session_state.support_table.frame
 
 
 def check_split(spec: TableSpec) -> str:
-    """Validate the roles and split against the table (fast); returns the split's description."""
+    """Validate the roles and split against the table; returns the split's description.
+
+    Fast, except for a DP-synthetic support set, which is synthesised here (cached per
+    table, roles and synthesizer settings) so that its errors show on the Columns page.
+    """
     table: Table = st.session_state.table
-    resolved = spec.resolve(table.frame)
     config = current_config()
-    splits = split_table(table.frame, resolved, support_fraction=config.support_fraction,
-                         val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                         seed=config.split_seed, support=support_frame())
+    support = st.session_state.support_table if support_frame() is not None else None
+    key = json.dumps({"spec": spec.to_dict(), **{k: config.to_dict()[k] for k in PREPARE_FIELDS if k != "data"}},
+                     sort_keys=True, default=str)
+    return _describe_split(table.digest, support.digest if support else None, key, table.frame,
+                           support.frame if support else None, spec, config)
+
+
+@st.cache_data(max_entries=8, show_spinner="Checking the split…")
+def _describe_split(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
+                    _support: pd.DataFrame | None, _spec: TableSpec, _config: RunConfig) -> str:
+    """The split's description, keyed on the table's and support's hashes and the roles and data settings."""
+    splits = split_table(_table, _spec.resolve(_table), support_fraction=_config.support_fraction,
+                         val_fraction=_config.val_fraction, test_fraction=_config.test_fraction,
+                         seed=_config.split_seed, support=_support, synthesize=_config.synth_settings())
     sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
     return f"Support: {splits.support_source}. Rows per part: {sizes}."
 

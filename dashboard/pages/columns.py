@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
 
@@ -44,14 +46,13 @@ with left:
                    help="Categorical columns are one-hot encoded; numeric ones are standardised.")
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
-             [state.DEFAULTS["support_source"], "A separate public table"], key="support_source",
-             persist_state="session")
-    if st.session_state.support_source == state.DEFAULTS["support_source"]:
+             state.SUPPORT_SOURCES, key="support_source", persist_state="session")
+    if st.session_state.support_source == state.SUPPORT_FRACTION:
         st.slider("Public fraction of the table", 0.02, 0.5, step=0.01, key="support_fraction",
                   persist_state="session",
                   help=f"These rows are declared public and removed from the private training rows. "
                        f"At least {MIN_SUPPORT_ROWS} rows are needed.")
-    else:
+    elif st.session_state.support_source == state.SUPPORT_TABLE:
         support_upload = st.file_uploader("Public support table (same columns)", key="support_upload")
         if support_upload is not None and st.session_state.get("last_support") != support_upload.file_id:
             st.session_state.last_support = support_upload.file_id
@@ -64,6 +65,27 @@ with right:
             st.error(st.session_state.support_error, icon="⚠️")
         if st.session_state.support_table is None:
             st.warning("Upload the public support table, or use a public fraction of this table.")
+    else:
+        st.caption(
+            "The support set is synthesised from the private training rows under its own privacy budget ε_syn: "
+            "their public columns are kept, their sensitive values are drawn anew by a DP mechanism. ε_syn is "
+            "spent on top of the training ε, and the Results page reports the composed total."
+        )
+        st.selectbox("Synthesizer", list(state.SYNTHESIZERS), format_func=state.SYNTHESIZERS.get, key="synthesizer",
+                     persist_state="session")
+        st.select_slider("ε_syn (budget of the synthetic support set)", state.EPSILON_STEPS, key="epsilon_syn",
+                         persist_state="session")
+        if not st.session_state.declared_values.strip() and st.session_state.sensitive:
+            with contextlib.suppress(FusionDPError):  # invalid roles are reported under "Column roles" below
+                st.session_state.declared_values = state.declared_template(
+                    state.current_spec().resolve(table.frame))
+        st.text_area(
+            "Declared values of each sensitive column (YAML, one line per column)", key="declared_values",
+            persist_state="session", height=160,
+            help="Categories of a categorical column (`gender: [Female, Male]`) or the range of a numeric one "
+                 "(`age: [20, 80]`), taken from public knowledge such as the data's codebook — never read from "
+                 "the private rows, whose own categories, minimum and maximum would leak. Values outside the "
+                 "declared domain are treated as missing.")
     status = available_imputers()
     st.selectbox("Imputer", ["auto", *status], key="imputer", persist_state="session",
                  help="'auto' uses TabPFN when its weights are on this machine, otherwise gradient boosting.")

@@ -20,7 +20,7 @@ from fusiondp.synth.marginal import (
     rho_for_epsilon,
     zcdp_epsilon,
 )
-from fusiondp.synth.settings import SYNTH_METHODS, SynthSettings, check_domains
+from fusiondp.synth.settings import SYNTH_METHODS, SynthSettings, check_domains, split_declarations
 from fusiondp.synth.two_stage import TwoStageSummary, TwoStageSynthesizer
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "check_domains",
     "make_synthesizer",
     "rho_for_epsilon",
+    "split_declarations",
     "zcdp_epsilon",
 ]
 

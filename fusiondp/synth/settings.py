@@ -78,3 +78,36 @@ def check_domains(spec: TableSpec, settings: SynthSettings) -> None:
         if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds) or not bounds[0] < bounds[1]:
             raise ConfigError(f"sensitive_bounds[{column!r}] must be [low, high] with finite low < high; got "
                               f"{bounds}.")
+
+
+def split_declarations(spec: TableSpec, declared: Any) -> tuple[dict[str, list[Any]], dict[str, tuple[float, float]]]:
+    """Sort one mapping ``{column: values}`` into domains (categorical sensitive columns) and bounds (numeric).
+
+    Front-ends let a user declare every sensitive column in one place — ``gender: [Female,
+    Male]``, ``age: [20, 80]`` — and the column's type in ``spec`` (resolved) decides which
+    it is. ``check_domains`` then checks completeness.
+    """
+    if declared is None:
+        return {}, {}
+    if not isinstance(declared, Mapping):
+        raise ConfigError("Declare the sensitive columns' values as a mapping, one line per column, e.g.\n"
+                          "  gender: [Female, Male]\n  age: [20, 80]")
+    domains: dict[str, list[Any]] = {}
+    bounds: dict[str, tuple[float, float]] = {}
+    for column, values in declared.items():
+        if column not in spec.sensitive:
+            raise ConfigError(f"{column!r} is declared but is not a sensitive column; declare only "
+                              f"{', '.join(spec.sensitive)}.")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{column!r}: give a list, e.g. {column}: [a, b, c] for categories or "
+                              f"{column}: [low, high] for a numeric range.")
+        if spec.is_categorical(column):
+            domains[column] = values
+            continue
+        try:
+            low, high = (float(v) for v in values)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{column!r} is numeric: declare its range as [low, high] with two numbers; got "
+                              f"{values}.") from None
+        bounds[column] = (low, high)
+    return domains, bounds

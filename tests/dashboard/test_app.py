@@ -262,3 +262,48 @@ def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
     # Per sensitive column: one table per audited model, one row per sensitive column.
     per_column = [df.value for df in at.dataframe if "candidates" in df.value.columns]
     assert len(per_column) == 3 and all(len(t) == len(at.session_state.sensitive) for t in per_column)
+
+
+def test_dp_synthetic_support_needs_declared_values_then_trains_with_a_composed_total(
+        app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    at = at.radio(key="support_source").set_value(
+        "DP-synthetic: made from the private rows under its own ε (no public rows needed)").run()
+    assert not at.exception
+    template = at.session_state.declared_values
+    assert "# age: [<low>, <high>]" in template and "# gender: [<category>, <category>, …]" in template
+    assert any("bounds of 'age'" in e and "never from the private rows" in e for e in errors(at)), errors(at)
+    at = at.text_area(key="declared_values").set_value("age: [20, 80\ngender: [Female, Male]").run()
+    assert any("not valid YAML" in e for e in errors(at)), errors(at)
+    at = at.text_area(key="declared_values").set_value("""
+age: [20, 80]
+gender: [Female, Male]
+race_ethnicity: [Mexican American, Other Hispanic, Non-Hispanic White, Non-Hispanic Black, Non-Hispanic Asian,
+  Other or multiracial]
+education: [Less than 9th grade, 9-11th grade, High school or GED, Some college or AA degree,
+  College graduate or above]
+marital_status: [Married, Widowed, Divorced, Separated, Never married, Living with partner]
+income_poverty_ratio: [0, 5]
+""").run()
+    assert not errors(at), errors(at)
+    assert "Support: DP-synthetic (" in at.success[0].value
+    at = at.selectbox(key="synthesizer").select("two_stage").run()
+    assert not errors(at), errors(at)
+    assert "Support: DP-synthetic, two-stage" in at.success[0].value
+    at = at.switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["fusiondp"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = wait_for_training(at.button(key="train").click().run())
+    assert not at.exception and not errors(at)
+    ledger = at.session_state.records[0].privacy
+    assert ledger.epsilon_syn <= 1.0 and ledger.epsilon_total < ledger.epsilon_spent + ledger.epsilon_syn
+    at = at.switch_page("pages/results.py").run()
+    assert "epsilon_total" in at.dataframe[0].value.columns
+    assert any("two stages: a DP-SGD autoencoder" in m.value for m in at.markdown)
+
+
+def test_sample_table_brings_its_codebook_declarations(app: AppTest) -> None:
+    at = app.selectbox(key="sample").select("NHANES 2017–2018 adults: diabetes").run()
+    assert "gender: [Female, Male]" in at.session_state.declared_values
+    assert "age: [20, 80]" in at.session_state.declared_values
