@@ -149,11 +149,14 @@ class TwoStageSummary:
 class _SensitiveCoding:
     """Sensitive columns as one-hot codes on public terms: declared categories, or equal-width bins of the bounds.
 
-    Numeric columns are binned (``settings.bins`` bins of the declared range) rather than
-    regressed: a softmax over bins fits the spikes, floors and ceilings of real measurements
-    (top-coded income, ages capped at 80) that a Gaussian output cannot. A value outside the
-    declared domain, or missing, is all zeros with its observed flag off, so it adds nothing
-    to the reconstruction loss.
+    The decoder gives a categorical column one logit per declared category, and a numeric
+    column an ordinal (cumulative-logit) distribution over ``settings.bins`` bins of its
+    declared range: one location output shifted by the public columns and the latent, plus
+    learned thresholds. The bins fit the spikes, floors and ceilings of real measurements
+    (top-coded income, ages capped at 80) that a Gaussian output cannot; the single location
+    keeps the dependence on the public columns to one output per column, which DP-SGD's
+    noise can still learn. A value outside the declared domain, or missing, is all zeros
+    with its observed flag off, so it adds nothing to the reconstruction loss.
     """
 
     def __init__(self, spec: TableSpec, settings: SynthSettings) -> None:
@@ -163,6 +166,8 @@ class _SensitiveCoding:
         self.bins = settings.bins
         self.sizes = [len(self.domains[c]) if c in self.domains else self.bins for c in self.columns]
         self.width = sum(self.sizes)
+        self.outputs = [len(self.domains[c]) if c in self.domains else 1 for c in self.columns]
+        """Decoder outputs per column: one logit per category, one ordinal location per numeric column."""
 
     def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
         """Level index per row, −1 when missing or outside the declared domain."""
@@ -187,14 +192,11 @@ class _SensitiveCoding:
             offset += size
         return values, observed
 
-    def decode(self, outputs: torch.Tensor, generator: torch.Generator) -> pd.DataFrame:
-        """Draw a level per column from the decoder's softmax; a numeric bin becomes a uniform value within it."""
+    def decode(self, probabilities: list[torch.Tensor], generator: torch.Generator) -> pd.DataFrame:
+        """Draw a level per column; a numeric bin becomes a uniform value within it."""
         columns: dict[str, Any] = {}
-        offset = 0
-        for column, size in zip(self.columns, self.sizes, strict=True):
-            probabilities = torch.softmax(outputs[:, offset:offset + size], dim=1)
-            picked = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
-            offset += size
+        for column, probability in zip(self.columns, probabilities, strict=True):
+            picked = torch.multinomial(probability, 1, generator=generator)[:, 0]
             if column in self.domains:
                 columns[column] = [self.domains[column][i] for i in picked.numpy()]
             else:
@@ -205,31 +207,49 @@ class _SensitiveCoding:
 
 
 class _Autoencoder(nn.Module):
-    """Encoder (sensitive, observed, public) → z ∈ [−1, 1]^d; decoder (z, public) → one softmax per column."""
+    """Encoder (sensitive, observed, public) → z ∈ [−1, 1]^d; decoder (z, public) → one distribution per column."""
 
     def __init__(self, coding: _SensitiveCoding, public_width: int, latent_dim: int) -> None:
         super().__init__()
-        self.sizes = list(coding.sizes)
+        self.sizes, self.outputs = list(coding.sizes), list(coding.outputs)
+        self.ordinal = [column not in coding.domains for column in coding.columns]
         self.encoder = nn.Sequential(nn.Linear(coding.width + len(coding.sizes) + public_width, HIDDEN), nn.SiLU(),
                                      nn.Linear(HIDDEN, latent_dim), nn.Tanh())
         self.decoder = nn.Sequential(nn.Linear(latent_dim + public_width, HIDDEN), nn.SiLU(),
-                                     nn.Linear(HIDDEN, coding.width))
+                                     nn.Linear(HIDDEN, sum(coding.outputs)))
+        ordinal = sum(self.ordinal)
+        self.first_threshold = nn.Parameter(torch.full((ordinal, 1), -2.0))
+        self.threshold_gaps = nn.Parameter(torch.full((ordinal, coding.bins - 2), math.log(math.expm1(0.5))))
 
     def encode(self, values: torch.Tensor, observed: torch.Tensor, public: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.cat([values, observed, public], dim=1))
 
-    def decode(self, latent: torch.Tensor, public: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([latent, public], dim=1))
+    def log_probabilities(self, latent: torch.Tensor, public: torch.Tensor) -> list[torch.Tensor]:
+        """Per column, log-probabilities of its levels (softmax, or cumulative logits for a numeric column)."""
+        outputs = self.decoder(torch.cat([latent, public], dim=1))
+        thresholds = torch.cat([self.first_threshold, self.first_threshold + torch.cumsum(
+            nn.functional.softplus(self.threshold_gaps), dim=1)], dim=1)
+        result, offset, k = [], 0, 0
+        for width, ordinal in zip(self.outputs, self.ordinal, strict=True):
+            block = outputs[:, offset:offset + width]
+            offset += width
+            if not ordinal:
+                result.append(torch.log_softmax(block, dim=1))
+                continue
+            below = torch.sigmoid(thresholds[k][None, :] - block)
+            k += 1
+            edges = torch.cat([torch.zeros_like(block), below, torch.ones_like(block)], dim=1)
+            result.append(torch.log((edges[:, 1:] - edges[:, :-1]).clamp(min=1e-6)))
+        return result
 
     def forward(self, values: torch.Tensor, observed: torch.Tensor, public: torch.Tensor,
                 jitter: torch.Tensor) -> torch.Tensor:
-        """Per-row reconstruction loss: the cross-entropy of every observed column's level."""
-        outputs = self.decode(self.encode(values, observed, public) + jitter, public)
+        """Per-row reconstruction loss: the negative log-likelihood of every observed column's level."""
+        log_p = self.log_probabilities(self.encode(values, observed, public) + jitter, public)
         loss = torch.zeros(len(values))
         offset = 0
-        for size in self.sizes:
-            log_p = torch.log_softmax(outputs[:, offset:offset + size], dim=1)
-            loss = loss - (values[:, offset:offset + size] * log_p).sum(dim=1)
+        for size, column_log_p in zip(self.sizes, log_p, strict=True):
+            loss = loss - (values[:, offset:offset + size] * column_log_p).sum(dim=1)
             offset += size
         return loss
 
@@ -324,8 +344,8 @@ class TwoStageSynthesizer:
         latents = (sample_latents(self.denoiser_, public, generator) if self.denoiser_ is not None
                    else self.release_.mixture.sample(public, generator))
         with torch.no_grad():
-            outputs = self.release_.model.decode(latents, torch.from_numpy(public))
-            sensitive = self.coding.decode(outputs, generator)
+            log_p = self.release_.model.log_probabilities(latents, torch.from_numpy(public))
+            sensitive = self.coding.decode([lp.exp() for lp in log_p], generator)
         synthetic = rows[[*self.spec.public, self.spec.target]].reset_index(drop=True).copy()
         for column in self.spec.sensitive:
             synthetic[column] = sensitive[column]
