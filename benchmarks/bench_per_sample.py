@@ -1,8 +1,9 @@
 """Per-sample gradient engines for FusionDP's private term, as ratios to ``torch.func``.
 
-Engines: ``ghost`` (the library's default for its MLP: clipped sums from per-layer products,
-no per-sample gradients materialised), ``torch.func`` (vmap over grad, the library's general
-path), opacus ``GradSampleModule``
+Engines: ``ghost`` (the library's default for its MLP: one hand-written forward/backward pass
+over the real and reference rows, clipped sums from per-layer Gram products, no per-sample
+gradients materialised), ``torch.func`` (vmap over grad, the library's general path), opacus
+``GradSampleModule``
 (backward hooks; both views as 2B rows, g_i = gs[i] + gs[B+i]) and a naive per-row loop.
 Usage: ``python -m benchmarks.bench_per_sample``. Writes benchmarks/results/per_sample.json.
 """
