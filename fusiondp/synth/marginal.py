@@ -108,6 +108,7 @@ class SynthesisSummary:
     """Per sensitive column, the public columns its synthetic values were conditioned on."""
     rho_selection: float
     """Part of ρ spent choosing ``condition_on`` (0 when the user named the columns)."""
+    method: str = "marginal"
 
     def describe(self) -> str:
         chosen = "user-chosen" if self.rho_selection == 0 else "DP-selected"
