@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fusiondp.errors import ConfigError, validated
+from fusiondp.privacy.accounting import MAX_EPSILON
 from fusiondp.spec import TableSpec
 from fusiondp.synth import SynthSettings
 from fusiondp.train.loop import TrainSettings
@@ -126,6 +127,9 @@ class RunConfig(BaseModel):
     def _finite_positive_epsilon(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"ε must be a positive finite number (got {value}); typical values are 0.5 to 8")
+        if value > MAX_EPSILON:
+            raise ValueError(f"ε = {value:g} is not a meaningful budget: above {MAX_EPSILON:g} the guarantee says "
+                             "nothing; use ε ≤ 16 for protection, or the sgd_ori mode as an unprotected reference")
         return value
 
     @field_validator("epsilon_syn")
@@ -133,6 +137,9 @@ class RunConfig(BaseModel):
     def _finite_positive_epsilon_syn(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"ε_syn must be a positive finite number (got {value}); the reference used 0.1 to 2")
+        if value > MAX_EPSILON:
+            raise ValueError(f"ε_syn = {value:g} is not a meaningful budget (above {MAX_EPSILON:g} the guarantee says "
+                             "nothing); the reference used 0.1 to 2")
         return value
 
     @field_validator("delta", "delta_syn")

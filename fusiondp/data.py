@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,15 @@ from fusiondp.errors import ConfigError, DataError
 from fusiondp.spec import TableSpec
 from fusiondp.synth import SynthesisSummary, SynthSettings, TwoStageSummary, make_synthesizer
 
+logger = logging.getLogger(__name__)
+
 MIN_SUPPORT_ROWS = 50
 """Fewer support rows than this cannot train a useful imputer nor a quality report."""
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Default upper bound on the size of a table file (the dashboard states the same cap)."""
+MAX_COLUMNS = 10_000
+"""More columns than this is a transposed or mis-delimited file, not a table FusionDP could model."""
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 EXCEL_SUFFIXES = {".xlsx", ".xls"}
@@ -53,7 +58,8 @@ def read_table_bytes(content: bytes, name: str) -> pd.DataFrame:
     if suffix in PARQUET_SUFFIXES:
         table = _read_binary(pd.read_parquet, content, name, "Parquet")
     elif suffix in EXCEL_SUFFIXES:
-        table = _read_binary(pd.read_excel, content, name, "Excel")
+        table = _one_sheet(_read_binary(lambda data: pd.read_excel(data, sheet_name=None), content, name, "Excel"),
+                           name)
     elif suffix in CSV_SUFFIXES or not suffix:
         table = _read_delimited(content, name)
     else:
@@ -66,6 +72,15 @@ def _read_binary(reader, content: bytes, name: str, kind: str) -> pd.DataFrame:
         return reader(io.BytesIO(content))
     except Exception as exc:
         raise DataError(f"{name} could not be read as {kind}: {exc}. Check that the file is not damaged.") from exc
+
+
+def _one_sheet(sheets: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """The workbook's only sheet; with several, which one holds the table is the user's call, not ours."""
+    if len(sheets) != 1:
+        listed = ", ".join(repr(s) for s in sheets)
+        raise DataError(f"{name} has {len(sheets)} sheets ({listed}); FusionDP reads one table per file. Save the "
+                        "sheet that holds the table as its own file (CSV or a one-sheet workbook).")
+    return next(iter(sheets.values()))
 
 
 def _decode(content: bytes, name: str) -> str:
@@ -91,6 +106,7 @@ def _read_delimited(content: bytes, name: str) -> pd.DataFrame:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     except csv.Error as exc:
         raise DataError(f"{name}: the header line cannot be parsed ({exc}). Save the file as a plain CSV.") from exc
+    _check_width(len(header), name)
     _check_header([h.strip() for h in header], name)
     try:
         table = pd.read_csv(io.StringIO(text), sep=delimiter, low_memory=False)
@@ -101,6 +117,13 @@ def _read_delimited(content: bytes, name: str) -> pd.DataFrame:
         ) from exc
     table.columns = [str(c).strip() for c in table.columns]
     return table
+
+
+def _check_width(columns: int, name: str) -> None:
+    if columns > MAX_COLUMNS:
+        raise DataError(f"{name} has {columns:,} columns, over the limit of {MAX_COLUMNS:,}. A table this wide is "
+                        "usually transposed or read with the wrong delimiter: put one row per record and one column "
+                        "per variable.")
 
 
 def _check_header(header: list[str], name: str) -> None:
@@ -114,7 +137,9 @@ def _check_header(header: list[str], name: str) -> None:
 
 
 def _check_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Shape, names and cell types every front-end relies on; ±inf become missing values (with a log line)."""
     names = [str(c) for c in table.columns]
+    _check_width(len(names), name)
     _check_header([n if not n.startswith("Unnamed: ") else "" for n in names], name)
     if table.shape[1] < 2:
         raise DataError(
@@ -124,6 +149,16 @@ def _check_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     if table.empty:
         raise DataError(f"{name} has a header but no rows.")
     table.columns = names
+    nested = [c for c in names if table[c].dtype == object
+              and table[c].map(lambda v: isinstance(v, (dict, list, tuple, set, np.ndarray))).any()]
+    if nested:
+        raise DataError(f"{name}: column(s) {nested} hold nested values (lists or records). Flatten them into plain "
+                        "columns, one value per cell, before loading.")
+    numeric = table.select_dtypes("number")
+    infinite = numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)].tolist()
+    if infinite:
+        logger.warning("%s: infinite values in %s are treated as missing.", name, infinite)
+        table[infinite] = table[infinite].replace([np.inf, -np.inf], np.nan)
     return table
 
 

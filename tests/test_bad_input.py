@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
-from fusiondp.data import load_table, split_table
+from fusiondp.data import MAX_COLUMNS, load_table, split_table
 from fusiondp.errors import (
     ConfigError,
     DataError,
@@ -124,6 +124,23 @@ def with_support(support: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[P
     return write
 
 
+def workbook(root: Path, sheets: list[str]) -> Path:
+    path = root / "table.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        for sheet in sheets:
+            make_table(30).to_excel(writer, sheet_name=sheet, index=False)
+    os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    return path
+
+
+def nested_parquet(root: Path) -> Path:
+    table = make_table(30).assign(visits=[[1, 2]] * 30)
+    path = root / "table.parquet"
+    table.to_parquet(path)
+    os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    return path
+
+
 def split_with_support(path: Path) -> Any:
     table = load_table(path)
     support = load_table(path.parent / "support.csv")
@@ -175,6 +192,19 @@ CASES = [
     Case("unknown-suffix", raw(b'{"x1": [1]}', "table.json"), load_table, DataError, ("'.json'", "CSV")),
     Case("damaged-parquet", raw(BINARY, "table.parquet"), load_table, DataError, ("Parquet", "damaged")),
     Case("damaged-excel", raw(BINARY, "table.xlsx"), load_table, DataError, ("Excel", "damaged")),
+    Case(
+        "huge-header",
+        raw(",".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode() + b"\n" + b"1," * MAX_COLUMNS + b"1\n"),
+        load_table,
+        DataError,
+        ("10,001 columns", "transposed"),
+    ),
+    Case("excel-several-sheets", lambda root: workbook(root, ["notes", "data"]), load_table, DataError,
+         ("2 sheets ('notes', 'data')", "its own file")),
+    Case("parquet-nested-columns", nested_parquet, load_table, DataError, ("['visits']", "nested values", "Flatten")),
+    Case("file-over-the-cap", GOOD, lambda p: load_table(p, max_bytes=1024), DataError, ("over the 0 MiB limit",)),
+    Case("tiny-table", lambda root: write_table(root / "table.csv", make_table(15)), lambda p: prepare(run_config(p)),
+         DataError, ("support set has 3 rows",)),
     Case("missing-file", lambda root: root / "nope.csv", load_table, DataError, ("nope.csv", "does not exist")),
     # --- roles against the table (SpecError / DataError from TableSpec.resolve)
     Case(
@@ -304,6 +334,8 @@ CASES = [
         Case(f"epsilon-{value}", GOOD, lambda p, v=value: run_config(p, epsilon=v), ConfigError, ("epsilon", "ε"))
         for value in (0.0, -1.0, math.nan, math.inf)
     ],
+    Case("epsilon-1e9", GOOD, lambda p: run_config(p, epsilon=1e9), ConfigError, ("not a meaningful budget",)),
+    Case("epsilon-syn-1e9", GOOD, lambda p: run_config(p, epsilon_syn=1e9), ConfigError, ("not a meaningful budget",)),
     *[
         Case(f"delta-{value}", GOOD, lambda p, v=value: run_config(p, delta=v), ConfigError, ("delta", "(0, 1)"))
         for value in (1.0, 2.5)
@@ -509,6 +541,45 @@ def test_messy_but_valid_table_loads(content: bytes, name: str, tmp_path: Path) 
     assert spec.public == ("x2", "age")
     assert spec.categorical == ("région",)
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("imputer", ["gbdt", "knn"])
+def test_infinite_values_become_missing_and_the_run_stays_finite(imputer: str, tmp_path: Path) -> None:
+    table = make_table()
+    table.loc[::7, "x1"] = np.inf
+    table.loc[::11, "age"] = -np.inf
+    table["x2"] = np.inf  # a public column with no finite value at all
+    path = write_table(tmp_path / "table.csv", table)
+    loaded = load_table(path)
+    assert loaded["x1"].isna().sum() == len(table[::7]) and loaded["age"].isna().sum() == len(table[::11])
+    assert loaded["x2"].isna().all()
+    prepared = prepare(run_config(path, imputer=imputer))
+    assert np.isfinite(prepared.tensors.x_real.numpy()).all() and np.isfinite(prepared.tensors.x_hybrid.numpy()).all()
+
+
+@pytest.mark.parametrize("change", ["constant-columns", "very-long-column-name", "mixed-types"])
+def test_odd_but_valid_tables_train(change: str, tmp_path: Path) -> None:
+    table = make_table()
+    if change == "constant-columns":
+        table["x1"], table["age"] = 1.0, 40.0
+    elif change == "very-long-column-name":
+        table = table.rename(columns={"x2": "x" * 5000})
+    else:
+        table["x2"] = table["x2"].astype(object)
+        table.loc[::3, "x2"] = "n/a"
+    path = write_table(tmp_path / "table.csv", table)
+    prepared = prepare(run_config(path))
+    assert np.isfinite(prepared.tensors.x_hybrid.numpy()).all()
+
+
+def test_a_public_column_missing_from_the_whole_support_set_is_imputed_around() -> None:
+    from fusiondp.impute.gbdt import GBDTImputer
+
+    table = make_table()
+    spec = SPEC.resolve(table)
+    support = table.iloc[:100].assign(x2=np.nan)
+    imputed = GBDTImputer(spec, max_iter=20).fit(support).transform(table.iloc[100:])
+    assert imputed[["age", "sex"]].notna().all().all()
 
 
 def test_bom_is_not_part_of_first_column_name(tmp_path: Path) -> None:

@@ -27,17 +27,23 @@ class PublicFeatureCoder:
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
         self.levels: dict[str, list[str]] = {}
+        self.unobserved: set[str] = set()
+        """Columns with no value in the support set: coded as a constant (scikit-learn's binning fails on them)."""
 
     def fit(self, support: pd.DataFrame) -> PublicFeatureCoder:
         for column in self.spec.public:
-            if self.spec.is_categorical(column):
+            if support[column].isna().all():
+                self.unobserved.add(column)
+            elif self.spec.is_categorical(column):
                 self.levels[column] = sorted(support[column].dropna().astype(str).unique().tolist())
         return self
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
         columns = []
         for column in self.spec.public:
-            if column in self.levels:
+            if column in self.unobserved:
+                columns.append(np.zeros(len(table)))
+            elif column in self.levels:
                 codes = pd.Index(self.levels[column]).get_indexer(table[column].astype("string"))
                 columns.append(np.where(codes < 0, np.nan, codes).astype(float))
             else:

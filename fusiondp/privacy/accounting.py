@@ -34,6 +34,8 @@ SIGMA_MIN, SIGMA_MAX = 0.3, 1e3
 useful budget, so the search returns 0.3 (and reports the smaller ε it actually spends)."""
 PLD_DISCRETISATION = 1e-3
 """dp-accounting's grid step for privacy losses; its rounding is pessimistic (ε never understated)."""
+MAX_EPSILON = 100.0
+"""Budgets above this are refused: the (ε, δ) guarantee no longer bounds anything an attacker could learn."""
 PRV_MAX_EPSILON = 10.0
 """Opacus' PRV discretisation breaks down for larger ε; beyond it we fall back to PLD."""
 
@@ -218,6 +220,9 @@ def check_budget(epsilon: float, delta: float) -> None:
     """Reject budgets that no mechanism can meet or that make no sense."""
     if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
         raise PrivacyError(f"ε must be a positive finite number; got {epsilon!r}. Typical values are 0.5 to 8.")
+    if epsilon > MAX_EPSILON:
+        raise PrivacyError(f"ε = {epsilon:g} is not a meaningful budget: above {MAX_EPSILON:g} the guarantee says "
+                           "nothing. Use ε ≤ 16 for protection, or the sgd_ori mode as an unprotected reference.")
     if not (isinstance(delta, (int, float)) and 0 < delta < 1):
         raise PrivacyError(f"δ must be in (0, 1); got {delta!r}. The usual choice is below 1/N, e.g. 1e-5.")
 
