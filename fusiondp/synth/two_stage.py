@@ -118,6 +118,8 @@ class TwoStageSummary:
     epsilon_by_accountant: dict[str, float | None] = field(default_factory=dict)
     """The same releases accounted by each accountant at δ_syn (replace relation); ``None``: it failed."""
     seconds: dict[str, float] = field(default_factory=dict)
+    diffusion: bool = True
+    """``False`` for the ablation that draws latents straight from the released mixture."""
     method: str = "two_stage"
 
     @property
@@ -130,9 +132,11 @@ class TwoStageSummary:
         return (GaussianSteps(self.sigma, self.sampling_rate, self.steps), GaussianSteps(self.latent_sigma, 1.0, 1))
 
     def describe(self) -> str:
+        latents = ("sampled by a diffusion model trained on stage-1 outputs only" if self.diffusion
+                   else "drawn from the DP latent mixture (no diffusion stage)")
         return (f"DP-synthetic, two-stage ({self.rows} rows: the private training rows' public columns with "
-                f"sensitive values decoded from latents sampled by a diffusion model trained on stage-1 outputs "
-                f"only; stage 1: DP-SGD autoencoder, σ = {self.sigma:.3g}, q = {self.sampling_rate:.3g}, "
+                f"sensitive values decoded from latents {latents}; stage 1: DP-SGD autoencoder, "
+                f"σ = {self.sigma:.3g}, q = {self.sampling_rate:.3g}, "
                 f"{self.steps} steps, C = {self.max_grad_norm:g}, plus a {self.groups}-component latent mixture "
                 f"released with σ = {self.latent_sigma:.3g}; ε_syn = {self.epsilon:.3g}, δ_syn = {self.delta:g} "
                 f"({self.accountant}, replace relation))")
@@ -140,7 +144,8 @@ class TwoStageSummary:
     def mechanism(self) -> str:
         return (f"two stages: a DP-SGD autoencoder, σ = {self.sigma:.3g}, q = {self.sampling_rate:.3g}, {self.steps} "
                 f"steps, and a noisy latent mixture, σ = {self.latent_sigma:.3g}, accounted by {self.accountant} "
-                "under replacement of one row's sensitive values; the diffusion stage is post-processing")
+                "under replacement of one row's sensitive values"
+                + ("; the diffusion stage is post-processing" if self.diffusion else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {**vars(self), "rho": None}
@@ -362,7 +367,7 @@ class TwoStageSynthesizer:
             max_grad_norm=CLIP_NORM, latent_sigma=LATENT_NOISE_FACTOR * release.sigma,
             groups=len(release.mixture.centers), latent_dim=self.settings.latent_dim,
             accountant=self.settings.accountant, epsilon_by_accountant=release.epsilon_by_accountant,
-            seconds=dict(self.seconds))
+            seconds=dict(self.seconds), diffusion=self.settings.diffusion)
 
 
 def _fit_public_encoder(spec: TableSpec, train: pd.DataFrame) -> TableEncoder:
