@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.spec import TableSpec
-from fusiondp.synth.settings import SynthSettings
+from fusiondp.synth.settings import SynthSettings, declared_codes
 
 NUMERIC_BINS = 10
 PUBLIC_BINS = 4
@@ -67,10 +67,8 @@ def _coded(spec: TableSpec, settings: SynthSettings, frame: pd.DataFrame, refere
             values = frame[column].astype("string")
             coded[column] = values.where(values.isin(domain), "other").fillna("missing").astype(str)
         else:
-            low, high = settings.bounds[column]
-            numbers = pd.to_numeric(frame[column], errors="coerce")
-            bins = np.floor((numbers.clip(low, high) - low) / (high - low) * NUMERIC_BINS).clip(upper=NUMERIC_BINS - 1)
-            coded[column] = bins.map(lambda b: "missing" if pd.isna(b) else str(int(b)))
+            codes = declared_codes(spec, settings, column, frame[column], NUMERIC_BINS)
+            coded[column] = pd.Series(np.where(codes < 0, "missing", codes.astype(str)), index=frame.index)
     for column in spec.public:
         if spec.is_categorical(column):
             coded[column] = frame[column].astype("string").fillna("missing").astype(str)

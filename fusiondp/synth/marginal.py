@@ -42,7 +42,7 @@ import pandas as pd
 
 from fusiondp.errors import ConfigError, PrivacyError
 from fusiondp.spec import TableSpec
-from fusiondp.synth.settings import SynthSettings, check_domains
+from fusiondp.synth.settings import SynthSettings, check_domains, declared_codes
 
 AUTO_CONDITION_COLUMNS = 2
 """Public columns per sensitive column when the user names none: each one multiplies the cells
@@ -197,7 +197,7 @@ class MarginalSynthesizer:
         public_codes = {c: (candidates.codes(train, c), size) for c, size in zip(self.spec.public, candidates.sizes(),
                                                                                  strict=True)}
         for column in self.spec.sensitive:
-            codes = self._sensitive_codes(column, train[column])
+            codes = declared_codes(self.spec, self.settings, column, train[column])
             chosen = (list(self.settings.condition_on) if self.settings.condition_on is not None
                       else self._select(public_codes, codes, column, rng))
             binning = _PublicBinning(self.spec, chosen, self.settings.public_bins).fit(train)
@@ -249,20 +249,6 @@ class MarginalSynthesizer:
 
     def _levels(self, column: str) -> int:
         return len(self.settings.domains[column]) if self.spec.is_categorical(column) else self.settings.bins
-
-    def _sensitive_codes(self, column: str, values: pd.Series) -> np.ndarray:
-        """Domain index (categorical) or bin (numeric, clipped to the declared bounds); −1 when missing.
-
-        A category outside the declared domain counts as missing: the synthesizer can only
-        release values the user declared.
-        """
-        if self.spec.is_categorical(column):
-            index = {str(v): i for i, v in enumerate(self.settings.domains[column])}
-            return np.array([-1 if pd.isna(v) else index.get(str(v), -1) for v in values], dtype=np.int64)
-        low, high = self.settings.bounds[column]
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        bins = np.floor((np.clip(numbers, low, high) - low) / (high - low) * self.settings.bins)
-        return np.clip(np.nan_to_num(bins, nan=-1.0), -1, self.settings.bins - 1).astype(np.int64)
 
     def sample(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows``' public columns and target, with sensitive values drawn from the noisy conditionals."""

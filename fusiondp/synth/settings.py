@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from fusiondp.errors import ConfigError
 from fusiondp.spec import TableSpec
 
@@ -43,6 +46,24 @@ class SynthSettings:
     accountant: Literal["pld", "prv", "rdp"] = "pld"
     diffusion: bool = True
     """Two-stage only: ``False`` samples latents straight from the released mixture (an ablation of stage 2)."""
+
+
+def declared_codes(spec: TableSpec, settings: SynthSettings, column: str, values: pd.Series,
+                   bins: int | None = None) -> np.ndarray:
+    """Each value's index among the column's declared categories, or its bin among ``bins`` (default
+    ``settings.bins``) equal-width bins of the declared bounds, values beyond them clipped to the end bins.
+
+    −1 when missing or outside the declared categories: a synthesizer can only release
+    values the user declared.
+    """
+    if spec.is_categorical(column):
+        names = pd.Index([str(v) for v in settings.domains[column]])
+        return names.get_indexer(values.astype("string").fillna("\0")).astype(np.int64)
+    bins = settings.bins if bins is None else bins
+    low, high = settings.bounds[column]
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    codes = np.floor((np.clip(numbers, low, high) - low) / (high - low) * bins)
+    return np.clip(np.nan_to_num(codes, nan=-1.0), -1, bins - 1).astype(np.int64)
 
 
 def check_domains(spec: TableSpec, settings: SynthSettings) -> None:

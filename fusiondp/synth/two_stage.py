@@ -52,7 +52,7 @@ from fusiondp.errors import ConfigError, PrivacyError
 from fusiondp.models import seeded_init
 from fusiondp.privacy.accounting import GaussianSteps, check_budget, composed_epsilon, smallest_sigma
 from fusiondp.spec import TableSpec
-from fusiondp.synth.settings import SynthSettings, check_domains
+from fusiondp.synth.settings import SynthSettings, check_domains, declared_codes
 
 HIDDEN = 64
 """Width of the autoencoder's hidden layers: a few thousand weights keep the DP noise per weight small."""
@@ -165,6 +165,7 @@ class _SensitiveCoding:
     """
 
     def __init__(self, spec: TableSpec, settings: SynthSettings) -> None:
+        self.spec, self.settings = spec, settings
         self.columns = list(spec.sensitive)
         self.domains = {c: list(settings.domains[c]) for c in self.columns if spec.is_categorical(c)}
         self.bounds = {c: tuple(float(b) for b in settings.bounds[c]) for c in self.columns if c not in self.domains}
@@ -174,23 +175,13 @@ class _SensitiveCoding:
         self.outputs = [len(self.domains[c]) if c in self.domains else 1 for c in self.columns]
         """Decoder outputs per column: one logit per category, one ordinal location per numeric column."""
 
-    def _codes(self, frame: pd.DataFrame, column: str) -> np.ndarray:
-        """Level index per row, −1 when missing or outside the declared domain."""
-        if column in self.domains:
-            names = pd.Index([str(v) for v in self.domains[column]])
-            return names.get_indexer(frame[column].astype("string").fillna("\0"))
-        low, high = self.bounds[column]
-        numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        bins = np.floor((np.clip(numbers, low, high) - low) / (high - low) * self.bins)
-        return np.clip(np.nan_to_num(bins, nan=-1.0), -1, self.bins - 1).astype(np.int64)
-
     def encode(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(one-hot values with ``width`` columns, one observed flag per sensitive column)."""
         values = np.zeros((len(frame), self.width), dtype=np.float32)
         observed = np.zeros((len(frame), len(self.columns)), dtype=np.float32)
         offset = 0
         for j, (column, size) in enumerate(zip(self.columns, self.sizes, strict=True)):
-            codes = self._codes(frame, column)
+            codes = declared_codes(self.spec, self.settings, column, frame[column])
             known = np.flatnonzero(codes >= 0)
             values[known, offset + codes[known]] = 1.0
             observed[known, j] = 1.0
