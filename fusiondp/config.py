@@ -6,15 +6,14 @@ run exactly (same seeds → same metrics).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fusiondp.errors import ConfigError, validated
-from fusiondp.privacy.accounting import MAX_EPSILON
+from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.synth import SynthSettings
 from fusiondp.train.loop import TrainSettings
@@ -122,24 +121,13 @@ class RunConfig(BaseModel):
             raise ValueError("at least one seed is needed")
         return value
 
-    @field_validator("epsilon")
+    @field_validator("epsilon", "epsilon_syn")
     @classmethod
-    def _finite_positive_epsilon(cls, value: float) -> float:
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"ε must be a positive finite number (got {value}); typical values are 0.5 to 8")
-        if value > MAX_EPSILON:
-            raise ValueError(f"ε = {value:g} is not a meaningful budget: above {MAX_EPSILON:g} the guarantee says "
-                             "nothing; use ε ≤ 16 for protection, or the sgd_ori mode as an unprotected reference")
-        return value
-
-    @field_validator("epsilon_syn")
-    @classmethod
-    def _finite_positive_epsilon_syn(cls, value: float) -> float:
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"ε_syn must be a positive finite number (got {value}); the reference used 0.1 to 2")
-        if value > MAX_EPSILON:
-            raise ValueError(f"ε_syn = {value:g} is not a meaningful budget (above {MAX_EPSILON:g} the guarantee says "
-                             "nothing); the reference used 0.1 to 2")
+    def _meaningful_epsilon(cls, value: float, info: ValidationInfo) -> float:
+        if info.field_name == "epsilon_syn":
+            check_epsilon(value, "ε_syn", "The reference used 0.1 to 2.")
+        else:
+            check_epsilon(value)
         return value
 
     @field_validator("delta", "delta_syn")

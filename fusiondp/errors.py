@@ -43,7 +43,7 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or what
-        message = err["msg"].removeprefix("Value error, ")
+        message = err["msg"].removeprefix("Value error, ").rstrip(".")
         if err["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
         problems.append(f"{where}: {message}")

@@ -216,13 +216,21 @@ def smallest_sigma(eps: Callable[[float], float], target_epsilon: float, rtol: f
     return sigma
 
 
+USUAL_EPSILON = "Typical values are 0.5 to 8; the sgd_ori mode is the unprotected reference."
+
+
+def check_epsilon(epsilon: float, name: str = "ε", usual: str = USUAL_EPSILON) -> None:
+    """Reject an ε that is not a positive finite number, or too large to mean anything (``usual``: what to use)."""
+    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
+        raise PrivacyError(f"{name} must be a positive finite number; got {epsilon!r}. {usual}")
+    if epsilon > MAX_EPSILON:
+        raise PrivacyError(f"{name} = {epsilon:g} is not a meaningful budget: above {MAX_EPSILON:g} the guarantee "
+                           f"says nothing. {usual}")
+
+
 def check_budget(epsilon: float, delta: float) -> None:
     """Reject budgets that no mechanism can meet or that make no sense."""
-    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
-        raise PrivacyError(f"ε must be a positive finite number; got {epsilon!r}. Typical values are 0.5 to 8.")
-    if epsilon > MAX_EPSILON:
-        raise PrivacyError(f"ε = {epsilon:g} is not a meaningful budget: above {MAX_EPSILON:g} the guarantee says "
-                           "nothing. Use ε ≤ 16 for protection, or the sgd_ori mode as an unprotected reference.")
+    check_epsilon(epsilon)
     if not (isinstance(delta, (int, float)) and 0 < delta < 1):
         raise PrivacyError(f"δ must be in (0, 1); got {delta!r}. The usual choice is below 1/N, e.g. 1e-5.")
 
