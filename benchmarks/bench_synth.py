@@ -22,23 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import print_table, sample_config, write_results
+from benchmarks.common import ROOT, print_table, sample_config, write_results
+from fusiondp.config import RunConfig
 from fusiondp.data import load_table, split_table
 from fusiondp.impute.quality import score_column
 from fusiondp.pipeline import PreparedData, prepare_splits, torch_threads, train_run
 from fusiondp.synth.fidelity import fidelity
 from fusiondp.synth.settings import SynthSettings
 
-# Declared from the NHANES 2017-2018 codebook (as in sample_data/nhanes_dp_synthetic.config.yaml).
-DOMAINS = {
-    "gender": ["Female", "Male"],
-    "race_ethnicity": ["Mexican American", "Other Hispanic", "Non-Hispanic White", "Non-Hispanic Black",
-                       "Non-Hispanic Asian", "Other or multiracial"],
-    "education": ["Less than 9th grade", "9-11th grade", "High school or GED", "Some college or AA degree",
-                  "College graduate or above"],
-    "marital_status": ["Married", "Widowed", "Divorced", "Separated", "Never married", "Living with partner"],
-}
-BOUNDS = {"age": (20.0, 80.0), "income_poverty_ratio": (0.0, 5.0)}
+DECLARED = RunConfig.from_yaml(ROOT / "sample_data" / "nhanes_dp_synthetic.config.yaml")
+"""The sample's sensitive domains and bounds, declared from the NHANES 2017-2018 codebook."""
+DOMAINS, BOUNDS = DECLARED.sensitive_domains, DECLARED.sensitive_bounds
 SOURCES = {"two_stage": {"method": "two_stage"}, "two_stage_no_diffusion": {"method": "two_stage", "diffusion": False},
            "marginal": {"method": "marginal"}}
 

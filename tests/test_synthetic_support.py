@@ -24,16 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = ROOT / "sample_data" / "nhanes_diabetes.csv"
 SAMPLE_SPEC = ROOT / "sample_data" / "nhanes_diabetes.spec.yaml"
 
-SAMPLE_DOMAINS = {
-    # User-declared domains, written down from the NHANES 2017-2018 codebook categories.
-    "gender": ["Female", "Male"],
-    "race_ethnicity": ["Mexican American", "Other Hispanic", "Non-Hispanic White", "Non-Hispanic Black",
-                       "Non-Hispanic Asian", "Other or multiracial"],
-    "education": ["Less than 9th grade", "9-11th grade", "High school or GED", "Some college or AA degree",
-                  "College graduate or above"],
-    "marital_status": ["Married", "Widowed", "Divorced", "Separated", "Never married", "Living with partner"],
-}
-SAMPLE_BOUNDS = {"age": (20.0, 80.0), "income_poverty_ratio": (0.0, 5.0)}
+SAMPLE_DECLARATIONS = RunConfig.from_yaml(ROOT / "sample_data" / "nhanes_dp_synthetic.config.yaml")
+"""User-declared domains and bounds, written down from the NHANES 2017-2018 codebook."""
+SAMPLE_DOMAINS = SAMPLE_DECLARATIONS.sensitive_domains
+SAMPLE_BOUNDS = SAMPLE_DECLARATIONS.sensitive_bounds
 
 SPEC = TableSpec(target="y", sensitive=("group", "level"), public=("x", "z"), categorical=("group",),
                  numeric=("level", "x", "z"))
