@@ -22,10 +22,10 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec, prepare, split_table
-from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
+from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec, split_table
+from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, torch_threads
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
@@ -293,28 +293,34 @@ def support_frame() -> pd.DataFrame | None:
     return st.session_state.support_table.frame
 
 
-def check_split(spec: TableSpec) -> str:
-    """Validate the roles and split against the table; returns the split's description.
+def current_splits(config: RunConfig) -> Splits:
+    """The support/train/val/test split of the current table for ``config``'s data settings.
 
-    Fast, except for a DP-synthetic support set, which is synthesised here (cached per
-    table, roles and synthesizer settings) so that its errors show on the Columns page.
+    Cached per table, support table, roles and data settings, so the Columns page's check
+    and the preparation for every ε share one split — and a DP-synthetic support set is
+    synthesised once.
     """
     table: Table = st.session_state.table
-    config = current_config()
     support = st.session_state.support_table if support_frame() is not None else None
-    key = json.dumps({"spec": spec.to_dict(), **{k: config.to_dict()[k] for k in PREPARE_FIELDS if k != "data"}},
-                     sort_keys=True, default=str)
-    return _describe_split(table.digest, support.digest if support else None, key, table.frame,
-                           support.frame if support else None, spec, config)
+    values = config.to_dict()
+    key = json.dumps({k: values[k] for k in PREPARE_FIELDS if k != "data"}, sort_keys=True, default=str)
+    return _split(table.digest, support.digest if support else None, key, table.frame,
+                  support.frame if support else None, config)
 
 
-@st.cache_data(max_entries=8, show_spinner="Checking the split…")
-def _describe_split(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
-                    _support: pd.DataFrame | None, _spec: TableSpec, _config: RunConfig) -> str:
-    """The split's description, keyed on the table's and support's hashes and the roles and data settings."""
-    splits = split_table(_table, _spec.resolve(_table), support_fraction=_config.support_fraction,
-                         val_fraction=_config.val_fraction, test_fraction=_config.test_fraction,
-                         seed=_config.split_seed, support=_support, synthesize=_config.synth_settings())
+@st.cache_data(max_entries=8, show_spinner="Splitting the table…")
+def _split(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
+           _support: pd.DataFrame | None, _config: RunConfig) -> Splits:
+    """``split_table`` keyed on the table's and support's hashes and the roles and data settings."""
+    with torch_threads(_config.threads):
+        return split_table(_table, _config.spec.resolve(_table), support_fraction=_config.support_fraction,
+                           val_fraction=_config.val_fraction, test_fraction=_config.test_fraction,
+                           seed=_config.split_seed, support=_support, synthesize=_config.synth_settings())
+
+
+def check_split() -> str:
+    """Validate the roles and split against the table; returns the split's description."""
+    splits = current_splits(current_config())
     sizes = ", ".join(f"{k} {v}" for k, v in splits.sizes().items())
     return f"Support: {splits.support_source}. Rows per part: {sizes}."
 
@@ -345,9 +351,9 @@ def _prepare_key(config: RunConfig) -> str:
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _prepare(table_hash: str, support_hash: str | None, prepare_key: str, _config: RunConfig,
-             _table: pd.DataFrame, _support: pd.DataFrame | None) -> PreparedData:
+             _table: pd.DataFrame, _splits: Splits) -> PreparedData:
     """Imputation and encoding, keyed on the table's and support's hashes and the data settings."""
-    return prepare(_config, table=_table, support=_support)
+    return prepare_splits(_config, _config.spec.resolve(_table), _splits)
 
 
 def prepared_for(config: RunConfig) -> PreparedData:
@@ -356,7 +362,7 @@ def prepared_for(config: RunConfig) -> PreparedData:
     table: Table = st.session_state.table
     support = st.session_state.support_table if support_frame() is not None else None
     prepared = _prepare(table.digest, support.digest if support else None, _prepare_key(config), config,
-                        table.frame, support.frame if support else None)
+                        table.frame, current_splits(config))
     return dataclasses.replace(prepared, config=config)
 
 

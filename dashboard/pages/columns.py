@@ -104,7 +104,7 @@ roles = pd.DataFrame({
 })
 st.subheader("Column roles")
 try:
-    st.success(state.check_split(state.current_spec()), icon="✅")
+    st.success(state.check_split(), icon="✅")
     ok = True
 except FusionDPError as exc:
     state.show_error(exc)
