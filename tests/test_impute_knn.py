@@ -67,8 +67,11 @@ def test_knn_handles_fewer_observed_rows_than_neighbours_and_empty_tables() -> N
     table, spec = make_table(60)
     support = table.copy()
     support.loc[support.index[3:], "age"] = np.nan
-    imputer = KNNImputer(spec, n_neighbors=15).fit(support)
+    imputer = KNNImputer(spec, n_neighbors=15, cv_folds=0).fit(support)
     assert imputer.models_["age"].n_neighbors == 3
+    checked = KNNImputer(spec, n_neighbors=15).fit(support)
+    assert checked.selection_["age"].value.used == "baseline", "3 rows cannot show that the model beats the mean"
+    assert "too few" in checked.selection_["age"].value.reason
     empty = imputer.transform(table.iloc[:0])
     assert empty.empty and {"age", "sign"} <= set(empty.columns)
 

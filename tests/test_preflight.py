@@ -10,8 +10,9 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import PrivacyError
 from fusiondp.pipeline import prepare, train_run
 from fusiondp.privacy.accounting import epsilon_spent
-from fusiondp.privacy.preflight import check_strict, preflight
+from fusiondp.privacy.preflight import check_strict, preflight, proxy_scores
 from fusiondp.privacy.statement import attacker_tpr_bound, epsilon_delta_tpr_bound
+from fusiondp.spec import TableSpec
 
 
 def _planted(sample_table: pd.DataFrame) -> pd.DataFrame:
@@ -77,3 +78,43 @@ def test_statement_numbers_match_the_accountant(sample_spec) -> None:
         assert fpr <= tight <= epsilon_delta_tpr_bound(spent, ledger.delta, fpr)
         assert f"{tight:.1%}" in ledger.statement
     assert "Not protected" in ledger.statement and "label" in ledger.statement
+
+
+def _length_of_stay_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """An ICU-like table: a heavy-tailed sensitive length of stay, its decile bins planted as a
+    public column (what a "LOS band" column in a hospital extract is), and public columns unrelated to it."""
+    rng = np.random.default_rng(seed)
+    los = np.round(np.exp(rng.normal(1.2, 1.4, rows)), 1)
+    lab = rng.normal(size=rows)
+    age = rng.integers(18, 90, rows)
+    died = (rng.random(rows) < 1 / (1 + np.exp(-(0.8 * lab + 0.02 * (age - 50))))).astype(int)
+    return pd.DataFrame({"los_days": los, "age": age, "lab": lab, "unit": rng.choice(["a", "b", "c"], rows),
+                         "los_band": pd.qcut(los, 10).astype(str), "died": died})
+
+
+LOS_SPEC = TableSpec(target="died", sensitive=["los_days"], categorical=["unit", "los_band"])
+
+
+def test_decile_bins_of_a_skewed_sensitive_column_are_a_high_proxy() -> None:
+    """The top decile spans most of the range, so group means explain little of the variance in days
+    (R² ≈ 0.6, "medium" before); yet the band pins every stay's rank to within a tenth."""
+    table = _length_of_stay_table()
+    top = table.loc[table["los_days"] >= table["los_days"].quantile(0.9), "los_days"]
+    assert top.max() > 10 * top.min(), "the planted column must be a skewed one"
+    findings = preflight(table, LOS_SPEC)
+    (proxy,) = [f for f in findings if f.code == "proxy" and f.columns == ("los_band", "los_days")]
+    assert proxy.severity == "high"
+    assert "raises the imputer's held-out R² on the rank scale" in proxy.evidence
+    with pytest.raises(PrivacyError, match="los_band"):
+        check_strict(findings)
+
+
+def test_unrelated_public_columns_are_no_proxy() -> None:
+    table = _length_of_stay_table().drop(columns="los_band")
+    spec = LOS_SPEC.model_copy(update={"categorical": ("unit",)})
+    findings = preflight(table, spec)
+    assert not [f for f in findings if f.code in ("proxy", "joint_proxy")]
+    check_strict(findings)
+    support = prepare(RunConfig(spec=spec, imputer="gbdt", epochs=1), table=table).splits.support
+    scores = proxy_scores(spec.resolve(table), support, "los_days")
+    assert max(score.strength for score in scores.values()) < 0.2

@@ -7,13 +7,20 @@ its nearest support rows in the space of standardised public columns. Everything
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
-from fusiondp.impute.base import observed_target, register_imputer
+from fusiondp.impute.base import register_imputer
+from fusiondp.impute.columnwise import DEFAULT_CV_FOLDS, ColumnwiseImputer
 from fusiondp.spec import TableSpec
+
+MAX_SUPPORT_ROWS = 20_000
+"""Larger support sets are subsampled (seeded, said in the notes): each query is compared with every row."""
 
 
 class PublicFeatureScaler:
@@ -62,43 +69,41 @@ class PublicFeatureScaler:
         return np.concatenate(blocks, axis=1)
 
 
-class KNNImputer:
-    """k-NN classifier per categorical sensitive column, regressor per numeric one (scikit-learn).
+class KNNImputer(ColumnwiseImputer):
+    """k-NN classifier per categorical sensitive column (its states, "missing" included), a missing-vs-present
+    classifier and a regressor per numeric one (scikit-learn); per column the model or the baseline, whichever
+    wins a ``cv_folds``-fold cross-validation on the support set (see ``fusiondp.impute.columnwise``).
 
-    ``random_state`` is accepted for the registry's common signature; k-NN is deterministic.
+    ``random_state`` seeds the folds and any subsampling; k-NN itself is deterministic. Support sets above
+    ``max_support_rows`` are subsampled, as every query is compared with every support row.
     """
 
     name = "knn"
 
     def __init__(self, spec: TableSpec, *, random_state: int = 0, n_neighbors: int = 15,
-                 weights: str = "distance", n_threads: int = 1) -> None:
-        self.spec = spec
-        self.random_state = random_state
+                 weights: str = "distance", n_threads: int = 1, cv_folds: int = DEFAULT_CV_FOLDS,
+                 max_support_rows: int = MAX_SUPPORT_ROWS) -> None:
+        super().__init__(spec, random_state=random_state, cv_folds=cv_folds, max_support_rows=max_support_rows)
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.n_threads = n_threads
 
-    def fit(self, support: pd.DataFrame) -> KNNImputer:
-        self.scaler_ = PublicFeatureScaler(self.spec).fit(support)
-        features = self.scaler_.transform(support)
-        self.models_: dict[str, object] = {}
-        for column in self.spec.sensitive:
-            rows, target = observed_target(self.spec, support, column)
-            model_class = KNeighborsClassifier if self.spec.is_categorical(column) else KNeighborsRegressor
-            model = model_class(n_neighbors=min(self.n_neighbors, len(rows)), weights=self.weights)
-            self.models_[column] = model.fit(features[rows], target.to_numpy())
-        return self
-
-    def transform(self, table: pd.DataFrame) -> pd.DataFrame:
-        if table.empty:
-            return table.assign(**dict.fromkeys(self.spec.sensitive, np.nan))
-        features = self.scaler_.transform(table[list(self.spec.public)])
-        imputed = table.copy()
+    @contextlib.contextmanager
+    def _thread_limit(self) -> Iterator[None]:
         # Same reason as the gbdt imputer: OpenMP threads spin-wait badly on shared cores.
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            for column, model in self.models_.items():
-                imputed[column] = model.predict(features)
-        return imputed
+            yield
+
+    def _begin_fit(self, support: pd.DataFrame) -> np.ndarray:
+        self.scaler_ = PublicFeatureScaler(self.spec).fit(support)
+        return self.scaler_.transform(support)
+
+    def _features(self, table: pd.DataFrame) -> np.ndarray:
+        return self.scaler_.transform(table)
+
+    def _make_model(self, categorical: bool, target: np.ndarray) -> KNeighborsClassifier | KNeighborsRegressor:
+        model_class = KNeighborsClassifier if categorical else KNeighborsRegressor
+        return model_class(n_neighbors=min(self.n_neighbors, len(target)), weights=self.weights)
 
 
 register_imputer("knn")(KNNImputer)

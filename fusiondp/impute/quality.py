@@ -6,6 +6,7 @@ public information and may be shown anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from sklearn.metrics import (
     r2_score,
 )
 
+from fusiondp.impute.columnwise import MISSING_STATE, ColumnSelection
 from fusiondp.spec import TableSpec
 
 HISTOGRAM_BINS = 30
@@ -43,6 +45,13 @@ class ColumnQuality:
     ``histogram`` (numeric: shared bin ``edges`` and ``real`` / ``imputed`` counts) and
     ``confusion`` (categorical: ``labels`` and ``matrix[real][imputed]``) are stored rather
     than the held-out values, so the JSON report alone is enough to redraw the figures.
+
+    ``metrics`` and ``baseline`` are scored on the held-out rows whose real value is present (numeric
+    columns: where the imputed value is present too; an imputed "missing" for a present categorical
+    value counts as an error). ``missing`` compares missingness when the fit rows, the held-out rows or
+    the imputation hold any: real vs imputed missing rate, and the accuracy of the missing-vs-present
+    state beside the majority state's. ``selection`` is the fitted imputer's model-vs-baseline choice
+    (``ColumnSelection.to_dict``), when recorded.
     """
 
     column: str
@@ -52,6 +61,8 @@ class ColumnQuality:
     baseline: dict[str, float]
     histogram: dict[str, list[float]] | None = None
     confusion: dict[str, list[Any]] | None = None
+    missing: dict[str, float] | None = None
+    selection: dict[str, Any] | None = None
 
     def beats_baseline(self) -> bool:
         key = "r2" if self.kind == "numeric" else "accuracy"
@@ -100,7 +111,20 @@ class QualityReport:
             for metric, value in col.metrics.items():
                 rows.append({"column": col.column, "kind": col.kind, "metric": metric,
                              "imputer": value, "baseline": col.baseline[metric]})
+            if col.missing is not None:
+                rows.append({"column": col.column, "kind": col.kind, "metric": "missing_accuracy",
+                             "imputer": col.missing["accuracy"], "baseline": col.missing["baseline_accuracy"]})
         return pd.DataFrame(rows)
+
+    def record_selection(self, selection: Mapping[str, ColumnSelection]) -> None:
+        """Store the fitted imputer's per-column model-vs-baseline choice (its ``selection_``) with each column.
+
+        Pass the selection of the imputer that made the hybrid view (fitted on the whole support set);
+        recording twice replaces the first.
+        """
+        for col in self.columns:
+            if col.column in selection:
+                col.selection = selection[col.column].to_dict()
 
 
 def _histogram(real: np.ndarray, imputed: np.ndarray) -> dict[str, list[float]]:
@@ -114,14 +138,30 @@ def _confusion(real: pd.Series, imputed: pd.Series) -> dict[str, list[Any]]:
     return {"labels": labels, "matrix": confusion_matrix(real, imputed, labels=labels).tolist()}
 
 
+def _missing_agreement(real: pd.Series, imputed: pd.Series, fit_values: pd.Series) -> dict[str, float] | None:
+    """Real vs imputed missingness, and the majority state's accuracy beside it; ``None`` when nothing is missing."""
+    real_missing, imputed_missing = real.isna().to_numpy(), imputed.isna().to_numpy()
+    fit_rate = float(fit_values.isna().mean()) if len(fit_values) else 0.0
+    if not (real_missing.any() or imputed_missing.any() or fit_rate > 0):
+        return None
+    majority_missing = fit_rate > 0.5
+    return {"fit_rate": fit_rate, "real_rate": float(real_missing.mean()),
+            "imputed_rate": float(imputed_missing.mean()), "accuracy": float((real_missing == imputed_missing).mean()),
+            "baseline_accuracy": float((real_missing == majority_missing).mean())}
+
+
 def score_column(column: str, categorical: bool, real: pd.Series, imputed: pd.Series,
                  fit_values: pd.Series) -> ColumnQuality:
     """Score one column's imputation and the trivial baseline (mean / majority of the fit rows)."""
+    real, imputed = real.reset_index(drop=True), imputed.reset_index(drop=True)
+    missing = _missing_agreement(real, imputed, fit_values)
     observed = real.notna().to_numpy()
+    if not categorical:
+        observed = observed & imputed.notna().to_numpy()
     real, imputed = real[observed], imputed[observed]
     histogram = confusion = None
     if categorical:
-        real, imputed = real.astype(str), imputed.astype(str)
+        real, imputed = real.astype(str), imputed.astype("string").fillna(MISSING_STATE).astype(str)
         majority = fit_values.dropna().astype(str).mode().iloc[0]
         baseline = pd.Series(majority, index=real.index)
         metrics = {"accuracy": accuracy_score(real, imputed),
@@ -139,11 +179,15 @@ def score_column(column: str, categorical: bool, real: pd.Series, imputed: pd.Se
                     "rmse": float(np.sqrt(mean_squared_error(real, pred))),
                     "r2": r2_score(real, pred) if len(real) > 1 else float("nan")}
 
-        metrics, base, kind = numeric(imputed.to_numpy()), numeric(baseline), "numeric"
-        histogram = _histogram(real.to_numpy(), imputed.to_numpy())
+        if len(real):
+            metrics, base = numeric(imputed.to_numpy()), numeric(baseline)
+            histogram = _histogram(real.to_numpy(), imputed.to_numpy())
+        else:  # every present value was imputed as missing: nothing to compare
+            metrics = base = dict.fromkeys(("mae", "rmse", "r2"), float("nan"))
+        kind = "numeric"
     return ColumnQuality(column, kind, int(observed.sum()),
                          {k: float(v) for k, v in metrics.items()}, {k: float(v) for k, v in base.items()},
-                         histogram, confusion)
+                         histogram, confusion, missing)
 
 
 def unseen_categories(spec: TableSpec, reference: pd.DataFrame, rows: pd.DataFrame,
@@ -171,8 +215,13 @@ def describe_categories(values: list[str]) -> str:
 
 
 def quality_report(imputer_name: str, spec: TableSpec, fit_rows: pd.DataFrame, holdout: pd.DataFrame,
-                   holdout_imputed: pd.DataFrame) -> QualityReport:
-    """Score ``holdout_imputed`` against the held-out support rows, column by column."""
+                   holdout_imputed: pd.DataFrame, *,
+                   selection: Mapping[str, ColumnSelection] | None = None) -> QualityReport:
+    """Score ``holdout_imputed`` against the held-out support rows, column by column.
+
+    ``selection``: the model-vs-baseline choice of the imputer that made the hybrid view (its
+    ``selection_``), stored per column; it can also be added later with ``record_selection``.
+    """
     report = QualityReport(imputer_name, len(fit_rows), len(holdout))
     for column in spec.sensitive:
         report.columns.append(score_column(column, spec.is_categorical(column), holdout[column],
@@ -181,4 +230,54 @@ def quality_report(imputer_name: str, spec: TableSpec, fit_rows: pd.DataFrame, h
         report.notes.append(f"Sensitive column {column!r}: held-out support rows hold {describe_categories(values)}, "
                             "absent from the rows the imputer was fitted on; it cannot predict them, so they count "
                             "as errors.")
+    if selection is not None:
+        report.record_selection(selection)
     return report
+
+
+def _selection_text(selection: dict[str, Any] | None) -> str:
+    if selection is None:
+        return ""
+    parts = []
+    for task, decision in (("value", selection["value"]), ("missing", selection.get("missing"))):
+        if decision is None:
+            continue
+        label = "" if task == "value" else "missing: "
+        if decision["model"] is None:
+            parts.append(f"{label}{decision['used']} ({decision['reason']})")
+        else:
+            parts.append(f"{label}{decision['used']} (CV {decision['metric']} {decision['model']:.3g} model vs "
+                         f"{decision['baseline']:.3g} baseline)")
+    return " · used: " + ", ".join(parts)
+
+
+def format_quality_lines(report: QualityReport) -> list[str]:
+    """One line per sensitive column, quality vs baseline on held-out support rows, then the warnings.
+
+    For the CLI: a column at or below its baseline adds a ``WARNING:`` line (the hybrid view then
+    carries no more about it than the mean / majority class), and so does a column whose fit rows are
+    sometimes missing while the imputation never is (the hybrid view would never show "missing").
+    """
+    lines, warnings = [], []
+    for col in report.columns:
+        if col.kind == "numeric":
+            text = (f"RMSE {col.metrics['rmse']:.3g} vs {col.baseline['rmse']:.3g} baseline (mean), "
+                    f"R² {col.metrics['r2']:.3f} vs {col.baseline['r2']:.3f}")
+            shown = f"RMSE {col.metrics['rmse']:.3g} vs {col.baseline['rmse']:.3g}"
+        else:
+            text = (f"accuracy {col.metrics['accuracy']:.3f} vs {col.baseline['accuracy']:.3f} baseline (majority), "
+                    f"macro-F1 {col.metrics['macro_f1']:.3f} vs {col.baseline['macro_f1']:.3f}")
+            shown = f"accuracy {col.metrics['accuracy']:.3f} vs {col.baseline['accuracy']:.3f}"
+        if col.missing is not None:
+            text += (f" · missing: {col.missing['real_rate']:.1%} real, {col.missing['imputed_rate']:.1%} imputed, "
+                     f"state accuracy {col.missing['accuracy']:.3f} vs {col.missing['baseline_accuracy']:.3f}")
+        lines.append(f"{col.column} ({col.kind}): {text}{_selection_text(col.selection)}")
+        if not col.beats_baseline():
+            warnings.append(f"WARNING: {col.column}: imputation at or below the trivial baseline on held-out support "
+                            f"rows ({shown}); the hybrid view tells no more about this column than the "
+                            f"{'mean' if col.kind == 'numeric' else 'majority class'}.")
+        if col.missing is not None and col.missing["fit_rate"] > 0 and col.missing["imputed_rate"] == 0:
+            warnings.append(f"WARNING: {col.column}: {col.missing['fit_rate']:.1%} of the support values are missing "
+                            "but the imputation never is: the public columns do not make 'missing' the likeliest "
+                            "state of any row, so the hybrid view never shows it.")
+    return lines + warnings

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.errors import ConfigError, ImputerUnavailable
-from fusiondp.impute.base import CheckpointError, ImputerLimitError, observed_target, register_imputer
+from fusiondp.impute.base import CheckpointError, ImputerLimitError, register_imputer
+from fusiondp.impute.columnwise import DEFAULT_CV_FOLDS, ColumnwiseImputer
 from fusiondp.impute.gbdt import PublicFeatureCoder
 from fusiondp.spec import TableSpec
 
@@ -154,8 +155,13 @@ def write_random_checkpoint(path: str | Path, task: Task, *, emsize: int = 32, n
     return path
 
 
-class TabPFNImputer:
+class TabPFNImputer(ColumnwiseImputer):
     """TabPFN v2 classifier / regressor per sensitive column, fitted on the support set.
+
+    Categorical columns: a classifier of the states ("missing" included when the support set has missing
+    values); numeric columns: a missing-vs-present classifier when needed, and a regressor on the rows
+    where the value is present. Per column, the model or the baseline, whichever wins a ``cv_folds``-fold
+    cross-validation on the support set (see ``fusiondp.impute.columnwise``).
 
     ``device="auto"`` uses CUDA when available. After ``fit``, ``notes_`` says which device
     ran and whether the support set was subsampled (for the imputation report), and
@@ -170,22 +176,17 @@ class TabPFNImputer:
     def __init__(self, spec: TableSpec, *, random_state: int = 0, classifier_path: str | None = None,
                  regressor_path: str | None = None, model_dir: str | None = None, n_estimators: int = 4,
                  device: str = "auto", max_support_rows: int = MAX_SUPPORT_ROWS,
-                 fit_mode: str = "fit_with_cache") -> None:
-        self.spec = spec
-        self.random_state = random_state
+                 fit_mode: str = "fit_with_cache", cv_folds: int = DEFAULT_CV_FOLDS) -> None:
+        super().__init__(spec, random_state=random_state, cv_folds=cv_folds, max_support_rows=max_support_rows)
         self.classifier_path = classifier_path
         self.regressor_path = regressor_path
         self.model_dir = model_dir
         self.n_estimators = n_estimators
         self.device = device
-        self.max_support_rows = max_support_rows
         self.fit_mode = fit_mode
 
-    def fit(self, support: pd.DataFrame) -> TabPFNImputer:
-        from tabpfn import TabPFNClassifier, TabPFNRegressor
-        from tabpfn.errors import TabPFNUserError
-
-        checkpoints = find_checkpoints(
+    def _begin_fit(self, support: pd.DataFrame) -> np.ndarray:
+        self.checkpoints_ = find_checkpoints(
             {"classifier_path": self.classifier_path, "regressor_path": self.regressor_path,
              "model_dir": self.model_dir}
         )
@@ -194,36 +195,37 @@ class TabPFNImputer:
         if features.shape[1] > MAX_PUBLIC_FEATURES:
             raise ImputerLimitError(f"TabPFN supports at most {MAX_PUBLIC_FEATURES} public columns; this table has "
                                     f"{features.shape[1]}. Use imputer 'gbdt' or 'knn', or ignore some columns.")
-        categorical = [i for i, column in enumerate(self.spec.public) if column in self.coder_.levels]
         self.device_ = self._resolve_device()
-        self.notes_: list[str] = [f"TabPFN ran on {self.device_} with n_estimators={self.n_estimators}."]
-        rng = np.random.default_rng(self.random_state)
-        self.models_: dict[str, Any] = {}
-        self.support_rows_: dict[str, np.ndarray] = {}
-        for column in self.spec.sensitive:
-            rows, target = observed_target(self.spec, support, column)
-            if len(rows) > self.max_support_rows:
-                keep = np.sort(rng.choice(len(rows), self.max_support_rows, replace=False))
-                rows, target = rows[keep], target.iloc[keep]
-                self.notes_.append(f"{column}: support subsampled to {self.max_support_rows} of its observed rows "
-                                   f"(TabPFN's limit; numpy seed {self.random_state}).")
-            self.support_rows_[column] = rows
-            is_categorical = self.spec.is_categorical(column)
-            if is_categorical and target.nunique() == 1:
-                self.models_[column] = target.iloc[0]
-                continue
-            estimator = (TabPFNClassifier if is_categorical else TabPFNRegressor)(
-                model_path=str(checkpoints["classifier" if is_categorical else "regressor"]),
-                n_estimators=self.n_estimators, device=self.device_, random_state=self.random_state,
-                ignore_pretraining_limits=True, categorical_features_indices=categorical or None,
-                fit_mode=self.fit_mode,
-            )
-            try:
-                self.models_[column] = estimator.fit(features[rows], target.to_numpy())
-            except TabPFNUserError as exc:  # e.g. more classes than TabPFN supports: fixable by the user
-                raise ImputerLimitError(f"TabPFN cannot impute sensitive column {column!r}: {exc} Merge rare "
-                                        "categories, or use imputer 'gbdt' or 'knn'.") from exc
-        return self
+        self.notes_.append(f"TabPFN ran on {self.device_} with n_estimators={self.n_estimators}.")
+        return features
+
+    def _features(self, table: pd.DataFrame) -> np.ndarray:
+        return self.coder_.transform(table)
+
+    def _make_model(self, categorical: bool, target: np.ndarray) -> Any:
+        from tabpfn import TabPFNClassifier, TabPFNRegressor
+
+        indices = [i for i, column in enumerate(self.spec.public) if column in self.coder_.levels]
+        return (TabPFNClassifier if categorical else TabPFNRegressor)(
+            model_path=str(self.checkpoints_["classifier" if categorical else "regressor"]),
+            n_estimators=self.n_estimators, device=self.device_, random_state=self.random_state,
+            ignore_pretraining_limits=True, categorical_features_indices=indices or None, fit_mode=self.fit_mode,
+        )
+
+    def _fit_model(self, model: Any, column: str, features: np.ndarray, target: np.ndarray) -> Any:
+        from tabpfn.errors import TabPFNUserError
+
+        try:
+            return model.fit(features, target)
+        except TabPFNUserError as exc:  # e.g. more classes than TabPFN supports: fixable by the user
+            raise ImputerLimitError(f"TabPFN cannot impute sensitive column {column!r}: {exc} Merge rare "
+                                    "categories, or use imputer 'gbdt' or 'knn'.") from exc
+
+    def _predict(self, model: Any, features: np.ndarray, method: str = "predict") -> np.ndarray:
+        """Predict in batches of ``PREDICT_BATCH_ROWS`` query rows, which bounds the attention memory."""
+        batches = [getattr(model, method)(features[start:start + PREDICT_BATCH_ROWS])
+                   for start in range(0, len(features), PREDICT_BATCH_ROWS)]
+        return np.concatenate(batches)
 
     def _resolve_device(self) -> str:
         import torch
@@ -234,20 +236,6 @@ class TabPFNImputer:
             raise ConfigError(f"TabPFN device {self.device!r} was requested but no CUDA GPU is available; "
                               "use device 'auto' or 'cpu'.")
         return self.device
-
-    def transform(self, table: pd.DataFrame) -> pd.DataFrame:
-        if table.empty:
-            return table.assign(**dict.fromkeys(self.spec.sensitive, np.nan))
-        features = self.coder_.transform(table[list(self.spec.public)])
-        imputed = table.copy()
-        for column, model in self.models_.items():
-            if isinstance(model, str):
-                imputed[column] = model
-                continue
-            batches = [model.predict(features[start:start + PREDICT_BATCH_ROWS])
-                       for start in range(0, len(features), PREDICT_BATCH_ROWS)]
-            imputed[column] = np.concatenate(batches)
-        return imputed
 
 
 register_imputer("tabpfn", check_available=find_checkpoints)(TabPFNImputer)
