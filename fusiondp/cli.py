@@ -284,6 +284,7 @@ def impute(
     report: Annotated[Path | None, Opt(help="Folder for imputation.json and imputation.html (works offline).")] = None,
 ) -> None:
     """Fit the imputer on the support set and print its quality on held-out support rows."""
+    from fusiondp.impute import format_quality_lines
     from fusiondp.impute.figures import report_html
     from fusiondp.pipeline import prepare
 
@@ -294,14 +295,11 @@ def impute(
     _require_roles(cfg)
     prepared = prepare(cfg)
     quality = prepared.quality
+    quality.record_selection(getattr(prepared.fitted_imputer, "selection_", {}))
     typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
     typer.echo(f"fitted on {quality.fit_rows} support rows, scored on {quality.holdout_rows} held-out support rows")
-    frame = quality.to_frame()
-    frame["better"] = [
-        (imp < base) if metric in ("mae", "rmse") else (imp > base)
-        for metric, imp, base in zip(frame["metric"], frame["imputer"], frame["baseline"], strict=True)
-    ]
-    typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in format_quality_lines(quality):
+        typer.echo(line)
     for note in [*quality.notes, *prepared.notes]:
         typer.echo(f"note: {note}")
     if report is not None:

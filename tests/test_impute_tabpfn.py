@@ -193,3 +193,19 @@ def test_the_pipeline_names_tabpfn_and_its_notes_in_the_imputer_report(tiny_mode
     assert "TabPFN ran on cpu with n_estimators=1." in summary["quality"]["notes"]
     assert set(prepared.hybrid_train["group"]) <= set(GROUPS)
     assert prepared.hybrid_train["age"].notna().all()
+
+
+def test_tabpfn_predicts_missing_states_and_chooses_against_the_baseline(tiny_model_dir: Path) -> None:
+    table, spec = make_table(160)
+    table.loc[table["x1"] > 0.8, ["age", "group"]] = np.nan
+    support, query = table.iloc[:120], table.iloc[120:].drop(columns=["age", "group"])
+    imputer = TabPFNImputer(spec, model_dir=str(tiny_model_dir), n_estimators=1, device="cpu").fit(support)
+    imputed = imputer.transform(query)
+    soft = imputer.predict_proba_states(query)
+
+    assert imputer.states_["group"][-1] == "<missing>" and "age" in imputer.missing_models_
+    assert set(imputed["group"].dropna()) <= set(GROUPS) and pd.api.types.is_float_dtype(imputed["age"])
+    assert {s.value.used for s in imputer.selection_.values()} <= {"model", "baseline"}
+    assert all(s.value.baseline is not None and s.folds == 3 for s in imputer.selection_.values())
+    np.testing.assert_allclose(soft["group"].sum(axis=1), 1.0, rtol=1e-5)
+    assert ((soft["age"]["<missing>"] > 0.5) == imputed["age"].isna()).all()

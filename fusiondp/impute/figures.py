@@ -59,11 +59,32 @@ def report_figures(report: QualityReport) -> dict[str, go.Figure]:
 
 def _metrics_table(report: QualityReport) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(row.column)}</td><td>{row.kind}</td><td>{metric}</td>"
-        f"<td>{value:.3f}</td><td>{row.baseline[metric]:.3f}</td></tr>"
-        for row in report.columns for metric, value in row.metrics.items()
+        f"<tr><td>{html.escape(row.column)}</td><td>{row.kind}</td><td>{row.metric}</td>"
+        f"<td>{row.imputer:.3f}</td><td>{row.baseline:.3f}</td></tr>"
+        for row in report.to_frame().itertuples()
     )
     return ("<table><tr><th>column</th><th>kind</th><th>metric</th><th>imputer</th><th>baseline</th></tr>"
+            f"{rows}</table>")
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _selection_table(report: QualityReport) -> str:
+    """Model or baseline per column and prediction task, with the cross-validated scores behind the choice."""
+    rows = "".join(
+        f"<tr><td>{html.escape(col.column)}</td><td>{task}</td><td>{decision['used']}</td><td>{decision['metric']}</td>"
+        f"<td>{_score(decision['model'])}</td><td>{_score(decision['baseline'])}</td>"
+        f"<td>{html.escape(decision['reason'])}</td></tr>"
+        for col in report.columns if col.selection
+        for task, decision in (("value", col.selection["value"]), ("missing", col.selection.get("missing")))
+        if decision is not None
+    )
+    if not rows:
+        return ""
+    return ("<h2>Model or baseline (cross-validation on the support set)</h2><table><tr><th>column</th><th>task</th>"
+            "<th>used</th><th>metric</th><th>model</th><th>baseline</th><th>why</th></tr>"
             f"{rows}</table>")
 
 
@@ -76,7 +97,7 @@ def report_html(report: QualityReport, choice: dict[str, Any] | None = None) -> 
     header += (f"<p>Fitted on {report.fit_rows} support rows, scored on {report.holdout_rows} held-out support rows "
                "(public sensitive values; never private training rows). Baseline: mean / majority class.</p>")
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
-    body = [header, _metrics_table(report)]
+    body = [header, _metrics_table(report), _selection_table(report)]
     if notes:
         body.append(f"<h2>Notes</h2><ul>{notes}</ul>")
     for index, figure in enumerate(report_figures(report).values()):
