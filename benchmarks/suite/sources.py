@@ -9,6 +9,7 @@ from data nobody pinned. Nothing here reaches the network: the packages hold the
 from __future__ import annotations
 
 import hashlib
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -43,7 +44,10 @@ def survset_frame(dataset: str, version: str) -> pd.DataFrame:
     require("SurvSet", version)
     from SurvSet.data import SurvLoader
 
-    frame = SurvLoader().load_dataset(dataset)["df"]
+    with warnings.catch_warnings():
+        # The pickles were written with numpy 1.x and read through numpy 2's deprecated numpy.core alias.
+        warnings.filterwarnings("ignore", "numpy.core", DeprecationWarning)
+        frame = SurvLoader().load_dataset(dataset)["df"]
     for column in frame.select_dtypes("category").columns:
         frame[column] = frame[column].astype(object).infer_objects()
     return frame

@@ -1,0 +1,290 @@
+"""Utility on the benchmark suite: every mode at every ε, several seeds, every suite table.
+
+Why: a utility change is judged by whether FusionDP holds its ground against the baselines on
+real tables of different kinds (benchmarks/suite/), not on the sample alone (METHOD.md §6). Per
+table and ε this reports AUROC and AUPRC on the real test rows (mean ± sd over seeds) and the
+issue's two acceptance checks: fusiondp ≥ max(dpsgd, feature_dp, sgd_hybrid) − 1 sd, and
+fusiondp above each of the three by more than 2 sd (sd: the pooled sd of the two modes compared).
+
+Each seed is one replicate: its own support/train/val/test split (``split_seed``) and its own
+initialisation and sampling, so the sd includes how much the numbers move with the split. Per
+table and seed the data are prepared (split, imputed, encoded) once and shared by every mode and
+ε (``fusiondp.sweep.run_sweep``); non-private modes run once per seed. Training settings are the
+library defaults (``RunConfig``) unless a table's grid file states otherwise; nothing is selected
+on the test split.
+
+    python -m benchmarks.bench_utility [--quick] [--tables a,b] [--epsilons 1,4] [--seeds 3]
+        [--modes sgd_pub,fusiondp] [--workers 2] [--out benchmarks/results/bench_utility.json] [--work DIR]
+
+Writes the JSON named by --out (raw per-run rows, summary, checks, table metadata, git commit,
+settings) and a plotly HTML beside it (one privacy-utility panel per table and metric), and prints
+a compact table. ``--quick`` is a smoke run (one small table, ε ∈ {1, 4}, two seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from plotly.offline import get_plotlyjs
+
+from benchmarks.common import RESULTS, ROOT, machine, print_table
+from benchmarks.suite import SuiteTable, suite_tables
+from fusiondp.config import RunConfig
+from fusiondp.record import write_json_atomic
+from fusiondp.report import METRIC_LABELS, privacy_utility_figure
+from fusiondp.sweep import run_sweep
+from fusiondp.train.modes import get_mode
+
+MODES = ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp")
+EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
+SEEDS = 3
+QUICK = {"tables": ["hmda_deny"], "epsilons": [1.0, 4.0], "seeds": 2}
+METRICS = ("auroc", "auprc")
+BASELINES = ("dpsgd", "feature_dp", "sgd_hybrid")
+"""What FusionDP must match (within 1 sd) and, to count as a clear win, beat by more than 2 sd."""
+ROW_FIELDS = ("table", "split_seed", "mode", "seed", "epsilon", "auroc", "auprc", "accuracy", "f1", "brier",
+              "val_auroc", "epsilon_spent", "epsilon_replace", "sigma", "sampling_rate", "steps", "accountant",
+              "adjacency", "imputer", "wall_time_s")
+"""The per-run fields kept in the JSON (the long privacy statement of each run is left out)."""
+PLOTLY_JS = "plotly.min.js"
+
+
+def _csv(kind: type) -> Any:
+    return lambda text: [kind(item) for item in text.split(",") if item.strip()]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=_csv(str), help="comma-separated suite tables (default: all)")
+    parser.add_argument("--epsilons", type=_csv(float), help=f"target ε values (default: {EPSILONS})")
+    parser.add_argument("--seeds", type=int, help=f"seeds 0..N-1, each with its own split (default: {SEEDS})")
+    parser.add_argument("--modes", type=_csv(str), help=f"modes (default: {','.join(MODES)})")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_utility.json",
+                        help="JSON to write; the HTML goes beside it")
+    parser.add_argument("--work", type=Path, help="keep every run's record here and resume from it (default: a "
+                        "temporary folder); use a fresh folder after changing the code, runs are keyed by config")
+    parser.add_argument("--quick", action="store_true", help="smoke run: hmda_deny, ε ∈ {1, 4}, 2 seeds "
+                        "(options given explicitly still win)")
+    args = parser.parse_args(argv)
+    quick = QUICK if args.quick else {}
+    args.tables = args.tables or quick.get("tables") or list(suite_tables())
+    args.epsilons = args.epsilons or quick.get("epsilons") or list(EPSILONS)
+    args.seeds = args.seeds or quick.get("seeds") or SEEDS
+    args.modes = args.modes or list(MODES)
+    unknown = sorted(set(args.tables) - set(suite_tables()))
+    if unknown:
+        parser.error(f"unknown table(s) {unknown}; the suite has {', '.join(suite_tables())}")
+    for mode in args.modes:
+        get_mode(mode)  # an unknown mode fails here, not after the first table has trained
+    return args
+
+
+def git_state() -> dict[str, Any]:
+    """The commit benchmarked and whether the library had uncommitted changes (then the commit is not the code)."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "fusiondp")
+    return {"commit": git("rev-parse", "HEAD"), "fusiondp_uncommitted_changes": bool(changed),
+            "changed_files": changed.splitlines()}
+
+
+def imputation_quality(run_dir: Path) -> list[dict[str, Any]]:
+    """Per sensitive column: the imputer's score vs the trivial baseline on held-out support rows (public rows)."""
+    with (run_dir / "runs.jsonl").open(encoding="utf-8") as lines:
+        record = json.loads(next(lines))["record"]
+    return [{"column": c["column"], "kind": c["kind"], "metrics": c["metrics"], "baseline": c["baseline"]}
+            for c in record["imputer"]["quality"]["columns"]]
+
+
+def run_table(table: SuiteTable, args: argparse.Namespace, work: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every (mode, ε, seed) of one table: one sweep per seed, each on its own split."""
+    frames, quality = [], {}
+    for seed in range(args.seeds):
+        grid = table.sweep_grid(modes=args.modes, epsilon=args.epsilons, seeds=[seed])
+        grid.base.split_seed = seed
+        run_dir = work / table.name / f"seed{seed}"
+        frame = run_sweep(grid, run_dir, workers=args.workers, resume=True, progress=False)
+        frames.append(frame.assign(table=table.name, split_seed=seed))
+        quality[f"seed{seed}"] = imputation_quality(run_dir)
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[[c for c in ROW_FIELDS if c in rows.columns]], quality
+
+
+def summarize_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sd (ddof 1) and count of each metric per table, mode and ε (ε empty for the non-private modes)."""
+    keyed = rows.assign(epsilon=rows["epsilon"].astype(float))
+    stats = keyed.groupby(["table", "mode", "epsilon"], dropna=False, sort=False)[list(METRICS)].agg(
+        ["mean", "std", "count"])
+    stats.columns = [f"{metric}_{stat if stat != 'std' else 'sd'}" for metric, stat in stats.columns]
+    return stats.reset_index()
+
+
+def _stat(summary: pd.DataFrame, table: str, mode: str, epsilon: float, metric: str) -> tuple[float, float] | None:
+    """(mean, sd) of one mode: at ``epsilon`` for a DP mode, its only value for a reference."""
+    rows = summary[(summary["table"] == table) & (summary["mode"] == mode)]
+    if get_mode(mode).is_private:
+        rows = rows[rows["epsilon"] == epsilon]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    sd = row[f"{metric}_sd"]
+    return float(row[f"{metric}_mean"]), float(sd) if math.isfinite(sd) else 0.0
+
+
+def _paired_gain(rows: pd.DataFrame, table: str, baseline: str, epsilon: float, metric: str) -> dict[str, float]:
+    """fusiondp − baseline per seed (same split, same seed), as mean and sd over seeds."""
+    def per_seed(mode: str) -> pd.Series:
+        picked = rows[(rows["table"] == table) & (rows["mode"] == mode)]
+        if get_mode(mode).is_private:
+            picked = picked[picked["epsilon"] == epsilon]
+        return picked.set_index("seed")[metric]
+
+    diff = (per_seed("fusiondp") - per_seed(baseline)).dropna()
+    return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff)}
+
+
+def acceptance(rows: pd.DataFrame, summary: pd.DataFrame, epsilons: Sequence[float]) -> list[dict[str, Any]]:
+    """Per table, ε and metric: fusiondp against the strongest baseline (within 1 sd) and all of them (> 2 sd)."""
+    checks = []
+    for table in dict.fromkeys(rows["table"]):
+        for epsilon in epsilons:
+            for metric in METRICS:
+                fusion = _stat(summary, table, "fusiondp", epsilon, metric)
+                baselines = {b: s for b in BASELINES if (s := _stat(summary, table, b, epsilon, metric)) is not None}
+                if fusion is None or not baselines:
+                    continue
+                best = max(baselines, key=lambda b: baselines[b][0])
+                pooled = {b: math.sqrt((fusion[1] ** 2 + sd**2) / 2) for b, (_, sd) in baselines.items()}
+                checks.append({
+                    "table": table, "epsilon": epsilon, "metric": metric, "fusiondp_mean": fusion[0],
+                    "fusiondp_sd": fusion[1], "best_baseline": best, "best_baseline_mean": baselines[best][0],
+                    "within_1sd_of_best": fusion[0] >= baselines[best][0] - pooled[best],
+                    "beats_all_by_2sd": all(fusion[0] - mean > 2 * pooled[b] for b, (mean, _) in baselines.items()),
+                    "baselines_compared": sorted(baselines),
+                    "paired_gain": {b: _paired_gain(rows, table, b, epsilon, metric) for b in baselines},
+                })
+    return checks
+
+
+def _cell(stat: tuple[float, float] | None) -> str:
+    return "" if stat is None else f"{stat[0]:.3f}±{stat[1]:.3f}"
+
+
+def compact_rows(summary: pd.DataFrame, checks: list[dict[str, Any]], modes: Sequence[str], metric: str
+                 ) -> list[dict[str, Any]]:
+    """One line per table and ε: each mode's mean ± sd and the two acceptance checks."""
+    order = [m for m in ("fusiondp", "dpsgd", "feature_dp", "sgd_hybrid", "sgd_pub", "sgd_ori") if m in modes]
+    lines = []
+    for check in (c for c in checks if c["metric"] == metric):
+        line: dict[str, Any] = {"table": check["table"], "ε": f"{check['epsilon']:g}"}
+        line.update({mode: _cell(_stat(summary, check["table"], mode, check["epsilon"], metric)) for mode in order})
+        line["≥best−1sd"] = "yes" if check["within_1sd_of_best"] else "NO"
+        line[">all+2sd"] = "yes" if check["beats_all_by_2sd"] else "no"
+        lines.append(line)
+    return lines
+
+
+def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: list[dict[str, Any]],
+               tables: dict[str, Any], settings: dict[str, Any]) -> Path:
+    """One privacy-utility panel per table and metric (the library's own figure), the checks, the tables.
+
+    plotly.js is written once beside the page instead of inline (the page works offline and a
+    re-run does not add another 4.8 MB copy to the repository).
+    """
+    script = path.parent / PLOTLY_JS
+    plotly_js = get_plotlyjs()
+    if not script.is_file() or script.read_text(encoding="utf-8") != plotly_js:
+        script.write_text(plotly_js, encoding="utf-8")
+    panels = []
+    for table in dict.fromkeys(rows["table"]):
+        meta = tables[table]
+        figures = []
+        for metric in METRICS:
+            fig = privacy_utility_figure(rows[rows["table"] == table], metric)
+            fig.update_layout(title=f"{table}: {METRIC_LABELS[metric]} (mean ± sd over {settings['seeds']} seeds)",
+                              height=420)
+            figures.append(fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%"))
+        missing = ", ".join(f"{c} {p:g}%" for c, p in meta["sensitive_missing_pct"].items() if p > 0) or "none"
+        panels.append(f"<h2>{html.escape(table)}</h2><p>{html.escape(meta['title'])}: {meta['rows']:,} rows, "
+                      f"target <code>{html.escape(meta['target'])}</code> ({100 * meta['positive_rate']:.1f}% "
+                      f"positive); sensitive {html.escape(', '.join(meta['sensitive']))}; missing in sensitive "
+                      f"columns: {html.escape(missing)}. Source: {html.escape(meta['package'])}; licence: "
+                      f"{html.escape(meta['licence'])}.</p><div class='row'>{''.join(figures)}</div>")
+    checks_html = "".join(
+        pd.DataFrame(compact_rows(summary, checks, settings["modes"], metric)).to_html(index=False, classes="table")
+        if checks else "" for metric in METRICS)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>FusionDP benchmark suite: utility</title>
+<script src="{PLOTLY_JS}"></script>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em}}
+.row{{display:grid;grid-template-columns:1fr 1fr;gap:1em}}
+.table{{border-collapse:collapse;font-size:0.85em;margin:1em 0}}
+.table td,.table th{{padding:0.25em 0.6em;border-bottom:1px solid #ddd;text-align:left}}</style></head><body>
+<h1>FusionDP benchmark suite: privacy-utility</h1>
+<p>Commit <code>{html.escape(settings['git']['commit'][:12])}</code>{' (with uncommitted library changes)'
+    if settings['git']['fusiondp_uncommitted_changes'] else ''}; ε ∈ {{{', '.join(f'{e:g}' for e in
+    settings['epsilons'])}}}; {settings['seeds']} seeds, each with its own split; metrics on the real test rows;
+library default training settings. Dashed lines: the non-private references (they do not depend on ε).</p>
+<h2>Acceptance checks (AUROC, then AUPRC)</h2>
+<p><b>≥best−1sd</b>: fusiondp's mean ≥ the best of dpsgd, feature_dp, sgd_hybrid minus their pooled sd.
+<b>&gt;all+2sd</b>: fusiondp's mean exceeds each of the three by more than 2 pooled sd.</p>{checks_html}
+{''.join(panels)}
+</body></html>"""
+    html_path = path.with_suffix(".html")
+    html_path.write_text(page, encoding="utf-8")
+    return html_path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    git = git_state()
+    if git["fusiondp_uncommitted_changes"]:
+        print(f"note: fusiondp/ has uncommitted changes; the results are not those of commit {git['commit'][:12]}")
+    settings = {"tables": args.tables, "modes": args.modes, "epsilons": args.epsilons, "seeds": args.seeds,
+                "split": "seed s uses split_seed s", "workers": args.workers, "git": git,
+                "run_config_defaults": RunConfig().to_dict(),
+                "checks": {"baselines": list(BASELINES), "sd": "pooled: sqrt((sd_fusiondp² + sd_baseline²) / 2)"}}
+    started = time.perf_counter()
+    suite = suite_tables()
+    all_rows, tables = [], {}
+    with tempfile.TemporaryDirectory(prefix="bench_utility_") as scratch:
+        work = args.work or Path(scratch)
+        for name in args.tables:
+            table_started = time.perf_counter()
+            table = suite[name]
+            meta = table.metadata(table.load())
+            rows, quality = run_table(table, args, work)
+            tables[name] = {**meta, "imputation_quality": quality, "wall_s": round(time.perf_counter() - table_started)}
+            all_rows.append(rows)
+            print(f"{name}: {len(rows)} runs in {tables[name]['wall_s']} s", flush=True)
+    rows = pd.concat(all_rows, ignore_index=True)
+    summary = summarize_runs(rows)
+    checks = acceptance(rows, summary, args.epsilons)
+    settings["wall_s"] = round(time.perf_counter() - started)
+    payload = {"machine": machine(), "settings": settings, "tables": tables,
+               "summary": summary.to_dict(orient="records"), "checks": checks,
+               "runs": rows.to_dict(orient="records")}
+    write_json_atomic(args.out, payload)
+    html_path = write_html(args.out, rows, summary, checks, tables, settings)
+    for metric in METRICS:
+        print(f"\n{METRIC_LABELS[metric]} on the real test rows, mean ± sd over {args.seeds} seeds:")
+        lines = compact_rows(summary, checks, args.modes, metric)
+        if lines:
+            print_table(lines)
+    print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {args.out} and {html_path}")
+
+
+if __name__ == "__main__":
+    main()
