@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+import fusiondp
 from benchmarks.common import RESULTS, ROOT, machine, print_table
 from benchmarks.suite import SuiteTable, suite_tables
 from fusiondp.config import RunConfig
@@ -97,7 +98,7 @@ def git_state() -> dict[str, Any]:
 
     changed = git("status", "--porcelain", "--", "fusiondp")
     return {"commit": git("rev-parse", "HEAD"), "fusiondp_uncommitted_changes": bool(changed),
-            "changed_files": changed.splitlines()}
+            "changed_files": changed.splitlines(), "fusiondp_imported_from": str(Path(fusiondp.__file__).parent)}
 
 
 def imputation_quality(run_dir: Path) -> list[dict[str, Any]]:
