@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
 from fusiondp.impute import MISSING_STATE, QualityReport, choose_imputer, format_quality_lines, quality_report
 from fusiondp.impute.columnwise import ColumnwiseImputer
 from fusiondp.impute.gbdt import GBDTImputer
+from fusiondp.pipeline import prepare
 from fusiondp.spec import TableSpec
 
 IMPUTERS = ["gbdt", "knn"]
@@ -208,3 +210,16 @@ def test_cv_folds_zero_always_uses_the_model(data: tuple) -> None:
     imputer = GBDTImputer(spec, cv_folds=0).fit(support)
     assert imputer.selection_["noise_num"].value.used == "model"
     assert imputer.selection_["noise_num"].value.model is None
+
+
+def test_through_the_pipeline_scrambled_private_sensitive_values_change_neither_hybrid_view_nor_report() -> None:
+    table, spec = make_table(700, 0)
+    support, private = table.iloc[:300].reset_index(drop=True), table.iloc[300:].reset_index(drop=True)
+    config = RunConfig.build(spec=TableSpec(target="y", sensitive=spec.sensitive, categorical=spec.categorical),
+                             imputer="gbdt", epochs=1, batch_size=32, modes=["fusiondp"])
+    real = prepare(config, table=private, support=support)
+    other = prepare(config, table=scrambled(private, spec), support=support)
+    sensitive = list(spec.sensitive)
+    pd.testing.assert_frame_equal(other.hybrid_train[sensitive], real.hybrid_train[sensitive])
+    assert other.quality.to_dict() == real.quality.to_dict()
+    assert real.hybrid_train["lab"].isna().mean() == pytest.approx(support["lab"].isna().mean(), abs=0.05)
