@@ -21,8 +21,10 @@ import plotly.graph_objects as go
 
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.metrics import METRICS
+from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, membership_scope
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
+    LEDGER_FIELDS,
     SELECTION_LABELS,
     Selection,
     _read_runs,
@@ -43,6 +45,9 @@ MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "
 AUDIT_LABELS = {"attribute_advantage": "attribute advantage", "membership_auc": "membership AUC",
                 "membership_tpr_at_1pct_fpr": "membership TPR @ 1% FPR"}
 """Audit figures shown in the per-ε table when the sweep ran with ``audit`` (see ``fusiondp.sweep.AUDIT_FIELDS``)."""
+
+TUNING_COLUMNS = ("epsilon_tuning", "delta_tuning", "candidates")
+"""What ``fusiondp.sweep.select_best`` adds: the guarantee of the tuned selection and its K."""
 
 REFERENCE_LABELS = {"sgd_ori": "no privacy", "sgd_pub": "sensitive unused, ε = 0",
                     "sgd_hybrid": "imputed only, ε = 0"}
@@ -73,8 +78,9 @@ def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, list[RunRecord]
             entries = {k: entries[k] for k in keys if k in entries}
         if not entries:
             raise DataError(f"{folder / 'runs.jsonl'} holds no finished run yet; run or resume the sweep first.")
-        return (pd.DataFrame([e["row"] for e in entries.values()]),
-                [RunRecord.from_dict(e["record"]) for e in entries.values()])
+        records = [RunRecord.from_dict(e["record"]) for e in entries.values()]
+        rows = [_with_ledger(e["row"], r) for e, r in zip(entries.values(), records, strict=True)]
+        return pd.DataFrame(rows), records
     if (folder / "results.json").is_file():
         try:
             payload = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -86,6 +92,12 @@ def load_results(results_dir: str | Path) -> tuple[pd.DataFrame, list[RunRecord]
         return pd.DataFrame([row_from_record(r) for r in records]), records
     raise DataError(f"{folder} holds neither runs.jsonl (written by fusiondp sweep) nor results.json (written by "
                     "fusiondp run); give the folder that was passed as --out.")
+
+
+def _with_ledger(row: dict[str, Any], record: RunRecord) -> dict[str, Any]:
+    """A ``runs.jsonl`` row with the ledger fields an older sweep did not copy into it (e.g. ε_syn,
+    which the tuning cost needs) taken from its record."""
+    return {**row, **{name: getattr(record.privacy, name) for name in LEDGER_FIELDS if name not in row}}
 
 
 def _one_setting(results: pd.DataFrame) -> None:
@@ -145,6 +157,9 @@ def audit_columns(results: pd.DataFrame) -> list[str]:
 def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (ε, mode): metric mean and sd over seeds, seeds, and the largest ε spent.
 
+    After ``select_best`` it also holds the largest ε and δ of the selection (``TUNING_COLUMNS``):
+    the selected model's guarantee, which every table that shows the model must show beside ε spent.
+
     Non-private modes have an empty ε: their row is the reference at every ε. Audit figures
     (``audit_columns``) get a mean and sd too when the sweep was audited.
     """
@@ -156,7 +171,7 @@ def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_sd"] = values.std() if values.notna().sum() > 1 else 0.0
-        for column in ("epsilon_spent", "epsilon_replace", "epsilon_tuning"):
+        for column in ("epsilon_spent", "epsilon_replace", *TUNING_COLUMNS):
             if column in group.columns:
                 row[column] = pd.to_numeric(group[column], errors="coerce").max()
         row["selection"] = group["selection"].iloc[0] if "selection" in group.columns else None
@@ -227,24 +242,29 @@ def _curve_table_html(table: pd.DataFrame) -> str:
     })
     if "epsilon_tuning" in table.columns:
         shown["ε with tuning"] = table["epsilon_tuning"].map(_fmt)
+        shown["δ with tuning"] = table["delta_tuning"].map(_fmt)
+        shown["K runs"] = table["candidates"].map(lambda k: "—" if pd.isna(k) else f"{k:.0f}")
     for column, label in AUDIT_LABELS.items():
         if f"{column}_mean" in table.columns:
             shown[label] = ["—" if pd.isna(a) else f"{a:.3f} ± {b:.3f}"
                             for a, b in zip(table[f"{column}_mean"], table[f"{column}_sd"], strict=True)]
+    if "membership_auc_mean" in table.columns:
+        shown["membership vs ε"] = table["mode"].map(membership_scope)
     return shown.to_html(index=False, border=0, classes="table")
 
 
 def _ledger_html(results: pd.DataFrame) -> str:
     """One ledger row per (mode, ε): seeds share σ, q and T; the largest ε spent is shown."""
-    columns = [c for c in ("epsilon_spent", "epsilon_tuning", "candidates", "delta", "sigma", "sampling_rate",
-                           "steps", "accountant", "adjacency", "epsilon_replace", "privacy_notes")
+    columns = [c for c in ("epsilon_spent", "epsilon_tuning", "delta_tuning", "candidates", "tuning_composition",
+                           "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace",
+                           "privacy_notes")
                if c in results.columns]
     rows = []
     for (mode, epsilon), group in results.groupby(["mode", "epsilon"], dropna=False, sort=False):
         row = {"mode": mode, "ε target": _fmt(epsilon), "seeds": group["seed"].nunique()}
         for column in columns:
             values = group[column].dropna()
-            if column in ("epsilon_spent", "epsilon_tuning", "epsilon_replace"):
+            if column in ("epsilon_spent", "epsilon_tuning", "delta_tuning", "epsilon_replace"):
                 row[column] = _fmt(pd.to_numeric(values).max() if len(values) else None)
             else:
                 row[column] = "; ".join(dict.fromkeys(_fmt(v) for v in values)) or "—"
@@ -316,8 +336,10 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid")
                   "how much more often an attacker who queries the model guesses a sensitive value of a training "
                   "row than of a row the model never saw (0 = no measurable leak); <b>membership AUC</b> is how "
                   "well low loss separates training rows from unseen ones (0.5 = chance), and the TPR at 1% FPR "
-                  "is the share of training rows caught while wrongly accusing 1% of outsiders. An audit can show "
-                  "a leak, never prove there is none; the ε in the ledger is the guarantee.</p>"
+                  "is the share of training rows caught while wrongly accusing 1% of outsiders. Note: "
+                  f"{MEMBERSHIP_CAVEAT} (column “membership vs ε”), so a high membership AUC for fusiondp, "
+                  "feature_dp or naive_fusion breaches no ε. An audit can show a leak, never prove there is none; "
+                  "the ε in the ledger is the guarantee.</p>"
                   if audit_columns(results) else "")
     selection_note = (f"<p>Hyperparameters (α, β, C, …) tuned per mode, ε and seed: {html.escape(selection)}. "
                       "Releasing the best of K runs spends the K runs composed: see “ε with tuning”.</p>"

@@ -9,7 +9,9 @@ Three things keep that affordable and honest:
   MB loads in milliseconds, while re-imputing costs seconds per worker).
 * Knobs that cannot change a mode's result are collapsed: non-private modes run once per
   seed, not once per ε; DP-SGD ignores α, β and the public batch; only the calibrated modes
-  use β and C_h. Their table cells are empty rather than repeated.
+  use β and C_h; with α = 0 the noised private term is multiplied by zero, so C, β, C_h and
+  the accountant are ignored too. Their table cells are empty rather than repeated, and a
+  collapsed run is trained — and counted among a selection's candidates — once.
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
   rows and ``resume=True`` skips them (runs are keyed by a digest of their full config).
 
@@ -49,10 +51,16 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from fusiondp.config import RunConfig
-from fusiondp.errors import ConfigError, FusionDPError, validated
+from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import METRICS, binary_metrics
 from fusiondp.pipeline import PreparedData, fit_run, prepare
-from fusiondp.privacy.accounting import epsilon_spent
+from fusiondp.privacy.accounting import (
+    GaussianSteps,
+    Relation,
+    compose_with_synthesizer,
+    composed_epsilon,
+    epsilon_spent,
+)
 from fusiondp.privacy.audit import audit_model
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.spec import TableSpec
@@ -72,7 +80,7 @@ PREPARE_FIELDS = ("data", "spec", "support_source", "support_data", "support_fra
                   "device", "delta")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
-                 "epsilon_replace", "epsilon_total")
+                 "epsilon_replace", "epsilon_total", "epsilon_syn", "delta_syn", "rho_syn")
 NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
 SELECTION_NONE = "none: every grid point reported"
 SELECTION_LABELS = {
@@ -165,8 +173,14 @@ class SweepTask:
         return self.config.epsilon if get_mode(self.mode).is_private else None
 
 
-def ignored_fields(mode: Mode) -> frozenset[str]:
-    """RunConfig fields that cannot change ``mode``'s result (read off the training loop)."""
+ALPHA_ZERO_IGNORED = frozenset({"accountant", "max_grad_norm", "beta", "rep_clip"})
+"""What a run with a public term and α = 0 ignores: the loop adds α × the noised private term, so
+the clip norm, β, C_h and the noise (σ from ε and the accountant) cannot move the model. ε stays an
+axis all the same: such a run is a candidate at every ε, and its ledger is true (if vacuous) there."""
+
+
+def ignored_fields(mode: Mode, alpha: float | None = None) -> frozenset[str]:
+    """RunConfig fields that cannot change ``mode``'s result at this ``alpha`` (read off the training loop)."""
     ignored: set[str] = set()
     if not mode.is_private:
         ignored |= {"epsilon", "accountant", "max_grad_norm", "alpha", "beta", "rep_clip", "public_batch_size"}
@@ -174,6 +188,8 @@ def ignored_fields(mode: Mode) -> frozenset[str]:
         ignored |= {"alpha", "public_batch_size"}
     if mode.private_loss != "calibrated":
         ignored |= {"beta", "rep_clip"}
+    if mode.is_private and mode.public_view is not None and alpha == 0:
+        ignored |= ALPHA_ZERO_IGNORED
     return frozenset(ignored)
 
 
@@ -193,9 +209,9 @@ def expand(grid: SweepGrid) -> list[SweepTask]:
     axes = {name: values for name, values in grid.grid.items() if name not in ("modes", "seeds")}
     tasks: dict[str, SweepTask] = {}
     for mode_name in modes:
-        ignored = ignored_fields(get_mode(mode_name))
         for combo in itertools.product(*axes.values()):
             values = dict(zip(axes, combo, strict=True))
+            ignored = ignored_fields(get_mode(mode_name), values.get("alpha", grid.base.alpha))
             overrides = {k: (_default(k) if k in ignored else v) for k, v in values.items()}
             knobs = {k: (None if k in ignored else v) for k, v in values.items() if k not in NOT_KNOBS}
             for seed in seeds:
@@ -443,24 +459,94 @@ def knob_columns(results: pd.DataFrame) -> list[str]:
     return [c for c in results.columns if c in RunConfig.model_fields and c not in NOT_KNOBS]
 
 
-def _tuning_epsilon(candidates: pd.DataFrame, mode: str) -> float | None:
-    """ε of releasing the best of the candidate runs: their composition on the same training rows.
+@dataclasses.dataclass(frozen=True)
+class TuningCost:
+    """(ε, δ) of releasing the best of K candidate runs, and how it was composed."""
 
-    Picking the best of K DP runs is post-processing of all K of them, so the chosen
-    model's guarantee is the K runs composed, however public the selection rows are.
-    Candidates sharing (σ, q, T) compose exactly as one run of K·T steps.
+    epsilon: float | None
+    delta: float | None
+    method: str
+
+
+def _ledger_relation(run: pd.Series) -> Relation:
+    """The relation a run's ε was accounted under, read off its numbers.
+
+    The ledger names its neighbouring relation in words; the accountant's relation is the one
+    that reproduces the ε it spent: ``remove`` if it does, else ``replace`` (the larger ε).
     """
-    first = candidates.iloc[0]
-    if first["epsilon_spent"] is None or pd.isna(first["epsilon_spent"]):
+    remove = epsilon_spent(float(run["sigma"]), float(run["sampling_rate"]), int(run["steps"]), float(run["delta"]),
+                           run["accountant"], "remove")
+    return "remove" if remove >= float(run["epsilon_spent"]) * (1 - 1e-6) else "replace"
+
+
+def _synthetic_support(candidates: pd.DataFrame) -> tuple[float, float, float | None, int] | None:
+    """(ε_syn, δ_syn, ρ_syn, releases) of the DP-synthetic support sets behind the candidates.
+
+    Candidates that share a preparation (no swept ``PREPARE_FIELDS``) share one synthetic set,
+    synthesised once: it is one release, counted once however many runs used it. Candidates
+    prepared differently used different releases of the same private rows, which add up.
+    """
+    if "epsilon_syn" not in candidates.columns or candidates["epsilon_syn"].isna().all():
         return None
+    swept = [column for column in PREPARE_FIELDS if column in candidates.columns]
+    releases = candidates.loc[candidates[swept].astype(str).drop_duplicates().index] if swept else candidates[:1]
+    rho = releases["rho_syn"] if "rho_syn" in releases.columns else pd.Series([None] * len(releases))
+    return (float(releases["epsilon_syn"].sum()), float(releases["delta_syn"].sum()),
+            float(rho.sum()) if rho.notna().all() else None, len(releases))
+
+
+def tuning_cost(candidates: pd.DataFrame, mode: str) -> TuningCost:
+    """(ε, δ) of releasing the best of the candidate runs: their composition on the same training rows.
+
+    Picking the best of K DP runs is post-processing of all K of them, so the chosen model's
+    guarantee is the K runs composed, however public the selection rows are. The K runs'
+    mechanisms (Poisson-subsampled Gaussians) are composed by the accountant and converted once
+    at the runs' δ — not their (ε, δ) pairs added, which would cost K·δ. A DP-synthetic support
+    set is added once per distinct release (``_synthetic_support``), as in each run's ledger.
+    """
+    spent = pd.to_numeric(candidates["epsilon_spent"], errors="coerce")
+    if spent.isna().any():
+        return TuningCost(None, None, "none: a candidate has no privacy guarantee")
+    synthetic = _synthetic_support(candidates)
     if not get_mode(mode).is_private:
-        return float(first["epsilon_spent"])
-    same = candidates[["sigma", "sampling_rate", "steps", "delta", "accountant"]].nunique(dropna=False).max() == 1
-    if same:
-        return epsilon_spent(float(first["sigma"]), float(first["sampling_rate"]),
-                             int(first["steps"]) * len(candidates), float(first["delta"]), first["accountant"],
-                             get_mode(mode).relation)
-    return float(candidates["epsilon_spent"].sum())
+        if synthetic is None:
+            return TuningCost(float(spent.max()), None, "no training budget: the candidates do not use the "
+                                                         "sensitive values")
+        return TuningCost(synthetic[0], synthetic[1], f"the DP-synthetic support set(s) only ({synthetic[3]})")
+    deltas = pd.to_numeric(candidates["delta"], errors="coerce")
+    relation: Relation = "remove"
+    accountant: str | None = None
+    events: tuple[GaussianSteps, ...] = ()
+    if candidates[["sigma", "sampling_rate", "steps", "delta"]].isna().any().any():
+        epsilon, delta = float(spent.sum()), float(deltas.sum())
+        method = f"basic: the {len(candidates)} runs' ε and δ added (a candidate lacks σ, q or T)"
+    else:
+        delta = float(deltas.max())
+        if "replace" in {_ledger_relation(run) for _, run in candidates.iterrows()} or (
+                synthetic is not None and mode == "dpsgd"):  # dpsgd with a synthesizer: as in its ledger
+            relation = "replace"
+        accountants = set(candidates["accountant"])
+        accountant = accountants.pop() if len(accountants) == 1 else "pld"
+        steps: dict[tuple[float, float], int] = {}
+        for _, run in candidates.iterrows():
+            key = (float(run["sigma"]), float(run["sampling_rate"]))
+            steps[key] = steps.get(key, 0) + int(run["steps"])
+        events = tuple(GaussianSteps(sigma, q, t) for (sigma, q), t in steps.items())
+        try:
+            epsilon = composed_epsilon(events, delta, accountant, relation)
+        except PrivacyError:  # PRV gives up above its range: PLD accounts the same mechanisms
+            accountant = "pld"
+            epsilon = composed_epsilon(events, delta, accountant, relation)
+        method = (f"{len(candidates)} runs' Gaussian mechanisms composed ({accountant}, {relation} relation) "
+                  f"at δ = {delta:g}")
+    if synthetic is None:
+        return TuningCost(epsilon, delta, method)
+    one = events[0] if len(events) == 1 else None
+    total = compose_with_synthesizer(
+        epsilon, delta, synthetic[0], synthetic[1], synthetic[2], sigma=one.sigma if one else None,
+        q=one.q if one else None, steps=one.steps if one else 0, accountant=accountant, relation=relation)
+    return TuningCost(total.epsilon, total.delta,
+                      f"{method}; with {synthetic[3]} DP-synthetic support release(s): {total.method}")
 
 
 def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataFrame:
@@ -469,8 +555,9 @@ def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataF
     ``val_hybrid`` (default) scores on validation rows whose sensitive columns are imputed:
     only public information. ``val_real`` uses the real validation rows, which no ledger
     covers, so every row it returns says "not accounted". Selecting per seed makes the sd
-    over seeds include the variability of the tuning itself. ``epsilon_tuning`` is the ε of
-    the whole procedure (all candidates composed); ``candidates`` is K.
+    over seeds include the variability of the tuning itself. ``epsilon_tuning`` at
+    ``delta_tuning`` is the guarantee of the whole procedure (``tuning_cost``: all candidates
+    composed, a shared DP-synthetic support once; how, in ``tuning_composition``); ``candidates`` is K.
     """
     if by not in SELECTION_METRIC:
         raise ConfigError(f"select_best: by must be 'val_hybrid' or 'val_real' (got {by!r}).")
@@ -481,8 +568,9 @@ def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataF
     chosen = []
     for (mode, _, _), group in results.groupby(["mode", "epsilon", "seed"], dropna=False, sort=False):
         best = group.loc[group[metric].fillna(-math.inf).idxmax()].copy()
+        cost = tuning_cost(group, mode)
         best["candidates"] = len(group)
-        best["epsilon_tuning"] = _tuning_epsilon(group, mode)
+        best["epsilon_tuning"], best["delta_tuning"], best["tuning_composition"] = cost.epsilon, cost.delta, cost.method
         best["selection"] = SELECTION_LABELS[by]
         chosen.append(best)
     return pd.DataFrame(chosen).reset_index(drop=True)

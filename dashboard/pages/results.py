@@ -14,6 +14,7 @@ import yaml
 from dashboard import state
 from fusiondp import FusionDPError, RunRecord, save_results, summarize
 from fusiondp.metrics import METRICS
+from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, membership_scope
 from fusiondp.report import build_html_report, privacy_utility_figure
 from fusiondp.sweep import row_from_record
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, MODES
@@ -121,6 +122,7 @@ if audit is not None and audit.job is job:
             "advantage (the leak)": numbers["attribute_advantage"],
             "membership AUC": numbers["membership_auc"],
             "membership TPR @ 1% FPR": numbers["membership_tpr_at_1pct_fpr"],
+            "membership vs ε": membership_scope(record.mode),
         }
         if audit.shadow:
             row.update({"learned attack: advantage": numbers["learned_advantage"],
@@ -139,7 +141,8 @@ if audit is not None and audit.job is job:
         "on in particular. **Near 0 (within a few hundredths, the noise of the sample) means no measurable leak**; "
         "a clearly positive value means the model reveals something about its training rows.\n"
         "- **Membership AUC**: how well the attacker tells training rows from unseen ones by the model's error on "
-        "them. 0.5 is a coin flip; 1 is perfect.\n"
+        f"them. 0.5 is a coin flip; 1 is perfect. Not the leak ε speaks to for fusiondp, feature_dp or naive_fusion: "
+        f"{MEMBERSHIP_CAVEAT} (column *membership vs ε*).\n"
         "- **Membership TPR @ 1% FPR**: the share of training rows the attacker picks out while wrongly accusing "
         "only 1% of outsiders. About 0.01 is chance."
     )

@@ -21,6 +21,11 @@ never saw); the difference is the empirical leak.
 
 The audit reads the real sensitive values of training rows: it is an evaluation you run on
 your own data, and its output is not differentially private.
+
+Which attack a mode's ε speaks to: attribute inference on the sensitive columns, for every DP
+mode; membership only for row-level DP (dpsgd). A feature-level ε (fusiondp, feature_dp,
+naive_fusion) bounds what the model reveals about one row's sensitive values, not whether the
+row was trained on: their membership figures are shown with ``membership_scope`` beside them.
 """
 
 from __future__ import annotations
@@ -131,6 +136,26 @@ class AuditReport:
         data["mean_attribute_advantage"] = self.mean_attribute_advantage
         data["mean_learned_advantage"] = self.mean_learned_advantage
         return data
+
+
+MEMBERSHIP_CAVEAT = ("membership is outside a feature-level guarantee: its ε bounds what the model reveals about "
+                     "one row's sensitive values, not whether the row was in the training data")
+"""Said beside the membership figures of feature-level models, where a high AUC breaches no ε."""
+
+
+def membership_scope(mode: str) -> str:
+    """What ``mode``'s ε says about membership inference, in a phrase for a table cell.
+
+    Only a mode whose every use of a row goes through the clipped, noised term (row-level
+    DP-SGD: no public term) bounds membership; a feature-level mode trains on each row's
+    public columns and label without noise, so membership is outside its guarantee.
+    """
+    spec = get_mode(mode)
+    if not spec.is_private:
+        return "no guarantee"
+    if spec.public_view is None:
+        return "bounded by ε (row-level DP)"
+    return "outside the guarantee (feature-level ε)"
 
 
 def _candidates(prepared: PreparedData, column: str) -> list[Any]:
@@ -357,6 +382,7 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
             report = audit_model(run_on, model, mode, rows=rows, seed=seed, shadow=shadow_prepared)
             results.append({
                 "mode": mode, "epsilon": epsilon, "epsilon_spent": record.privacy.epsilon_spent,
-                "auroc": record.metrics["auroc"], **report.summary(), "report": report.to_dict(),
+                "auroc": record.metrics["auroc"], **report.summary(), "membership_scope": membership_scope(mode),
+                "report": report.to_dict(),
             })
     return pd.DataFrame(results)
