@@ -40,7 +40,11 @@ class Imputer(Protocol):
     def fit(self, support: pd.DataFrame) -> Imputer: ...
 
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Return a copy of ``table`` whose sensitive columns hold imputed values."""
+        """Return a copy of ``table`` whose sensitive columns hold imputed values.
+
+        NaN is a value too: where the imputer predicts that a sensitive value is missing (as it is in
+        real rows), the hybrid view shows it missing, so that missing means the same in every view.
+        """
         ...
 
 

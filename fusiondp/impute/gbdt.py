@@ -1,4 +1,4 @@
-"""The offline imputer: one histogram gradient-boosting model per sensitive column.
+"""The offline imputer: histogram gradient-boosting models per sensitive column (its state, missing included).
 
 Needs no weights and no network, handles missing public values natively, and is fast on
 CPU, so it is the fallback whenever TabPFN cannot run.
