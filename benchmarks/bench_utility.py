@@ -75,6 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="JSON to write; the HTML goes beside it")
     parser.add_argument("--work", type=Path, help="keep every run's record here and resume from it (default: a "
                         "temporary folder); use a fresh folder after changing the code, runs are keyed by config")
+    parser.add_argument("--replot", action="store_true", help="train nothing: rewrite the HTML (and the printed "
+                        "table) from the JSON named by --out")
     parser.add_argument("--quick", action="store_true", help="smoke run: hmda_deny, ε ∈ {1, 4}, 2 seeds "
                         "(options given explicitly still win)")
     args = parser.parse_args(argv)
@@ -215,7 +217,7 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
         for metric in METRICS:
             fig = privacy_utility_figure(rows[rows["table"] == table], metric)
             fig.update_layout(title=f"{table}: {METRIC_LABELS[metric]} (mean ± sd over {settings['seeds']} seeds)",
-                              height=420)
+                              height=520, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "title": None})
             figures.append(fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%"))
         missing = ", ".join(f"{c} {p:g}%" for c, p in meta["sensitive_missing_pct"].items() if p > 0) or "none"
         panels.append(f"<h2>{html.escape(table)}</h2><p>{html.escape(meta['title'])}: {meta['rows']:,} rows, "
@@ -224,8 +226,9 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
                       f"columns: {html.escape(missing)}. Source: {html.escape(meta['package'])}; licence: "
                       f"{html.escape(meta['licence'])}.</p><div class='row'>{''.join(figures)}</div>")
     checks_html = "".join(
-        pd.DataFrame(compact_rows(summary, checks, settings["modes"], metric)).to_html(index=False, classes="table")
-        if checks else "" for metric in METRICS)
+        f"<h3>{METRIC_LABELS[metric]}</h3>"
+        + pd.DataFrame(compact_rows(summary, checks, settings["modes"], metric)).to_html(index=False, classes="table")
+        for metric in METRICS if checks)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>FusionDP benchmark suite: utility</title>
 <script src="{PLOTLY_JS}"></script>
@@ -238,7 +241,7 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
     if settings['git']['fusiondp_uncommitted_changes'] else ''}; ε ∈ {{{', '.join(f'{e:g}' for e in
     settings['epsilons'])}}}; {settings['seeds']} seeds, each with its own split; metrics on the real test rows;
 library default training settings. Dashed lines: the non-private references (they do not depend on ε).</p>
-<h2>Acceptance checks (AUROC, then AUPRC)</h2>
+<h2>Acceptance checks</h2>
 <p><b>≥best−1sd</b>: fusiondp's mean ≥ the best of dpsgd, feature_dp, sgd_hybrid minus their pooled sd.
 <b>&gt;all+2sd</b>: fusiondp's mean exceeds each of the three by more than 2 pooled sd.</p>{checks_html}
 {''.join(panels)}
@@ -248,8 +251,24 @@ library default training settings. Dashed lines: the non-private references (the
     return html_path
 
 
+def report(out: Path, payload: dict[str, Any]) -> None:
+    """Write the HTML beside the JSON ``out`` and print the compact tables."""
+    rows, settings = pd.DataFrame(payload["runs"]), payload["settings"]
+    summary = summarize_runs(rows)
+    html_path = write_html(out, rows, summary, payload["checks"], payload["tables"], settings)
+    for metric in METRICS:
+        lines = compact_rows(summary, payload["checks"], settings["modes"], metric)
+        if lines:
+            print(f"\n{METRIC_LABELS[metric]} on the real test rows, mean ± sd over {settings['seeds']} seeds:")
+            print_table(lines)
+    print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {out} and {html_path}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.replot:
+        report(args.out, json.loads(args.out.read_text(encoding="utf-8")))
+        return
     git = git_state()
     if git["fusiondp_uncommitted_changes"]:
         print(f"note: fusiondp/ has uncommitted changes; the results are not those of commit {git['commit'][:12]}")
@@ -278,13 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                "summary": summary.to_dict(orient="records"), "checks": checks,
                "runs": rows.to_dict(orient="records")}
     write_json_atomic(args.out, payload)
-    html_path = write_html(args.out, rows, summary, checks, tables, settings)
-    for metric in METRICS:
-        print(f"\n{METRIC_LABELS[metric]} on the real test rows, mean ± sd over {args.seeds} seeds:")
-        lines = compact_rows(summary, checks, args.modes, metric)
-        if lines:
-            print_table(lines)
-    print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {args.out} and {html_path}")
+    report(args.out, json.loads(args.out.read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":
