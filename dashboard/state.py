@@ -58,6 +58,8 @@ SUPPORT_FRACTION = "A public fraction of this table"
 SUPPORT_TABLE = "A separate public table"
 SUPPORT_SYNTHETIC = "DP-synthetic: made from the private rows under its own ε (no public rows needed)"
 SUPPORT_SOURCES = (SUPPORT_FRACTION, SUPPORT_TABLE, SUPPORT_SYNTHETIC)
+LOCAL_NOT_DP = "Not differentially private: computed locally on your own table, for you only"
+"""The label beside every view of the raw table (previews, counts, metrics): one wording on every page."""
 SYNTHESIZERS = {
     "marginal": "marginal — noisy tables of each sensitive column given 2 public columns (fast)",
     "two_stage": "two-stage — DP autoencoder + noisy latent mixture, then a latent diffusion model (~10 s)",

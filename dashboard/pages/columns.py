@@ -110,6 +110,7 @@ except FusionDPError as exc:
     state.show_error(exc)
     ok = False
 st.dataframe(roles, hide_index=True, width="stretch")
+st.caption(f"🔎 {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
 if ok:
     st.subheader("Privacy preflight")
     st.caption("Checks for public columns that give a sensitive one away, identifiers and set-up problems. "

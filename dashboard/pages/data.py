@@ -47,6 +47,8 @@ if table is None:
     st.stop()
 frame = table.frame
 st.subheader(f"{table.name}")
+st.warning(f"{state.LOCAL_NOT_DP}. The counts, missing shares, examples and first rows below read every row, "
+           "sensitive columns included: nothing here is protected.", icon="🔎")
 cols = st.columns(3)
 cols[0].metric("Rows", f"{len(frame):,}")
 cols[1].metric("Columns", frame.shape[1])

@@ -29,7 +29,7 @@ choice = prepared.imputer
 st.markdown(f"**Imputer that ran:** `{choice.used}` — {choice.reason}")
 report = prepared.quality
 st.warning(
-    f"Not differentially private: this preview is computed locally on your own table. It scores the "
+    f"{state.LOCAL_NOT_DP}. This preview scores the "
     f"imputer on {report.holdout_rows} held-out **support** rows (fitted on the other {report.fit_rows} "
     f"support rows), never on the private training rows. Only the trained model carries the DP guarantee.",
     icon="🔎",

@@ -31,9 +31,8 @@ first = records[0]
 st.markdown(f"**Imputer that ran:** `{first.imputer['name']}` — {first.imputer['reason']}  \n"
             f"**Device:** {first.timing['device']} · **Data:** `{first.config['data']}`")
 st.warning(
-    "The metrics below are computed on real test rows of your own table, locally: they are **not** "
-    "differentially private and are for your evaluation only. Only the trained models carry the DP guarantee "
-    "stated in their ledger.", icon="🔎",
+    f"{state.LOCAL_NOT_DP}: the metrics below are computed on real test rows of your own table, for your "
+    "evaluation only. Only the trained models carry the DP guarantee stated in their ledger.", icon="🔎",
 )
 
 groups = state.records_by_epsilon(records)
