@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
@@ -171,22 +173,47 @@ def _tensors(rows: int = 300, features: int = 9, seed: int = 0) -> TrainTensors:
                         public_features=torch.arange(features - 3))
 
 
+def _float64_torch_func(step: ModeStep) -> None:
+    """Make ``step`` an independent reference: model, rows and views in float64, the public term by
+    autograd and the private term by ``torch.func`` per-sample gradients — not the ghost engine.
+
+    Wrapping the private loss in a plain function is what sends ``noisy_private_gradient`` down its
+    ``torch.func`` path (the ghost shortcut is taken only for the library's ``PrivateLoss``)."""
+    step.model.double()
+    step.data = dataclasses.replace(step.data, x_real=step.data.x_real.double(), y=step.data.y.double())
+    if step.x_public is not None:
+        step.x_public = step.x_public.double()
+    if step.private_loss is not None:
+        loss = step.private_loss
+        step.x_ref = step.x_ref.double()
+        step.private_loss = lambda params, x_real, x_ref, y: loss(params, x_real, x_ref, y)
+    step.fused = False
+
+
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("public_batch_size", [64, 4096])
-def test_fused_step_equals_the_autograd_step(mode: str, public_batch_size: int) -> None:
-    """With σ = 0 both paths land on the same parameters, step after step."""
+def test_fused_step_equals_the_autograd_step(mode: str, public_batch_size: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With σ = 0 the fused float32 step lands where float64 autograd + ``torch.func`` does, step after step."""
     data = _tensors()
     settings = TrainSettings(batch_size=32, public_batch_size=public_batch_size, hidden=(16, 8))
     sigma = 0.0 if get_mode(mode).is_private else None
     fused = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)
     reference = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)
-    reference.fused = False
+    _float64_torch_func(reference)
     assert fused.fused and supports(fused.model)
+
+    def no_ghost(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference must not use the ghost engine")
+
     for _ in range(3):
         state = fused.generator.get_state()  # the paths draw the (here zero) noise in different layouts
         fused()
         reference.generator.set_state(state)
-        reference()
+        with monkeypatch.context() as patch:
+            patch.setattr("fusiondp.train.private.ghost_clipped_sum", no_ghost)
+            reference()
         for a, b in zip(fused.param_list, reference.param_list, strict=True):
-            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+            assert b.dtype == torch.float64
+            assert torch.allclose(a.double(), b, rtol=1e-5, atol=1e-6)
     assert fused.take_losses() == pytest.approx(reference.take_losses(), rel=1e-5, nan_ok=True)
