@@ -70,7 +70,7 @@ def main() -> None:
     with torch_threads(1):
         splits = split_table(table, spec, seed=0)
         started = time.perf_counter()
-        prepared = prepare_splits(real_config, spec, splits)
+        prepared = prepare_splits(real_config, splits)
         rows.append({"support": "real public (10%)", "epsilon_syn": None, "synth_s": 0.0,
                      "prepare_s": round(time.perf_counter() - started, 1), **evaluate(prepared, reference, args.seeds)})
         print_table(rows[-1:])
@@ -82,7 +82,7 @@ def main() -> None:
                 started = time.perf_counter()
                 splits = split_table(table, spec, seed=0, synthesize=settings)
                 synth_s = time.perf_counter() - started
-                prepared = prepare_splits(config, spec, splits)
+                prepared = prepare_splits(config, splits)
                 rows.append({"support": name, "epsilon_syn": epsilon_syn, "synth_s": round(synth_s, 1),
                              "prepare_s": round(time.perf_counter() - started, 1),
                              **evaluate(prepared, settings, args.seeds)})

@@ -22,10 +22,10 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec, split_table
+from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, torch_threads
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
@@ -177,7 +177,9 @@ def suggest_roles(table: Table) -> dict[str, Any]:
     named = [c for c in binary if TARGET_NAME.search(c)]
     target = (named or binary or columns)[-1]
     sensitive = [c for c in columns if c != target and SENSITIVE_NAME.search(c)]
-    categorical = [c for c in columns if c != target and not pd.api.types.is_numeric_dtype(frame[c])]
+    # Sensitive columns are typed later, from the support set (a type read off private rows is a release).
+    categorical = [c for c in columns if c != target and c not in sensitive
+                   and not pd.api.types.is_numeric_dtype(frame[c])]
     return {"target": target, "positive_class": None, "sensitive": sensitive, "ignore": [], "categorical": categorical}
 
 
@@ -314,10 +316,7 @@ def current_splits(config: RunConfig) -> Splits:
 def _split(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
            _support: pd.DataFrame | None, _config: RunConfig) -> Splits:
     """``split_table`` keyed on the table's and support's hashes and the roles and data settings."""
-    with torch_threads(_config.threads):
-        return split_table(_table, _config.spec.resolve(_table), support_fraction=_config.support_fraction,
-                           val_fraction=_config.val_fraction, test_fraction=_config.test_fraction,
-                           seed=_config.split_seed, support=_support, synthesize=_config.synth_settings())
+    return split_for(_config, _table, _support)
 
 
 def check_split() -> str:
@@ -329,9 +328,10 @@ def check_split() -> str:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _preflight(table_hash: str, support_hash: str | None, key: str, _table: pd.DataFrame,
-               _support: pd.DataFrame | None, _spec: TableSpec, _config: RunConfig) -> list[Finding]:
-    """The privacy preflight, keyed on the table's and support's hashes and the roles and split."""
-    return preflight(_table, _spec, support=_support, config=_config)
+               _support: pd.DataFrame | None, _spec: TableSpec, _config: RunConfig,
+               _splits: Splits | None) -> list[Finding]:
+    """The privacy preflight on the cached split, keyed on the table's and support's hashes, the roles and split."""
+    return preflight(_table, _spec, support=_support, config=_config, splits=_splits)
 
 
 def preflight_findings() -> list[Finding]:
@@ -339,10 +339,15 @@ def preflight_findings() -> list[Finding]:
     table: Table = st.session_state.table
     support = support_frame()
     config = current_config()
-    key = json.dumps({"spec": config.spec.to_dict(), "split": [config.support_fraction, config.val_fraction,
-                      config.test_fraction, config.split_seed], "delta": config.delta}, sort_keys=True, default=str)
+    values = config.to_dict()
+    key = json.dumps({**{k: values[k] for k in PREPARE_FIELDS if k != "data"}, "delta": config.delta},
+                     sort_keys=True, default=str)
     support_hash = st.session_state.support_table.digest if support is not None else None
-    return _preflight(table.digest, support_hash, key, table.frame, support, config.spec, config)
+    try:
+        splits = current_splits(config)
+    except FusionDPError:
+        splits = None  # the preflight reports the split's problem as a finding
+    return _preflight(table.digest, support_hash, key, table.frame, support, config.spec, config, splits)
 
 
 def _prepare_key(config: RunConfig) -> str:
@@ -355,7 +360,7 @@ def _prepare_key(config: RunConfig) -> str:
 def _prepare(table_hash: str, support_hash: str | None, prepare_key: str, _config: RunConfig,
              _table: pd.DataFrame, _splits: Splits) -> PreparedData:
     """Imputation and encoding, keyed on the table's and support's hashes and the data settings."""
-    return prepare_splits(_config, _config.spec.resolve(_table), _splits)
+    return prepare_splits(_config, _splits)
 
 
 def prepared_for(config: RunConfig) -> PreparedData:

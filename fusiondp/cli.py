@@ -207,8 +207,7 @@ def run(
     = False,
 ) -> None:
     """Train the chosen modes on a table and print metrics with the privacy ledger."""
-    from fusiondp.data import load_table
-    from fusiondp.pipeline import prepare, save_results, train_run
+    from fusiondp.pipeline import load_inputs, prepare_splits, save_results, split_for, train_run
     from fusiondp.privacy.preflight import check_strict, preflight
 
     overrides = dict(
@@ -230,16 +229,16 @@ def run(
     _require_roles(cfg)
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
-    table = load_table(cfg.data)
-    support_table = load_table(cfg.support_data) if cfg.support_data else None
-    findings = preflight(table, cfg.spec, support=support_table, config=cfg)
+    table, support_table = load_inputs(cfg)
+    splits = split_for(cfg, table, support_table)
+    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits)
     for finding in findings:
         typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
     if not findings:
         typer.echo("preflight: no proxy, identifier or set-up problem found")
     if strict:
         check_strict(findings)
-    prepared = prepare(cfg, table=table, support=support_table)
+    prepared = prepare_splits(cfg, splits)
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({imputer_info.reason})")
     typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "

@@ -1,10 +1,17 @@
 """Turning table rows into model inputs, with encoders fitted on public information only.
 
-One encoder serves both the real and the hybrid view, so ``ℓ(x) − ℓ(x̂)`` measures the
-sensitive values and not a scaling artefact. Public columns are fitted on the public
-columns of the training and support rows; sensitive columns on the support set's real
-values together with the imputed (hybrid) values — never on the private rows' real
-sensitive values (METHOD.md §5).
+One encoder serves every view (real, hybrid, uninformative), so ``ℓ(x) − ℓ(x̃)`` measures
+the sensitive values and not a scaling artefact. The pipeline fits every column on the
+support set alone: never on the private rows — not even their public columns, because for
+row-level DP (``dpsgd``) a vocabulary or scaler fitted on training rows is itself a release
+(one row with an unseen category would change the model's input width).
+
+Missing values mean the same in every view. Each sensitive column always has a "missing"
+code — a ``<missing>`` level (categorical) or a 0/1 indicator next to the value (numeric) —
+whatever the support set holds, so the width of the input never depends on data and a value
+missing in the real view, predicted missing in the hybrid view, or blanked in the
+uninformative view is coded identically (METHOD.md §5a). Public columns get the code when
+their fitting rows have missing values.
 """
 
 from __future__ import annotations
@@ -26,21 +33,24 @@ class NumericCoding:
     fill: float
     mean: float
     std: float
+    missing_indicator: bool = False
+    """Whether a 0/1 "is missing" feature follows the value."""
 
 
-def _fit_numeric(values: pd.Series) -> NumericCoding:
+def _fit_numeric(values: pd.Series, missing_code: bool) -> NumericCoding:
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    indicator = missing_code or bool(numbers.isna().any())
     if numbers.notna().sum() == 0:
-        return NumericCoding(0.0, 0.0, 1.0)
+        return NumericCoding(0.0, 0.0, 1.0, indicator)
     fill = float(numbers.median())
-    filled = numbers.fillna(fill)
-    std = float(filled.std(ddof=0))
-    return NumericCoding(fill, float(filled.mean()), std if std > 0 else 1.0)
+    present = numbers.dropna()
+    std = float(present.std(ddof=0))
+    return NumericCoding(fill, float(present.mean()), std if std > 0 else 1.0, indicator)
 
 
-def _fit_levels(values: pd.Series) -> tuple[str, ...]:
+def _fit_levels(values: pd.Series, missing_code: bool) -> tuple[str, ...]:
     levels = sorted(values.dropna().astype(str).unique().tolist())
-    if values.isna().any():
+    if missing_code or values.isna().any():
         levels.append(MISSING_LEVEL)
     return tuple(levels)
 
@@ -54,25 +64,34 @@ class TableEncoder:
     def fit(self, public_rows: pd.DataFrame, sensitive_rows: pd.DataFrame) -> TableEncoder:
         """Fit public columns on ``public_rows`` and sensitive columns on ``sensitive_rows``.
 
-        ``sensitive_rows`` must hold public sensitive values only: support rows and hybrid
-        (imputed) rows.
+        ``sensitive_rows`` must hold public sensitive values only (the support set).
         """
         self.numeric_: dict[str, NumericCoding] = {}
         self.levels_: dict[str, tuple[str, ...]] = {}
         for column in self.spec.features:
-            source = public_rows if column in self.spec.public else sensitive_rows
+            sensitive = column not in self.spec.public
+            source = sensitive_rows if sensitive else public_rows
             if self.spec.is_categorical(column):
-                self.levels_[column] = _fit_levels(source[column])
+                self.levels_[column] = _fit_levels(source[column], missing_code=sensitive)
             else:
-                self.numeric_[column] = _fit_numeric(source[column])
-        self.feature_names_ = [
-            name
-            for column in self.spec.features
-            for name in ([f"{column}={lvl}" for lvl in self.levels_[column]] if column in self.levels_ else [column])
-        ]
-        widths = [len(self.levels_[c]) if c in self.levels_ else 1 for c in self.spec.features]
-        self.public_width_ = sum(widths[: len(self.spec.public)])
+                self.numeric_[column] = _fit_numeric(source[column], missing_code=sensitive)
+        self.feature_names_ = [name for column in self.spec.features for name in self._names(column)]
+        self.public_width_ = sum(len(self._names(c)) for c in self.spec.public)
         return self
+
+    def _names(self, column: str) -> list[str]:
+        if column in self.levels_:
+            return [f"{column}={lvl}" for lvl in self.levels_[column]]
+        return [column, f"{column}={MISSING_LEVEL}"] if self.numeric_[column].missing_indicator else [column]
+
+    def column_slices(self) -> dict[str, slice]:
+        """Each column's block of encoded features (one-hot levels, or the value and its missing indicator)."""
+        start, slices = 0, {}
+        for column in self.spec.features:
+            width = len(self._names(column))
+            slices[column] = slice(start, start + width)
+            start += width
+        return slices
 
     @property
     def n_features(self) -> int:
@@ -94,9 +113,11 @@ class TableEncoder:
                 block[np.flatnonzero(known), codes[known]] = 1.0
             else:
                 coding = self.numeric_[column]
-                numbers = pd.to_numeric(table[column], errors="coerce").astype(float).fillna(coding.fill)
-                scaled = ((numbers.to_numpy() - coding.mean) / coding.std).clip(-STANDARD_CLIP, STANDARD_CLIP)
-                block = scaled.astype(np.float32)[:, None]
+                numbers = pd.to_numeric(table[column], errors="coerce").astype(float)
+                scaled = ((numbers.fillna(coding.fill).to_numpy() - coding.mean) / coding.std)
+                block = scaled.clip(-STANDARD_CLIP, STANDARD_CLIP).astype(np.float32)[:, None]
+                if coding.missing_indicator:
+                    block = np.concatenate([block, numbers.isna().to_numpy(dtype=np.float32)[:, None]], axis=1)
             blocks.append(block)
         return np.concatenate(blocks, axis=1)
 

@@ -15,9 +15,8 @@ import pandas as pd
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import split_table
 from fusiondp.errors import DataError
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import predict_proba
 
@@ -79,13 +78,11 @@ class FusionDPClassifier:
         if len(X) != len(y):
             raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
         table = X.reset_index(drop=True).assign(**{TARGET_COLUMN: np.asarray(y)})
-        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical)).resolve(
-            table)
+        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical))
         separate = isinstance(support, pd.DataFrame)
         config = self._config(spec, 0.0 if separate else float(support))
-        splits = split_table(table, spec, support_fraction=config.support_fraction, val_fraction=0.0,
-                             test_fraction=0.0, seed=self.random_state, support=support if separate else None)
-        self.prepared_: PreparedData = prepare_splits(config, spec, splits)
+        splits = split_for(config, table, support if separate else None)
+        self.prepared_: PreparedData = prepare_splits(config, splits)
         self.record_, self.model_ = fit_run(self.prepared_, self.mode, self.random_state)
         self.classes_ = np.array(spec.target_classes(table[TARGET_COLUMN]))
         return self

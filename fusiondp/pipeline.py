@@ -27,11 +27,12 @@ from fusiondp.errors import ConfigError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
-from fusiondp.privacy.accounting import calibrate_sigma, compose_with_synthesizer, epsilon_spent
+from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
 from fusiondp.synth import TwoStageSummary
+from fusiondp.synth.settings import check_domains
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
 from fusiondp.train.modes import Mode, get_mode
 
@@ -94,6 +95,13 @@ def _tensor(array: Any, device: torch.device) -> torch.Tensor:
 
 def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> PreparedData:
     """Load, validate, split, impute and encode the table named (or given) by ``config``."""
+    table, support = load_inputs(config, table, support)
+    return prepare_splits(config, split_for(config, table, support))
+
+
+def load_inputs(config: RunConfig, table: pd.DataFrame | None = None,
+                support: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The table and the separate support table named by (or given with) ``config``, checked for consistency."""
     if table is None:
         if config.data is None:
             raise ConfigError("No table given: set `data` to a CSV/Parquet/Excel path.")
@@ -105,12 +113,42 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
         support = load_table(config.support_data)
     if config.spec is None:
         raise SpecError("No column spec given: name the target and the sensitive columns.")
-    spec = config.spec.resolve(table)
+    return table, support
+
+
+def declared_spec(config: RunConfig) -> TableSpec:
+    """The user's spec; with a DP-synthetic support set, the declared domains and bounds also declare types."""
+    if config.spec is None:
+        raise SpecError("No column spec given: name the target and the sensitive columns.")
+    synth = config.synth_settings()
+    if synth is None:
+        return config.spec
+    return config.spec.declaring(categorical=synth.domains, numeric=synth.bounds)
+
+
+def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None) -> Splits:
+    """Split ``table`` by ``config``'s roles and data settings (synthesising a DP-synthetic support set).
+
+    Reads no private sensitive value to type a column: splitting needs the roles and the
+    target only, and a synthesizer takes the sensitive columns' types from their declared
+    domains and bounds.
+    """
+    spec = declared_spec(config)
+    synth = config.synth_settings()
+    roles = spec.with_roles(table)
+    if synth is not None:
+        if any(c not in synth.domains and c not in synth.bounds for c in roles.sensitive):
+            check_domains(config.spec.resolve(table), synth)  # says which declarations are missing, in context
+        roles = spec.resolve(table, type_rows=table[[*roles.public, roles.target]])
     with torch_threads(config.threads):
-        splits = split_table(table, spec, support_fraction=config.support_fraction,
-                             val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                             seed=config.split_seed, support=support, synthesize=config.synth_settings())
-    return prepare_splits(config, spec, splits)
+        return split_table(table, roles, support_fraction=config.support_fraction,
+                           val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                           seed=config.split_seed, support=support, synthesize=synth)
+
+
+def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
+    """Roles checked on the training rows; every feature column typed from the support set's (public) values."""
+    return declared_spec(config).resolve(splits.train, type_rows=splits.support)
 
 
 def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
@@ -134,8 +172,9 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
             for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
 
 
-def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> PreparedData:
-    """Impute (fitted on ``splits.support`` only), encode and move to the device."""
+def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
+    """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device."""
+    spec = training_spec(config, splits)
     notes = list(splits.notes)
     n_train = len(splits.train)
     if config.batch_size > n_train:
@@ -164,11 +203,7 @@ def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> Prepar
     for warning in private_unseen_category_notes(spec, splits):
         log.warning(warning)  # local diagnostic only: never written to results or reports
 
-    encoder = TableEncoder(spec).fit(
-        public_rows=pd.concat([splits.train[public_columns], splits.support[public_columns]], ignore_index=True),
-        sensitive_rows=pd.concat([splits.support[list(spec.sensitive)], hybrid["train"][list(spec.sensitive)]],
-                                 ignore_index=True),
-    )
+    encoder = TableEncoder(spec).fit(public_rows=splits.support, sensitive_rows=splits.support)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")
@@ -195,6 +230,11 @@ def prepare_splits(config: RunConfig, spec: TableSpec, splits: Splits) -> Prepar
                         impute_s, notes, fitted_imputer=imputer)
 
 
+def training_relation(prepared: PreparedData, mode: Mode) -> Relation:
+    """The relation ``mode``'s training is calibrated and accounted under on this data (``Mode.relation_for``)."""
+    return "replace" if mode.relation_for(prepared.splits.synthetic is not None) == "replace" else "remove"
+
+
 def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:
     """σ (``None`` for non-private modes), q, T and the calibration time for ``mode``."""
     config = prepared.config
@@ -202,7 +242,8 @@ def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, floa
     if not mode.is_private:
         return None, q, steps, 0.0
     started = time.perf_counter()
-    sigma = calibrate_sigma(config.epsilon, config.delta, q, steps, config.accountant, mode.relation)
+    sigma = calibrate_sigma(config.epsilon, config.delta, q, steps, config.accountant,
+                            training_relation(prepared, mode))
     return sigma, q, steps, time.perf_counter() - started
 
 
@@ -211,10 +252,15 @@ def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, s
     ledger = _training_ledger(prepared, mode, sigma, q, steps, rep_clip)
     synthetic = prepared.splits.synthetic
     if synthetic is not None:
+        # Both releases must be read under one relation about the sensitive values. dpsgd's own
+        # relation (a whole row present or not) is not one: for a change of one row's sensitive
+        # values its training is bounded by the replace-one ε of the same noise.
+        relation = "replace" if mode.name == "dpsgd" else training_relation(prepared, mode)
+        epsilon_train = ledger.epsilon_replace if mode.name == "dpsgd" else ledger.epsilon_spent
         total = compose_with_synthesizer(
-            ledger.epsilon_spent, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
+            epsilon_train, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
             synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
-            sigma=sigma, q=q, steps=steps, accountant=ledger.accountant, relation=mode.relation)
+            sigma=sigma, q=q, steps=steps, accountant=ledger.accountant, relation=relation)
         ledger.epsilon_syn, ledger.delta_syn, ledger.rho_syn = synthetic.epsilon, synthetic.delta, synthetic.rho
         ledger.synth_mechanism = synthetic.mechanism()
         ledger.epsilon_total, ledger.delta_total, ledger.composition = total.epsilon, total.delta, total.method
@@ -237,13 +283,22 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
             notes.append("training spends ε = 0 on the sensitive columns; their real values reach the model only "
                          "through the DP-synthetic support set the imputer was fitted on (ε_syn)")
         return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes)
-    if mode.relation == "replace" and config.accountant != "pld":
+    relation = training_relation(prepared, mode)
+    if relation != mode.relation:
+        notes.append("accounted under replace-one: the imputation that defines FusionDP's removal relation was "
+                     "fitted on the DP-synthetic support set, so it depends on the synthesizer's randomness and "
+                     "cannot serve as a fixed neighbouring table")
+    if relation == "replace" and config.accountant != "pld":
         notes.append("replace-one relation accounted by group privacy over the remove relation (conservative)")
+    if mode.name == "dpsgd" and prepared.splits.synthetic is not None:
+        notes.append("the DP-synthetic support set copies the training rows' public columns and label, so the "
+                     "whole-row claim covers this training step only; the total ε is stated for the sensitive "
+                     "values (replace-one)")
     return PrivacyLedger(
         epsilon_target=config.epsilon,
-        epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, mode.relation),
+        epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
         delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
-        accountant=config.accountant, adjacency=mode.adjacency,
+        accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None),
         epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),
         rep_clip=rep_clip, notes=notes,
     )
@@ -274,8 +329,10 @@ def fit_run(
     mode = get_mode(mode_name)
     sigma, q, _, calibration_s = privacy_plan(prepared, mode)
     if mode.is_private:
+        relation = training_relation(prepared, mode)
+
         def epsilon_at(steps: int) -> float:
-            return epsilon_spent(sigma, q, steps, config.delta, config.accountant, mode.relation)
+            return epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation)
     else:
         def epsilon_at(steps: int) -> float | None:
             return None

@@ -182,20 +182,36 @@ def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
             .drop(columns="_mode").reset_index(drop=True))
 
 
+GAIN_RELATIONS_NOTE = (
+    "Paired by seed at the same target ε. Each mode's ε refers to its own neighbouring relation — fusiondp: one "
+    "row's sensitive values vs their imputation; feature_dp: vs missing; dpsgd: a whole row — so the like-for-like "
+    "scale is ε_replace, the bound for any change of one row's sensitive values, which all three share when their "
+    "noise σ, sampling rate and steps agree (same_replace)."
+)
+
+
 def gain_table(results: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
-    """fusiondp − baseline at each ε, paired by seed (same seed, same ε): mean, sd and pairs."""
+    """fusiondp − baseline at each ε, paired by seed (same seed, same ε): mean, sd, pairs, and whether the pair
+    shares one ε_replace (see ``GAIN_RELATIONS_NOTE``)."""
     _check_metric(results, metric)
     _one_setting(results)
-    ours = results.loc[results["mode"] == "fusiondp", ["epsilon", "seed", metric]]
+    columns = ["epsilon", "seed", metric, *(["epsilon_replace"] if "epsilon_replace" in results.columns else [])]
+    ours = results.loc[results["mode"] == "fusiondp", columns]
     rows = []
     for baseline in GAIN_BASELINES:
-        other = results.loc[results["mode"] == baseline, ["epsilon", "seed", metric]]
+        other = results.loc[results["mode"] == baseline, columns]
         paired = ours.merge(other, on=["epsilon", "seed"], suffixes=("", "_baseline"))
         paired["gain"] = paired[metric] - paired[f"{metric}_baseline"]
         for epsilon, group in paired.groupby("epsilon"):
+            same = None
+            if "epsilon_replace" in group.columns:
+                ours_replace = pd.to_numeric(group["epsilon_replace"], errors="coerce")
+                theirs_replace = pd.to_numeric(group["epsilon_replace_baseline"], errors="coerce")
+                same = bool(np.allclose(ours_replace, theirs_replace, rtol=1e-6, equal_nan=False))
             rows.append({"baseline": baseline, "epsilon": epsilon, "gain_mean": group["gain"].mean(),
-                         "gain_sd": group["gain"].std() if len(group) > 1 else 0.0, "pairs": len(group)})
-    return pd.DataFrame(rows, columns=["baseline", "epsilon", "gain_mean", "gain_sd", "pairs"])
+                         "gain_sd": group["gain"].std() if len(group) > 1 else 0.0, "pairs": len(group),
+                         "same_replace": same})
+    return pd.DataFrame(rows, columns=["baseline", "epsilon", "gain_mean", "gain_sd", "pairs", "same_replace"])
 
 
 def gain_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
@@ -216,6 +232,9 @@ def gain_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
         fig.add_annotation(text="needs fusiondp and dpsgd or feature_dp runs at the same ε and seeds",
                            showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.add_hline(y=0, line={"color": "grey", "width": 1})
+    if not gains.empty and not gains["same_replace"].fillna(True).all():
+        fig.add_annotation(text="some pairs differ in ε_replace (different noise): not like for like",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=1.0, yanchor="bottom")
     fig.update_layout(title=f"FusionDP gain in {label} (paired by seed, mean ± sd)",
                       yaxis_title=f"Δ {label}", template="plotly_white")
     epsilons = sorted(gains["epsilon"].unique())
@@ -355,6 +374,7 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid")
         _mode_order(raw['mode'])))}; {raw['seed'].nunique()} seed(s). Metrics are on real test rows.</p>
 {warning}{selection_note}
 <h2>Privacy-utility curves</h2>{plots}
+<p>FusionDP gain: {html.escape(GAIN_RELATIONS_NOTE)}</p>
 <h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}{audit_note}
 <h2>Privacy ledger</h2>{_ledger_html(results)}
 <h2>Imputation</h2>{_imputation_html(records)}

@@ -78,8 +78,11 @@ class TableSpec(BaseModel):
     def is_categorical(self, column: str) -> bool:
         return column in self.categorical
 
-    def resolve(self, table: pd.DataFrame) -> TableSpec:
-        """Check this spec against ``table`` and return it with every role and type filled in."""
+    def with_roles(self, table: pd.DataFrame) -> TableSpec:
+        """Check the roles against ``table``'s columns and target; fill in the public columns, no types.
+
+        Reads column names and the (public) target only, so it is what splitting needs.
+        """
         columns = [str(c) for c in table.columns]
         self._check_roles(columns)
         used = {self.target, *self.sensitive, *self.public, *self.ignore}
@@ -89,16 +92,41 @@ class TableSpec(BaseModel):
                 "No public column is left: every column is the target, sensitive or ignored. "
                 "FusionDP imputes the sensitive columns from public ones, so tag at least one column public."
             )
+        roles = self.model_copy(update={"public": public})
+        roles.target_classes(table[self.target])
+        return roles
+
+    def declaring(self, categorical: Iterable[str] = (), numeric: Iterable[str] = ()) -> TableSpec:
+        """This spec with more columns' types declared (e.g. from declared domains and bounds)."""
+        categorical, numeric = tuple(categorical), tuple(numeric)
+        return self.model_copy(update={
+            "categorical": tuple(dict.fromkeys(c for c in (*self.categorical, *categorical) if c not in numeric)),
+            "numeric": tuple(dict.fromkeys(c for c in (*self.numeric, *numeric) if c not in categorical)),
+        })
+
+    def resolve(self, table: pd.DataFrame, type_rows: pd.DataFrame | None = None) -> TableSpec:
+        """Check this spec against ``table`` and return it with every role and type filled in.
+
+        ``type_rows`` are the rows whose values decide each undeclared column's type and are
+        checked for unusable values: training passes the support set, whose values are public
+        (METHOD.md §5: a type read off the private rows is itself a release — one private
+        missing value can flip a boolean column to numeric). A column ``type_rows`` lacks must
+        have a declared type. Without ``type_rows`` the whole ``table`` is read, which suits
+        previews shown to the data owner only.
+        """
+        roles = self.with_roles(table)
+        rows = table if type_rows is None else type_rows
+        declared = set(self.categorical) | set(self.numeric)
+        undeclared = [c for c in roles.features if c not in rows.columns and c not in declared]
+        if undeclared:
+            raise SpecError(f"Column(s) {undeclared} are not in the rows their type is read from (the support set); "
+                            "add them to that table or declare them categorical or numeric in the spec.")
         categorical, numeric = [], []
-        for column in public + self.sensitive:
-            if self._column_is_categorical(table[column], column):
-                categorical.append(column)
-            else:
-                numeric.append(column)
-        resolved = self.model_copy(
-            update={"public": public, "categorical": tuple(categorical), "numeric": tuple(numeric)}
-        )
-        resolved._check_values(table)
+        for column in roles.features:
+            series = rows[column] if column in rows.columns else pd.Series(dtype=object)
+            (categorical if self._column_is_categorical(series, column) else numeric).append(column)
+        resolved = roles.model_copy(update={"categorical": tuple(categorical), "numeric": tuple(numeric)})
+        resolved._check_values(rows)
         return resolved
 
     def _check_roles(self, columns: list[str]) -> None:
@@ -155,13 +183,13 @@ class TableSpec(BaseModel):
 
     def _check_values(self, table: pd.DataFrame) -> None:
         for column in self.sensitive:
-            if table[column].isna().all():
+            if column in table.columns and table[column].isna().all():
                 raise DataError(
                     f"Sensitive column {column!r} is entirely missing: there is nothing to protect or "
                     "impute. Remove it from the sensitive columns or supply its values."
                 )
         for column in self.numeric:
-            series = table[column]
+            series = table[column] if column in table.columns else pd.Series(dtype=float)
             if not pd.api.types.is_numeric_dtype(series):
                 parsed = pd.to_numeric(series.dropna(), errors="coerce")
                 junk = series.dropna()[parsed.isna()]
@@ -171,7 +199,6 @@ class TableSpec(BaseModel):
                         f"Numeric column {column!r} holds non-numeric values ({examples}; {len(junk)} rows). "
                         "Clean them, or declare the column categorical."
                     )
-        self.target_classes(table[self.target])
 
     def target_classes(self, target: pd.Series) -> tuple[Any, Any]:
         """The (negative, positive) class values of a binary target; errors say what is wrong."""

@@ -229,17 +229,15 @@ def encoder_problems(draw: st.DrawFn) -> tuple[TableSpec, pd.DataFrame, np.ndarr
     return spec, table, public_rows, sensitive_rows
 
 
-def expected_width(column: pd.Series) -> int:
-    return column.dropna().astype(str).nunique() + int(column.isna().any())
+def expected_width(column: pd.Series, categorical: bool, sensitive: bool) -> int:
+    """One-hot levels (plus ``<missing>``), or the value (plus a missing indicator); sensitive columns always
+    carry the missing code, public ones when their fitting rows have missing values."""
+    missing_code = int(sensitive or column.isna().any())
+    return column.dropna().astype(str).nunique() + missing_code if categorical else 1 + missing_code
 
 
 def block_slices(encoder: TableEncoder) -> dict[str, slice]:
-    start, slices = 0, {}
-    for column in encoder.spec.features:
-        width = len(encoder.levels_[column]) if column in encoder.levels_ else 1
-        slices[column] = slice(start, start + width)
-        start += width
-    return slices
+    return encoder.column_slices()
 
 
 def fit(spec: TableSpec, table: pd.DataFrame, public_rows: np.ndarray, sensitive_rows: np.ndarray) -> TableEncoder:
@@ -257,8 +255,8 @@ def test_encoded_width_is_one_hot_widths_plus_numeric_count(
     spec, table, public_rows, sensitive_rows = problem
     encoder = fit(spec, table, public_rows, sensitive_rows)
     widths = {
-        column: expected_width(table.iloc[public_rows if column in spec.public else sensitive_rows][column])
-        if spec.is_categorical(column) else 1
+        column: expected_width(table.iloc[public_rows if column in spec.public else sensitive_rows][column],
+                               spec.is_categorical(column), column in spec.sensitive)
         for column in spec.features
     }
     assert encoder.n_features == sum(widths.values()) == len(encoder.feature_names_)

@@ -161,7 +161,12 @@ def test_public_only_and_uninformative_views_carry_no_sensitive_information(prep
 
 
 def test_changing_private_sensitive_values_changes_no_public_artifact(sample_table, sample_spec) -> None:
-    """METHOD.md §5: encoders, imputations, C_h and defaults never see the private rows' real values."""
+    """METHOD.md §5: types, encoders, imputations, C_h and defaults never see the private rows' real values.
+
+    The scramble writes values the column never held — new categories, text into numeric
+    columns (flipping their dtype), missing values — so that a type, vocabulary or scaler
+    read off the private rows would change.
+    """
     table = sample_table.assign(row_id=np.arange(len(sample_table)))
     spec = sample_spec.model_copy(update={"ignore": (*sample_spec.ignore, "row_id")})
     config = RunConfig.build(spec=spec, imputer="gbdt", epochs=1)
@@ -171,11 +176,15 @@ def test_changing_private_sensitive_values_changes_no_public_artifact(sample_tab
     scrambled = table.copy()
     rows = scrambled["row_id"].isin(train_ids)
     for column in spec.sensitive:
-        values = table[column].dropna().unique()
-        scrambled.loc[rows, column] = rng.choice(values, size=int(rows.sum()))
+        novel = np.array([f"secret-{i}" for i in rng.integers(0, 50, int(rows.sum()))], dtype=object)
+        novel[rng.random(len(novel)) < 0.2] = None
+        scrambled[column] = scrambled[column].astype(object)
+        scrambled.loc[rows, column] = novel
+    assert any(scrambled[c].dtype != table[c].dtype for c in spec.sensitive), "the scramble must flip a dtype"
     changed = prepare(config, table=scrambled)
 
     assert not torch.equal(base.tensors.x_real, changed.tensors.x_real), "the scramble must reach the real view"
+    assert base.spec == changed.spec, "column types come from the support set"
     assert base.encoder.state() == changed.encoder.state()
     assert base.quality.to_dict() == changed.quality.to_dict()
     pd.testing.assert_frame_equal(base.hybrid_train, changed.hybrid_train)

@@ -99,7 +99,7 @@ def progress() -> None:
     if last is not None:
         spent = "—" if last["epsilon_spent"] is None else f"{last['epsilon_spent']:.3g}"
         st.markdown(f"Current: `{last['mode']}` seed {last['seed']} · epoch {last['epoch']}/{last['epochs']} · "
-                    f"public loss {last['public_loss']:.4f} · private loss {last['private_loss']:.4f} · "
+                    f"public loss {last['public_loss']:.4f} · "
                     f"ε spent so far {spent}")
         history = pd.DataFrame(job.epochs).reset_index(names="epochs so far")
         st.line_chart(history, x="epochs so far", y="val_auroc", color="mode", height=220)

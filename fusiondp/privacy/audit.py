@@ -323,7 +323,7 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     members, outsiders = known.iloc[order[:half]], known.iloc[order[half:]]
     shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
                            support_source="audit shadow: half of the support and validation rows")
-    return prepare_splits(_shadow_config(prepared.config, half), prepared.spec, shadow_splits)
+    return prepare_splits(_shadow_config(prepared.config, half), shadow_splits)
 
 
 def _shadow_config(config: RunConfig, rows: int) -> RunConfig:

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.config import RunConfig
-from fusiondp.data import split_table
+from fusiondp.data import Splits
 from fusiondp.errors import FusionDPError, PrivacyError
+from fusiondp.pipeline import split_for, training_spec
 from fusiondp.spec import TableSpec
 
 Severity = Literal["high", "medium", "low"]
@@ -302,23 +303,25 @@ def _support_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
 
 
 def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | None = None,
-              config: RunConfig | None = None) -> list[Finding]:
+              config: RunConfig | None = None, splits: Splits | None = None) -> list[Finding]:
     """Findings about ``table`` and ``spec`` before training, most severe first.
 
     Reads the public columns, the target and the support set only — never the sensitive
-    values of the private rows (the support set's sensitive values are public).
+    values of the private rows (the support set's sensitive values are public). Pass the
+    ``splits`` that training will use (``fusiondp.pipeline.split_for``) so that the table is
+    split — and a DP-synthetic support set synthesised — once.
     """
-    config = config or RunConfig()
+    config = (config or RunConfig()).model_copy(update={"spec": spec})
     if spec.target in spec.sensitive:
         return [Finding("high", "target_sensitive", (spec.target,),
                         f"The target {spec.target!r} is tagged sensitive.",
                         "Feature-level DP protects input columns only. To protect the label, train with "
                         "row-level DP-SGD (mode 'dpsgd') and untag the target.")]
-    resolved = spec.resolve(table)
+    spec.with_roles(table)
     try:
-        splits = split_table(table, resolved, support_fraction=config.support_fraction,
-                             val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                             seed=config.split_seed, support=support, synthesize=config.synth_settings())
+        if splits is None:
+            splits = split_for(config, table, support)
+        resolved = training_spec(config, splits)
     except FusionDPError as exc:
         return [Finding("high", "split", (), str(exc), "Fix the split settings or the support table first.")]
     findings = _proxy_findings(resolved, splits.support) + _identifying_findings(resolved, table)

@@ -66,10 +66,14 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str) ->
         return " ".join(filter(None, [f"This model ({mode.name}) never saw the real values of {sensitive}: "
                                       f"{ADJACENCY_EXPLAINED[mode.adjacency]}.", synthetic_support_statement(ledger),
                                       not_protected]))
-    relation = "replace" if mode.relation == "replace" else "remove"
+    relation = "replace" if ledger.adjacency == "feature replace-one" else "remove"
     if mode.name == "dpsgd":
         protected = ("Protected: every training row as a whole (ordinary row-level DP): whether any single row was "
                      "in the training data at all.")
+    elif ledger.adjacency == "feature removal to missing":
+        protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
+                     "row's sensitive values, replaced by 'missing' (the 'removal to missing' relation: the "
+                     "feature-DP baseline's reference, not an imputation).")
     elif relation == "remove":
         protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
                      "row's sensitive values, replaced by their imputation from the row's public columns (the "

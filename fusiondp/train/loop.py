@@ -78,8 +78,9 @@ class EpochReport:
     step: int
     steps: int
     public_loss: float
-    private_loss: float
+    """Mean loss of the public term (public rows or views: no private value enters it)."""
     val_auroc: float
+    """AUROC on the validation rows' hybrid view (imputed sensitive values: public information)."""
     epsilon_spent: float | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,8 +184,6 @@ class ModeStep:
             self.views = 2 if calibrated else 1
         self.alpha = settings.alpha if mode.public_view else 1.0
         self.public_loss_sum = torch.zeros((), device=device)
-        self.private_loss_sum = torch.zeros((), device=device)
-        self.private_rows = torch.zeros((), device=device)
         self.public_steps = 0
         self.order = torch.randperm(self.n_rows, generator=self.generator, device=device)
         self.cursor = 0
@@ -218,9 +217,7 @@ class ModeStep:
                 torch._foreach_mul_(params, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
 
     def _sample_private_rows(self) -> torch.Tensor:
-        sampled = poisson_sample(self.n_rows, self.q, self.generator)
-        self.private_rows += len(sampled)
-        return sampled
+        return poisson_sample(self.n_rows, self.q, self.generator)
 
     def _reserve_rows(self, rows: int) -> None:
         """Grow the row buffer to ``rows`` (rarely: a Poisson sample larger than any before).
@@ -289,7 +286,6 @@ class ModeStep:
                 update = torch._foreach_mul(noised, weight)
             else:
                 torch._foreach_add_(update, noised, alpha=weight)
-            self.private_loss_sum += out.private_loss
         assert update is not None, "every mode has a public or a private term"
         return update
 
@@ -308,7 +304,7 @@ class ModeStep:
             assert self.sigma is not None
             sampled = self._sample_private_rows()
             detached = {name: p.detach() for name, p in self.params.items()}
-            noisy, loss_sum = noisy_private_gradient(
+            noisy, _ = noisy_private_gradient(
                 self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
                 max_norm=self.settings.max_grad_norm, sigma=self.sigma, expected_batch=self.q * self.n_rows,
                 generator=self.generator,
@@ -318,17 +314,20 @@ class ModeStep:
                 update = torch._foreach_mul(private, self.alpha)
             else:
                 torch._foreach_add_(update, private, alpha=self.alpha)
-            self.private_loss_sum += loss_sum.detach()
         assert update is not None, "every mode has a public or a private term"
         return update
 
-    def take_losses(self) -> tuple[float, float]:
-        """Mean public loss per step and private loss per sampled row since the last call."""
+    def take_losses(self) -> float:
+        """Mean public loss per step since the last call.
+
+        The private loss is never read back: Σ ℓ_i over the sampled rows is an unnoised
+        statistic of the private rows, and whatever leaves the loop may be shown or exported
+        (METHOD.md §5).
+        """
         public = float(self.public_loss_sum) / self.public_steps if self.public_steps else float("nan")
-        private = float(self.private_loss_sum / self.private_rows.clamp(min=1)) if self.private_loss else float("nan")
-        self.public_loss_sum.zero_(), self.private_loss_sum.zero_(), self.private_rows.zero_()
+        self.public_loss_sum.zero_()
         self.public_steps = 0
-        return public, private
+        return public
 
 
 def train_mode(
@@ -352,10 +351,10 @@ def train_mode(
         runner()
         step += 1
         if step == runner.epoch_ends[epoch]:
-            public_loss, private_loss = runner.take_losses()
+            public_loss = runner.take_losses()
             report = EpochReport(
                 mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
-                steps=runner.total_steps, public_loss=public_loss, private_loss=private_loss,
+                steps=runner.total_steps, public_loss=public_loss,
                 val_auroc=binary_metrics(y_val, predict_proba(runner.model, runner.x_eval_val))["auroc"],
                 epsilon_spent=epsilon_at(step),
             )

@@ -35,8 +35,30 @@ class Mode:
 
     @property
     def relation(self) -> str:
-        """The accounting relation of the noised term: ``remove`` (sensitivity C) or ``replace`` (2C)."""
+        """The accounting relation of the noised term with a public support set: ``remove`` (sensitivity C)
+        or ``replace`` (2C). See ``relation_for`` for a DP-synthetic support set."""
         return "replace" if self.name == "naive_fusion" else "remove"
+
+    def relation_for(self, synthetic_support: bool) -> str:
+        """The relation training is calibrated and accounted under, given the support set's kind.
+
+        FusionDP's removal relation replaces a row's sensitive values by their imputation.
+        With a DP-synthetic support set the imputer is fitted on the synthesizer's random
+        output, so that reference moves with the synthesizer's draw: no single neighbouring
+        table exists for adaptive composition, and a row still contributes a clipped gradient
+        of norm up to C against any fixed neighbour — two views differ by up to 2C. Training
+        is then accounted under replace-one. ``feature_dp``'s reference (missing values) and
+        ``dpsgd``'s (no row) are fixed before training, so they keep ``remove``.
+        """
+        if synthetic_support and self.private_loss == "calibrated" and self.private_view == "hybrid":
+            return "replace"
+        return self.relation
+
+    def adjacency_for(self, synthetic_support: bool) -> str:
+        """``adjacency`` under the support set's kind (see ``relation_for``)."""
+        if self.relation_for(synthetic_support) == "replace":
+            return "feature replace-one"
+        return self.adjacency
 
 
 MODES: dict[str, Mode] = {
@@ -50,7 +72,7 @@ MODES: dict[str, Mode] = {
              "SGD on hybrid rows (sensitive columns imputed from a public support set)"),
         Mode("dpsgd", None, "real", "row add/remove",
              "standard DP-SGD on the real rows: protects whole rows, stronger than needed"),
-        Mode("feature_dp", "uninformative", "calibrated", "feature removal",
+        Mode("feature_dp", "uninformative", "calibrated", "feature removal to missing",
              "FusionDP's step with an uninformative view instead of imputation (feature-DP baseline)",
              private_view="uninformative"),
         Mode("fusiondp", "hybrid", "calibrated", "feature removal",
@@ -70,7 +92,10 @@ ADJACENCY_EXPLAINED = {
     "n/a: imputed only": "only imputed sensitive values, from a public support set, reach the model (ε = 0)",
     "row add/remove": "ordinary DP: ε bounds what the model reveals about the presence of any whole row",
     "feature removal": "feature-level DP: ε bounds what the model reveals about one row's sensitive values "
-    "compared with their imputation; ε_replace bounds arbitrary changes to them",
+    "compared with their imputation (the reference view); ε_replace bounds arbitrary changes to them",
+    "feature removal to missing": "feature-level DP: ε bounds what the model reveals about one row's sensitive "
+    "values compared with those values being missing (the uninformative view: the feature-DP baseline's zero "
+    "point, not the imputation); ε_replace bounds arbitrary changes to them",
     "feature replace-one": "feature-level DP: ε bounds what the model reveals about arbitrary changes to one "
     "row's sensitive values",
 }
