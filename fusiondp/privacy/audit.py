@@ -40,7 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits
@@ -259,6 +259,18 @@ def _learned_attack(shadow: tuple[PreparedData, TabularMLP], target: tuple[Prepa
 
 
 @torch.no_grad()
+def row_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-row cross-entropy, log(1 + e^(∓z)), as softplus in float64.
+
+    The loss-threshold attack ranks rows by loss, and its TPR at 1% FPR is decided among the
+    most confidently fitted rows. float32 cross-entropy rounds their losses to exactly 0 (from
+    |z| ≈ 17), so members and outsiders tie there and the attack is understated; softplus in
+    float64 keeps the order (log1p(e^-40) ≈ 4e-18 is representable).
+    """
+    signed = (1 - 2 * labels.double()) * logits.double()
+    return softplus(signed)
+
+
 def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-row loss of the audited data's training rows (members) and test rows (outsiders)."""
     tensors = prepared.tensors
@@ -266,8 +278,8 @@ def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tup
     if public_only:
         members, outsiders = members[:, tensors.public_features], outsiders[:, tensors.public_features]
     model.eval()
-    member_loss = binary_cross_entropy_with_logits(model(members)[0], tensors.y, reduction="none")
-    outsider_loss = binary_cross_entropy_with_logits(model(outsiders)[0], tensors.y_test, reduction="none")
+    member_loss = row_loss(model(members)[0], tensors.y)
+    outsider_loss = row_loss(model(outsiders)[0], tensors.y_test)
     model.train()
     return member_loss.cpu().numpy(), outsider_loss.cpu().numpy()
 
@@ -283,7 +295,7 @@ def _reference_losses(shadow_model: TabularMLP, shadow: PreparedData, prepared: 
         if public_only:
             x = x[:, shadow.tensors.public_features]
         shadow_model.eval()
-        losses.append(binary_cross_entropy_with_logits(shadow_model(x)[0], labels, reduction="none").cpu().numpy())
+        losses.append(row_loss(shadow_model(x)[0], labels).cpu().numpy())
         shadow_model.train()
     return losses[0], losses[1]
 
