@@ -30,6 +30,7 @@ from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
+from fusiondp.reference import expected_encoding, shrink, shrinkage
 from fusiondp.spec import TableSpec
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
@@ -78,6 +79,8 @@ class PreparedData:
     notes: list[str] = field(default_factory=list)
     fitted_imputer: Imputer | None = None
     """The imputer fitted on the whole support set (reads only public columns of what it imputes)."""
+    shrinkage: dict[str, float] = field(default_factory=dict)
+    """Per sensitive column, λ of FusionDP's reference view (``fusiondp.reference``), chosen on support rows."""
 
     def data_summary(self) -> dict[str, Any]:
         synthetic = self.splits.synthetic
@@ -86,7 +89,8 @@ class PreparedData:
                 "n_features": self.encoder.n_features, "notes": self.notes}
 
     def imputer_summary(self) -> dict[str, Any]:
-        return {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict()}
+        return {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),
+                "reference_shrinkage": {column: round(value, 4) for column, value in self.shrinkage.items()}}
 
 
 def _tensor(array: Any, device: torch.device) -> torch.Tensor:
@@ -188,12 +192,14 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
     log.info("imputer: %s (%s)", choice.used, choice.reason)
     started = time.perf_counter()
     fit_rows, holdout = split_support(splits.support, config.quality_holdout, config.split_seed)
-    holdout_imputed = choice.build(spec, config.split_seed).fit(fit_rows).transform(holdout)
+    holdout_imputer = choice.build(spec, config.split_seed).fit(fit_rows)
+    holdout_imputed = holdout_imputer.transform(holdout)
     quality = quality_report(choice.used, spec, fit_rows, holdout, holdout_imputed)
     imputer = choice.build(spec, config.split_seed).fit(splits.support)
+    quality.record_selection(getattr(imputer, "selection_", {}))
     public_columns = list(spec.public)
     hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
-              for part in ("train", "val", "test")}
+              for part in ("train", "val")}
     impute_s = time.perf_counter() - started
     if splits.synthetic is not None:
         quality.synthetic = True
@@ -212,22 +218,35 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
     def labels(frame: pd.DataFrame) -> torch.Tensor:
         return _tensor((frame[spec.target] == positive).to_numpy(dtype=float), device)
 
+    support_real, support_blank = encoder.transform(holdout), encoder.transform_uninformative(holdout)
+    support_expected = expected_encoding(encoder, holdout_imputed, _states(holdout_imputer, holdout))
+    shrinkage_factors = shrinkage(encoder, support_real, support_expected, support_blank)
+    train_blank = encoder.transform_uninformative(splits.train)
+    train_expected = expected_encoding(encoder, hybrid["train"], _states(imputer, splits.train))
     tensors = TrainTensors(
         x_real=_tensor(encoder.transform(splits.train), device),
         x_hybrid=_tensor(encoder.transform(hybrid["train"]), device),
-        x_blank=_tensor(encoder.transform_uninformative(splits.train), device),
+        x_blank=_tensor(train_blank, device),
         y=labels(splits.train),
         x_val_hybrid=_tensor(encoder.transform(hybrid["val"]), device),
         y_val=labels(splits.val),
         x_test=_tensor(encoder.transform(splits.test), device),
         y_test=labels(splits.test),
-        support_real=_tensor(encoder.transform(holdout), device),
+        support_real=_tensor(support_real, device),
         support_hybrid=_tensor(encoder.transform(holdout_imputed), device),
-        support_blank=_tensor(encoder.transform_uninformative(holdout), device),
+        support_blank=_tensor(support_blank, device),
         public_features=torch.as_tensor(encoder.public_features, device=device),
+        x_reference=_tensor(shrink(encoder, train_expected, train_blank, shrinkage_factors), device),
+        support_reference=_tensor(shrink(encoder, support_expected, support_blank, shrinkage_factors), device),
     )
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
-                        impute_s, notes, fitted_imputer=imputer)
+                        impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors)
+
+
+def _states(imputer: Imputer, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The imputer's state probabilities for ``rows`` (reads their public columns), if it offers them."""
+    soft = getattr(imputer, "predict_proba_states", None)
+    return soft(rows) if soft is not None else {}
 
 
 def training_relation(prepared: PreparedData, mode: Mode) -> Relation:

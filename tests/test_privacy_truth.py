@@ -148,3 +148,50 @@ def test_split_for_reads_no_private_sensitive_value_to_type_columns() -> None:
     other = split_for(config_, flipped)
     pd.testing.assert_frame_equal(other.support, splits.support, check_dtype=False)
     assert prepare_splits(config_, other).spec == prepare_splits(config_, splits).spec
+
+
+def test_shrinkage_factor_is_the_least_squares_lambda_found_by_search() -> None:
+    """The closed-form λ per column matches a brute-force search over [0, 1] (an independent computation)."""
+    from fusiondp.reference import shrinkage
+
+    prepared = prepare_splits(config(), fixed_splits(small_table()))
+    encoder, rng = prepared.encoder, np.random.default_rng(0)
+    real = prepared.tensors.support_real.numpy().astype(np.float64)
+    blank = prepared.tensors.support_blank.numpy().astype(np.float64)
+    slices = encoder.column_slices()
+    for imputed, expected in ((real, 1.0), (blank + rng.normal(0, 1, real.shape), None),
+                              (blank + 2 * (real - blank), 0.5), (2 * blank - real, 0.0)):
+        factors = shrinkage(encoder, real, imputed, blank)
+        for column in encoder.spec.sensitive:
+            block = slices[column]
+            grid = np.linspace(0, 1, 2001)
+            errors = [((real[:, block] - blank[:, block] - g * (imputed[:, block] - blank[:, block])) ** 2).sum()
+                      for g in grid]
+            assert factors[column] == pytest.approx(grid[int(np.argmin(errors))], abs=1e-3), column
+            if expected is not None:
+                assert factors[column] == pytest.approx(expected, abs=1e-6), column
+
+
+def test_reference_view_keeps_an_imputation_the_public_columns_determine() -> None:
+    table = small_table(rows=1200, seed=5)
+    table["age"] = np.clip(50 + 15 * table["x"], 18, 90)  # a function of a public column
+    prepared = prepare_splits(config(), fixed_splits(table))
+    assert prepared.shrinkage["age"] > 0.9
+    assert all(0 <= value <= 1 for value in prepared.shrinkage.values())
+    assert prepared.imputer_summary()["reference_shrinkage"] == pytest.approx(prepared.shrinkage, abs=1e-4)
+
+
+def test_fusiondp_trains_on_and_is_zero_at_the_reference_its_relation_names() -> None:
+    from fusiondp.train.ghost import ghost_clipped_sum
+    from fusiondp.train.loop import ModeStep, TrainSettings
+    from fusiondp.train.modes import get_mode
+
+    prepared = prepare_splits(config(), fixed_splits(small_table()))
+    tensors = prepared.tensors
+    runner = ModeStep(tensors, get_mode("fusiondp"), TrainSettings(), seed=0, sigma=1.0)
+    assert runner.x_ref is tensors.x_reference and runner.x_public is tensors.x_reference
+    neighbour = tensors.x_reference[:64]  # the removal neighbour: sensitive features replaced by the reference
+    summed, _, norms = ghost_clipped_sum(runner.model, neighbour, tensors.x_reference[:64], tensors.y[:64],
+                                         calibrated=True, beta=0.5, rep_clip=runner.rep_clip, max_norm=1.0)
+    assert torch.count_nonzero(norms) == 0 and all(torch.count_nonzero(v) == 0 for v in summed.values())
+    assert not torch.equal(tensors.x_real, tensors.x_reference), "the real rows do differ from their reference"

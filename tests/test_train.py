@@ -188,8 +188,10 @@ def test_changing_private_sensitive_values_changes_no_public_artifact(sample_tab
     assert base.encoder.state() == changed.encoder.state()
     assert base.quality.to_dict() == changed.quality.to_dict()
     pd.testing.assert_frame_equal(base.hybrid_train, changed.hybrid_train)
-    for name in ("x_hybrid", "x_blank", "x_val_hybrid", "x_test", "support_real", "support_hybrid", "support_blank"):
+    for name in ("x_hybrid", "x_blank", "x_val_hybrid", "x_test", "support_real", "support_hybrid", "support_blank",
+                 "x_reference", "support_reference"):
         assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
+    assert base.shrinkage == changed.shrinkage
     for mode in ("fusiondp", "feature_dp"):
         assert train_run(base, mode, 0).privacy.rep_clip == train_run(changed, mode, 0).privacy.rep_clip
 

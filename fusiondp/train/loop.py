@@ -46,12 +46,19 @@ class TrainTensors:
     support_hybrid: torch.Tensor
     support_blank: torch.Tensor
     public_features: torch.Tensor
+    x_reference: torch.Tensor | None = None
+    """FusionDP's reference view (``fusiondp.reference``); the hybrid view when not given."""
+    support_reference: torch.Tensor | None = None
 
     def view(self, name: str) -> torch.Tensor:
+        if name == "reference":
+            return self.x_hybrid if self.x_reference is None else self.x_reference
         return {"real": self.x_real, "hybrid": self.x_hybrid, "uninformative": self.x_blank,
                 "public_only": self.x_real[:, self.public_features]}[name]
 
     def support_view(self, name: str) -> torch.Tensor:
+        if name == "reference":
+            return self.support_hybrid if self.support_reference is None else self.support_reference
         return {"hybrid": self.support_hybrid, "uninformative": self.support_blank}[name]
 
 

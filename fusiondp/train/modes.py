@@ -12,7 +12,7 @@ from typing import Literal
 
 from fusiondp.errors import ConfigError
 
-View = Literal["real", "public_only", "hybrid", "uninformative"]
+View = Literal["real", "public_only", "hybrid", "reference", "uninformative"]
 PrivateLoss = Literal["none", "real", "calibrated"]
 
 
@@ -50,7 +50,7 @@ class Mode:
         is then accounted under replace-one. ``feature_dp``'s reference (missing values) and
         ``dpsgd``'s (no row) are fixed before training, so they keep ``remove``.
         """
-        if synthetic_support and self.private_loss == "calibrated" and self.private_view == "hybrid":
+        if synthetic_support and self.private_loss == "calibrated" and self.private_view != "uninformative":
             return "replace"
         return self.relation
 
@@ -75,8 +75,10 @@ MODES: dict[str, Mode] = {
         Mode("feature_dp", "uninformative", "calibrated", "feature removal to missing",
              "FusionDP's step with an uninformative view instead of imputation (feature-DP baseline)",
              private_view="uninformative"),
-        Mode("fusiondp", "hybrid", "calibrated", "feature removal",
-             "FusionDP: public loss on hybrid rows + clipped, noised calibration on real − hybrid"),
+        Mode("fusiondp", "reference", "calibrated", "feature removal",
+             "FusionDP: public loss on the reference view (the imputation's expected encoding, shrunk toward "
+             "missing where the support set shows it is unreliable) + clipped, noised calibration on real − "
+             "reference", private_view="reference"),
         Mode("naive_fusion", "hybrid", "real", "feature replace-one",
              "ablation: public loss on hybrid rows + DP-SGD on real rows, without the calibration term; "
              "the noised term does not vanish for a removed row (two clipped gradients differ by up to 2C), "
@@ -92,7 +94,8 @@ ADJACENCY_EXPLAINED = {
     "n/a: imputed only": "only imputed sensitive values, from a public support set, reach the model (ε = 0)",
     "row add/remove": "ordinary DP: ε bounds what the model reveals about the presence of any whole row",
     "feature removal": "feature-level DP: ε bounds what the model reveals about one row's sensitive values "
-    "compared with their imputation (the reference view); ε_replace bounds arbitrary changes to them",
+    "compared with their reference view (their imputation from the row's public columns, shrunk toward "
+    "'missing' per column by a factor chosen on the support set); ε_replace bounds arbitrary changes to them",
     "feature removal to missing": "feature-level DP: ε bounds what the model reveals about one row's sensitive "
     "values compared with those values being missing (the uninformative view: the feature-DP baseline's zero "
     "point, not the imputation); ε_replace bounds arbitrary changes to them",

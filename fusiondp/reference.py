@@ -1,0 +1,77 @@
+"""FusionDP's reference view: the expected encoding of the imputation, shrunk toward "missing" per column.
+
+FusionDP's private term is ``ℓ(real) − ℓ(reference)`` and its public term trains, without noise,
+on the reference view. The closer the reference is to the real encoding, the smaller (and less
+noisy, after clipping) the correction. Two public choices make it close (METHOD, docs/method.md):
+
+1. **Expected encoding.** A categorical sensitive column's block is the imputer's class
+   probabilities (the expected one-hot, "missing" included) rather than the one-hot of the most
+   likely class, and a numeric column's missing indicator is the probability that it is missing.
+   The expected one-hot minimises the squared error to the real one-hot given the public columns;
+   a hard argmax imputes nearly everyone into the majority class when imputation is weak.
+2. **Shrinkage.** Per sensitive column c, ``x̃ = d + λ_c (ê − d)`` with d the uninformative
+   encoding (the value missing) and λ_c ∈ [0, 1] minimising the squared error to the real encoding
+   on *held-out support rows* (closed form). λ = 1 is the imputation, λ = 0 the feature-DP
+   baseline's view: where imputation carries no information, the reference falls back to "missing".
+
+Everything here is a function of public information — the support set, and the public columns
+of the row being encoded — so the removal relation "one row's encoded sensitive features
+replaced by its reference" is fixed before training and FusionDP's private term is exactly zero
+for a row equal to its reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from fusiondp.encode import MISSING_LEVEL, TableEncoder
+
+
+def expected_encoding(encoder: TableEncoder, imputed: pd.DataFrame,
+                      states: Mapping[str, pd.DataFrame]) -> np.ndarray:
+    """``encoder.transform(imputed)`` with soft blocks where the imputer gave state probabilities.
+
+    ``states`` is an imputer's ``predict_proba_states`` for the same rows: per categorical column a
+    probability per support state, per sometimes-missing numeric column the probability of missing.
+    """
+    encoded = encoder.transform(imputed)
+    slices = encoder.column_slices()
+    for column, probabilities in states.items():
+        block = slices[column]
+        by_state = {str(state): probabilities[state].to_numpy(dtype=np.float32) for state in probabilities.columns}
+        if column in encoder.levels_:
+            levels = encoder.levels_[column]
+            if set(by_state) <= set(levels):
+                encoded[:, block] = np.stack([by_state.get(level, np.zeros(len(imputed), np.float32))
+                                              for level in levels], axis=1)
+        elif MISSING_LEVEL in by_state and encoder.numeric_[column].missing_indicator:
+            encoded[:, block.stop - 1] = by_state[MISSING_LEVEL]
+    return encoded
+
+
+def shrinkage(encoder: TableEncoder, real: np.ndarray, imputed: np.ndarray, blank: np.ndarray) -> dict[str, float]:
+    """Per sensitive column, the λ ∈ [0, 1] minimising ‖real − (blank + λ (imputed − blank))‖² over these rows.
+
+    Pass held-out *support* rows (their real sensitive values are public), encoded three ways.
+    """
+    slices = encoder.column_slices()
+    factors = {}
+    for column in encoder.spec.sensitive:
+        block = slices[column]
+        step = (imputed[:, block] - blank[:, block]).astype(np.float64)
+        target = (real[:, block] - blank[:, block]).astype(np.float64)
+        energy = float((step * step).sum())
+        factors[column] = float(np.clip((step * target).sum() / energy, 0.0, 1.0)) if energy > 0 else 0.0
+    return factors
+
+
+def shrink(encoder: TableEncoder, imputed: np.ndarray, blank: np.ndarray, factors: Mapping[str, float]) -> np.ndarray:
+    """``blank + λ_c (imputed − blank)`` on each sensitive column's block; public features untouched."""
+    shrunk = imputed.copy()
+    for column, block in encoder.column_slices().items():
+        if column in factors:
+            shrunk[:, block] = blank[:, block] + factors[column] * (imputed[:, block] - blank[:, block])
+    return shrunk
