@@ -22,7 +22,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import FusionDPError, SpecError
 from fusiondp.record import summarize, write_json_atomic, write_text_atomic
 from fusiondp.spec import TableSpec
-from fusiondp.train.modes import ADJACENCY_EXPLAINED
+from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Feature-level differentially private learning (FusionDP).")
@@ -131,6 +131,10 @@ def _print_summary(records: list) -> None:
         spent = "∞ (none)" if _missing(row["epsilon_spent"]) else _cell(row["epsilon_spent"])
         ledger = [row[key] for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency")]
         rows.append([row["mode"], *metrics, spent, *map(_cell, ledger), row["imputer"], f"{row['wall_time_s']:.1f}"])
+    if table.loc[table["sigma"].notna(), "epsilon"].nunique() > 1:
+        headers.insert(1, "target ε")
+        for row, values in zip(rows, table.to_dict(orient="records"), strict=True):
+            row.insert(1, _cell(values["epsilon"]) if not _missing(values["sigma"]) else "—")
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     typer.echo(line)
@@ -145,7 +149,9 @@ def _print_summary(records: list) -> None:
     if totals:
         typer.echo("  ε_total (training composed with the DP-synthetic support set's ε_syn): "
                    + ", ".join(f"{m} {_cell(e)}" for m, e in totals.items()))
-    replace = {r["mode"]: r["epsilon_replace"] for r in records if not _missing(r["epsilon_replace"])}
+    several = len({r["epsilon"] for r in records if not _missing(r["sigma"])}) > 1
+    replace = {(f"{r['mode']} at ε {r['epsilon']:g}" if several else r["mode"]): r["epsilon_replace"]
+               for r in records if not _missing(r["epsilon_replace"])}
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
                    + ", ".join(f"{m} {_cell(e)}" for m, e in replace.items()))
@@ -163,7 +169,9 @@ def run(
     out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
     modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
     seeds: Annotated[int | None, Opt(help="Number of seeds (0 … N−1).")] = None,
-    epsilon: Annotated[float | None, Opt(help="Target ε of the DP modes.")] = None,
+    epsilon: Annotated[str | None, Opt(
+        help="Target ε of the DP modes; several, comma-separated (0.5,1,2,4), train a privacy-utility curve from "
+             "one preparation.")] = None,
     delta: Annotated[float | None, Opt(help="Target δ (below 1/N).")] = None,
     accountant: Annotated[str | None, Opt(help="rdp, prv or pld.")] = None,
     epochs: Annotated[int | None, Opt()] = None,
@@ -207,12 +215,23 @@ def run(
     = False,
 ) -> None:
     """Train the chosen modes on a table and print metrics with the privacy ledger."""
-    from fusiondp.pipeline import load_inputs, prepare_splits, save_results, split_for, train_run
+    from fusiondp.impute import format_quality_lines
+    from fusiondp.pipeline import (
+        curve_runs,
+        load_inputs,
+        prepare_splits,
+        privacy_plan,
+        save_results,
+        split_for,
+        train_run,
+        with_epsilon,
+    )
     from fusiondp.privacy.preflight import check_strict, preflight
 
     overrides = dict(
         data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
-        modes=modes, seeds=list(range(seeds)) if seeds is not None else None, epsilon=epsilon, delta=delta,
+        modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
+        epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
         alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, rep_clip=rep_clip, param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
@@ -240,32 +259,83 @@ def run(
         check_strict(findings)
     prepared = prepare_splits(cfg, splits)
     imputer_info = prepared.imputer
-    typer.echo(f"imputer: {imputer_info.used} ({imputer_info.reason})")
+    typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
+    for line in format_quality_lines(prepared.quality):
+        typer.echo(f"  {line}")
+    if prepared.shrinkage:
+        typer.echo("  fusiondp reference view, share of the imputation kept per column (λ, from support rows): "
+                   + ", ".join(f"{column} {value:.2f}" for column, value in prepared.shrinkage.items()))
     typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "
                f"device: {prepared.device}")
     for note in prepared.notes:
         typer.echo(f"note: {note}")
-    runs = [(m, s) for m in cfg.modes for s in cfg.seeds]
+    grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
+    for value in grid:  # an impossible budget fails before any training
+        for mode in cfg.modes:
+            privacy_plan(with_epsilon(prepared, value), get_mode(mode))
+    runs = curve_runs(cfg.modes, cfg.seeds, grid)
     bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr)
     records = []
-    for mode, seed in runs:
-        bar.set_description(f"{mode} seed {seed}")
+    for value, mode, seed in runs:
+        bar.set_description(f"{mode} ε {value:g} seed {seed}" if get_mode(mode).is_private else f"{mode} seed {seed}")
 
         def on_epoch(report: Any) -> None:
             bar.update(1)
             if report.epsilon_spent is not None:
                 bar.set_postfix(eps=f"{report.epsilon_spent:.2f}", val_auroc=f"{report.val_auroc:.3f}")
 
-        records.append(train_run(prepared, mode, seed, on_epoch=on_epoch))
+        records.append(train_run(with_epsilon(prepared, value), mode, seed, on_epoch=on_epoch))
     bar.close()
     _print_summary(records)
+    if len(grid) > 1:
+        _print_run_curve(records)
     private = [r for r in records if r.privacy.sigma is not None]
     if private:
         shown = next((r for r in private if r.mode == "fusiondp"), private[0])
-        typer.echo(f"\nPrivacy statement ({shown.mode}, seed {shown.seed}):\n{shown.privacy.statement}")
+        typer.echo(f"\nPrivacy statement ({shown.mode}, ε {shown.privacy.epsilon_target:g}, seed {shown.seed}):\n"
+                   f"{shown.privacy.statement}")
     save_results(out, prepared, records)
+    again = f" --epsilon {','.join(f'{e:g}' for e in grid)}" if len(grid) > 1 else ""
     typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
-               f"(rerun with: fusiondp run --config {out / 'config.yaml'})")
+               f"(rerun with: fusiondp run --config {out / 'config.yaml'}{again})")
+
+
+def _first_sentence(reason: str) -> str:
+    """An imputer's reason in one line; the full text (paths, download links) is in ``fusiondp info``."""
+    head = reason.split(". ")[0].rstrip(".")
+    return head if head == reason.rstrip(".") else f"{head}; details: fusiondp info"
+
+
+def _epsilons(text: str) -> list[float]:
+    """``--epsilon 1`` or ``--epsilon 0.5,1,2,4``: each a valid budget, in increasing order."""
+    from fusiondp.privacy.accounting import check_epsilon
+
+    try:
+        values = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise typer.BadParameter(f"--epsilon takes a number or comma-separated numbers, e.g. 0.5,1,2,4 (got "
+                                 f"{text!r}).", param_hint="--epsilon") from None
+    if not values:
+        raise typer.BadParameter("--epsilon needs at least one value, e.g. 1 or 0.5,1,2,4.", param_hint="--epsilon")
+    for value in values:
+        check_epsilon(value)
+    return values
+
+
+def _print_run_curve(records: list) -> None:
+    """AUROC (mean ± sd over seeds) per ε and mode: the privacy-utility curve of one run."""
+    table = summarize(records)
+    private = table[table["epsilon_spent"].notna() & (table["sigma"].notna())]
+    references = table[table["sigma"].isna()]
+    modes = list(dict.fromkeys(private["mode"]))
+    typer.echo("\nPrivacy-utility curve (AUROC on the real test rows, mean ± sd over seeds):")
+    typer.echo("  " + "ε".ljust(6) + "".join(m.ljust(16) for m in modes))
+    for value, group in private.groupby("epsilon", sort=True):
+        cells = {row["mode"]: f"{row['auroc_mean']:.3f} ± {row['auroc_sd']:.3f}" for _, row in group.iterrows()}
+        typer.echo("  " + f"{value:g}".ljust(6) + "".join(cells.get(m, "—").ljust(16) for m in modes))
+    for _, row in references.iterrows():
+        typer.echo(f"  reference {row['mode']}: {row['auroc_mean']:.3f} ± {row['auroc_sd']:.3f} (no ε: "
+                   f"{ADJACENCY_EXPLAINED[row['adjacency']]})")
 
 
 @app.command()

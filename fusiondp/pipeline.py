@@ -8,6 +8,7 @@ only), move tensors to the device — and ``train_run`` trains one (mode, seed) 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -368,6 +369,17 @@ def fit_run(
                        imputer=prepared.imputer_summary(), timing=timing, history=outcome.history,
                        data=prepared.data_summary(), cancelled=outcome.cancelled)
     return record, outcome.model
+
+
+def with_epsilon(prepared: PreparedData, epsilon: float) -> PreparedData:
+    """The same preparation for a run at another target ε (ε is read by training only)."""
+    return dataclasses.replace(prepared, config=prepared.config.model_copy(update={"epsilon": epsilon}))
+
+
+def curve_runs(modes: list[str], seeds: list[int], epsilons: list[float]) -> list[tuple[float, str, int]]:
+    """(ε, mode, seed) of a privacy-utility curve: DP modes at every ε, the others once (at the first ε)."""
+    return [(epsilon, mode, seed) for mode in modes for epsilon in (epsilons if get_mode(mode).is_private
+                                                                    else epsilons[:1]) for seed in seeds]
 
 
 def run(

@@ -93,12 +93,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def summarize(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per mode: metrics as mean and sd over seeds, the ledger, imputer and time."""
+    """One row per mode and target ε: metrics as mean and sd over seeds, the ledger, imputer and time."""
     rows = []
-    for mode in dict.fromkeys(r.mode for r in records):
-        group = [r for r in records if r.mode == mode]
+    for mode, epsilon in dict.fromkeys((r.mode, r.privacy.epsilon_target) for r in records):
+        group = [r for r in records if r.mode == mode and r.privacy.epsilon_target == epsilon]
         first = group[0]
-        row: dict[str, Any] = {"mode": mode, "seeds": len(group)}
+        row: dict[str, Any] = {"mode": mode, "epsilon": epsilon, "seeds": len(group)}
         for metric in SUMMARY_METRICS:
             values = np.array([r.metrics.get(metric, np.nan) for r in group], dtype=float)
             row[f"{metric}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,23 @@ def test_cli_inline_roles_impute_and_accountant(tmp_path: Path) -> None:
 
     info = _cli("info")
     assert info.returncode == 0 and "imputer gbdt: available" in info.stdout
+
+
+def test_cli_multi_epsilon_prepares_once_and_prints_the_curve(tmp_path: Path) -> None:
+    out = tmp_path / "curve"
+    result = _cli("run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--epsilon", "2,0.5",
+                  "--modes", "fusiondp,dpsgd,sgd_pub", "--seeds", "2", "--epochs", "1", "--imputer", "gbdt",
+                  "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("imputer: gbdt") == 1, "one preparation serves every ε"
+    assert "Privacy-utility curve" in result.stdout and "reference sgd_pub" in result.stdout
+    assert "WARNING: income_poverty_ratio" in result.stdout, "a column whose imputation loses its missingness is named"
+    records = json.loads((out / "results.json").read_text())["records"]
+    runs = sorted((r["mode"], r["privacy"]["epsilon_target"], r["seed"]) for r in records)
+    assert runs == sorted([(m, e, s) for m in ("fusiondp", "dpsgd") for e in (0.5, 2.0) for s in (0, 1)]
+                          + [("sgd_pub", None, 0), ("sgd_pub", None, 1)])
+    spent = {(r["mode"], r["privacy"]["epsilon_target"]): r["privacy"]["epsilon_spent"] for r in records}
+    assert spent[("fusiondp", 0.5)] <= 0.5 < spent[("fusiondp", 2.0)] <= 2.0
+    bad = _cli("run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--epsilon", "0.5,lots")
+    message = " ".join(re.sub(r"[│╭╮╰╯─]", " ", bad.stderr + bad.stdout).split())  # rich wraps it in a box
+    assert bad.returncode == 2 and "comma-separated numbers" in message and "'0.5,lots'" in message
