@@ -5,21 +5,41 @@ public columns (fitted on a public support set), and a modified DP-SGD trains on
 imputed rows plus a clipped, noised correction from the real rows.
 """
 
-from fusiondp.config import RunConfig
-from fusiondp.data import load_table, split_table
-from fusiondp.errors import (
-    ConfigError,
-    DataError,
-    FusionDPError,
-    ImputerUnavailable,
-    PrivacyError,
-    SpecError,
-)
-from fusiondp.pipeline import prepare, run, save_results, train_run
-from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
-from fusiondp.record import RunRecord, summarize
-from fusiondp.spec import TableSpec
-from fusiondp.train.modes import ALL_MODES
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fusiondp.config import RunConfig
+    from fusiondp.data import load_table, split_table
+    from fusiondp.errors import ConfigError, DataError, FusionDPError, ImputerUnavailable, PrivacyError, SpecError
+    from fusiondp.pipeline import prepare, run, save_results, train_run
+    from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
+    from fusiondp.record import RunRecord, summarize
+    from fusiondp.spec import TableSpec
+    from fusiondp.train.modes import ALL_MODES
+
+_EXPORTS = {
+    "RunConfig": "fusiondp.config", "load_table": "fusiondp.data", "split_table": "fusiondp.data",
+    "ConfigError": "fusiondp.errors", "DataError": "fusiondp.errors", "FusionDPError": "fusiondp.errors",
+    "ImputerUnavailable": "fusiondp.errors", "PrivacyError": "fusiondp.errors", "SpecError": "fusiondp.errors",
+    "prepare": "fusiondp.pipeline", "run": "fusiondp.pipeline", "save_results": "fusiondp.pipeline",
+    "train_run": "fusiondp.pipeline", "calibrate_sigma": "fusiondp.privacy.accounting",
+    "epsilon_spent": "fusiondp.privacy.accounting", "RunRecord": "fusiondp.record", "summarize": "fusiondp.record",
+    "TableSpec": "fusiondp.spec", "ALL_MODES": "fusiondp.train.modes",
+}
+"""Public names and the module that defines each: imported on first use (PEP 562), so that
+``fusiondp --help`` or reading a config does not load torch, scikit-learn and the synthesizers."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fusiondp' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

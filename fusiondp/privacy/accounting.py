@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import brentq
 
 from fusiondp.errors import PrivacyError
 
@@ -208,6 +207,8 @@ def smallest_sigma(eps: Callable[[float], float], target_epsilon: float, rtol: f
         if low <= SIGMA_MIN:
             return SIGMA_MIN
         high, low = low, max(low / 2, SIGMA_MIN)
+    from scipy.optimize import brentq  # scipy costs ~0.4 s to import: only when calibrating
+
     root = math.exp(brentq(lambda log_sigma: eps(math.exp(log_sigma)) - target_epsilon, math.log(low),
                            math.log(high), xtol=rtol / 4))
     sigma = min(max(root, low), high)

@@ -24,6 +24,7 @@ from fusiondp.models import TabularMLP, build_model
 from fusiondp.train.ghost import row_layout, step_gradients, supports
 from fusiondp.train.modes import Mode
 from fusiondp.train.private import PrivateLoss, noisy_private_gradient
+from fusiondp.train.settings import TrainSettings
 
 EVAL_BATCH_ROWS = 16_384
 REP_CLIP_QUANTILE = 0.9
@@ -60,20 +61,6 @@ class TrainTensors:
         if name == "reference":
             return self.support_hybrid if self.support_reference is None else self.support_reference
         return {"hybrid": self.support_hybrid, "uninformative": self.support_blank}[name]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 13
-    batch_size: int = 128
-    public_batch_size: int = 4096
-    lr: float = 0.05
-    alpha: float = 3.0
-    beta: float = 0.5
-    max_grad_norm: float = 1.8
-    rep_clip: float | None = None
-    param_bound: float | None = 10.0
-    hidden: tuple[int, ...] = (64, 32)
 
 
 @dataclass
