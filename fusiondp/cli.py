@@ -208,6 +208,13 @@ def run(
     val_fraction: Annotated[float | None, Opt()] = None,
     test_fraction: Annotated[float | None, Opt()] = None,
     split_seed: Annotated[int | None, Opt()] = None,
+    split_column: Annotated[str | None, Opt(
+        help="Column assigning each row to train, val, test or support (any case); replaces the fractions and "
+             "--split-seed, and is never a feature.")] = None,
+    hybrid_data: Annotated[Path | None, Opt(
+        help="Precomputed imputed copy of the table (same rows, order, public columns and target; imputations in "
+             "the sensitive columns), used as the hybrid view. Its provenance is your statement: computed from "
+             "public columns and a public support set only.")] = None,
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for training.")] = None,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
@@ -236,6 +243,7 @@ def run(
         alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, rep_clip=rep_clip, param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
         val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,
+        split_column=split_column, hybrid_data=str(hybrid_data) if hybrid_data else None,
         support_source=support_source, epsilon_syn=epsilon_syn, delta_syn=delta_syn,
         sensitive_domains=_named_values(sensitive_domain, "--sensitive-domain"),
         sensitive_bounds=_bounds(sensitive_bounds), synth_bins=synth_bins, synth_public_bins=synth_public_bins,
@@ -262,6 +270,11 @@ def run(
     typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
     for line in format_quality_lines(prepared.quality):
         typer.echo(f"  {line}")
+    if prepared.builtin_quality is not None:
+        typer.echo(f"  built-in imputer {prepared.builtin_quality.imputer} on the same held-out support rows, for "
+                   "comparison (not used):")
+        for line in format_quality_lines(prepared.builtin_quality):
+            typer.echo(f"    {line}")
     if prepared.shrinkage:
         typer.echo("  fusiondp reference view, share of the imputation kept per column (λ, from support rows): "
                    + ", ".join(f"{column} {value:.2f}" for column, value in prepared.shrinkage.items()))

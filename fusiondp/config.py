@@ -33,7 +33,8 @@ class RunConfig(BaseModel):
         "(synthesised from the private training rows under epsilon_syn). Default: 'table' when support_data is set.",
     )
     support_data: str | None = Field(None, description="Separate public table used as the support set.")
-    support_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the table declared public support.")
+    support_fraction: float = Field(0.1, ge=0, lt=1, description="Share of the table declared public support "
+                                    "(not used with split_column).")
     epsilon_syn: float = Field(1.0, description="ε of the DP-synthetic support set, spent on top of the training ε.")
     delta_syn: float | None = Field(
         None, description="δ of the DP-synthetic support set (default: δ); the total δ is δ + δ_syn."
@@ -60,13 +61,27 @@ class RunConfig(BaseModel):
         "pld", description="Accountant calibrating the two-stage synthesizer under the replace relation ('pld' exact; "
         "'prv' and 'rdp' via group privacy, conservative)."
     )
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model.")
-    split_seed: int = Field(0, description="Seed of the support/train/val/test split.")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of rows held out for validation (not used with "
+                                "split_column).")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model (not "
+                                 "used with split_column).")
+    split_seed: int = Field(0, description="Seed of the support/train/val/test split (not used for splitting with "
+                            "split_column; it still seeds the imputer and its quality hold-out).")
+    split_column: str | None = Field(
+        None, description="Column whose values (train, val, test, support; any case) assign each row to a part, "
+        "instead of the fractions and split_seed. Never a feature. 'support' rows are public and not trained on "
+        "(support_source 'fraction'); they are refused with a separate support table or a DP-synthetic support set.",
+    )
     imputer: str = Field(
         "auto", description="'auto' (TabPFN if its weights are present, else gbdt), 'gbdt', 'knn', 'tabpfn'."
     )
     imputer_params: dict[str, Any] = Field(default_factory=dict)
+    hybrid_data: str | None = Field(
+        None, description="Path of a precomputed imputed copy of the table (same rows and order, same public "
+        "columns and target, imputations in the sensitive columns), used as the hybrid view instead of the "
+        "built-in imputer's. Its provenance is the user's statement: computed from public columns only, with a "
+        "public support set. Needs support rows from the table (support_source 'fraction').",
+    )
     quality_holdout: float = Field(0.2, gt=0, lt=1, description="Share of support rows held out to score the imputer.")
     modes: list[str] = Field(default_factory=lambda: ["fusiondp"])
     seeds: list[int] = Field(default_factory=lambda: [0])

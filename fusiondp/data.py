@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusiondp.errors import ConfigError, DataError
-from fusiondp.spec import TableSpec
+from fusiondp.errors import ConfigError, DataError, SpecError
+from fusiondp.spec import TableSpec, _did_you_mean
 from fusiondp.synth import SynthesisSummary, SynthSettings, TwoStageSummary, make_synthesizer
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,73 @@ def _stratified_take(indices: np.ndarray, labels: np.ndarray, count: int, rng: n
     return rng.permutation(chosen)[:count] if len(chosen) > count else chosen
 
 
+SPLIT_PARTS = ("train", "val", "test", "support")
+"""Values a split column may hold (case and surrounding spaces are ignored)."""
+
+
+def check_split_column(spec: TableSpec, column: str, columns: pd.Index) -> None:
+    """A split column is a column of the table that assigns rows to parts only: not the target nor a feature."""
+    if column not in columns:
+        raise SpecError(f"Split column {column!r} is not in the table.{_did_you_mean(column, map(str, columns))}")
+    if column == spec.target or column in spec.features:
+        role = "the target" if column == spec.target else ("sensitive" if column in spec.sensitive else "public")
+        raise SpecError(f"Split column {column!r} is tagged {role}; a split column only assigns rows to parts and is "
+                        "never a feature or the target. Give it no other role (it is left out of the features).")
+
+
+def split_assignments(table: pd.DataFrame, spec: TableSpec, column: str) -> np.ndarray:
+    """Each row's part named by ``table[column]``, lower-cased; errors name the rows or values at fault."""
+    check_split_column(spec, column, table.columns)
+    values = table[column]
+    missing = np.flatnonzero(values.isna().to_numpy())
+    if len(missing):
+        shown = ", ".join(str(i + 1) for i in missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise DataError(f"Split column {column!r} is empty in {len(missing)} row(s) (data rows {shown}, counted from "
+                        f"1); every row needs one of {', '.join(SPLIT_PARTS)}. Fill them in, or drop those rows.")
+    parts = values.astype(str).str.strip().str.lower()
+    bad = sorted(set(values[~parts.isin(SPLIT_PARTS)].astype(str)))
+    if bad:
+        shown = ", ".join(repr(v) for v in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise DataError(f"Split column {column!r} holds value(s) {shown}; allowed are {', '.join(SPLIT_PARTS)} "
+                        "(any case).")
+    return parts.to_numpy()
+
+
+def _parts_by_fraction(labels: np.ndarray, support_fraction: float | None, val_fraction: float, test_fraction: float,
+                       seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Seeded, label-stratified test / val / (support) indices and the remaining (train) ones."""
+    rng = np.random.default_rng(seed)
+    remaining = np.arange(len(labels))
+    parts: dict[str, np.ndarray] = {}
+    fractions = {"test": test_fraction, "val": val_fraction}
+    if support_fraction is not None:
+        fractions["support"] = support_fraction
+    for part, fraction in fractions.items():
+        count = round(fraction * len(labels))
+        taken = _stratified_take(remaining, labels[remaining], count, rng)
+        parts[part] = np.sort(taken)
+        remaining = np.setdiff1d(remaining, taken)
+    return parts, remaining
+
+
+def _parts_by_column(assigned: np.ndarray, column: str, own_support: bool,
+                     separate_support: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The indices of each part as ``assigned`` names them, and the train indices.
+
+    'support' rows are refused unless the support set comes from the table itself: beside a
+    separate public table they would be ambiguous (public or private?), and a DP-synthetic
+    support set is synthesised from the private rows, so rows declared public have no place there.
+    """
+    parts = {part: np.flatnonzero(assigned == part) for part in SPLIT_PARTS}
+    if not own_support and len(parts["support"]):
+        instead = ("the support set is the separate public table" if separate_support
+                   else "the support set is DP-synthetic (support_source 'dp_synthetic')")
+        raise ConfigError(f"Column {column!r} marks {len(parts['support'])} row(s) 'support', but {instead}. Mark "
+                          "those rows train, val or test, or use them as the support set (support_source "
+                          "'fraction' with this split column).")
+    return parts, parts.pop("train")
+
+
 def split_table(
     table: pd.DataFrame,
     spec: TableSpec,
@@ -206,6 +273,7 @@ def split_table(
     seed: int = 0,
     support: pd.DataFrame | None = None,
     synthesize: SynthSettings | None = None,
+    split_column: str | None = None,
 ) -> Splits:
     """Split ``table`` into disjoint, label-stratified parts with a seeded generator.
 
@@ -214,6 +282,12 @@ def split_table(
     which are scored on), no rows of ``table`` are used as support; otherwise a
     ``support_fraction`` of ``table`` is declared public and removed from the private
     training set.
+
+    With ``split_column``, that column of ``table`` assigns every row to a part (``SPLIT_PARTS``)
+    and the fractions and ``seed`` are not used: a user who already has a split (a published
+    benchmark's, a hospital's consented subset) must get exactly it. Rows marked 'support' are
+    public and not trained on, as with a support fraction. The column must not be a feature or
+    the target of ``spec`` (the pipeline adds it to ``ignore``).
     """
     if support is not None and synthesize is not None:
         raise ConfigError("Both a separate support table and a DP-synthetic support set were requested; choose one "
@@ -224,32 +298,33 @@ def split_table(
         if not 0 <= value < 1:
             raise ConfigError(f"{label} must be in [0, 1); got {value}.")
     held_out = val_fraction + test_fraction + (support_fraction if own_fraction else 0)
-    if held_out >= 0.9:
+    if split_column is None and held_out >= 0.9:
         raise ConfigError(
             f"support + val + test fractions add up to {held_out:.2f}, leaving (almost) no private "
             "training rows. Keep their sum below 0.9."
         )
-    labelled = table[table[spec.target].notna()].reset_index(drop=True)
+    assigned = None if split_column is None else split_assignments(table, spec, split_column)
+    has_target = table[spec.target].notna()
+    labelled = table[has_target].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
     negative, positive = spec.target_classes(labelled[spec.target])
     labels = (labelled[spec.target] == positive).to_numpy()
-    rng = np.random.default_rng(seed)
-    remaining = np.arange(len(labelled))
-    parts: dict[str, np.ndarray] = {}
-    fractions = {"test": test_fraction, "val": val_fraction}
-    if own_fraction:
-        fractions["support"] = support_fraction
-    for part, fraction in fractions.items():
-        count = round(fraction * len(labelled))
-        taken = _stratified_take(remaining, labels[remaining], count, rng)
-        parts[part] = np.sort(taken)
-        remaining = np.setdiff1d(remaining, taken)
+    if assigned is None:
+        parts, remaining = _parts_by_fraction(labels, support_fraction if own_fraction else None, val_fraction,
+                                              test_fraction, seed)
+    else:
+        parts, remaining = _parts_by_column(assigned[has_target.to_numpy()], split_column, own_fraction,
+                                            support is not None)
+        notes.append(f"Split taken from column {split_column!r}; support_fraction, val_fraction, test_fraction and "
+                     "split_seed are not used for splitting.")
     train = labelled.iloc[remaining].reset_index(drop=True)
     synthetic = None
     if own_fraction:
         support_rows = labelled.iloc[parts["support"]].reset_index(drop=True)
-        source = f"public fraction {support_fraction:g} of the table ({len(support_rows)} rows, disjoint from train)"
+        declared = (f"rows marked 'support' in column {split_column!r}" if assigned is not None
+                    else f"public fraction {support_fraction:g} of the table")
+        source = f"{declared} ({len(support_rows)} rows, disjoint from train)"
     elif synthesize is not None:
         synthesizer = make_synthesizer(spec, synthesize).fit(train)
         support_rows = synthesizer.sample(train)
@@ -258,21 +333,27 @@ def split_table(
     else:
         support_rows = _check_separate_support(support, train, spec)
         source = f"separate public table ({len(support_rows)} rows)"
+    fix_split = (f"mark more rows 'support' in column {split_column!r}" if assigned is not None
+                 else "raise support_fraction")
     if len(support_rows) < MIN_SUPPORT_ROWS:
         raise DataError(
             f"The support set has {len(support_rows)} rows; at least {MIN_SUPPORT_ROWS} are needed to fit "
-            "and check the imputer. Raise support_fraction or supply a larger public table."
+            f"and check the imputer. {fix_split[0].upper()}{fix_split[1:]} or supply a larger public table."
         )
     if len(train) < MIN_SUPPORT_ROWS:
-        raise DataError(f"Only {len(train)} private training rows remain; at least {MIN_SUPPORT_ROWS} are needed.")
+        where = f" (rows marked 'train' in column {split_column!r})" if assigned is not None else ""
+        raise DataError(f"Only {len(train)} private training rows remain{where}; at least {MIN_SUPPORT_ROWS} are "
+                        "needed.")
     train_labels = labels[remaining]
     if train_labels.all() or not train_labels.any():
         rare_is_positive = not train_labels.any()
         rare = positive if rare_is_positive else negative
+        fix = (f"mark rows of that class 'train' in column {split_column!r}" if assigned is not None
+               else "lower support_fraction / val_fraction / test_fraction")
         raise DataError(
             f"Target {spec.target!r} has only {int((labels == rare_is_positive).sum())} labelled row(s) of class "
             f"{rare!r}, and none is left for training after the support, validation and test rows are set "
-            "aside. Add rows of that class or lower support_fraction / val_fraction / test_fraction."
+            f"aside. Add rows of that class or {fix}."
         )
     return Splits(
         support=support_rows,
@@ -301,3 +382,62 @@ def _check_separate_support(support: pd.DataFrame, train: pd.DataFrame, spec: Ta
             "set must be public data disjoint from the private rows; remove the shared rows."
         )
     return support.reset_index(drop=True)
+
+
+IMPUTED_PREFIX = "__fusiondp_imputed__"
+"""Prefix of the columns that carry user-provided imputations through ``split_table`` beside their rows."""
+
+
+def imputed_column(column: str) -> str:
+    """The name under which the user-provided imputation of sensitive ``column`` travels with its row."""
+    return IMPUTED_PREFIX + column
+
+
+def attach_imputations(table: pd.DataFrame, imputed: pd.DataFrame, spec: TableSpec, name: str) -> pd.DataFrame:
+    """``table`` with ``imputed``'s sensitive columns added as ``imputed_column`` columns, row by row.
+
+    ``imputed`` is a precomputed imputed copy of ``table`` (same rows, same order). Its rows are
+    aligned by position, so the public columns and the target must agree cell by cell (missing
+    equals missing): a sorted, filtered or shuffled copy would pair one row's imputation with
+    another row — the error names the first row and column that differ. ``spec`` gives the roles
+    (its ``ignore`` must hold the ``imputed_column`` names, as ``pipeline.declared_spec`` does).
+    """
+    if len(imputed) != len(table):
+        raise DataError(f"The imputed copy {name} has {len(imputed)} rows but the table has {len(table)}; it must "
+                        "hold the same rows in the same order.")
+    lacking = [c for c in spec.sensitive if c not in imputed.columns]
+    if lacking:
+        raise DataError(f"The imputed copy {name} lacks sensitive column(s) {lacking}; they hold the imputations.")
+    clashing = [imputed_column(c) for c in spec.sensitive if imputed_column(c) in table.columns]
+    if clashing:
+        raise DataError(f"The table already has column(s) {clashing}; rename them (that prefix is reserved).")
+    attached = table.assign(**{imputed_column(c): imputed[c].to_numpy() for c in spec.sensitive})
+    roles = spec.with_roles(attached)
+    compared = [*roles.public, roles.target]
+    lacking = [c for c in compared if c not in imputed.columns]
+    if lacking:
+        raise DataError(f"The imputed copy {name} lacks column(s) {lacking}; it needs every public column and the "
+                        "target, unchanged, to be checked row by row against the table.")
+    first: tuple[int, str] | None = None
+    for column in compared:
+        differs = np.flatnonzero(~_same_cells(table[column], imputed[column]))
+        if len(differs) and (first is None or differs[0] < first[0]):
+            first = (int(differs[0]), column)
+    if first is not None:
+        row, column = first
+        raise DataError(
+            f"The imputed copy {name} differs from the table in row {row + 1} (data rows counted from 1), column "
+            f"{column!r}: the table has {table[column].iloc[row]!r}, the copy {imputed[column].iloc[row]!r}. Its "
+            "public columns and target must equal the table's, row for row and in the same order; only the "
+            "sensitive columns may differ.")
+    return attached
+
+
+def _same_cells(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Cell-wise equality of two columns, missing equal to missing; numbers by value, anything else as text."""
+    left_missing, right_missing = left.isna().to_numpy(), right.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right):
+        equal = left.to_numpy(dtype=float) == right.to_numpy(dtype=float)
+    else:
+        equal = left.astype(str).to_numpy() == right.astype(str).to_numpy()
+    return (left_missing & right_missing) | (~left_missing & ~right_missing & equal)

@@ -22,9 +22,9 @@ import torch
 import yaml
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits, load_table, split_table
+from fusiondp.data import Splits, attach_imputations, check_split_column, imputed_column, load_table, split_table
 from fusiondp.encode import TableEncoder
-from fusiondp.errors import ConfigError, SpecError
+from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
@@ -49,6 +49,13 @@ SYNTHETIC_QUALITY_NOTE = (
     "conditioning columns, blurred by noise (the gap to the baseline shrinks as ε_syn falls). Measuring the error "
     "on real values would need real sensitive values, i.e. more privacy budget."
 )
+
+
+PROVIDED_PROVENANCE = (
+    "the user's statement, not checked by FusionDP: the imputations must have been computed from the public "
+    "columns only, by a model fitted on a public support set (never on the private rows' sensitive values)"
+)
+"""What FusionDP knows about where user-provided imputations (``hybrid_data``) come from; shown with them."""
 
 
 @contextmanager
@@ -82,6 +89,9 @@ class PreparedData:
     """The imputer fitted on the whole support set (reads only public columns of what it imputes)."""
     shrinkage: dict[str, float] = field(default_factory=dict)
     """Per sensitive column, λ of FusionDP's reference view (``fusiondp.reference``), chosen on support rows."""
+    builtin_quality: QualityReport | None = None
+    """With user-provided imputations (``hybrid_data``): the built-in imputer's report on the same held-out
+    support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
 
     def data_summary(self) -> dict[str, Any]:
         synthetic = self.splits.synthetic
@@ -90,8 +100,12 @@ class PreparedData:
                 "n_features": self.encoder.n_features, "notes": self.notes}
 
     def imputer_summary(self) -> dict[str, Any]:
-        return {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),
-                "reference_shrinkage": {column: round(value, 4) for column, value in self.shrinkage.items()}}
+        summary = {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),
+                   "reference_shrinkage": {column: round(value, 4) for column, value in self.shrinkage.items()}}
+        if self.builtin_quality is not None:
+            summary.update(hybrid_data=self.config.hybrid_data, provenance=PROVIDED_PROVENANCE,
+                           builtin_quality=self.builtin_quality.to_dict())
+        return summary
 
 
 def _tensor(array: Any, device: torch.device) -> torch.Tensor:
@@ -122,24 +136,50 @@ def load_inputs(config: RunConfig, table: pd.DataFrame | None = None,
 
 
 def declared_spec(config: RunConfig) -> TableSpec:
-    """The user's spec; with a DP-synthetic support set, the declared domains and bounds also declare types."""
+    """The user's spec; with a DP-synthetic support set, the declared domains and bounds also declare types.
+
+    A split column and the columns carrying user-provided imputations (``imputed_column``) are
+    ignored: they travel with the rows but are never features.
+    """
     if config.spec is None:
         raise SpecError("No column spec given: name the target and the sensitive columns.")
+    spec = config.spec
+    extra = [] if config.split_column is None else [config.split_column]
+    if config.hybrid_data is not None:
+        extra += [imputed_column(column) for column in spec.sensitive]
+    if extra:
+        spec = spec.model_copy(update={"ignore": tuple(dict.fromkeys([*spec.ignore, *extra]))})
     synth = config.synth_settings()
     if synth is None:
-        return config.spec
-    return config.spec.declaring(categorical=synth.domains, numeric=synth.bounds)
+        return spec
+    return spec.declaring(categorical=synth.domains, numeric=synth.bounds)
 
 
-def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None) -> Splits:
+def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None,
+              imputed: pd.DataFrame | None = None) -> Splits:
     """Split ``table`` by ``config``'s roles and data settings (synthesising a DP-synthetic support set).
 
     Reads no private sensitive value to type a column: splitting needs the roles and the
     target only, and a synthesizer takes the sensitive columns' types from their declared
-    domains and bounds.
+    domains and bounds. With ``config.hybrid_data`` (or ``imputed`` given), the user's imputed
+    copy is checked against ``table`` row for row and its sensitive values travel with their rows
+    through the split (``imputed_column``), for ``prepare_splits`` to use as the hybrid view.
     """
+    if config.split_column is not None and config.spec is not None:
+        check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
     spec = declared_spec(config)
     synth = config.synth_settings()
+    if config.hybrid_data is not None:
+        if config.support_source != "fraction":
+            raise ConfigError(
+                f"hybrid_data needs the support rows to come from the table itself (support_source 'fraction', or "
+                f"rows marked 'support' in a split column), not support_source {config.support_source!r}: the "
+                "provided imputations are scored, and the reference view's shrinkage chosen, on support rows, and "
+                "the imputed copy covers the table's rows only. To use a separate public table, append its rows "
+                "to the table (and to the imputed copy) and mark them 'support' in a split column.")
+        if imputed is None:
+            imputed = load_table(config.hybrid_data)
+        table = attach_imputations(table, imputed, spec, config.hybrid_data)
     roles = spec.with_roles(table)
     if synth is not None:
         if any(c not in synth.domains and c not in synth.bounds for c in roles.sensitive):
@@ -148,7 +188,8 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
     with torch_threads(config.threads):
         return split_table(table, roles, support_fraction=config.support_fraction,
                            val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                           seed=config.split_seed, support=support, synthesize=synth)
+                           seed=config.split_seed, support=support, synthesize=synth,
+                           split_column=config.split_column)
 
 
 def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
@@ -199,14 +240,28 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
     imputer = choice.build(spec, config.split_seed).fit(splits.support)
     quality.record_selection(getattr(imputer, "selection_", {}))
     public_columns = list(spec.public)
-    hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
-              for part in ("train", "val")}
+    if config.hybrid_data is None:
+        hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
+                  for part in ("train", "val")}
+        holdout_states, train_states = _states(holdout_imputer, holdout), _states(imputer, splits.train)
+    else:
+        hybrid = {part: provided_imputations(spec, getattr(splits, part), config.hybrid_data)
+                  for part in ("train", "val")}
+        holdout_imputed = provided_imputations(spec, holdout, config.hybrid_data)
+        holdout_states = train_states = {}  # no state probabilities: the reference encodes the user's values hard
     impute_s = time.perf_counter() - started
     if splits.synthetic is not None:
         quality.synthetic = True
         quality.notes.append(SYNTHETIC_QUALITY_NOTE.format(epsilon=splits.synthetic.epsilon))
     quality.notes.extend(getattr(imputer, "notes_", []))
     quality.notes.extend(unseen_category_notes(spec, splits))
+    builtin_quality = None
+    if config.hybrid_data is not None:
+        builtin_quality = quality
+        quality = provided_quality(config.hybrid_data, spec, splits, fit_rows, holdout, holdout_imputed,
+                                   [hybrid["train"], hybrid["val"]])
+        choice = ImputerChoice("hybrid_data", quality.imputer, f"read as given; provenance: {PROVIDED_PROVENANCE}",
+                               {})
     for warning in private_unseen_category_notes(spec, splits):
         log.warning(warning)  # local diagnostic only: never written to results or reports
 
@@ -220,10 +275,10 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
         return _tensor((frame[spec.target] == positive).to_numpy(dtype=float), device)
 
     support_real, support_blank = encoder.transform(holdout), encoder.transform_uninformative(holdout)
-    support_expected = expected_encoding(encoder, holdout_imputed, _states(holdout_imputer, holdout))
+    support_expected = expected_encoding(encoder, holdout_imputed, holdout_states)
     shrinkage_factors = shrinkage(encoder, support_real, support_expected, support_blank)
     train_blank = encoder.transform_uninformative(splits.train)
-    train_expected = expected_encoding(encoder, hybrid["train"], _states(imputer, splits.train))
+    train_expected = expected_encoding(encoder, hybrid["train"], train_states)
     tensors = TrainTensors(
         x_real=_tensor(encoder.transform(splits.train), device),
         x_hybrid=_tensor(encoder.transform(hybrid["train"]), device),
@@ -241,7 +296,50 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
         support_reference=_tensor(shrink(encoder, support_expected, support_blank, shrinkage_factors), device),
     )
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
-                        impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors)
+                        impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors,
+                        builtin_quality=builtin_quality)
+
+
+def provided_imputations(spec: TableSpec, rows: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``rows``' public columns and target with the user's imputations (carried by ``split_for``) as sensitive values.
+
+    The same layout as an imputer's ``transform``, so that the rest of the preparation cannot tell them apart.
+    """
+    carried = {column: imputed_column(column) for column in spec.sensitive}
+    if not set(carried.values()) <= set(rows.columns):
+        raise ConfigError(f"hybrid_data is {name!r} but these splits carry no imputations: split the table with "
+                          "fusiondp.pipeline.split_for, which checks the imputed copy and aligns its rows.")
+    hybrid = rows[[*spec.public, spec.target]].assign(**{c: rows[carried[c]].to_numpy() for c in spec.sensitive})
+    for column in spec.sensitive:
+        if column in spec.numeric:
+            values = hybrid[column].dropna()
+            junk = values[pd.to_numeric(values, errors="coerce").isna()]
+            if len(junk):
+                examples = ", ".join(repr(v) for v in junk.unique()[:3])
+                raise DataError(f"The imputed copy {name} holds non-numeric values in numeric sensitive column "
+                                f"{column!r} ({examples}; {len(junk)} rows). Give numbers, or leave the cell empty "
+                                "for 'missing'.")
+    return hybrid
+
+
+def provided_quality(name: str, spec: TableSpec, splits: Splits, fit_rows: pd.DataFrame, holdout: pd.DataFrame,
+                     holdout_imputed: pd.DataFrame, hybrid_parts: list[pd.DataFrame]) -> QualityReport:
+    """The user's imputations scored on the held-out support rows the built-in imputer is scored on.
+
+    Their real sensitive values are public, so this report is public too; it is the one that describes
+    the hybrid view actually used. The baseline is the mean / majority of the other support rows, as
+    for the built-in imputer, so the two reports compare like for like.
+    """
+    report = quality_report(f"user-provided imputations from {name}", spec, fit_rows, holdout, holdout_imputed)
+    report.notes = [f"User-provided imputations from {name}, scored on the same {len(holdout)} held-out support "
+                    f"rows as the built-in imputer. Provenance: {PROVIDED_PROVENANCE}. If they were fitted on "
+                    "these support rows, the scores are in-sample (optimistic)."]
+    provided = pd.concat([*hybrid_parts, holdout_imputed], ignore_index=True)
+    report.notes += [f"Sensitive column {column!r}: the provided imputations hold {describe_categories(values)}, "
+                     "absent from the support set; the encoder codes them as an all-zero 'other'."
+                     for column, values in unseen_categories(spec, splits.support, provided, spec.sensitive).items()]
+    report.notes.extend(unseen_category_notes(spec, splits))
+    return report
 
 
 def _states(imputer: Imputer, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:

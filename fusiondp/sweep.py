@@ -76,8 +76,8 @@ Selection = Literal["val_hybrid", "val_real"]
 PREPARE_FIELDS = ("data", "spec", "support_source", "support_data", "support_fraction", "epsilon_syn", "delta_syn",
                   "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins", "synth_condition_on",
                   "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
-                  "val_fraction", "test_fraction", "split_seed", "imputer", "imputer_params", "quality_holdout",
-                  "device", "delta")
+                  "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
+                  "hybrid_data", "quality_holdout", "device", "delta")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
                  "epsilon_replace", "epsilon_total", "epsilon_syn", "delta_syn", "rho_syn")
