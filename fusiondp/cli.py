@@ -13,16 +13,16 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from tqdm.auto import tqdm
 
-from fusiondp.config import RunConfig
-from fusiondp.errors import FusionDPError, SpecError
-from fusiondp.record import summarize, write_json_atomic, write_text_atomic
-from fusiondp.spec import TableSpec
+from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, SpecError
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
+
+if TYPE_CHECKING:
+    from fusiondp.config import RunConfig
+    from fusiondp.spec import TableSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Feature-level differentially private learning (FusionDP).")
@@ -46,6 +46,8 @@ def _split_list(value: str | None) -> list[str] | None:
 
 def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | None,
                      categorical: str | None, ignore: str | None) -> TableSpec | None:
+    from fusiondp.spec import TableSpec
+
     if spec is not None and (target or sensitive):
         raise SpecError("Give the column roles either with --spec FILE or with --target/--sensitive, not both.")
     if spec is not None:
@@ -59,6 +61,8 @@ def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | Non
 
 
 def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
+    from fusiondp.config import RunConfig
+
     base = RunConfig.from_yaml(config).to_dict() if config else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "support_data" in given and "support_source" not in given:
@@ -122,6 +126,9 @@ def _cell(value: Any, digits: int = 3) -> str:
 
 
 def _print_summary(records: list) -> None:
+    from fusiondp.record import summarize
+    from fusiondp.verdicts import verdicts
+
     table = summarize(records)
     headers = ["mode", "AUROC", "AUPRC", "accuracy", "F1", "ε spent", "δ", "σ", "q", "steps", "accountant",
                "adjacency", "imputer", "time s"]
@@ -155,6 +162,8 @@ def _print_summary(records: list) -> None:
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
                    + ", ".join(f"{m} {_cell(e)}" for m, e in replace.items()))
+    for line in verdicts(table):
+        typer.echo(f"note: {line}")
 
 
 @app.command()
@@ -222,6 +231,8 @@ def run(
     = False,
 ) -> None:
     """Train the chosen modes on a table and print metrics with the privacy ledger."""
+    from tqdm.auto import tqdm
+
     from fusiondp.impute import format_quality_lines
     from fusiondp.pipeline import (
         curve_runs,
@@ -331,12 +342,17 @@ def _epsilons(text: str) -> list[float]:
     if not values:
         raise typer.BadParameter("--epsilon needs at least one value, e.g. 1 or 0.5,1,2,4.", param_hint="--epsilon")
     for value in values:
-        check_epsilon(value)
+        try:
+            check_epsilon(value)
+        except PrivacyError as exc:  # a bad flag value is a configuration error, like every other knob's
+            raise ConfigError(str(exc)) from None
     return values
 
 
 def _print_run_curve(records: list) -> None:
     """AUROC (mean ± sd over seeds) per ε and mode: the privacy-utility curve of one run."""
+    from fusiondp.record import summarize
+
     table = summarize(records)
     private = table[table["epsilon_spent"].notna() & (table["sigma"].notna())]
     references = table[table["sigma"].isna()]
@@ -385,6 +401,8 @@ def impute(
     for note in [*quality.notes, *prepared.notes]:
         typer.echo(f"note: {note}")
     if report is not None:
+        from fusiondp.record import write_json_atomic, write_text_atomic
+
         summary = prepared.imputer_summary()
         write_json_atomic(report / "imputation.json", summary)
         write_text_atomic(report / "imputation.html", report_html(quality, summary))
@@ -556,6 +574,8 @@ def audit(
     typer.echo("attribute_advantage = attack accuracy on training rows − on held-out rows (0 = no measurable leak); "
                "imputer_acc = what the public imputer alone guesses.")
     if out is not None:
+        from fusiondp.record import write_json_atomic
+
         write_json_atomic(out / "audit.json", table.to_dict(orient="records"))
         typer.echo(f"audit: {out / 'audit.json'}")
 

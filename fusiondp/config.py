@@ -7,7 +7,7 @@ run exactly (same seeds → same metrics).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from fusiondp.errors import ConfigError, validated
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
-from fusiondp.synth import SynthSettings
-from fusiondp.train.loop import TrainSettings
 from fusiondp.train.modes import ALL_MODES, get_mode
+from fusiondp.train.settings import TrainSettings
 from fusiondp.yamlfile import read_yaml
+
+if TYPE_CHECKING:
+    from fusiondp.synth import SynthSettings
 
 
 class RunConfig(BaseModel):
@@ -180,6 +182,8 @@ class RunConfig(BaseModel):
         """The synthesizer's settings when the support set is DP-synthetic, else ``None``."""
         if self.support_source != "dp_synthetic":
             return None
+        from fusiondp.synth.settings import SynthSettings  # the synthesizers import torch: only when used
+
         return SynthSettings(
             epsilon=self.epsilon_syn, delta=self.delta if self.delta_syn is None else self.delta_syn,
             domains=self.sensitive_domains, bounds=self.sensitive_bounds, bins=self.synth_bins,

@@ -43,7 +43,8 @@ with left:
     used = [c for c in features if c not in st.session_state.ignore]
     st.multiselect("Categorical columns (the others are numeric)", used, key="categorical",
                    persist_state="session",
-                   help="Categorical columns are one-hot encoded; numeric ones are standardised.")
+                   help="Categorical columns are one-hot encoded; numeric ones are standardised. A sensitive column "
+                        "not listed here gets its type from the support set's values, never from the private rows.")
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
              state.SUPPORT_SOURCES, key="support_source", persist_state="session")
@@ -98,7 +99,8 @@ roles = pd.DataFrame({
              else "ignore" if c in st.session_state.ignore else "public" for c in columns],
     "type": ["" if c == st.session_state.target or c in st.session_state.ignore
              else "categorical" if c in st.session_state.categorical
-             or not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
+             else "from the support set" if c in st.session_state.sensitive
+             else "categorical" if not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
     "missing": [f"{table.frame[c].isna().mean():.1%}" for c in columns],
     "suggested sensitive": [bool(state.SENSITIVE_NAME.search(c)) for c in columns],
 })

@@ -45,7 +45,9 @@ def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> No
     assert at.session_state.table.name == "nhanes_small.csv"
     assert at.session_state.target == "diabetes"
     assert any(LOCAL_NOT_DP in w.value for w in at.warning), "the overview shows private values: say so"
-    assert "age" in at.session_state.sensitive and "gender" in at.session_state.categorical
+    assert "age" in at.session_state.sensitive and "gender" in at.session_state.sensitive
+    assert "gender" not in at.session_state.categorical, "a sensitive column is typed from the support set"
+    assert "general_health" in at.session_state.categorical
 
 
 def test_sample_table_comes_with_its_spec(app: AppTest) -> None:
