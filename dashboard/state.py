@@ -13,6 +13,8 @@ import hashlib
 import json
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ import yaml
 from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for
+from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, split_for
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
@@ -356,21 +358,62 @@ def _prepare_key(config: RunConfig) -> str:
     return json.dumps({k: values[k] for k in (*PREPARE_FIELDS, "batch_size")}, sort_keys=True, default=str)
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _prepare(table_hash: str, support_hash: str | None, prepare_key: str, _config: RunConfig,
-             _table: pd.DataFrame, _splits: Splits) -> PreparedData:
-    """Imputation and encoding, keyed on the table's and support's hashes and the data settings."""
-    return prepare_splits(_config, _splits)
+PREPARED_ENTRIES = 4
+_prepared: OrderedDict[tuple[str, str | None, str], PreparedData] = OrderedDict()
+_prepared_lock = threading.Lock()
 
 
-def prepared_for(config: RunConfig) -> PreparedData:
+def _prepare(table_hash: str, support_hash: str | None, prepare_key: str, config: RunConfig, splits: Splits,
+             progress: Progress | None = None) -> PreparedData:
+    """Imputation and encoding, keyed on the table's and support's hashes and the data settings.
+
+    A plain LRU shared by every session rather than ``st.cache_data``: the preparation draws its progress
+    into the caller's ``st.status``, and ``st.cache_data`` would record those calls and replay them into a
+    container that no longer exists. Nobody mutates a ``PreparedData`` (``prepared_for`` returns a copy
+    with the caller's config), so sharing one object is safe.
+    """
+    key = (table_hash, support_hash, prepare_key)
+    with _prepared_lock:
+        if key in _prepared:
+            _prepared.move_to_end(key)
+            return _prepared[key]
+    prepared = prepare_splits(config, splits, progress)
+    with _prepared_lock:
+        _prepared[key] = prepared
+        while len(_prepared) > PREPARED_ENTRIES:
+            _prepared.popitem(last=False)
+    return prepared
+
+
+def prepared_for(config: RunConfig, progress: Progress | None = None) -> PreparedData:
     """The prepared data for ``config``, reusing a cached preparation that differs in training knobs only
-    (as ``fusiondp.sweep`` does: ``train_run`` reads ε and the knobs from ``prepared.config``)."""
+    (as ``fusiondp.sweep`` does: ``train_run`` reads ε and the knobs from ``prepared.config``).
+
+    ``progress`` hears the phases of a preparation that actually runs (a cached one is instant)."""
     table: Table = st.session_state.table
     support = st.session_state.support_table if support_frame() is not None else None
     prepared = _prepare(table.digest, support.digest if support else None, _prepare_key(config), config,
-                        table.frame, current_splits(config))
+                        current_splits(config), progress)
     return dataclasses.replace(prepared, config=config)
+
+
+def preparing(label: str) -> tuple[Any, Progress]:
+    """An ``st.status`` box with a progress bar, and the ``Progress`` that fills it.
+
+    Call it inside ``with status:``; each finished phase leaves a line with its seconds, so a slow
+    imputation shows as such instead of a spinner that might be a hang.
+    """
+    status = st.status(label, expanded=True)
+    bar = status.progress(0.0)
+    started: dict[str, float] = {}
+
+    def report(phase: str, fraction: float) -> None:
+        started.setdefault(phase, time.perf_counter())
+        bar.progress(min(fraction, 1.0), text=f"{phase} {fraction:.0%}")
+        if fraction >= 1:
+            status.write(f"{phase}: {time.perf_counter() - started[phase]:.1f} s")
+
+    return status, report
 
 
 @dataclass

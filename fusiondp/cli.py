@@ -125,6 +125,31 @@ def _cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+class PhaseBars:
+    """``Progress`` for the terminal: one tqdm bar per preparation phase on stderr, left showing its seconds.
+
+    Phases that take long (imputation, preflight, σ calibration) were silent before: a user could not tell
+    a slow step from a hang. ``quiet`` shows nothing.
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, fraction: float) -> None:
+        if self.quiet:
+            return
+        from tqdm.auto import tqdm
+
+        bar = self.bars.get(phase)
+        if bar is None:
+            bar = self.bars[phase] = tqdm(total=100, desc=phase, file=sys.stderr,
+                                          bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {elapsed_s:.1f} s")
+        bar.update(round(100 * min(fraction, 1.0)) - bar.n)
+        if fraction >= 1:
+            bar.close()
+
+
 def _print_summary(records: list) -> None:
     from fusiondp.record import summarize
     from fusiondp.verdicts import verdicts
@@ -268,22 +293,25 @@ def run(
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
     table, support_table = load_inputs(cfg)
-    splits = split_for(cfg, table, support_table)
+    progress = PhaseBars(quiet)
+    splits = split_for(cfg, table, support_table, progress=progress)
+    progress("preflight", 0.0)
     findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits)
+    progress("preflight", 1.0)
     for finding in findings:
         typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
     if not findings:
         typer.echo("preflight: no proxy, identifier or set-up problem found")
     if strict:
         check_strict(findings)
-    prepared = prepare_splits(cfg, splits)
+    prepared = prepare_splits(cfg, splits, progress)
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
     for line in format_quality_lines(prepared.quality):
         typer.echo(f"  {line}")
     if prepared.builtin_quality is not None:
-        typer.echo(f"  built-in imputer {prepared.builtin_quality.imputer} on the same held-out support rows, for "
-                   "comparison (not used):")
+        typer.echo(f"  built-in imputer {prepared.builtin_quality.imputer} on the same support rows (cross-fitted), "
+                   "for comparison (not used):")
         for line in format_quality_lines(prepared.builtin_quality):
             typer.echo(f"    {line}")
     if prepared.shrinkage:
@@ -294,9 +322,11 @@ def run(
     for note in prepared.notes:
         typer.echo(f"note: {note}")
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
-    for value in grid:  # an impossible budget fails before any training
-        for mode in cfg.modes:
-            privacy_plan(with_epsilon(prepared, value), get_mode(mode))
+    plans = [(value, mode) for value in grid for mode in cfg.modes]
+    progress("σ calibration", 0.0)
+    for done, (value, mode) in enumerate(plans, start=1):  # an impossible budget fails before any training
+        privacy_plan(with_epsilon(prepared, value), get_mode(mode))
+        progress("σ calibration", done / len(plans))
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
     bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr)
     records = []
@@ -381,7 +411,7 @@ def impute(
     support_data: Annotated[Path | None, Opt()] = None,
     report: Annotated[Path | None, Opt(help="Folder for imputation.json and imputation.html (works offline).")] = None,
 ) -> None:
-    """Fit the imputer on the support set and print its quality on held-out support rows."""
+    """Fit the imputer on the support set and print its quality on its cross-fitted support rows."""
     from fusiondp.impute import format_quality_lines
     from fusiondp.impute.figures import report_html
     from fusiondp.pipeline import prepare
@@ -391,11 +421,11 @@ def impute(
         imputer=imputer, support_fraction=support_fraction,
         support_data=str(support_data) if support_data else None))
     _require_roles(cfg)
-    prepared = prepare(cfg)
+    prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     quality = prepared.quality
     quality.record_selection(getattr(prepared.fitted_imputer, "selection_", {}))
     typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
-    typer.echo(f"fitted on {quality.fit_rows} support rows, scored on {quality.holdout_rows} held-out support rows")
+    typer.echo(quality.scored_on())
     for line in format_quality_lines(quality):
         typer.echo(line)
     for note in [*quality.notes, *prepared.notes]:
@@ -565,7 +595,7 @@ def audit(
         epsilon_values = [float(e) for e in _split_list(epsilons) or []]
     except ValueError as exc:
         raise typer.BadParameter(f"--epsilons must be numbers separated by commas ({exc})") from exc
-    prepared = prepare(cfg)
+    prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
     typer.echo("The audit attacks real training rows: an evaluation of your own data, not a DP release.")
     table = audit_grid(prepared, cfg.modes, epsilon_values, seed=seed, rows=rows)

@@ -68,7 +68,7 @@ class RunConfig(BaseModel):
     test_fraction: float = Field(0.2, ge=0, lt=1, description="Share of real rows held out to score the model (not "
                                  "used with split_column).")
     split_seed: int = Field(0, description="Seed of the support/train/val/test split (not used for splitting with "
-                            "split_column; it still seeds the imputer and its quality hold-out).")
+                            "split_column; it still seeds the imputer and its cross-validation folds).")
     split_column: str | None = Field(
         None, description="Column whose values (train, val, test, support; any case) assign each row to a part, "
         "instead of the fractions and split_seed. Never a feature. 'support' rows are public and not trained on "
@@ -84,7 +84,8 @@ class RunConfig(BaseModel):
         "built-in imputer's. Its provenance is the user's statement: computed from public columns only, with a "
         "public support set. Needs support rows from the table (support_source 'fraction').",
     )
-    quality_holdout: float = Field(0.2, gt=0, lt=1, description="Share of support rows held out to score the imputer.")
+    quality_holdout: float = Field(0.2, gt=0, lt=1, description="Not read any more: the imputer is scored on its "
+                                   "cross-fitted support rows. Accepted so that older config files load.")
     modes: list[str] = Field(default_factory=lambda: ["fusiondp"])
     seeds: list[int] = Field(default_factory=lambda: [0])
     epsilon: float = Field(1.0, description="Target ε for the DP modes.")

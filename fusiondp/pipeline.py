@@ -25,7 +25,7 @@ from fusiondp.config import RunConfig
 from fusiondp.data import Splits, attach_imputations, check_split_column, imputed_column, load_table, split_table
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report, split_support
+from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 SYNTHETIC_QUALITY_NOTE = (
-    "Support source: DP-synthetic (ε_syn = {epsilon:g}). The held-out rows scored here are synthetic too: their "
+    "Support source: DP-synthetic (ε_syn = {epsilon:g}). The support rows scored here are synthetic too: their "
     "sensitive values were sampled from noisy marginals given a few binned public columns, so these metrics say "
     "how well the imputer recovers the synthesizer's (coarse, noisy) dependence, not how well it imputes the real "
     "values, and the real error may be larger or smaller: the synthetic rows carry only the dependence on the "
@@ -56,6 +56,17 @@ PROVIDED_PROVENANCE = (
     "columns only, by a model fitted on a public support set (never on the private rows' sensitive values)"
 )
 """What FusionDP knows about where user-provided imputations (``hybrid_data``) come from; shown with them."""
+
+
+Progress = Callable[[str, float], None]
+"""``progress(phase, fraction)``: 0 when a phase starts, 1 when it is done, values between as it goes.
+
+Phases: ``split`` (or ``synthesis`` when a DP-synthetic support set is made), ``imputation``, ``encoding``;
+front ends add their own (``preflight``, ``σ calibration``)."""
+
+
+def _no_progress(phase: str, fraction: float) -> None:
+    """The default ``Progress``: nobody is listening."""
 
 
 @contextmanager
@@ -90,7 +101,7 @@ class PreparedData:
     shrinkage: dict[str, float] = field(default_factory=dict)
     """Per sensitive column, λ of FusionDP's reference view (``fusiondp.reference``), chosen on support rows."""
     builtin_quality: QualityReport | None = None
-    """With user-provided imputations (``hybrid_data``): the built-in imputer's report on the same held-out
+    """With user-provided imputations (``hybrid_data``): the built-in imputer's cross-fitted report on the same
     support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
 
     def data_summary(self) -> dict[str, Any]:
@@ -112,10 +123,11 @@ def _tensor(array: Any, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
-def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> PreparedData:
+def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None,
+            progress: Progress | None = None) -> PreparedData:
     """Load, validate, split, impute and encode the table named (or given) by ``config``."""
     table, support = load_inputs(config, table, support)
-    return prepare_splits(config, split_for(config, table, support))
+    return prepare_splits(config, split_for(config, table, support, progress=progress), progress)
 
 
 def load_inputs(config: RunConfig, table: pd.DataFrame | None = None,
@@ -156,7 +168,7 @@ def declared_spec(config: RunConfig) -> TableSpec:
 
 
 def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None,
-              imputed: pd.DataFrame | None = None) -> Splits:
+              imputed: pd.DataFrame | None = None, progress: Progress | None = None) -> Splits:
     """Split ``table`` by ``config``'s roles and data settings (synthesising a DP-synthetic support set).
 
     Reads no private sensitive value to type a column: splitting needs the roles and the
@@ -164,6 +176,7 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
     domains and bounds. With ``config.hybrid_data`` (or ``imputed`` given), the user's imputed
     copy is checked against ``table`` row for row and its sensitive values travel with their rows
     through the split (``imputed_column``), for ``prepare_splits`` to use as the hybrid view.
+    ``progress`` hears ``split``, or ``synthesis`` when a DP-synthetic support set is made (start and end only).
     """
     if config.split_column is not None and config.spec is not None:
         check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
@@ -185,11 +198,15 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
         if any(c not in synth.domains and c not in synth.bounds for c in roles.sensitive):
             check_domains(config.spec.resolve(table), synth)  # says which declarations are missing, in context
         roles = spec.resolve(table, type_rows=table[[*roles.public, roles.target]])
+    phase, report = "split" if synth is None else "synthesis", progress or _no_progress
+    report(phase, 0.0)
     with torch_threads(config.threads):
-        return split_table(table, roles, support_fraction=config.support_fraction,
-                           val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                           seed=config.split_seed, support=support, synthesize=synth,
-                           split_column=config.split_column)
+        splits = split_table(table, roles, support_fraction=config.support_fraction,
+                             val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                             seed=config.split_seed, support=support, synthesize=synth,
+                             split_column=config.split_column)
+    report(phase, 1.0)
+    return splits
 
 
 def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
@@ -218,8 +235,13 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
             for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
 
 
-def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
-    """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device."""
+def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
+    """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device.
+
+    The imputer is fitted once, on the whole support set; its quality report, the reference view's λ and
+    the support tensors behind C_h use its cross-fitted (out-of-fold) imputations of the support rows.
+    ``progress`` hears the phases ``imputation`` and ``encoding``.
+    """
     spec = training_spec(config, splits)
     notes = list(splits.notes)
     n_train = len(splits.train)
@@ -232,24 +254,29 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
 
     choice = choose_imputer(config.imputer, config.imputer_params)
     log.info("imputer: %s (%s)", choice.used, choice.reason)
+    report = progress or _no_progress
+    report("imputation", 0.0)
     started = time.perf_counter()
-    fit_rows, holdout = split_support(splits.support, config.quality_holdout, config.split_seed)
-    holdout_imputer = choice.build(spec, config.split_seed).fit(fit_rows)
-    holdout_imputed = holdout_imputer.transform(holdout)
-    quality = quality_report(choice.used, spec, fit_rows, holdout, holdout_imputed)
-    imputer = choice.build(spec, config.split_seed).fit(splits.support)
-    quality.record_selection(getattr(imputer, "selection_", {}))
+    # One fit: the cross-validation that picks model vs baseline per column leaves every support row's
+    # out-of-fold imputation, which scores the imputer and tunes the reference view honestly.
+    imputer = choice.build(spec, config.split_seed)
+    imputer.fit(splits.support, progress=lambda fraction: report("imputation", 0.9 * fraction))
+    crossfit = imputer.cross_fitted_
+    scored = splits.support.iloc[crossfit.rows].reset_index(drop=True)
+    quality = quality_report(choice.used, spec, scored, scored, crossfit.imputed, selection=imputer.selection_,
+                             cross_fitted=crossfit.folds)
     public_columns = list(spec.public)
     if config.hybrid_data is None:
         hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
                   for part in ("train", "val")}
-        holdout_states, train_states = _states(holdout_imputer, holdout), _states(imputer, splits.train)
+        scored_imputed, scored_states, train_states = crossfit.imputed, crossfit.states, _states(imputer, splits.train)
     else:
         hybrid = {part: provided_imputations(spec, getattr(splits, part), config.hybrid_data)
                   for part in ("train", "val")}
-        holdout_imputed = provided_imputations(spec, holdout, config.hybrid_data)
-        holdout_states = train_states = {}  # no state probabilities: the reference encodes the user's values hard
+        scored_imputed = provided_imputations(spec, scored, config.hybrid_data)
+        scored_states = train_states = {}  # no state probabilities: the reference encodes the user's values hard
     impute_s = time.perf_counter() - started
+    report("imputation", 1.0)
     if splits.synthetic is not None:
         quality.synthetic = True
         quality.notes.append(SYNTHETIC_QUALITY_NOTE.format(epsilon=splits.synthetic.epsilon))
@@ -258,13 +285,14 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
     builtin_quality = None
     if config.hybrid_data is not None:
         builtin_quality = quality
-        quality = provided_quality(config.hybrid_data, spec, splits, fit_rows, holdout, holdout_imputed,
+        quality = provided_quality(config.hybrid_data, spec, splits, scored, scored_imputed,
                                    [hybrid["train"], hybrid["val"]])
         choice = ImputerChoice("hybrid_data", quality.imputer, f"read as given; provenance: {PROVIDED_PROVENANCE}",
                                {})
     for warning in private_unseen_category_notes(spec, splits):
         log.warning(warning)  # local diagnostic only: never written to results or reports
 
+    report("encoding", 0.0)
     encoder = TableEncoder(spec).fit(public_rows=splits.support, sensitive_rows=splits.support)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -274,8 +302,11 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
     def labels(frame: pd.DataFrame) -> torch.Tensor:
         return _tensor((frame[spec.target] == positive).to_numpy(dtype=float), device)
 
-    support_real, support_blank = encoder.transform(holdout), encoder.transform_uninformative(holdout)
-    support_expected = expected_encoding(encoder, holdout_imputed, holdout_states)
+    # Support rows encoded three ways: their real (public) values, the out-of-fold reference, and blank.
+    # λ and C_h are read from them; the out-of-fold reference is as far from the real values as a
+    # private row's reference is from its own.
+    support_real, support_blank = encoder.transform(scored), encoder.transform_uninformative(scored)
+    support_expected = expected_encoding(encoder, scored_imputed, scored_states)
     shrinkage_factors = shrinkage(encoder, support_real, support_expected, support_blank)
     train_blank = encoder.transform_uninformative(splits.train)
     train_expected = expected_encoding(encoder, hybrid["train"], train_states)
@@ -289,12 +320,13 @@ def prepare_splits(config: RunConfig, splits: Splits) -> PreparedData:
         x_test=_tensor(encoder.transform(splits.test), device),
         y_test=labels(splits.test),
         support_real=_tensor(support_real, device),
-        support_hybrid=_tensor(encoder.transform(holdout_imputed), device),
+        support_hybrid=_tensor(encoder.transform(scored_imputed), device),
         support_blank=_tensor(support_blank, device),
         public_features=torch.as_tensor(encoder.public_features, device=device),
         x_reference=_tensor(shrink(encoder, train_expected, train_blank, shrinkage_factors), device),
         support_reference=_tensor(shrink(encoder, support_expected, support_blank, shrinkage_factors), device),
     )
+    report("encoding", 1.0)
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
                         impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors,
                         builtin_quality=builtin_quality)
@@ -322,19 +354,19 @@ def provided_imputations(spec: TableSpec, rows: pd.DataFrame, name: str) -> pd.D
     return hybrid
 
 
-def provided_quality(name: str, spec: TableSpec, splits: Splits, fit_rows: pd.DataFrame, holdout: pd.DataFrame,
-                     holdout_imputed: pd.DataFrame, hybrid_parts: list[pd.DataFrame]) -> QualityReport:
-    """The user's imputations scored on the held-out support rows the built-in imputer is scored on.
+def provided_quality(name: str, spec: TableSpec, splits: Splits, scored: pd.DataFrame,
+                     scored_imputed: pd.DataFrame, hybrid_parts: list[pd.DataFrame]) -> QualityReport:
+    """The user's imputations scored on the support rows the built-in imputer is scored on (cross-fitted there).
 
     Their real sensitive values are public, so this report is public too; it is the one that describes
-    the hybrid view actually used. The baseline is the mean / majority of the other support rows, as
-    for the built-in imputer, so the two reports compare like for like.
+    the hybrid view actually used. The baseline is the support set's mean / majority, as for the
+    built-in imputer, so the two reports compare like for like.
     """
-    report = quality_report(f"user-provided imputations from {name}", spec, fit_rows, holdout, holdout_imputed)
-    report.notes = [f"User-provided imputations from {name}, scored on the same {len(holdout)} held-out support "
-                    f"rows as the built-in imputer. Provenance: {PROVIDED_PROVENANCE}. If they were fitted on "
-                    "these support rows, the scores are in-sample (optimistic)."]
-    provided = pd.concat([*hybrid_parts, holdout_imputed], ignore_index=True)
+    report = quality_report(f"user-provided imputations from {name}", spec, scored, scored, scored_imputed)
+    report.notes = [f"User-provided imputations from {name}, scored on the same {len(scored)} support rows as the "
+                    f"built-in imputer. Provenance: {PROVIDED_PROVENANCE}. If they were fitted on these support "
+                    "rows, the scores are in-sample (optimistic)."]
+    provided = pd.concat([*hybrid_parts, scored_imputed], ignore_index=True)
     report.notes += [f"Sensitive column {column!r}: the provided imputations hold {describe_categories(values)}, "
                      "absent from the support set; the encoder codes them as an all-zero 'other'."
                      for column, values in unseen_categories(spec, splits.support, provided, spec.sensitive).items()]

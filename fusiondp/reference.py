@@ -11,8 +11,9 @@ noisy, after clipping) the correction. Two public choices make it close (METHOD,
    a hard argmax imputes nearly everyone into the majority class when imputation is weak.
 2. **Shrinkage.** Per sensitive column c, ``x̃ = d + λ_c (ê − d)`` with d the uninformative
    encoding (the value missing) and λ_c ∈ [0, 1] minimising the squared error to the real encoding
-   on *held-out support rows* (closed form). λ = 1 is the imputation, λ = 0 the feature-DP
-   baseline's view: where imputation carries no information, the reference falls back to "missing".
+   on *support rows*, from their cross-fitted (out-of-fold) imputations (closed form). λ = 1 is the
+   imputation, λ = 0 the feature-DP baseline's view: where imputation carries no information, the
+   reference falls back to "missing".
 
 Everything here is a function of public information — the support set, and the public columns
 of the row being encoded — so the removal relation "one row's encoded sensitive features
@@ -55,7 +56,9 @@ def expected_encoding(encoder: TableEncoder, imputed: pd.DataFrame,
 def shrinkage(encoder: TableEncoder, real: np.ndarray, imputed: np.ndarray, blank: np.ndarray) -> dict[str, float]:
     """Per sensitive column, the λ ∈ [0, 1] minimising ‖real − (blank + λ (imputed − blank))‖² over these rows.
 
-    Pass held-out *support* rows (their real sensitive values are public), encoded three ways.
+    Pass *support* rows (their real sensitive values are public), encoded three ways, with ``imputed`` made
+    by fits that did not see them (cross-fitted): an in-sample imputation looks better than it is and
+    would push λ toward 1.
     """
     slices = encoder.column_slices()
     factors = {}

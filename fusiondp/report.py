@@ -319,7 +319,7 @@ def _imputation_html(records: list[RunRecord]) -> str:
             f"<p>Imputer <b>{html.escape(str(summary.get('name')))}</b> (requested "
             f"{html.escape(str(summary.get('requested')))}: {html.escape(str(summary.get('reason')))}); fitted in "
             f"{_fmt(summary.get('impute_s'))} s on {quality.get('fit_rows', '?')} support rows, scored on "
-            f"{quality.get('holdout_rows', '?')} held-out support rows "
+            f"{quality.get('holdout_rows', '?')} of them "
             f"({html.escape(str(quality.get('rows_used', '')))}).</p>"
             + pd.DataFrame(rows).to_html(index=False, border=0, classes="table")
             + "".join(f"<p>Note: {html.escape(str(note))}</p>" for note in quality.get("notes", [])))

@@ -20,7 +20,6 @@ import yaml
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.impute import split_support
 from fusiondp.pipeline import PreparedData, prepare_splits, split_for
 from fusiondp.reference import shrink
 from fusiondp.spec import TableSpec
@@ -149,19 +148,18 @@ def test_hybrid_view_is_the_files_rows(prepared: PreparedData, hybrid_file: Path
 
 
 def test_provided_imputations_are_named_and_scored_on_support_rows(prepared: PreparedData, hybrid_file: Path,
-                                                                   spec: TableSpec) -> None:
+                                                                   table: pd.DataFrame) -> None:
     name = f"user-provided imputations from {hybrid_file}"
     assert prepared.imputer.used == name and prepared.quality.imputer == name
     summary = prepared.imputer_summary()
     assert summary["name"] == name and summary["hybrid_data"] == str(hybrid_file)
     assert "user's statement" in summary["provenance"] and "user's statement" in prepared.imputer.reason
     assert summary["builtin_quality"]["imputer"] == "gbdt"
-    # recomputed independently: the file's 'gender' on the held-out support rows vs their real (public) values
-    _, holdout = split_support(prepared.splits.support, prepared.config.quality_holdout, prepared.config.split_seed)
+    # recomputed independently: the file's 'gender' on every support row vs their real (public) values
+    real = part_rows(table, "support")["gender"]
     given = pd.read_csv(hybrid_file)
-    support = given[given["part"].str.strip().str.lower() == "support"].reset_index(drop=True)
-    _, given_holdout = split_support(support, prepared.config.quality_holdout, prepared.config.split_seed)
-    real, imputed = holdout["gender"], given_holdout["gender"]
+    imputed = given[given["part"].str.strip().str.lower() == "support"].reset_index(drop=True)["gender"]
+    assert prepared.quality.holdout_rows == len(real) == prepared.builtin_quality.holdout_rows
     present = real.notna()
     expected = float((real[present].astype(str) == imputed[present].astype(str)).mean())
     scored = {c.column: c for c in prepared.quality.columns}
@@ -215,7 +213,7 @@ def test_cli_runs_with_both_flags(table: pd.DataFrame, hybrid_file: Path, tmp_pa
     assert result.returncode == 0, result.stderr
     imputer_line = f"imputer: user-provided imputations from {hybrid_file} (read as given; provenance: the user's"
     assert imputer_line in result.stdout
-    assert "built-in imputer gbdt on the same held-out support rows, for comparison" in result.stdout
+    assert "built-in imputer gbdt on the same support rows (cross-fitted), for comparison" in result.stdout
     assert "support: rows marked 'support' in column 'part'" in result.stdout
     results = json.loads((out / "results.json").read_text())
     for summary in (results["imputer"], results["records"][0]["imputer"]):

@@ -199,7 +199,7 @@ def test_cli_run_with_dp_synthetic_support(tmp_path: Path) -> None:
     assert "Total privacy spent" in privacy["statement"]
     quality = results["imputer"]["quality"]
     assert quality["synthetic"] and "synthetic" in quality["rows_used"]
-    assert any("held-out rows scored here are synthetic" in note for note in quality["notes"])
+    assert any("support rows scored here are synthetic" in note for note in quality["notes"])
     sizes = results["data"]["sizes"]
     assert sizes["support"] == sizes["train"]
     assert 0.4 < results["records"][0]["metrics"]["auroc"] <= 1.0

@@ -16,22 +16,26 @@ st.write(
     "FusionDP replaces each private row's sensitive values by predictions from its public columns. "
     "The predictor (the *imputer*) is fitted on the support set only, whose sensitive values are public."
 )
+status = None
 try:
     config = state.current_config()
-    with st.spinner("Fitting the imputer on the support set…"):
-        prepared = state.prepared_for(config)
+    status, on_phase = state.preparing("Fitting the imputer on the support set…")
+    with status:
+        prepared = state.prepared_for(config, on_phase)
 except FusionDPError as exc:
+    if status is not None:
+        status.update(label="Fitting the imputer failed", state="error")
     state.show_error(exc)
     st.page_link("pages/columns.py", label="Fix the column roles", icon="⬅️")
     st.stop()
+status.update(label="Imputer fitted", state="complete", expanded=False)
 
 choice = prepared.imputer
 st.markdown(f"**Imputer that ran:** `{choice.used}` — {choice.reason}")
 report = prepared.quality
 st.warning(
-    f"{state.LOCAL_NOT_DP}. This preview scores the "
-    f"imputer on {report.holdout_rows} held-out **support** rows (fitted on the other {report.fit_rows} "
-    f"support rows), never on the private training rows. Only the trained model carries the DP guarantee.",
+    f"{state.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
+    f"{report.scored_on()}; never on the private training rows. Only the trained model carries the DP guarantee.",
     icon="🔎",
 )
 for note in [*report.notes, *prepared.notes]:
@@ -41,7 +45,7 @@ frame = report.to_frame()
 st.dataframe(frame, hide_index=True, width="stretch")
 st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are better.")
 
-st.subheader("Real vs imputed values on the held-out support rows")
+st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")
 for column, figure in report_figures(report).items():
     st.plotly_chart(figure, width="stretch", key=f"impute_{column}")
 st.page_link("pages/train.py", label="Next: train →", icon="➡️")

@@ -69,12 +69,15 @@ st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** 
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running, key="train"):
+    status, on_phase = state.preparing("Preparing the data (imputation runs once per table and support set)…")
     try:
-        with st.spinner("Preparing the data (imputation runs once per table and support set)…"):
-            prepared = {epsilon: state.prepared_for(config) for epsilon, config in configs.items()}
+        with status:
+            prepared = {epsilon: state.prepared_for(config, on_phase) for epsilon, config in configs.items()}
     except FusionDPError as exc:
+        status.update(label="Preparing the data failed", state="error")
         state.show_error(exc)
         st.stop()
+    status.update(label="Data prepared", state="complete", expanded=False)
     st.session_state.records = []
     job = state.TrainingJob(runs=runs, prepared=prepared)
     st.session_state.job = job

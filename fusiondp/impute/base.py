@@ -31,13 +31,37 @@ class ImputerLimitError(FusionDPError, ValueError):
     """The data exceed what an imputer supports (e.g. TabPFN's class limit); the message says what to do."""
 
 
+@dataclass
+class CrossFitted:
+    """Out-of-fold imputations of the support rows an imputer was fitted on, from the cross-validation it ran.
+
+    Each row is predicted by a model (or baseline) fitted on the other folds, never on the row itself, so
+    scores on these rows are honest without holding rows out of the final fit — and the final fit sees
+    every support row. ``rows``: positions in the support set passed to ``fit`` (all of them, or the
+    subsample the imputer was fitted on); ``imputed``: those rows (index reset) with out-of-fold sensitive
+    values, the layout of ``transform``; ``states``: out-of-fold state probabilities, the layout of
+    ``predict_proba_states``; ``folds``: how many folds made them.
+    """
+
+    rows: np.ndarray
+    imputed: pd.DataFrame
+    states: dict[str, pd.DataFrame]
+    folds: int
+
+
 @runtime_checkable
 class Imputer(Protocol):
-    """scikit-learn style: parameters in ``__init__``, ``fit(support)``, ``transform(table)``."""
+    """scikit-learn style: parameters in ``__init__``, ``fit(support)``, ``transform(table)``.
+
+    After ``fit``, ``cross_fitted_`` holds the support rows' out-of-fold imputations (``CrossFitted``): the
+    pipeline scores the imputer and chooses the reference view's shrinkage on them, so one fit per
+    preparation is enough.
+    """
 
     name: str
+    cross_fitted_: CrossFitted
 
-    def fit(self, support: pd.DataFrame) -> Imputer: ...
+    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None) -> Imputer: ...
 
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
         """Return a copy of ``table`` whose sensitive columns hold imputed values.

@@ -13,6 +13,8 @@ into the hybrid view. Per prediction task (a categorical column's states; a nume
 and its missingness when the support set has missing values), k-fold cross-validation on the support set
 scores the model against the baseline, and the model is used only when it is strictly better (accuracy
 for states, RMSE for values). Ties go to the baseline: a model that only matches it adds variance.
+The same folds' predictions of the chosen predictor are kept (``cross_fitted_``): every support row predicted
+by a fit that did not see it, which scores the imputer and tunes the reference view without a second fit.
 
 Everything is fitted on the support set (public) and ``transform`` reads only the public columns of the
 rows it imputes, so the hybrid rows are public data. Subclasses supply the feature coding and the models.
@@ -21,7 +23,7 @@ rows it imputes, so the hybrid rows are public data. Subclasses supply the featu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -30,7 +32,7 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from fusiondp.errors import ConfigError
-from fusiondp.impute.base import observed_target
+from fusiondp.impute.base import CrossFitted, observed_target
 from fusiondp.spec import TableSpec
 
 MISSING_STATE = "<missing>"
@@ -104,6 +106,29 @@ class ColumnSelection:
         return asdict(self)
 
 
+@dataclass
+class OutOfFold:
+    """One task's predictions for its rows, each made by a predictor fitted without that row.
+
+    ``hard``: the value, or the state code; ``proba``: state probabilities (one column per state code),
+    for state tasks only.
+    """
+
+    hard: np.ndarray
+    proba: np.ndarray | None = None
+
+
+def _assemble(parts: list[tuple[np.ndarray, OutOfFold]], rows: int) -> OutOfFold:
+    """Put each fold's predictions back at its test rows."""
+    hard = np.empty(rows)
+    proba = None if parts[0][1].proba is None else np.empty((rows, parts[0][1].proba.shape[1]))
+    for test, out in parts:
+        hard[test] = out.hard
+        if proba is not None:
+            proba[test] = out.proba
+    return OutOfFold(hard, proba)
+
+
 def _score(metric: Metric, truth: np.ndarray, predicted: np.ndarray) -> float:
     if metric == "accuracy":
         return float(np.mean(truth == predicted))
@@ -118,7 +143,10 @@ class ColumnwiseImputer:
     values are sometimes missing; ``states_[column]`` names a categorical column's state codes (the last
     is ``MISSING_STATE`` when the support has missing values); ``selection_[column]`` says model or
     baseline and why; ``support_rows_[column]`` holds the support positions the value model was fitted
-    on; ``notes_`` goes into the imputation report.
+    on; ``notes_`` goes into the imputation report; ``cross_fitted_`` holds the support rows' out-of-fold
+    imputations from that same cross-validation (``CrossFitted``): hard states and state probabilities of
+    the chosen predictor — a fold's model, or where the baseline was chosen the fold's support frequencies
+    and means.
     """
 
     name: str
@@ -155,11 +183,16 @@ class ColumnwiseImputer:
         yield
 
     # ---- fitting ---------------------------------------------------------------------------------
-    def fit(self, support: pd.DataFrame) -> ColumnwiseImputer:
-        with self._thread_limit():
-            return self._fit(support)
+    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None) -> ColumnwiseImputer:
+        """Fit every column's chosen predictor on ``support``; ``progress(fraction)`` after each column.
 
-    def _fit(self, support: pd.DataFrame) -> ColumnwiseImputer:
+        The cross-validation that chooses model vs baseline also leaves ``cross_fitted_``: the support
+        rows' out-of-fold imputations, which score the imputer honestly without a second fit.
+        """
+        with self._thread_limit():
+            return self._fit(support, progress)
+
+    def _fit(self, support: pd.DataFrame, progress: Callable[[float], None] | None) -> ColumnwiseImputer:
         self.notes_: list[str] = []
         features = self._begin_fit(support)
         kept = np.arange(len(support))
@@ -174,7 +207,9 @@ class ColumnwiseImputer:
         self.states_: dict[str, list[str]] = {}
         self.selection_: dict[str, ColumnSelection] = {}
         self.support_rows_: dict[str, np.ndarray] = {}
-        for column in self.spec.sensitive:
+        imputed = rows.reset_index(drop=True)
+        states: dict[str, pd.DataFrame] = {}
+        for done, column in enumerate(self.spec.sensitive, start=1):
             present, values = observed_target(self.spec, rows, column)
             missing_rate = 1 - len(present) / len(rows)
             if self.spec.is_categorical(column):
@@ -182,63 +217,123 @@ class ColumnwiseImputer:
                 codes = np.full(len(rows), len(levels))
                 codes[present] = pd.Index(levels).get_indexer(values)
                 self.states_[column] = levels + ([MISSING_STATE] if len(present) < len(rows) else [])
-                decision, self.models_[column] = self._choose(column, "accuracy", features, codes)
+                decision, self.models_[column], out = self._choose(column, "accuracy", features, codes)
                 self.support_rows_[column] = kept
                 self.selection_[column] = ColumnSelection(column, "categorical", len(rows), missing_rate,
                                                           self.cv_folds, decision)
-                continue
-            missing = None
-            if len(present) < len(rows):
-                is_missing = np.ones(len(rows), dtype=int)
-                is_missing[present] = 0
-                missing, self.missing_models_[column] = self._choose(column, "accuracy", features, is_missing)
-            decision, self.models_[column] = self._choose(column, "rmse", features[present],
-                                                          values.to_numpy(dtype=float))
-            self.support_rows_[column] = kept[present]
-            self.selection_[column] = ColumnSelection(column, "numeric", len(rows), missing_rate, self.cv_folds,
-                                                      decision, missing)
+                labels = np.array([np.nan if s == MISSING_STATE else s for s in self.states_[column]], dtype=object)
+                imputed[column] = labels[out.hard.astype(int)]
+                states[column] = pd.DataFrame(out.proba, index=imputed.index, columns=self.states_[column])
+            else:
+                missing, missing_out = None, None
+                if len(present) < len(rows):
+                    is_missing = np.ones(len(rows), dtype=int)
+                    is_missing[present] = 0
+                    missing, self.missing_models_[column], missing_out = self._choose(column, "accuracy", features,
+                                                                                      is_missing)
+                decision, self.models_[column], out = self._choose(column, "rmse", features[present],
+                                                                   values.to_numpy(dtype=float))
+                self.support_rows_[column] = kept[present]
+                self.selection_[column] = ColumnSelection(column, "numeric", len(rows), missing_rate,
+                                                          self.cv_folds, decision, missing)
+                imputed[column] = self._cross_fitted_values(column, features, present, out, missing_out)
+                if missing_out is not None:
+                    states[column] = pd.DataFrame({MISSING_STATE: missing_out.proba[:, 1]}, index=imputed.index)
+            if progress is not None:
+                progress(done / len(self.spec.sensitive))
+        self.cross_fitted_ = CrossFitted(kept, imputed, states, self.cv_folds or DEFAULT_CV_FOLDS)
         return self
 
-    def _choose(self, column: str, metric: Metric, features: np.ndarray, target: np.ndarray) -> tuple[Decision, Any]:
-        """Decide model vs baseline for one task and return the fitted winner."""
+    def _cross_fitted_values(self, column: str, features: np.ndarray, present: np.ndarray, out: OutOfFold,
+                             missing_out: OutOfFold | None) -> np.ndarray:
+        """A numeric column's out-of-fold imputation on every support row, as ``transform`` lays it out.
+
+        Rows whose value is present get their out-of-fold value; rows whose value is missing were never
+        in the value model's training rows, so the final value model predicts them honestly. NaN where the
+        out-of-fold missingness says "missing".
+        """
+        values = np.empty(len(features))
+        values[present] = out.hard
+        absent = np.setdiff1d(np.arange(len(features)), present)
+        if len(absent):
+            values[absent] = self._predict(self.models_[column], features[absent]).astype(float)
+        if missing_out is not None:
+            values[missing_out.hard.astype(int) == 1] = np.nan
+        return values
+
+    def _choose(self, column: str, metric: Metric, features: np.ndarray,
+                target: np.ndarray) -> tuple[Decision, Any, OutOfFold]:
+        """Decide model vs baseline for one task; return the fitted winner and its out-of-fold predictions."""
         categorical = metric == "accuracy"
+        classes = int(target.max()) + 1 if categorical else 0
+        folds = self.cv_folds or DEFAULT_CV_FOLDS
         if categorical and len(np.unique(target)) < 2:
-            return (Decision(metric, "baseline", "one state only in the support set"),
-                    Baseline(True).fit(features, target))
-        if self.cv_folds == 0:
-            return (Decision(metric, "model", "no comparison: cv_folds=0 asks for the model"),
-                    self._fit_model(self._make_model(categorical, target), column, features, target))
-        folds = self.cv_folds
+            baseline = Baseline(True).fit(features, target)  # every fold's frequencies are this one state
+            return (Decision(metric, "baseline", "one state only in the support set"), baseline,
+                    self._fold_predict(baseline, features, classes))
         if len(target) < max(MIN_CV_ROWS, folds):
+            if self.cv_folds == 0:
+                model = self._fit_model(self._make_model(categorical, target), column, features, target)
+                self.notes_.append(f"{column}: {len(target)} support rows are too few to cross-fit; its quality is "
+                                   "scored in-sample (optimistic).")
+                return (Decision(metric, "model", "no comparison: cv_folds=0 asks for the model"), model,
+                        self._fold_predict(model, features, classes))
+            _, baseline_out = self._cross_validate(column, categorical, features, target, min(folds, len(target)),
+                                                   classes, with_model=False)
             return (Decision(metric, "baseline", f"{len(target)} support rows are too few to show by "
                                                  "cross-validation that a model beats the baseline"),
-                    Baseline(categorical).fit(features, target))
-        model_score, baseline_score = self._cross_validate(column, metric, features, target, folds)
+                    Baseline(categorical).fit(features, target), baseline_out)
+        model_out, baseline_out = self._cross_validate(column, categorical, features, target, folds, classes)
+        assert model_out is not None
+        if self.cv_folds == 0:
+            return (Decision(metric, "model", "no comparison: cv_folds=0 asks for the model"),
+                    self._fit_model(self._make_model(categorical, target), column, features, target), model_out)
+        model_score, baseline_score = _score(metric, target, model_out.hard), _score(metric, target, baseline_out.hard)
         better = model_score > baseline_score if categorical else model_score < baseline_score
         reason = (f"{folds}-fold cross-validation on the support set: {metric} {model_score:.4g} (model) vs "
                   f"{baseline_score:.4g} ({'majority' if categorical else 'mean'})")
         if better:
             model = self._fit_model(self._make_model(categorical, target), column, features, target)
-            return Decision(metric, "model", reason, model_score, baseline_score), model
+            return Decision(metric, "model", reason, model_score, baseline_score), model, model_out
         return (Decision(metric, "baseline", reason + "; ties go to the baseline", model_score, baseline_score),
-                Baseline(categorical).fit(features, target))
+                Baseline(categorical).fit(features, target), baseline_out)
 
-    def _cross_validate(self, column: str, metric: Metric, features: np.ndarray, target: np.ndarray,
-                        folds: int) -> tuple[float, float]:
-        """Pooled out-of-fold scores of the model and of the baseline (both refitted on each training fold)."""
-        categorical = metric == "accuracy"
-        model_pred = np.empty(len(target), dtype=float)
-        baseline_pred = np.empty(len(target), dtype=float)
+    def _cross_validate(self, column: str, categorical: bool, features: np.ndarray, target: np.ndarray, folds: int,
+                        classes: int, *, with_model: bool = True) -> tuple[OutOfFold | None, OutOfFold]:
+        """Out-of-fold predictions of the model (unless ``with_model`` is false) and of the baseline, both refitted
+        on each training fold; a single row cannot be split, so it is predicted by the baseline of itself."""
+        if folds < 2:
+            baseline = Baseline(categorical).fit(features, target)
+            return None, self._fold_predict(baseline, features, classes)
+        parts: dict[str, list[tuple[np.ndarray, OutOfFold]]] = {"model": [], "baseline": []}
         for train, test in KFold(folds, shuffle=True, random_state=self.random_state).split(features):
             baseline = Baseline(categorical).fit(features[train], target[train])
+            parts["baseline"].append((test, self._fold_predict(baseline, features[test], classes)))
+            if not with_model:
+                continue
             if categorical and len(np.unique(target[train])) < 2:
                 model: Any = baseline  # a classifier cannot be fitted on one class
             else:
                 model = self._fit_model(self._make_model(categorical, target[train]), column, features[train],
                                         target[train])
-            model_pred[test] = self._predict(model, features[test])
-            baseline_pred[test] = baseline.predict(features[test])
-        return _score(metric, target, model_pred), _score(metric, target, baseline_pred)
+            parts["model"].append((test, self._fold_predict(model, features[test], classes)))
+        model_out = _assemble(parts["model"], len(target)) if with_model else None
+        return model_out, _assemble(parts["baseline"], len(target))
+
+    def _fold_predict(self, model: Any, features: np.ndarray, classes: int) -> OutOfFold:
+        """A fitted predictor's output: the value, or (``classes`` > 0) the state probabilities and the likeliest
+        state — the argmax, as ``predict`` gives, from one ``predict_proba`` call."""
+        if not classes:
+            return OutOfFold(self._predict(model, features).astype(float))
+        proba = self._place(model, features, classes)
+        return OutOfFold(proba.argmax(axis=1).astype(float), proba)
+
+    def _place(self, model: Any, features: np.ndarray, classes: int) -> np.ndarray:
+        """Class probabilities placed in the columns of their state codes (a model may lack a rare state)."""
+        proba = np.zeros((len(features), classes))
+        if len(features):
+            proba[:, np.asarray(model.classes_, dtype=int)] = self._predict(model, features, "predict_proba")
+        return proba
 
     # ---- imputing --------------------------------------------------------------------------------
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
@@ -283,8 +378,4 @@ class ColumnwiseImputer:
         return soft
 
     def _state_frame(self, model: Any, features: np.ndarray, states: list[str], index: pd.Index) -> pd.DataFrame:
-        """Class probabilities placed in the columns of their state codes (a model may lack a rare state)."""
-        proba = np.zeros((len(features), len(states)))
-        if len(features):
-            proba[:, np.asarray(model.classes_, dtype=int)] = self._predict(model, features, "predict_proba")
-        return pd.DataFrame(proba, index=index, columns=states)
+        return pd.DataFrame(self._place(model, features, len(states)), index=index, columns=states)

@@ -20,7 +20,7 @@ IMPUTED_COLOR = "#ff7f0e"
 
 
 def histogram_figure(column: ColumnQuality) -> go.Figure:
-    """Real vs imputed values of a numeric column on held-out support rows, overlaid."""
+    """Real vs imputed values of a numeric column on support rows the imputer did not see, overlaid."""
     if column.histogram is None:
         raise ValueError(f"column {column.column!r} is {column.kind}; histograms are for numeric columns")
     edges = np.asarray(column.histogram["edges"])
@@ -28,7 +28,7 @@ def histogram_figure(column: ColumnQuality) -> go.Figure:
     figure = go.Figure()
     for name, color in (("real", REAL_COLOR), ("imputed", IMPUTED_COLOR)):
         figure.add_bar(x=centers, y=column.histogram[name], width=widths, name=name, marker_color=color, opacity=0.55)
-    figure.update_layout(barmode="overlay", bargap=0, title=f"{column.column}: real vs imputed (held-out support rows)",
+    figure.update_layout(barmode="overlay", bargap=0, title=f"{column.column}: real vs imputed (unseen support rows)",
                          xaxis_title=column.column, yaxis_title="rows", legend_title_text="values")
     return figure
 
@@ -42,7 +42,7 @@ def confusion_figure(column: ColumnQuality) -> go.Figure:
     figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
                                   texttemplate="%{text}", hovertemplate="real %{y}<br>imputed %{x}<br>%{z} rows"
                                   "<extra></extra>"))
-    figure.update_layout(title=f"{column.column}: confusion matrix (held-out support rows)",
+    figure.update_layout(title=f"{column.column}: confusion matrix (unseen support rows)",
                          xaxis_title="imputed", yaxis_title="real", yaxis_autorange="reversed")
     return figure
 
@@ -94,8 +94,8 @@ def report_html(report: QualityReport, choice: dict[str, Any] | None = None) -> 
     if choice:
         requested, reason = html.escape(str(choice.get("requested"))), html.escape(str(choice.get("reason")))
         header += f"<p>Requested: {requested}. Why this imputer: {reason}</p>"
-    header += (f"<p>Fitted on {report.fit_rows} support rows, scored on {report.holdout_rows} held-out support rows "
-               "(public sensitive values; never private training rows). Baseline: mean / majority class.</p>")
+    header += (f"<p>{html.escape(report.scored_on().capitalize())} (public sensitive values; never private training "
+               "rows). Baseline: mean / majority class.</p>")
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
     body = [header, _metrics_table(report), _selection_table(report)]
     if notes:

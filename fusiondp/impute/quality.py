@@ -1,6 +1,8 @@
-"""How good is an imputation? Metrics on held-out support rows against a trivial baseline.
+"""How good is an imputation? Metrics on support rows the imputation did not see, against a trivial baseline.
 
-The held-out rows are support rows (their sensitive values are public), so the report is
+The pipeline scores the imputer's cross-fitted imputations of the support rows (each row predicted by a fit
+on the other folds, ``CrossFitted``); ``split_support`` makes a plain held-out part for callers that fit on
+the rest. Either way the rows are support rows (their sensitive values are public), so the report is
 public information and may be shown anywhere.
 """
 
@@ -71,7 +73,11 @@ class ColumnQuality:
 
 @dataclass
 class QualityReport:
-    """Per-sensitive-column quality of one imputer on held-out support rows."""
+    """Per-sensitive-column quality of one imputer on support rows it did not see.
+
+    ``holdout_rows`` counts the rows scored: held out, or with ``cross_fitted`` (the number of folds) every
+    support row the imputer was fitted on, each predicted out of fold.
+    """
 
     imputer: str
     fit_rows: int
@@ -79,13 +85,26 @@ class QualityReport:
     columns: list[ColumnQuality] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     synthetic: bool = False
-    """The support set is DP-synthetic, so the held-out rows' sensitive values are synthetic too."""
+    """The support set is DP-synthetic, so the scored rows' sensitive values are synthetic too."""
+    cross_fitted: int = 0
+    """Folds of the cross-fitting that made the scored imputations; 0 for a plain held-out split."""
 
     def rows_used(self) -> str:
+        if self.cross_fitted:
+            rows = (f"cross-fitted support rows ({self.cross_fitted}-fold: each row imputed by a fit on the other "
+                    "folds)")
+        else:
+            rows = "held-out support rows"
         if self.synthetic:
-            return ("held-out DP-synthetic support rows (synthetic sensitive values, not real ones), never private "
-                    "training rows")
-        return "held-out support rows (public sensitive values), never private training rows"
+            return f"{rows}, DP-synthetic (synthetic sensitive values, not real ones), never private training rows"
+        return f"{rows} (public sensitive values), never private training rows"
+
+    def scored_on(self) -> str:
+        """What the scores were computed on, for one line of output."""
+        if self.cross_fitted:
+            return (f"fitted on {self.fit_rows} support rows, scored on the same rows cross-fitted "
+                    f"({self.cross_fitted}-fold, each row imputed by a fit that did not see it)")
+        return f"fitted on {self.fit_rows} support rows, scored on {self.holdout_rows} held-out support rows"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +113,7 @@ class QualityReport:
             "holdout_rows": self.holdout_rows,
             "rows_used": self.rows_used(),
             "synthetic": self.synthetic,
+            "cross_fitted": self.cross_fitted,
             "columns": [vars(c) for c in self.columns],
             "notes": list(self.notes),
         }
@@ -103,7 +123,7 @@ class QualityReport:
         """Rebuild a report from ``to_dict`` output (e.g. a saved results.json), to redraw its figures."""
         return cls(data["imputer"], data["fit_rows"], data["holdout_rows"],
                    [ColumnQuality(**column) for column in data["columns"]], list(data.get("notes", [])),
-                   bool(data.get("synthetic", False)))
+                   bool(data.get("synthetic", False)), int(data.get("cross_fitted", 0)))
 
     def to_frame(self) -> pd.DataFrame:
         rows = []
@@ -215,14 +235,17 @@ def describe_categories(values: list[str]) -> str:
 
 
 def quality_report(imputer_name: str, spec: TableSpec, fit_rows: pd.DataFrame, holdout: pd.DataFrame,
-                   holdout_imputed: pd.DataFrame, *,
-                   selection: Mapping[str, ColumnSelection] | None = None) -> QualityReport:
-    """Score ``holdout_imputed`` against the held-out support rows, column by column.
+                   holdout_imputed: pd.DataFrame, *, selection: Mapping[str, ColumnSelection] | None = None,
+                   cross_fitted: int = 0) -> QualityReport:
+    """Score ``holdout_imputed`` against the support rows ``holdout``, column by column.
 
+    ``holdout`` is a held-out part of the support set, or — with ``cross_fitted`` folds — the support rows
+    themselves (``fit_rows`` too), imputed out of fold. The baseline is the mean / majority of ``fit_rows``:
+    in the cross-fitted case it has seen every row, which can only favour the baseline, never the imputer.
     ``selection``: the model-vs-baseline choice of the imputer that made the hybrid view (its
     ``selection_``), stored per column; it can also be added later with ``record_selection``.
     """
-    report = QualityReport(imputer_name, len(fit_rows), len(holdout))
+    report = QualityReport(imputer_name, len(fit_rows), len(holdout), cross_fitted=cross_fitted)
     for column in spec.sensitive:
         report.columns.append(score_column(column, spec.is_categorical(column), holdout[column],
                                            holdout_imputed[column], fit_rows[column]))
@@ -252,7 +275,7 @@ def _selection_text(selection: dict[str, Any] | None) -> str:
 
 
 def format_quality_lines(report: QualityReport) -> list[str]:
-    """One line per sensitive column, quality vs baseline on held-out support rows, then the warnings.
+    """One line per sensitive column, quality vs baseline on support rows the imputer did not see, then warnings.
 
     For the CLI: a column at or below its baseline adds a ``WARNING:`` line (the hybrid view then
     carries no more about it than the mean / majority class), and so does a column whose fit rows are
@@ -273,7 +296,7 @@ def format_quality_lines(report: QualityReport) -> list[str]:
                      f"state accuracy {col.missing['accuracy']:.3f} vs {col.missing['baseline_accuracy']:.3f}")
         lines.append(f"{col.column} ({col.kind}): {text}{_selection_text(col.selection)}")
         if not col.beats_baseline():
-            warnings.append(f"WARNING: {col.column}: imputation at or below the trivial baseline on held-out support "
+            warnings.append(f"WARNING: {col.column}: imputation at or below the trivial baseline on unseen support "
                             f"rows ({shown}); the hybrid view tells no more about this column than the "
                             f"{'mean' if col.kind == 'numeric' else 'majority class'}.")
         if col.missing is not None and col.missing["fit_rate"] > 0 and col.missing["imputed_rate"] == 0:

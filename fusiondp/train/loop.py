@@ -131,7 +131,8 @@ def predict_proba(model: TabularMLP, x: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def support_rep_clip(model: TabularMLP, real: torch.Tensor, reference: torch.Tensor) -> float:
-    """C_h: the 90th percentile of ‖h(x) − h(x̃)‖ on held-out *support* rows (public values)."""
+    """C_h: the 90th percentile of ‖h(x) − h(x̃)‖ on *support* rows (public values), against
+    their cross-fitted reference."""
     model.eval()
     distance = (model(real)[1] - model(reference)[1]).norm(dim=1)
     model.train()
