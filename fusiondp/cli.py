@@ -488,7 +488,7 @@ def _print_curve(results: Any) -> None:
     rows = [["ref" if _missing(r["epsilon"]) else f"{r['epsilon']:g}", r["mode"], str(r["seeds"]),
              f"{r['auroc_mean']:.3f} ± {r['auroc_sd']:.3f}", f"{r['auprc_mean']:.3f} ± {r['auprc_sd']:.3f}",
              _cell(r.get("epsilon_spent")),
-             *([_cell(r["epsilon_tuning"]), _cell(r["delta_tuning"]), _cell(r["candidates"], 0)] * tuned)]
+             *([_cell(r["epsilon_tuning"]), _cell(r["delta_tuning"]), _cell(r["candidates"], 0)] if tuned else [])]
             for r in table.to_dict(orient="records")]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
