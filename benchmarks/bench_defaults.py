@@ -47,7 +47,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def ranking(rows: pd.DataFrame) -> pd.DataFrame:
     """Per mode and setting: validation AUROC centred per (table, ε, seed), averaged; test AUROC beside it."""
-    keyed = rows.assign(setting=rows[list(KNOBS)].astype(str).agg(" ".join, axis=1))
+    keyed = rows.copy()
     cell = ["table", "epsilon", "split_seed", "mode"]
     keyed["val_centred"] = keyed["val_auroc_real"] - keyed.groupby(cell)["val_auroc_real"].transform("mean")
     summary = (keyed.groupby(["mode", *KNOBS], dropna=False)

@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 3,
     "batch_size": 128,
     "lr": 0.05,
-    "alpha": 3.0,
+    "alpha": 1.0,
     "beta": 0.5,
     "max_grad_norm": 1.8,
     "seed": 0,

@@ -13,7 +13,7 @@ class TrainSettings:
     batch_size: int = 128
     public_batch_size: int = 4096
     lr: float = 0.05
-    alpha: float = 3.0
+    alpha: float = 1.0
     beta: float = 0.5
     max_grad_norm: float = 1.8
     rep_clip: float | None = None
