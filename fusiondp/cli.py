@@ -295,8 +295,10 @@ def run(
     table, support_table = load_inputs(cfg)
     progress = PhaseBars(quiet)
     splits = split_for(cfg, table, support_table, progress=progress)
+    prepared = prepare_splits(cfg, splits, progress)
     progress("preflight", 0.0)
-    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits)
+    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits,
+                         quality=prepared.builtin_quality or prepared.quality)
     progress("preflight", 1.0)
     for finding in findings:
         typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
@@ -304,7 +306,6 @@ def run(
         typer.echo("preflight: no proxy, identifier or set-up problem found")
     if strict:
         check_strict(findings)
-    prepared = prepare_splits(cfg, splits, progress)
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
     for line in format_quality_lines(prepared.quality):

@@ -118,3 +118,21 @@ def test_unrelated_public_columns_are_no_proxy() -> None:
     support = prepare(RunConfig(spec=spec, imputer="gbdt", epochs=1), table=table).splits.support
     scores = proxy_scores(spec.resolve(table), support, "los_days")
     assert max(score.strength for score in scores.values()) < 0.2
+
+
+def test_preflight_reuses_the_runs_cross_fitted_quality_instead_of_fitting_an_imputer(
+        sample_table, sample_spec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given the prepared run's quality report, the joint-proxy check fits nothing and reads that report."""
+    import fusiondp.impute
+
+    config = RunConfig.build(spec=sample_spec, imputer="gbdt", epochs=1)
+    prepared = prepare(config, table=sample_table)
+    planted = prepared.quality.columns[0]
+    planted.metrics["r2"] = 0.99  # the report is what the check reads: a near-perfect joint proxy for 'age'
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the preflight fitted a second imputer")
+
+    monkeypatch.setattr(fusiondp.impute, "choose_imputer", no_fit)
+    findings = preflight(sample_table, sample_spec, config=config, splits=prepared.splits, quality=prepared.quality)
+    assert [f.columns for f in findings if f.code == "joint_proxy"] == [(planted.column,)]

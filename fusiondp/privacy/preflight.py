@@ -19,6 +19,7 @@ import pandas as pd
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits
 from fusiondp.errors import FusionDPError, PrivacyError
+from fusiondp.impute.quality import QualityReport
 from fusiondp.pipeline import split_for, training_spec
 from fusiondp.spec import TableSpec
 
@@ -237,15 +238,18 @@ def _proxy_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
     return findings
 
 
-def _joint_findings(spec: TableSpec, support: pd.DataFrame, seed: int) -> list[Finding]:
-    """How well *all* public columns together predict each sensitive column (the offline imputer,
-    fitted on part of the support set and scored on the rest)."""
-    from fusiondp.impute import choose_imputer, quality_report, split_support
+def _joint_findings(spec: TableSpec, support: pd.DataFrame, seed: int,
+                    report: QualityReport | None = None) -> list[Finding]:
+    """How well *all* public columns together predict each sensitive column: the run's cross-fitted
+    imputation ``report`` when given, else the offline imputer fitted on part of the support set and
+    scored on the rest."""
+    if report is None:
+        from fusiondp.impute import choose_imputer, quality_report, split_support
 
-    fit_rows, holdout = split_support(support, 0.3, seed)
-    imputer = choose_imputer("gbdt").build(spec, seed).fit(fit_rows)
-    report = quality_report("gbdt", spec, fit_rows, holdout,
-                            imputer.transform(holdout[[*spec.public, spec.target]]))
+        fit_rows, holdout = split_support(support, 0.3, seed)
+        imputer = choose_imputer("gbdt").build(spec, seed).fit(fit_rows)
+        report = quality_report("gbdt", spec, fit_rows, holdout,
+                                imputer.transform(holdout[[*spec.public, spec.target]]))
     findings = []
     for column in report.columns:
         if column.kind == "numeric":
@@ -303,13 +307,15 @@ def _support_findings(spec: TableSpec, support: pd.DataFrame) -> list[Finding]:
 
 
 def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | None = None,
-              config: RunConfig | None = None, splits: Splits | None = None) -> list[Finding]:
+              config: RunConfig | None = None, splits: Splits | None = None,
+              quality: QualityReport | None = None) -> list[Finding]:
     """Findings about ``table`` and ``spec`` before training, most severe first.
 
     Reads the public columns, the target and the support set only — never the sensitive
     values of the private rows (the support set's sensitive values are public). Pass the
     ``splits`` that training will use (``fusiondp.pipeline.split_for``) so that the table is
-    split — and a DP-synthetic support set synthesised — once.
+    split — and a DP-synthetic support set synthesised — once, and the run's cross-fitted
+    imputation ``quality`` (``PreparedData.quality``) so that no second imputer is fitted.
     """
     config = (config or RunConfig()).model_copy(update={"spec": spec})
     if spec.target in spec.sensitive:
@@ -326,7 +332,7 @@ def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | N
         return [Finding("high", "split", (), str(exc), "Fix the split settings or the support table first.")]
     findings = _proxy_findings(resolved, splits.support) + _identifying_findings(resolved, table)
     findings += _support_findings(resolved, splits.support) + _joint_findings(resolved, splits.support,
-                                                                              config.split_seed)
+                                                                              config.split_seed, quality)
     n_private = len(splits.train)
     if config.delta >= 1 / n_private:
         findings.append(Finding(
