@@ -24,15 +24,16 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from fusiondp import ConfigError, DataError, FusionDPError, RunConfig, RunRecord, TableSpec
+from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, TableSpec
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.models import TabularMLP
 from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, split_for
+from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
-from fusiondp.train.loop import EpochReport
+from fusiondp.train.loop import EpochReport, planned_steps
 from fusiondp.train.modes import MODES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -485,6 +486,35 @@ def audit_job(job: TrainingJob, rows: int, shadow: bool,
                              seed=record.seed, shadow=shadow_prepared)
         reports.append((record, report))
     return AuditResults(job, rows, shadow, reports)
+
+
+def check_budgets(configs: dict[float, RunConfig]) -> None:
+    """Calibrate σ for every private mode at every ε of the grid, as training will, before anything trains.
+
+    Uses the library's planned q and steps on the current split's training rows and each mode's relation;
+    the first ε that no σ can meet raises its ``PrivacyError``, naming the ε and the mode.
+    """
+    for epsilon, config in configs.items():
+        splits = current_splits(config)
+        q, steps, _ = planned_steps(len(splits.train), config.train_settings())
+        for mode in config.modes:
+            if not MODES[mode].is_private:
+                continue
+            relation = "replace" if MODES[mode].relation_for(splits.synthetic is not None) == "replace" else "remove"
+            problem = _budget_problem(epsilon, config.delta, q, steps, config.accountant, relation)
+            if problem is not None:
+                raise PrivacyError(f"{mode}: {problem} Nothing was trained: every ε of the grid must be met "
+                                   "before Train starts.")
+
+
+@st.cache_data(max_entries=256, show_spinner="Checking that every ε can be met…")
+def _budget_problem(epsilon: float, delta: float, q: float, steps: int, accountant: str, relation: str) -> str | None:
+    """``calibrate_sigma``'s refusal, or ``None`` when some σ meets the budget (cached: a calibration takes ~1 s)."""
+    try:
+        calibrate_sigma(epsilon, delta, q, steps, accountant, relation)
+    except PrivacyError as exc:
+        return str(exc)
+    return None
 
 
 def plan_runs(config: RunConfig, grid: list[float]) -> list[tuple[float, str, int]]:

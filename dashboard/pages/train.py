@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from dashboard import state
-from fusiondp import FusionDPError
+from fusiondp import FusionDPError, RunConfig
 from fusiondp.privacy.accounting import ACCOUNTANTS
 from fusiondp.train.modes import ALL_MODES, MODES
 
@@ -24,17 +24,11 @@ st.select_slider("ε range for the privacy-utility curve (log scale)", state.EPS
                  persist_state="session",
                  help="ε bounds how much the model can reveal about any one person's sensitive values. "
                       "Smaller is more private. One model per ε and private mode is trained.")
-st.number_input("Add one more ε (optional; type a value)", key="extra_epsilon", step=0.5, format="%g",
-                persist_state="session")
+# value=None: an emptied box means "no extra ε" (not 0, which no budget can meet).
+st.number_input("Add one more ε (optional; type a value, empty for none)", key="extra_epsilon", value=None,
+                step=0.5, format="%g", persist_state="session")
 grid = state.epsilon_grid()
-largest = max(grid)
-if largest > 8:
-    st.markdown(f":red[**ε up to {largest:g} is a weak guarantee**: beyond about 8 an attacker's odds of "
-                "learning a sensitive value can grow by a factor of thousands.]")
-elif largest > 2:
-    st.markdown(f":orange[ε up to {largest:g}: a moderate guarantee, common in practice.]")
-else:
-    st.markdown(f":green[ε ≤ {largest:g}: a strong guarantee.]")
+band = st.empty()  # filled below, only once every ε of the grid is known to be met
 cols = st.columns(2)
 cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
                      step=1e-6, persist_state="session")
@@ -59,16 +53,30 @@ with st.expander("Training knobs (defaults: a quick first look with 3 epochs; th
     cols[3].number_input("First seed", 0, 10_000, key="seed", persist_state="session")
     cols[4].number_input("Seeds", 1, 10, key="n_seeds", persist_state="session")
 
+# Everything Train needs is checked here, before any training: roles and split, then σ for every private
+# mode at every ε. Any failure shows its message and leaves the Train button disabled.
+configs: dict[float, RunConfig] | None
 try:
     configs = {epsilon: state.current_config(epsilon) for epsilon in grid}
+    state.check_split()
+    state.check_budgets(configs)
 except FusionDPError as exc:
     state.show_error(exc)
-    st.stop()
-runs = state.plan_runs(configs[grid[0]], grid)
-st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
+    configs = None
+if configs is not None:
+    largest = max(grid)
+    if largest > 8:
+        band.markdown(f":red[**ε up to {largest:g} is a weak guarantee**: beyond about 8 an attacker's odds of "
+                      "learning a sensitive value can grow by a factor of thousands.]")
+    elif largest > 2:
+        band.markdown(f":orange[ε up to {largest:g}: a moderate guarantee, common in practice.]")
+    else:
+        band.markdown(f":green[ε ≤ {largest:g}: a strong guarantee.]")
+    runs = state.plan_runs(configs[grid[0]], grid)
+    st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
 
 start_col, cancel_col = st.columns(2)
-if start_col.button("Train", type="primary", disabled=running, key="train"):
+if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):
     status, on_phase = state.preparing("Preparing the data (imputation runs once per table and support set)…")
     try:
         with status:

@@ -126,12 +126,54 @@ def test_bad_roles_show_message_and_keep_other_choices(app: AppTest, quirky_csv:
 
 
 def test_epsilon_zero_typed(app: AppTest, small_csv: Path) -> None:
-    at = loaded(app, small_csv).switch_page("pages/train.py").run()
+    at = on_columns(loaded(app, small_csv))
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
     at.slider(key="epochs").set_value(2).run()
     at = at.number_input(key="extra_epsilon").set_value(0.0).run()
     assert any("ε must be a positive finite number" in e for e in errors(at)), errors(at)
     assert at.session_state.epochs == 2
+    assert not any("a moderate guarantee" in m.value for m in at.markdown), "no ε band beside an ε error"
+    assert not train_enabled(at)
+    at = at.number_input(key="extra_epsilon").set_value(None).run()  # clearing the box: no extra ε
+    assert not at.exception and not errors(at), errors(at)
+    assert at.session_state.extra_epsilon is None
+    assert any("a moderate guarantee" in m.value for m in at.markdown)
 
+
+def train_enabled(at: AppTest) -> bool:
+    buttons = [b for b in at.button if b.key == "train"]
+    return bool(buttons) and not buttons[0].disabled
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda at: at.selectbox(key="target").select("site"), "has a single class"),
+    (lambda at: at.multiselect(key="sensitive").set_value([]), "No sensitive column is tagged"),
+], ids=["one-class-target", "no-sensitive"])
+def test_bad_roles_never_reach_train(app: AppTest, quirky_csv: Path, change, message: str) -> None:
+    at = on_columns(loaded(app, quirky_csv))
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    assert not errors(at) and train_enabled(at)
+    at = on_columns(at)
+    at = change(at).run().switch_page("pages/train.py").run()
+    assert not at.exception
+    assert any(message in e for e in errors(at)), errors(at)
+    assert not train_enabled(at)
+    assert not any("models to train" in c.value for c in at.caption)
+
+
+def test_impossible_epsilon_is_refused_before_training(app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
+    at = at.number_input(key="extra_epsilon").set_value(0.001).run()
+    assert not at.exception
+    assert any("ε = 0.001" in e and "fusiondp" in e for e in errors(at)), errors(at)
+    assert not train_enabled(at)
+    assert not any("models to train" in c.value for c in at.caption)
+    assert not any("guarantee" in m.value for m in at.markdown)
+    assert at.session_state.job is None
+    at = at.number_input(key="extra_epsilon").set_value(None).run()
+    assert not errors(at) and train_enabled(at)
 
 
 def test_switching_dataset_keeps_settings(app: AppTest, small_csv: Path, quirky_csv: Path) -> None:
