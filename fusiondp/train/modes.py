@@ -42,9 +42,9 @@ class Mode:
     def relation_for(self, synthetic_support: bool) -> str:
         """The relation training is calibrated and accounted under, given the support set's kind.
 
-        FusionDP's removal relation replaces a row's sensitive values by their imputation.
-        With a DP-synthetic support set the imputer is fitted on the synthesizer's random
-        output, so that reference moves with the synthesizer's draw: no single neighbouring
+        FusionDP's removal relation replaces a row's sensitive values by their reference (the
+        imputation, shrunk toward missing). With a DP-synthetic support set the imputer is fitted
+        on the synthesizer's random output, so that reference moves with the synthesizer's draw: no single neighbouring
         table exists for adaptive composition, and a row still contributes a clipped gradient
         of norm up to C against any fixed neighbour — two views differ by up to 2C. Training
         is then accounted under replace-one. ``feature_dp``'s reference (missing values) and
