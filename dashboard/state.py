@@ -500,7 +500,7 @@ def check_budgets(configs: dict[float, RunConfig]) -> None:
         for mode in config.modes:
             if not MODES[mode].is_private:
                 continue
-            relation = "replace" if MODES[mode].relation_for(splits.synthetic is not None) == "replace" else "remove"
+            relation = MODES[mode].relation_for(splits.synthetic is not None)
             problem = _budget_problem(epsilon, config.delta, q, steps, config.accountant, relation)
             if problem is not None:
                 raise PrivacyError(f"{mode}: {problem} Nothing was trained: every ε of the grid must be met "
@@ -515,15 +515,6 @@ def _budget_problem(epsilon: float, delta: float, q: float, steps: int, accounta
     except PrivacyError as exc:
         return str(exc)
     return None
-
-
-def plan_runs(config: RunConfig, grid: list[float]) -> list[tuple[float, str, int]]:
-    """(ε, mode, seed) to train: private modes at every ε, non-private ones once (ε plays no role)."""
-    runs = []
-    for mode in config.modes:
-        for epsilon in grid if MODES[mode].is_private else grid[:1]:
-            runs.extend((epsilon, mode, seed) for seed in config.seeds)
-    return runs
 
 
 def records_by_epsilon(records: list[RunRecord]) -> dict[float, list[RunRecord]]:

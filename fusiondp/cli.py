@@ -424,7 +424,6 @@ def impute(
     _require_roles(cfg)
     prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     quality = prepared.quality
-    quality.record_selection(getattr(prepared.fitted_imputer, "selection_", {}))
     typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
     typer.echo(quality.scored_on())
     for line in format_quality_lines(quality):

@@ -382,7 +382,7 @@ def _states(imputer: Imputer, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def training_relation(prepared: PreparedData, mode: Mode) -> Relation:
     """The relation ``mode``'s training is calibrated and accounted under on this data (``Mode.relation_for``)."""
-    return "replace" if mode.relation_for(prepared.splits.synthetic is not None) == "replace" else "remove"
+    return mode.relation_for(prepared.splits.synthetic is not None)
 
 
 def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:

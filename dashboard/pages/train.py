@@ -8,6 +8,7 @@ import torch
 
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig
+from fusiondp.pipeline import curve_runs
 from fusiondp.privacy.accounting import ACCOUNTANTS
 from fusiondp.train.modes import ALL_MODES, MODES
 
@@ -72,7 +73,7 @@ if configs is not None:
         band.markdown(f":orange[ε up to {largest:g}: a moderate guarantee, common in practice.]")
     else:
         band.markdown(f":green[ε ≤ {largest:g}: a strong guarantee.]")
-    runs = state.plan_runs(configs[grid[0]], grid)
+    runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
 
 start_col, cancel_col = st.columns(2)

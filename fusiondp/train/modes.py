@@ -13,6 +13,8 @@ from typing import Literal
 from fusiondp.errors import ConfigError
 
 View = Literal["real", "public_only", "hybrid", "reference", "uninformative"]
+Relation = Literal["remove", "replace"]
+"""The accounting relation of a noised term (``fusiondp.privacy.accounting`` names the same two)."""
 PrivateLoss = Literal["none", "real", "calibrated"]
 
 
@@ -34,12 +36,12 @@ class Mode:
         return self.private_loss != "none"
 
     @property
-    def relation(self) -> str:
+    def relation(self) -> Relation:
         """The accounting relation of the noised term with a public support set: ``remove`` (sensitivity C)
         or ``replace`` (2C). See ``relation_for`` for a DP-synthetic support set."""
         return "replace" if self.name == "naive_fusion" else "remove"
 
-    def relation_for(self, synthetic_support: bool) -> str:
+    def relation_for(self, synthetic_support: bool) -> Relation:
         """The relation training is calibrated and accounted under, given the support set's kind.
 
         FusionDP's removal relation replaces a row's sensitive values by their reference (the
