@@ -64,7 +64,7 @@ def main() -> None:
         write_random_checkpoint(Path(folder) / "tabpfn-v2-regressor-tiny.ckpt", "regressor")
         tabpfn = {"n_estimators": 1, "device": args.device}
         runs: list[tuple[str, str, dict[str, Any], str]] = [
-            ("gbdt", "gbdt", {}, "HistGradientBoosting, 200 iterations, 1 OpenMP thread"),
+            ("gbdt", "gbdt", {}, "HistGradientBoosting, ≤ 100 rounds at rate 0.1, 63 bins, 1 OpenMP thread"),
             ("knn", "knn", {}, "15 neighbours, distance-weighted"),
             ("tabpfn-tiny", "tabpfn", {**tabpfn, "model_dir": folder}, TINY_LABEL),
         ]

@@ -17,7 +17,7 @@ from sklearn.model_selection import KFold
 from fusiondp.config import RunConfig
 from fusiondp.impute import MISSING_STATE, QualityReport
 from fusiondp.impute.columnwise import DEFAULT_CV_FOLDS, ColumnwiseImputer
-from fusiondp.impute.gbdt import PublicFeatureCoder
+from fusiondp.impute.gbdt import MAX_BINS, PublicFeatureCoder
 from fusiondp.pipeline import PreparedData, prepare
 from fusiondp.reference import expected_encoding, shrinkage
 from fusiondp.spec import TableSpec
@@ -77,9 +77,10 @@ def test_one_imputer_fit_per_preparation(parts: tuple, monkeypatch: pytest.Monke
 def test_cross_fitted_quality_equals_a_manual_k_fold(prepared: PreparedData) -> None:
     support = prepared.splits.support
     coder = PublicFeatureCoder(prepared.spec).fit(support)  # the public columns as codes; the target is not one
-    features, categorical_mask = coder.transform(support), coder.native_categorical_mask()
+    features, categorical_mask = coder.transform(support), coder.native_categorical_mask(MAX_BINS)
     folds = list(KFold(DEFAULT_CV_FOLDS, shuffle=True, random_state=SEED).split(features))
-    settings = dict(max_iter=200, learning_rate=0.05, max_leaf_nodes=15, categorical_features=categorical_mask,
+    settings = dict(max_iter=100, learning_rate=0.1, max_leaf_nodes=15, max_bins=MAX_BINS,
+                    categorical_features=categorical_mask,
                     early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=SEED)
     scored = {c.column: c for c in prepared.quality.columns}
 
