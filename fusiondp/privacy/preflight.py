@@ -79,22 +79,30 @@ def _ranks(values: pd.Series) -> pd.Series:
 
 def _group_score(groups: np.ndarray, target: np.ndarray, categorical: bool, seed: int) -> float:
     """Held-out share of ``target``'s variation that the group means (or majorities) explain,
-    fitted on one half and scored on the other, both ways: R², or accuracy gain over the majority."""
+    fitted on one half and scored on the other, both ways: R², or accuracy gain over the majority.
+
+    Counted with ``np.bincount`` over integer codes (a column pair costs microseconds, not a pandas
+    group-by); a majority tie goes to the smallest value, as ``Series.mode`` breaks it.
+    """
+    codes = pd.factorize(groups)[0]
+    n_groups = int(codes.max(initial=0)) + 1
+    if categorical:
+        classes, target_codes = np.unique(target, return_inverse=True)
     scores = []
     halves = _halves(len(target), seed)
     for fit, test in (halves, halves[::-1]):
-        frame = pd.DataFrame({"g": groups[fit], "t": target[fit]})
+        seen = np.bincount(codes[fit], minlength=n_groups)
         if categorical:
-            fallback = pd.Series(target[fit]).mode().iloc[0]
-            lookup = frame.groupby("g")["t"].agg(lambda v: v.mode().iloc[0])
-            guess = pd.Series(groups[test]).map(lookup).fillna(fallback).to_numpy()
-            accuracy = float(np.mean(guess == target[test]))
-            base = float(np.mean(target[test] == fallback))
+            k = len(classes)
+            counts = np.bincount(codes[fit] * k + target_codes[fit], minlength=n_groups * k).reshape(n_groups, k)
+            fallback = int(np.bincount(target_codes[fit], minlength=k).argmax())
+            guess = np.where(seen[codes[test]] > 0, counts.argmax(axis=1)[codes[test]], fallback)
+            accuracy = float(np.mean(guess == target_codes[test]))
+            base = float(np.mean(target_codes[test] == fallback))
             scores.append((accuracy - base) / (1 - base) if base < 1 else 0.0)
         else:
-            fallback = float(np.mean(target[fit]))
-            lookup = frame.groupby("g")["t"].mean()
-            guess = pd.Series(groups[test]).map(lookup).fillna(fallback).to_numpy(float)
+            means = np.bincount(codes[fit], weights=target[fit], minlength=n_groups) / np.maximum(seen, 1)
+            guess = np.where(seen[codes[test]] > 0, means[codes[test]], float(np.mean(target[fit])))
             variance = float(np.var(target[test]))
             scores.append(1 - float(np.mean((guess - target[test]) ** 2)) / variance if variance > 0 else 0.0)
     return float(np.clip(np.mean(scores), 0.0, 1.0))
