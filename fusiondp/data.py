@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.spec import TableSpec, _did_you_mean
+from fusiondp.spec import TableSpec, TargetKind, _did_you_mean
 from fusiondp.synth import SynthesisSummary, SynthSettings, TwoStageSummary, make_synthesizer
 
 logger = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ class Splits:
     notes: list[str] = field(default_factory=list)
     synthetic: SynthesisSummary | TwoStageSummary | None = None
     """Set when the support set is DP-synthetic: its budget and how it was made (public facts)."""
+    target_kind: TargetKind = "binary"
+    """The target kind the table was split for (declared, or inferred from every labelled row)."""
 
     def sizes(self) -> dict[str, int]:
         return {"support": len(self.support), "train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -308,8 +310,10 @@ def split_table(
     labelled = table[has_target].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
-    negative, positive = spec.target_classes(labelled[spec.target])
-    labels = (labelled[spec.target] == positive).to_numpy()
+    kind = spec.kind_of(labelled[spec.target])
+    roles = spec.model_copy(update={"target_kind": kind})
+    roles.check_target(labelled[spec.target])
+    labels, names = strata(roles, labelled[spec.target])
     if assigned is None:
         parts, remaining = _parts_by_fraction(labels, support_fraction if own_fraction else None, val_fraction,
                                               test_fraction, seed)
@@ -344,14 +348,14 @@ def split_table(
         where = f" (rows marked 'train' in column {split_column!r})" if assigned is not None else ""
         raise DataError(f"Only {len(train)} private training rows remain{where}; at least {MIN_SUPPORT_ROWS} are "
                         "needed.")
-    train_labels = labels[remaining]
-    if train_labels.all() or not train_labels.any():
-        rare_is_positive = not train_labels.any()
-        rare = positive if rare_is_positive else negative
+    absent = [stratum for stratum in range(len(names)) if kind != "regression"
+              and not (labels[remaining] == stratum).any()]
+    if absent:
+        rare = names[absent[0]]
         fix = (f"mark rows of that class 'train' in column {split_column!r}" if assigned is not None
                else "lower support_fraction / val_fraction / test_fraction")
         raise DataError(
-            f"Target {spec.target!r} has only {int((labels == rare_is_positive).sum())} labelled row(s) of class "
+            f"Target {spec.target!r} has only {int((labels == absent[0]).sum())} labelled row(s) of class "
             f"{rare!r}, and none is left for training after the support, validation and test rows are set "
             f"aside. Add rows of that class or {fix}."
         )
@@ -364,7 +368,30 @@ def split_table(
         dropped_rows=dropped,
         notes=notes,
         synthetic=synthetic,
+        target_kind=kind,
     )
+
+
+REGRESSION_STRATA = 5
+"""A regression target is split stratified by this many quantile bins of its (public) values."""
+
+
+def strata(spec: TableSpec, target: pd.Series) -> tuple[np.ndarray, list[object]]:
+    """Each row's stratum for a label-stratified split, and the strata's names.
+
+    Binary: 1 for the positive class, 0 otherwise (names: negative, positive); multi-class: the
+    class's index; regression: the quantile bin of the value (the target is public information).
+    """
+    kind = spec.kind_of(target)
+    if kind == "binary":
+        negative, positive = spec.target_classes(target)
+        return (target == positive).to_numpy(), [negative, positive]
+    if kind == "multiclass":
+        classes = list(spec.class_values(target))
+        return pd.Categorical(target, categories=classes).codes.astype(int), classes
+    values = spec.regression_values(target)
+    bins = pd.qcut(values.rank(method="first"), min(REGRESSION_STRATA, len(values)), labels=False)
+    return bins.to_numpy(dtype=int), list(range(REGRESSION_STRATA))
 
 
 def _check_separate_support(support: pd.DataFrame, train: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

@@ -1,11 +1,36 @@
-"""Classification metrics on real test rows."""
+"""Metrics on real test rows, per target kind, and the metric each kind is selected and plotted by."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, brier_score_loss, f1_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
+
+from fusiondp.spec import TargetKind
 
 METRICS = ("auroc", "auprc", "accuracy", "f1", "brier")
+MULTICLASS_METRICS = ("auroc", "accuracy", "macro_f1")
+REGRESSION_METRICS = ("r2", "rmse", "mae")
+SUMMARY_METRICS: dict[TargetKind, tuple[str, ...]] = {"binary": ("auroc", "auprc", "accuracy", "f1"),
+                                                      "multiclass": MULTICLASS_METRICS,
+                                                      "regression": REGRESSION_METRICS}
+"""What a summary table shows per kind, the first being the one a curve is drawn and a model selected by."""
+LOWER_IS_BETTER = frozenset({"brier", "rmse", "mae"})
+METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score",
+                 "macro_f1": "macro-F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
+METRIC_DESCRIPTIONS = {"binary": "AUROC", "multiclass": "AUROC (macro one-vs-rest)", "regression": "R²"}
+
+
+def selection_metric(kind: TargetKind) -> str:
+    """The metric a kind's models are compared, selected and plotted by (higher is better for each)."""
+    return SUMMARY_METRICS[kind][0]
 
 
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -23,3 +48,46 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5)
         "f1": float(f1_score(y_true, predicted, zero_division=0)),
         "brier": float(brier_score_loss(y_true, prob)),
     }
+
+
+def multiclass_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Macro one-vs-rest AUROC, accuracy and macro-F1 of ``(rows, classes)`` probabilities; NaN where undefined.
+
+    The AUROC averages the classes that occur among ``y_true`` next to other classes (one-vs-rest
+    needs both); macro-F1 averages every class that occurs in ``y_true`` or the predictions.
+    """
+    if len(y_true) == 0:
+        return dict.fromkeys(MULTICLASS_METRICS, float("nan"))
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=float)
+    predicted = prob.argmax(1)
+    present = [k for k in range(prob.shape[1]) if 0 < (y_true == k).sum() < len(y_true)]
+    aurocs = [roc_auc_score(y_true == k, prob[:, k]) for k in present]
+    return {
+        "auroc": float(np.mean(aurocs)) if aurocs else float("nan"),
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "macro_f1": float(f1_score(y_true, predicted, average="macro", zero_division=0)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """R², RMSE and MAE in the target's units; NaN where undefined (R² needs two rows that differ)."""
+    if len(y_true) == 0:
+        return dict.fromkeys(REGRESSION_METRICS, float("nan"))
+    y_true = np.asarray(y_true, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    varied = len(y_true) > 1 and np.ptp(y_true) > 0
+    return {
+        "r2": float(r2_score(y_true, predicted)) if varied else float("nan"),
+        "rmse": float(np.sqrt(np.mean((y_true - predicted) ** 2))),
+        "mae": float(mean_absolute_error(y_true, predicted)),
+    }
+
+
+def target_metrics(kind: TargetKind, y_true: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """The metrics of ``kind`` from labels and ``fusiondp.task.Task.predictions`` (regression: in label units)."""
+    if kind == "binary":
+        return binary_metrics(y_true, prediction)
+    if kind == "multiclass":
+        return multiclass_metrics(y_true, prediction)
+    return regression_metrics(y_true, prediction)

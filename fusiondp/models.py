@@ -1,7 +1,8 @@
-"""The classifier: an MLP that returns both the logit and its penultimate representation.
+"""The model: an MLP that returns both its output and its penultimate representation.
 
 FusionDP's consistency term compares representations of the real and the hybrid view of
-a row, so the model exposes ``h`` alongside the logit in one forward pass.
+a row, so the model exposes ``h`` alongside the output in one forward pass. The head has
+one output (a binary logit or a regression value) or one logit per class (``fusiondp.task``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ REFERENCE_HIDDEN = (64, 32)
 
 
 class TabularMLP(nn.Module):
-    """``d → h₁ (LayerNorm, GELU) → … → h_k (LayerNorm, GELU) → 1``; forward gives ``(logit, h)``."""
+    """``d → h₁ (LayerNorm, GELU) → … → h_k (LayerNorm, GELU) → outputs``; forward gives ``(output, h)``.
 
-    def __init__(self, n_features: int, hidden: Sequence[int] = REFERENCE_HIDDEN) -> None:
+    With one output, ``output`` is ``(rows,)``; with several, ``(rows, outputs)``.
+    """
+
+    def __init__(self, n_features: int, hidden: Sequence[int] = REFERENCE_HIDDEN, outputs: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_features
@@ -25,16 +29,18 @@ class TabularMLP(nn.Module):
             layers += [nn.Linear(width, size), nn.LayerNorm(size), nn.GELU()]
             width = size
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Linear(width, outputs)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         representation = self.body(x)
-        return self.head(representation).squeeze(-1), representation
+        output = self.head(representation)
+        return (output.squeeze(-1) if self.head.out_features == 1 else output), representation
 
 
-def build_model(n_features: int, hidden: Sequence[int], seed: int, device: torch.device) -> TabularMLP:
+def build_model(n_features: int, hidden: Sequence[int], seed: int, device: torch.device,
+                outputs: int = 1) -> TabularMLP:
     """A freshly initialised model whose weights depend only on ``seed`` (no global RNG state)."""
-    model = TabularMLP(n_features, hidden)
+    model = TabularMLP(n_features, hidden, outputs)
     seeded_init(model, torch.Generator().manual_seed(seed))
     return model.to(device)
 

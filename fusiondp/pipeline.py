@@ -35,6 +35,7 @@ from fusiondp.reference import expected_encoding, shrink, shrinkage
 from fusiondp.spec import TableSpec
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
+from fusiondp.task import BINARY, Task, label_scaling
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
 from fusiondp.train.modes import Mode, get_mode
 
@@ -210,8 +211,44 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
 
 
 def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
-    """Roles checked on the training rows; every feature column typed from the support set's (public) values."""
-    return declared_spec(config).resolve(splits.train, type_rows=splits.support)
+    """Roles checked on the training rows; every feature column typed from the support set's (public) values.
+
+    The target kind is the one the table was split for (declared, or inferred from all its labelled rows).
+    """
+    spec = declared_spec(config).model_copy(update={"target_kind": splits.target_kind})
+    return spec.resolve(splits.train, type_rows=splits.support)
+
+
+def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
+    """The target kind's ``Task`` and the target values each label codes (class values; none for regression).
+
+    Classes are read from the training rows, which hold every class (``split_table`` checks it);
+    a regression label is standardised by the support rows' labels (``fusiondp.task.label_scaling``).
+    """
+    target = splits.train[spec.target]
+    if spec.target_kind == "multiclass":
+        classes = list(spec.class_values(target, min_rows=1))
+        return Task("multiclass", len(classes)), classes
+    if spec.target_kind == "regression":
+        support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
+        center, scale = label_scaling(support_target, spec.target)
+        return Task("regression", center=center, scale=scale), []
+    return BINARY, list(spec.target_classes(target))
+
+
+def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torch.device) -> torch.Tensor:
+    """Labels as trained: binary 1.0 for the positive class, the class index, or the standardised value."""
+    if task.kind == "binary":
+        return _tensor((target == classes[1]).to_numpy(dtype=float), device)
+    if task.kind == "multiclass":
+        codes = pd.Categorical(target, categories=classes).codes
+        if (codes < 0).any():
+            unseen = sorted({str(v) for v in target[codes < 0]})
+            raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the training rows' classes; "
+                            "every class needs training rows (merge or drop rare classes).")
+        return _tensor(codes.astype(float), device)
+    values = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+    return _tensor((values - task.center) / task.scale, device)
 
 
 def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
@@ -297,10 +334,10 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")
-    positive = spec.target_classes(splits.train[spec.target])[1]
+    task, classes = training_task(spec, splits)
 
     def labels(frame: pd.DataFrame) -> torch.Tensor:
-        return _tensor((frame[spec.target] == positive).to_numpy(dtype=float), device)
+        return label_tensor(task, classes, frame[spec.target], device)
 
     # Support rows encoded three ways: their real (public) values, the out-of-fold reference, and blank.
     # λ and C_h are read from them; the out-of-fold reference is as far from the real values as a
@@ -325,6 +362,7 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         public_features=torch.as_tensor(encoder.public_features, device=device),
         x_reference=_tensor(shrink(encoder, train_expected, train_blank, shrinkage_factors), device),
         support_reference=_tensor(shrink(encoder, support_expected, support_blank, shrinkage_factors), device),
+        task=task,
     )
     report("encoding", 1.0)
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,15 @@ from fusiondp.yamlfile import read_yaml
 
 MIN_NUMERIC_FRACTION = 0.95
 """Share of non-missing values that must parse as numbers for a text column to count as numeric."""
+
+TargetKind = Literal["binary", "multiclass", "regression"]
+TARGET_KINDS: tuple[TargetKind, ...] = ("binary", "multiclass", "regression")
+MAX_INFERRED_CLASSES = 10
+"""A numeric target with more distinct values than this (or any non-integer value) is inferred to be regression."""
+MAX_CLASSES = 100
+"""The most classes a multi-class target may have (one output of the model per class)."""
+MIN_CLASS_ROWS = 5
+"""Each class of a multi-class target needs this many labelled rows, so that the split can leave some for training."""
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -46,6 +56,12 @@ class TableSpec(BaseModel):
     positive_class: str | int | float | bool | None = Field(
         default=None,
         description="Target value counted as the positive class; default: the larger of the two.",
+    )
+    target_kind: TargetKind | None = Field(
+        default=None,
+        description="binary, multiclass or regression; default: inferred from the target's (public) values "
+        "— two values: binary; a numeric column with more than 10 distinct values or any non-integer: "
+        "regression; otherwise multiclass.",
     )
 
     @classmethod
@@ -92,8 +108,8 @@ class TableSpec(BaseModel):
                 "No public column is left: every column is the target, sensitive or ignored. "
                 "FusionDP imputes the sensitive columns from public ones, so tag at least one column public."
             )
-        roles = self.model_copy(update={"public": public})
-        roles.target_classes(table[self.target])
+        roles = self.model_copy(update={"public": public, "target_kind": self.kind_of(table[self.target])})
+        roles.check_target(table[self.target])
         return roles
 
     def declaring(self, categorical: Iterable[str] = (), numeric: Iterable[str] = ()) -> TableSpec:
@@ -200,6 +216,60 @@ class TableSpec(BaseModel):
                         "Clean them, or declare the column categorical."
                     )
 
+    def kind_of(self, target: pd.Series) -> TargetKind:
+        """The declared target kind, else the one ``infer_target_kind`` reads off the target's values."""
+        return self.target_kind or infer_target_kind(target, self.target)
+
+    def check_target(self, target: pd.Series) -> None:
+        """Raise one clear error if ``target``'s values do not fit the spec's target kind (declared or inferred)."""
+        kind = self.kind_of(target)
+        if kind != "binary" and self.positive_class is not None:
+            raise SpecError(f"positive_class is set but target {self.target!r} is {kind}; a positive class applies "
+                            "to binary targets only. Remove positive_class or declare target_kind 'binary'.")
+        if kind == "binary":
+            self.target_classes(target)
+        elif kind == "multiclass":
+            self.class_values(target)
+        else:
+            self.regression_values(target)
+
+    def class_values(self, target: pd.Series, min_rows: int = MIN_CLASS_ROWS) -> tuple[Any, ...]:
+        """The sorted classes of a multi-class target, each with ``min_rows`` rows or more; errors say what is wrong."""
+        values = target.dropna()
+        counts = values.value_counts()
+        classes = tuple(sorted(counts.index.tolist(), key=lambda v: (str(type(v)), v)))
+        if len(classes) < 2:
+            raise DataError(f"Target column {self.target!r} has {len(classes)} class(es); a classifier needs at "
+                            "least two. Pick another target or add rows of the other classes.")
+        if len(classes) > MAX_CLASSES:
+            raise DataError(f"Target column {self.target!r} has {len(classes)} distinct values, over the "
+                            f"{MAX_CLASSES} classes a multi-class target may have. Merge classes, or declare "
+                            "target_kind 'regression' if the values are numbers.")
+        rare = counts[counts < min_rows]
+        if len(rare):
+            shown = ", ".join(f"{value!r} ({count} row{'s' * (count > 1)})" for value, count in rare.items())
+            raise DataError(f"Target column {self.target!r} has class(es) with fewer than {min_rows} rows: "
+                            f"{shown}. Each class needs rows for training, validation and testing; merge rare "
+                            "classes into a neighbouring or an 'other' class, or drop those rows.")
+        return classes
+
+    def regression_values(self, target: pd.Series) -> pd.Series:
+        """A regression target's non-missing values as floats; errors say what is wrong."""
+        values = target.dropna()
+        if pd.api.types.is_bool_dtype(values):
+            raise DataError(f"Target column {self.target!r} is declared regression but holds true/false values; "
+                            "declare target_kind 'binary'.")
+        numbers = pd.to_numeric(values, errors="coerce")
+        junk = values[numbers.isna()]
+        if len(junk):
+            examples = ", ".join(repr(v) for v in junk.unique()[:3])
+            raise DataError(f"Target column {self.target!r} is declared regression but holds non-numeric values "
+                            f"({examples}; {len(junk)} rows). Clean them, or declare target_kind 'multiclass'.")
+        if numbers.nunique() < 2:
+            raise DataError(f"Target column {self.target!r} has {numbers.nunique()} distinct value(s); a regression "
+                            "target needs at least two.")
+        return numbers.astype(float)
+
     def target_classes(self, target: pd.Series) -> tuple[Any, Any]:
         """The (negative, positive) class values of a binary target; errors say what is wrong."""
         values = target.dropna()
@@ -214,8 +284,8 @@ class TableSpec(BaseModel):
         if len(classes) > 2:
             shown = ", ".join(repr(c) for c in classes[:6])
             raise DataError(
-                f"Target column {self.target!r} has {len(classes)} classes ({shown}…); only binary targets "
-                "are supported so far. Merge the classes into two (e.g. one vs the rest)."
+                f"Target column {self.target!r} has {len(classes)} classes ({shown}…) but is declared binary. "
+                "Declare target_kind 'multiclass', or merge the classes into two (e.g. one vs the rest)."
             )
         if self.positive_class is None:
             return classes[0], classes[1]
@@ -228,3 +298,30 @@ class TableSpec(BaseModel):
         positive = matches[0]
         negative = classes[0] if positive == classes[1] else classes[1]
         return negative, positive
+
+
+def infer_target_kind(target: pd.Series, name: str = "target") -> TargetKind:
+    """Binary, multiclass or regression, read off a target's (public) values; ``TableSpec.target_kind`` overrides it.
+
+    Two distinct values (or true/false): binary. Numbers (or text that is all numbers) with a
+    non-integer value or more than ``MAX_INFERRED_CLASSES`` distinct values: regression. Other
+    numbers, and text with up to ``MAX_CLASSES`` values: multiclass. Text with more values is
+    ambiguous and raises an error that says what to declare.
+    """
+    values = target.dropna()
+    if values.empty:
+        raise DataError(f"Target column {name!r} has no values; pick a column with an outcome.")
+    distinct = values.nunique()
+    if distinct <= 2 or pd.api.types.is_bool_dtype(values):
+        return "binary"
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        numeric = numbers.to_numpy(dtype=float)
+        if distinct > MAX_INFERRED_CLASSES or not np.array_equal(numeric, np.round(numeric)):
+            return "regression"
+        return "multiclass"
+    if distinct <= MAX_CLASSES:
+        return "multiclass"
+    raise DataError(f"Target column {name!r} holds {distinct} distinct text values: too many to read as classes. "
+                    "Pick another target, merge its values into classes, or clean it into numbers (regression); "
+                    "target_kind in the spec says which it is.")

@@ -36,9 +36,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.functional import binary_cross_entropy_with_logits, gelu
+from torch.nn.functional import gelu
 
 from fusiondp.models import TabularMLP
+from fusiondp.task import BINARY, Task
 
 _aten = torch.ops.aten
 
@@ -137,6 +138,7 @@ def step_gradients(
     beta: float = 0.0,
     rep_clip: float = 1.0,
     max_norm: float = 1.0,
+    task: Task = BINARY,
 ) -> StepGradients:
     """Public gradient and clipped private sum from one pass over rows laid out by ``row_layout``.
 
@@ -144,10 +146,14 @@ def step_gradients(
     ``batch`` private rows: the real rows, and with ``views == 2`` their reference rows in
     the same order (the calibrated loss ``L(f(x)) − L(f(x̃)) + β·R``; with one view the
     loss is ``L(f(x))``). ``views == 0``: no private term. An empty sample gives a zero sum.
+    ``task`` gives the loss ``L`` and the head's width: one output, or one logit per class, whose
+    per-row gradient is a vector (the head's ghost norm then takes its Gram matrix like any layer's).
     """
     blocks = _blocks(model)
     if blocks is None:
         raise TypeError("step_gradients runs TabularMLP (Linear, LayerNorm, exact GELU) only")
+    if model.head.out_features != task.outputs:
+        raise ValueError(f"the model has {model.head.out_features} output(s); a {task.kind} task needs {task.outputs}")
     first, block, total = row_layout(n_public, batch, views)
     if views not in (0, 1, 2) or (batch and not views) or len(x) != total or len(y) != total:
         raise ValueError(f"{len(x)} rows, {len(y)} labels: expected {total} for {n_public} public rows "
@@ -162,23 +168,25 @@ def step_gradients(
         saved.append((a, z, out, mean, rstd))
         a = gelu(out)
     h = a
-    logit = torch.addmm(head.bias, h, head.weight.t()).view(-1)
+    single = head.out_features == 1
+    logit = torch.addmm(head.bias, h, head.weight.t())
+    if single:
+        logit = logit.view(-1)
 
-    losses = binary_cross_entropy_with_logits(logit, y, reduction="none")
-    dlogit = torch.sigmoid(logit).sub_(y)  # d/dlogit of binary cross-entropy with logits
+    losses, dlogit = task.losses_and_gradient(logit, y)  # dlogit: d loss / d output, row by row
     public_loss = private_loss = logit.new_zeros(())
     if n_public:
         public_loss = losses[:n_public].mean()
         dlogit[:n_public].div_(n_public)
     dlogit[n_public:first] = 0.0
     if views:
-        per_view = dlogit[first:].view(views, block)
+        per_view = dlogit[first:].view(views, block, *dlogit.shape[1:])
         per_view[:, batch:] = 0.0
         view_losses = losses[first:].view(views, block)[:, :batch].sum(1)
         private_loss = view_losses[0] if views == 1 else view_losses[0] - view_losses[1]
         if views == 2:
             per_view[1].neg_()
-    grad = dlogit.unsqueeze(1) * head.weight
+    grad = dlogit.unsqueeze(1) * head.weight if single else dlogit @ head.weight
     if views == 2 and beta and batch:
         # β·min(1, ‖d‖²/C_h²): gradient ±2β d/C_h² on the two views where the clamp is inactive
         real, ref = slice(first, first + batch), slice(first + block, first + block + batch)
@@ -209,7 +217,10 @@ def step_gradients(
             public += [d_z[rows].t() @ a_in[rows], d_z[rows].sum(0)]
             public += _aten.native_layer_norm_backward(d_out[rows], z[rows], norm.normalized_shape, mean[rows],
                                                        rstd[rows], norm.weight, norm.bias, [False, True, True])[1:]
-        public += [(dlogit[rows] @ h[rows]).unsqueeze(0), dlogit[rows].sum(0, keepdim=True)]
+        if single:
+            public += [(dlogit[rows] @ h[rows]).unsqueeze(0), dlogit[rows].sum(0, keepdim=True)]
+        else:
+            public += [dlogit[rows].t() @ h[rows], dlogit[rows].sum(0)]
 
     private, norms = None, logit.new_zeros(0)
     if batch:
@@ -273,6 +284,7 @@ def ghost_clipped_sum(
     beta: float,
     rep_clip: float,
     max_norm: float,
+    task: Task = BINARY,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """``Σ_i g_i·min(1, C/‖g_i‖)`` per parameter, the summed per-row loss, and the per-row norms.
 
@@ -280,5 +292,5 @@ def ghost_clipped_sum(
     """
     x, labels = pack_rows(x_real[:0], y[:0], [x_real, x_ref] if calibrated else [x_real], y)
     out = step_gradients(model, x, labels, n_public=0, batch=len(y), views=2 if calibrated else 1, beta=beta,
-                         rep_clip=rep_clip, max_norm=max_norm)
+                         rep_clip=rep_clip, max_norm=max_norm, task=task)
     return dict(zip(parameter_names(model), out.private or [], strict=True)), out.private_loss, out.norms

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.functional import binary_cross_entropy_with_logits
 
-from fusiondp.metrics import binary_metrics
+from fusiondp.metrics import target_metrics
 from fusiondp.models import TabularMLP, build_model
+from fusiondp.task import BINARY, Task
 from fusiondp.train.ghost import row_layout, step_gradients, supports
 from fusiondp.train.modes import Mode
 from fusiondp.train.private import PrivateLoss, noisy_private_gradient
@@ -50,6 +50,8 @@ class TrainTensors:
     x_reference: torch.Tensor | None = None
     """FusionDP's reference view (``fusiondp.reference``); the hybrid view when not given."""
     support_reference: torch.Tensor | None = None
+    task: Task = BINARY
+    """The target kind: the head's width, the loss, and how the labels ``y`` are coded (``fusiondp.task``)."""
 
     def view(self, name: str) -> torch.Tensor:
         if name == "reference":
@@ -74,8 +76,11 @@ class EpochReport:
     public_loss: float
     """Mean loss of the public term (public rows or views: no private value enters it)."""
     val_auroc: float
-    """AUROC on the validation rows' hybrid view (imputed sensitive values: public information)."""
+    """AUROC on the validation rows' hybrid view (imputed sensitive values: public information); multi-class:
+    macro one-vs-rest; NaN for a regression target, scored by ``val_r2`` instead."""
     epsilon_spent: float | None
+    val_r2: float | None = None
+    """R² on the validation rows' hybrid view, for a regression target (``None`` for classification)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -121,10 +126,14 @@ def planned_steps(n_rows: int, settings: TrainSettings) -> tuple[float, int, lis
 
 
 @torch.no_grad()
-def predict_proba(model: TabularMLP, x: torch.Tensor) -> np.ndarray:
-    """Probabilities in deterministic order, in eval mode, batched; restores train mode."""
+def predict_proba(model: TabularMLP, x: torch.Tensor, task: Task = BINARY) -> np.ndarray:
+    """``task.predictions`` in deterministic order, in eval mode, batched; restores train mode.
+
+    Binary: the positive class's probability; multi-class: a probability per class; regression:
+    the predicted value in the target's units.
+    """
     model.eval()
-    chunks = [torch.sigmoid(model(x[i:i + EVAL_BATCH_ROWS])[0]) for i in range(0, len(x), EVAL_BATCH_ROWS)]
+    chunks = [task.predictions(model(x[i:i + EVAL_BATCH_ROWS])[0]) for i in range(0, len(x), EVAL_BATCH_ROWS)]
     model.train()
     return torch.cat(chunks).cpu().numpy() if chunks else np.empty(0)
 
@@ -157,7 +166,7 @@ class ModeStep:
         public_only = mode.public_view == "public_only"
         self.x_eval_val = data.x_val_hybrid[:, data.public_features] if public_only else data.x_val_hybrid
         self.x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
-        self.model = build_model(self.x_eval_test.shape[1], settings.hidden, seed, device)
+        self.model = build_model(self.x_eval_test.shape[1], settings.hidden, seed, device, data.task.outputs)
         self.params = dict(self.model.named_parameters())
         self.param_list = list(self.params.values())
         self.param_sizes = [p.numel() for p in self.param_list]
@@ -174,7 +183,7 @@ class ModeStep:
             if calibrated:
                 self.rep_clip = settings.rep_clip or support_rep_clip(
                     self.model, data.support_real, data.support_view(mode.private_view))
-            self.private_loss = PrivateLoss(self.model, calibrated, settings.beta, self.rep_clip or 1.0)
+            self.private_loss = PrivateLoss(self.model, calibrated, settings.beta, self.rep_clip or 1.0, data.task)
             self.x_ref = data.view(mode.private_view)
             self.views = 2 if calibrated else 1
         self.alpha = settings.alpha if mode.public_view else 1.0
@@ -268,7 +277,7 @@ class ModeStep:
         x, y, n_public, batch = self._step_rows()
         out = step_gradients(self.model, x, y, n_public=n_public, batch=batch, views=self.views,
                              beta=self.settings.beta, rep_clip=self.rep_clip or 1.0,
-                             max_norm=self.settings.max_grad_norm)
+                             max_norm=self.settings.max_grad_norm, task=self.data.task)
         update = out.public
         if update is not None:
             self.public_loss_sum += out.public_loss
@@ -291,7 +300,7 @@ class ModeStep:
         if self.x_public is not None:
             rows = self._public_rows()
             logits, _ = self.model(self.x_public[rows])
-            loss = binary_cross_entropy_with_logits(logits, self.data.y[rows])
+            loss = self.data.task.mean_loss(logits, self.data.y[rows])
             update = list(torch.autograd.grad(loss, params))
             self.public_loss_sum += loss.detach()
             self.public_steps += 1
@@ -341,17 +350,18 @@ def train_mode(
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
     step, epoch, cancelled = 0, 0, False
-    y_val = data.y_val.cpu().numpy()
+    task = data.task
+    y_val = task.label_values(data.y_val.cpu().numpy())
     while step < runner.total_steps:
         runner()
         step += 1
         if step == runner.epoch_ends[epoch]:
             public_loss = runner.take_losses()
+            val = target_metrics(task.kind, y_val, predict_proba(runner.model, runner.x_eval_val, task))
             report = EpochReport(
                 mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
-                steps=runner.total_steps, public_loss=public_loss,
-                val_auroc=binary_metrics(y_val, predict_proba(runner.model, runner.x_eval_val))["auroc"],
-                epsilon_spent=epsilon_at(step),
+                steps=runner.total_steps, public_loss=public_loss, val_auroc=val.get("auroc", float("nan")),
+                epsilon_spent=epsilon_at(step), val_r2=val.get("r2"),
             )
             history.append(report.to_dict())
             if on_epoch is not None:
@@ -361,5 +371,6 @@ def train_mode(
             cancelled = True
             break
     wall = time.perf_counter() - started
-    metrics = binary_metrics(data.y_test.cpu().numpy(), predict_proba(runner.model, runner.x_eval_test))
+    metrics = target_metrics(task.kind, task.label_values(data.y_test.cpu().numpy()),
+                             predict_proba(runner.model, runner.x_eval_test, task))
     return TrainOutcome(runner.model, metrics, history, step, runner.rep_clip, wall, cancelled)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
-from torch.nn.functional import binary_cross_entropy_with_logits
 
 from fusiondp.models import TabularMLP
+from fusiondp.task import BINARY, Task
 from fusiondp.train.ghost import ghost_clipped_sum
 
 Params = dict[str, torch.Tensor]
@@ -36,13 +36,14 @@ class PrivateLoss:
     calibrated: bool
     beta: float = 0.0
     rep_clip: float = 1.0
+    task: Task = BINARY
 
     def __call__(self, params: Params, x_real: torch.Tensor, x_ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not self.calibrated:
             logit, _ = functional_call(self.model, params, (x_real.unsqueeze(0),))
-            return binary_cross_entropy_with_logits(logit[0], y)
+            return self.task.losses(logit, y.unsqueeze(0))[0]
         logits, h = functional_call(self.model, params, (torch.stack((x_real, x_ref)),))
-        losses = binary_cross_entropy_with_logits(logits, y.expand(2), reduction="none")
+        losses = self.task.losses(logits, y.expand(2))
         loss = losses[0] - losses[1]
         if self.beta:
             loss = loss + self.beta * consistency(h[0], h[1], self.rep_clip)
@@ -82,7 +83,8 @@ def noisy_private_gradient(
     """
     if len(y) and isinstance(loss, PrivateLoss) and isinstance(loss.model, TabularMLP):
         summed, loss_sum, _ = ghost_clipped_sum(loss.model, x_real, x_ref, y, calibrated=loss.calibrated,
-                                                beta=loss.beta, rep_clip=loss.rep_clip, max_norm=max_norm)
+                                                beta=loss.beta, rep_clip=loss.rep_clip, max_norm=max_norm,
+                                                task=loss.task)
     elif len(y):
         grads, losses = per_sample_gradients(loss, params, x_real, x_ref, y)
         summed, _ = clip_and_sum(grads, max_norm)

@@ -1,0 +1,97 @@
+"""What the model predicts for each target kind: its output width, loss, loss gradient and predictions.
+
+- ``binary``: one logit, binary cross-entropy; the label is 1.0 for the positive class.
+- ``multiclass``: one logit per class, softmax cross-entropy; the label is the class index
+  (stored as a float, like every label tensor, and read back as an integer).
+- ``regression``: one output, the Huber loss (quadratic within ``HUBER_DELTA`` of the label,
+  linear beyond, so one outlying label cannot dominate a step) on the *standardised* label
+  ``(y − center) / scale``. ``center`` and ``scale`` are the mean and standard deviation of
+  the support set's labels (``label_scaling``): public information, fitted where every other
+  scaler is fitted (METHOD.md §5), so that even ``dpsgd``, which protects whole rows, reads
+  nothing of its private rows' labels outside the noised gradient.
+
+Each private loss ``ℓ(real) − ℓ(reference) + β·R`` subtracts the same function of the same label
+at two inputs, so it is exactly zero whenever the two views agree, for every kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn.functional import binary_cross_entropy_with_logits, cross_entropy, huber_loss, one_hot
+
+from fusiondp.errors import DataError
+from fusiondp.spec import TargetKind
+
+HUBER_DELTA = 1.0
+"""Where the regression loss turns from quadratic to linear, in standard deviations of the label."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """The target kind with what training needs of it; ``BINARY`` is the default everywhere."""
+
+    kind: TargetKind = "binary"
+    classes: int = 2
+    """Number of classes (binary: 2; regression: not used)."""
+    center: float = 0.0
+    """Regression: the label's mean on the support set (labels are trained as ``(y − center) / scale``)."""
+    scale: float = 1.0
+
+    @property
+    def outputs(self) -> int:
+        """Width of the model's head."""
+        return self.classes if self.kind == "multiclass" else 1
+
+    def losses(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of each row: ``output`` is ``(rows,)`` or ``(rows, classes)``, ``y`` is ``(rows,)``."""
+        if self.kind == "binary":
+            return binary_cross_entropy_with_logits(output, y, reduction="none")
+        if self.kind == "multiclass":
+            return cross_entropy(output, y.long(), reduction="none")
+        return huber_loss(output, y, reduction="none", delta=HUBER_DELTA)
+
+    def mean_loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean loss over the rows (what the public term minimises)."""
+        if self.kind == "binary":
+            return binary_cross_entropy_with_logits(output, y)
+        return self.losses(output, y).mean()
+
+    def losses_and_gradient(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row losses and their gradient with respect to ``output`` (same shape as ``output``)."""
+        losses = self.losses(output, y)
+        if self.kind == "binary":
+            return losses, torch.sigmoid(output).sub_(y)
+        if self.kind == "multiclass":
+            return losses, torch.softmax(output, 1).sub_(one_hot(y.long(), self.classes).to(output.dtype))
+        return losses, (output - y).clamp_(-HUBER_DELTA, HUBER_DELTA)
+
+    def predictions(self, output: torch.Tensor) -> torch.Tensor:
+        """Binary: the positive class's probability; multiclass: ``(rows, classes)`` probabilities;
+        regression: the prediction in the label's own units."""
+        if self.kind == "binary":
+            return torch.sigmoid(output)
+        if self.kind == "multiclass":
+            return torch.softmax(output, 1)
+        return output * self.scale + self.center
+
+    def label_values(self, y: np.ndarray) -> np.ndarray:
+        """Label tensor values (as trained) back in the target's terms: regression labels in their own units."""
+        return y * self.scale + self.center if self.kind == "regression" else y
+
+
+BINARY = Task()
+
+
+def label_scaling(support_target: pd.Series, name: str) -> tuple[float, float]:
+    """``(center, scale)`` of a regression label: the mean and standard deviation of the support set's labels."""
+    values = pd.to_numeric(support_target, errors="coerce").dropna()
+    if len(values) < 2:
+        raise DataError(f"The support set has {len(values)} value(s) of the regression target {name!r}; its labels' "
+                        "mean and spread standardise the target, so give the support rows their target values "
+                        "(a separate support table needs the target column too).")
+    spread = float(values.std(ddof=0))
+    return float(values.mean()), spread if spread > 0 else 1.0
