@@ -35,6 +35,7 @@ from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.train.loop import EpochReport, planned_steps
 from fusiondp.train.modes import MODES
+from fusiondp.verdicts import imputer_headline
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = {
@@ -126,6 +127,16 @@ def collect_finished_job() -> None:
 def show_error(exc: Exception) -> None:
     """Library errors are shown as their message (which says how to fix it), never as a traceback."""
     st.error(str(exc), icon="⚠️")
+
+
+def imputer_line(name: str, reason: str) -> None:
+    """Which imputer ran, in one line; the full reason (cache folders, download links) in a "details" expander."""
+    headline = imputer_headline(reason)
+    st.markdown(f"**Imputer that ran:** `{name}` — {headline}")
+    if headline != reason.rstrip("."):
+        with st.expander("Details: why this imputer"):
+            for part in reason.split("; "):
+                st.markdown(f"- {part}")
 
 
 def digest(content: bytes) -> str:
@@ -434,16 +445,19 @@ class TrainingJob:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     done: bool = False
+    epsilon: float | None = None
+    """Target ε of the run in progress (``None`` for a non-private reference, which has none)."""
 
     def start(self) -> None:
         threading.Thread(target=self._work, name="fusiondp-training", daemon=True).start()
 
     def _on_epoch(self, report: EpochReport) -> None:
-        self.epochs.append(report.to_dict())
+        self.epochs.append({**report.to_dict(), "epsilon": self.epsilon})
 
     def _work(self) -> None:
         try:
             for epsilon, mode, seed in self.runs:
+                self.epsilon = epsilon if MODES[mode].is_private else None
                 record, model = fit_run(self.prepared[epsilon], mode, seed, on_epoch=self._on_epoch,
                                         should_stop=self.cancel.is_set)
                 self.models.append(model)  # before the record: a polling reader never finds a record without its model

@@ -152,9 +152,10 @@ class PhaseBars:
 
 def _print_summary(records: list) -> None:
     from fusiondp.record import summarize
-    from fusiondp.verdicts import verdicts
+    from fusiondp.verdicts import run_verdicts
 
     table = summarize(records)
+    notes = run_verdicts(records)
     headers = ["mode", "AUROC", "AUPRC", "accuracy", "F1", "ε spent", "δ", "σ", "q", "steps", "accountant",
                "adjacency", "imputer", "time s"]
     rows = []
@@ -187,7 +188,7 @@ def _print_summary(records: list) -> None:
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
                    + ", ".join(f"{m} {_cell(e)}" for m, e in replace.items()))
-    for line in verdicts(table):
+    for line in notes:
         typer.echo(f"note: {line}")
 
 
@@ -357,7 +358,9 @@ def run(
 
 def _first_sentence(reason: str) -> str:
     """An imputer's reason in one line; the full text (paths, download links) is in ``fusiondp info``."""
-    head = reason.split(". ")[0].rstrip(".")
+    from fusiondp.verdicts import imputer_headline
+
+    head = imputer_headline(reason)
     return head if head == reason.rstrip(".") else f"{head}; details: fusiondp info"
 
 
@@ -424,7 +427,7 @@ def impute(
     _require_roles(cfg)
     prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     quality = prepared.quality
-    typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
+    typer.echo(f"imputer: {prepared.imputer.used} ({_first_sentence(prepared.imputer.reason)})")
     typer.echo(quality.scored_on())
     for line in format_quality_lines(quality):
         typer.echo(line)
@@ -596,7 +599,7 @@ def audit(
     except ValueError as exc:
         raise typer.BadParameter(f"--epsilons must be numbers separated by commas ({exc})") from exc
     prepared = prepare(cfg, progress=PhaseBars(quiet=False))
-    typer.echo(f"imputer: {prepared.imputer.used} ({prepared.imputer.reason})")
+    typer.echo(f"imputer: {prepared.imputer.used} ({_first_sentence(prepared.imputer.reason)})")
     typer.echo("The audit attacks real training rows: an evaluation of your own data, not a DP release.")
     table = audit_grid(prepared, cfg.modes, epsilon_values, seed=seed, rows=rows)
     shown = table.drop(columns=["report"])

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.metrics import METRICS
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, membership_scope
+from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
     LEDGER_FIELDS,
@@ -33,6 +33,7 @@ from fusiondp.sweep import (
     select_best,
 )
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
+from fusiondp.verdicts import run_verdicts
 
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score"}
 GAIN_BASELINES = ("dpsgd", "feature_dp")
@@ -111,6 +112,11 @@ def _check_metric(results: pd.DataFrame, metric: str) -> None:
         raise ConfigError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
 
 
+def _spread(sd: float, seeds: int) -> str:
+    """The ± part of a hover label: one seed has no spread, which is not a spread of 0."""
+    return "(one seed: no spread)" if seeds < 2 else f"± {sd:.3f} ({seeds} seeds)"
+
+
 def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
     """``metric`` against ε (log axis): a line with ± sd error bars per DP mode; the
     non-private modes as dashed horizontal lines at their mean (they do not depend on ε)."""
@@ -127,9 +133,8 @@ def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.F
             x=stats["epsilon"], y=stats["mean"], mode="lines+markers", name=mode,
             line={"color": MODE_COLORS.get(mode)},
             error_y={"type": "data", "array": stats["std"].fillna(0.0), "visible": True},
-            customdata=stats[["std", "count"]].fillna(0.0),
-            hovertemplate=f"{mode}<br>ε = %{{x}}<br>{label} = %{{y:.3f}} ± %{{customdata[0]:.3f}}"
-                          " (%{customdata[1]} seeds)<extra></extra>",
+            customdata=[_spread(sd, count) for sd, count in zip(stats["std"], stats["count"], strict=True)],
+            hovertemplate=f"{mode}<br>ε = %{{x}}<br>{label} = %{{y:.3f}} %{{customdata}}<extra></extra>",
         ))
     public = results[~results["mode"].map(_is_private)]
     for mode in _mode_order(public["mode"]):
@@ -139,13 +144,43 @@ def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.F
         fig.add_trace(go.Scatter(
             x=[epsilons.min(), epsilons.max()], y=[mean, mean], mode="lines", name=name,
             line={"dash": "dash", "color": MODE_COLORS.get(mode)},
-            hovertemplate=f"{mode}: {label} = {mean:.3f} ± {sd:.3f} ({len(values)} seeds)<extra></extra>",
+            hovertemplate=f"{mode}: {label} = {mean:.3f} {_spread(sd, len(values))}<extra></extra>",
         ))
     seeds = results["seed"].nunique()
-    fig.update_layout(title=f"{label} vs ε (mean ± sd over {seeds} seed{'s' if seeds != 1 else ''})",
+    spread = "one seed: no spread" if seeds == 1 else f"mean ± sd over {seeds} seeds"
+    fig.update_layout(title=f"{label} vs ε ({spread})",
                       yaxis_title=f"{label} on real test rows", legend_title="mode", template="plotly_white")
     fig.update_xaxes(type="log", title="target ε (log scale)", tickvals=list(epsilons),
                      ticktext=[f"{e:g}" for e in epsilons])
+    return fig
+
+
+EPSILON_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+"""Line styles told apart by ε, in grid order, within one mode's colour."""
+
+
+def training_figure(epochs: pd.DataFrame, metric: str = "val_auroc") -> go.Figure:
+    """Live training curves: one line per (mode, ε, seed) of ``metric`` against the run's epoch.
+
+    ``epochs`` holds one row per finished epoch (``EpochReport.to_dict()`` plus the run's target
+    ``epsilon``, empty for a non-private reference). A mode keeps its colour (``MODE_COLORS``) however many
+    runs start, and each ε gets its own line style, so runs of one mode at different ε are never joined.
+    """
+    fig = go.Figure()
+    grid = sorted(e for e in epochs["epsilon"].dropna().unique())
+    shown = set()
+    for (mode, epsilon, seed), run in epochs.groupby(["mode", "epsilon", "seed"], dropna=False, sort=False):
+        name = mode if pd.isna(epsilon) else f"{mode}, ε = {epsilon:g}"
+        dash = "solid" if pd.isna(epsilon) else EPSILON_DASHES[grid.index(epsilon) % len(EPSILON_DASHES)]
+        fig.add_trace(go.Scatter(
+            x=run["epoch"], y=run[metric], mode="lines+markers", name=name, legendgroup=name,
+            showlegend=name not in shown, line={"color": MODE_COLORS.get(mode), "dash": dash},
+            hovertemplate=f"{name}, seed {seed}<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>",
+        ))
+        shown.add(name)
+    fig.update_layout(height=260, margin={"t": 10, "b": 40}, template="plotly_white", legend_title="run",
+                      yaxis_title="validation AUROC" if metric == "val_auroc" else metric)
+    fig.update_xaxes(title="epoch", dtick=1)
     return fig
 
 
@@ -250,12 +285,108 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+ONE_SEED_NOTE = "± —: one seed, so no spread to show; train several seeds to see how much a number varies."
+NOT_APPLICABLE_NOTE = "—: not applicable (a non-private reference has no ε, σ or sampling rate)."
+
+
+def mean_sd(mean: Any, sd: Any, seeds: int) -> str:
+    """``0.812 ± 0.010``; ``0.812 ± —`` for one seed (no spread, not a spread of 0); ``—`` for no value."""
+    if mean is None or pd.isna(mean):
+        return "—"
+    return f"{mean:.3f} ± —" if seeds < 2 else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _epsilon_cell(epsilon: Any) -> str:
+    return "—" if epsilon is None or pd.isna(epsilon) else f"{epsilon:g}"
+
+
+def metrics_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """``fusiondp.record.summarize``'s metrics with readable headers and text cells (``mean_sd``, ``—``)."""
+    return pd.DataFrame({
+        "mode": summary["mode"],
+        "ε target": summary["epsilon"].map(_epsilon_cell),
+        "seeds": summary["seeds"],
+        **{METRIC_LABELS[m]: [mean_sd(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_sd"],
+                                                                   summary["seeds"], strict=True)]
+           for m in ("auroc", "auprc", "accuracy", "f1")},
+    })
+
+
+def ledger_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The privacy ledger of ``summarize``'s rows with readable headers; ``—`` where a field does not apply.
+
+    ε total (training composed with a DP-synthetic support set's ε_syn) appears only when a run has one.
+    """
+    columns = {"mode": summary["mode"], "ε target": summary["epsilon"].map(_epsilon_cell),
+               "ε spent": summary["epsilon_spent"].map(_fmt)}
+    if summary["epsilon_total"].notna().any():
+        columns["ε total (with ε_syn)"] = summary["epsilon_total"].map(_fmt)
+    columns.update({
+        "δ": summary["delta"].map(_fmt), "σ (noise)": summary["sigma"].map(_fmt),
+        "q (sampling rate)": summary["sampling_rate"].map(_fmt),
+        "steps": summary["steps"].map(lambda v: "—" if v is None or pd.isna(v) else f"{v:.0f}"),
+        "accountant": summary["accountant"].map(_fmt), "what ε refers to": summary["adjacency"].map(_fmt),
+    })
+    return pd.DataFrame(columns)
+
+
+def audit_table(audited: list[tuple[RunRecord, AuditReport]], shadow: bool = False) -> pd.DataFrame:
+    """One row per audited model, readable headers and text cells: the attribute attack's accuracies, the
+    imputer-only guess, the advantage with its 95% interval (``AuditReport.verdict``) and membership figures."""
+    rows = []
+    for record, report in audited:
+        numbers = report.summary()
+        row = {
+            "mode": record.mode, "ε target": _epsilon_cell(record.privacy.epsilon_target), "seed": record.seed,
+            "rows attacked": report.rows,
+            "attack accuracy: training": f"{numbers['attribute_train_acc']:.3f}",
+            "attack accuracy: held-out": f"{numbers['attribute_holdout_acc']:.3f}",
+            "imputer only": f"{numbers['imputer_acc']:.3f}",
+            "reading (95% interval)": report.verdict(),
+            "membership AUC": f"{numbers['membership_auc']:.3f}",
+            "membership TPR @ 1% FPR": f"{numbers['membership_tpr_at_1pct_fpr']:.3f}",
+        }
+        if shadow:
+            row.update({"learned attack: advantage": _fmt(numbers["learned_advantage"]),
+                        "shadow-calibrated membership AUC": _fmt(numbers["shadow_membership_auc"])})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def runs_table(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per trained model (mode, ε, seed): its test metrics and ε spent, readable headers, ``—`` cells."""
+    return pd.DataFrame([{
+        "mode": r.mode, "ε target": _epsilon_cell(r.privacy.epsilon_target), "seed": r.seed,
+        **{METRIC_LABELS[m]: mean_sd(r.metrics.get(m), None, 1).removesuffix(" ± —")
+           for m in ("auroc", "auprc", "accuracy", "f1")},
+        "ε spent": _fmt(r.privacy.epsilon_spent), "cancelled": "yes" if r.cancelled else "no",
+    } for r in records])
+
+
+def attribute_table(report: AuditReport) -> pd.DataFrame:
+    """``AuditReport.attribute_frame`` per sensitive column with readable headers and the advantage's interval."""
+    frame = report.attribute_frame()
+    table = pd.DataFrame({
+        "column": frame["column"], "candidates": frame["candidates"],
+        "attack accuracy: training": frame["train_accuracy"].map("{:.3f}".format),
+        "attack accuracy: held-out": frame["holdout_accuracy"].map("{:.3f}".format),
+        "imputer only": frame["imputer_accuracy"].map("{:.3f}".format),
+        "advantage (95% interval)": [f"{a:+.3f} ({low:+.3f} to {high:+.3f})" if not math.isnan(low) else f"{a:+.3f}"
+                                     for a, low, high in zip(frame["advantage"], frame["advantage_low"],
+                                                             frame["advantage_high"], strict=True)],
+    })
+    if "learned_advantage" in frame.columns:
+        table["learned attack: advantage"] = frame["learned_advantage"].map(_fmt)
+    return table
+
+
 def _curve_table_html(table: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "ε": table["epsilon"].map(lambda e: "reference" if pd.isna(e) else f"{e:g}"),
         "mode": table["mode"],
         "seeds": table["seeds"],
-        **{METRIC_LABELS[m]: [f"{a:.3f} ± {b:.3f}" for a, b in zip(table[f"{m}_mean"], table[f"{m}_sd"], strict=True)]
+        **{METRIC_LABELS[m]: [mean_sd(a, b, n) for a, b, n in zip(table[f"{m}_mean"], table[f"{m}_sd"],
+                                                                   table["seeds"], strict=True)]
            for m in ("auroc", "auprc", "accuracy", "f1")},
         "ε spent": table.get("epsilon_spent", pd.Series(dtype=float)).map(_fmt),
     })
@@ -265,8 +396,8 @@ def _curve_table_html(table: pd.DataFrame) -> str:
         shown["K runs"] = table["candidates"].map(lambda k: "—" if pd.isna(k) else f"{k:.0f}")
     for column, label in AUDIT_LABELS.items():
         if f"{column}_mean" in table.columns:
-            shown[label] = ["—" if pd.isna(a) else f"{a:.3f} ± {b:.3f}"
-                            for a, b in zip(table[f"{column}_mean"], table[f"{column}_sd"], strict=True)]
+            shown[label] = [mean_sd(a, b, n) for a, b, n in zip(table[f"{column}_mean"], table[f"{column}_sd"],
+                                                                 table["seeds"], strict=True)]
     if "membership_auc_mean" in table.columns:
         shown["membership vs ε"] = table["mode"].map(membership_scope)
     return shown.to_html(index=False, border=0, classes="table")
@@ -293,12 +424,12 @@ def _ledger_html(results: pd.DataFrame) -> str:
                         for a in dict.fromkeys(results["adjacency"].dropna()))
     statements = ""
     if "privacy_statement" in results.columns:
-        first = results.dropna(subset=["privacy_statement"]).groupby(["mode", "epsilon"], dropna=False,
-                                                                     sort=False).head(1)
+        private = results[results["mode"].map(_is_private)].dropna(subset=["privacy_statement"])
+        first = private.sort_values("epsilon").groupby("mode", sort=False).head(1)  # one per mode, at its least ε
         statements = "".join(f"<p><b>{html.escape(str(r['mode']))} at ε = {_fmt(r['epsilon'])}.</b> "
-                             f"{html.escape(r['privacy_statement'])}</p>"
-                             for _, r in first.iterrows() if get_mode(r["mode"]).is_private)
-        statements = f"<h3>Privacy statements in plain words</h3>{statements}" if statements else ""
+                             f"{html.escape(r['privacy_statement'])}</p>" for _, r in first.iterrows())
+        statements = (f"<h3>Privacy statement in plain words</h3>{statements}<p>One per mode, at its smallest ε: at "
+                      "the other ε values only the numbers change (see the ledger above).</p>" if statements else "")
     return ledger.to_html(index=False, border=0, classes="table") + f"<ul>{explained}</ul>" + statements
 
 
@@ -333,15 +464,40 @@ def prepare_for_report(results: pd.DataFrame, select: Selection = "val_hybrid") 
     return results, None
 
 
-def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid") -> Path:
-    """Write ``report.html`` into ``results_dir``: curves, gain, per-ε table (with audit columns
-    when the sweep was audited), ledger, imputation.
+def dataset_name(records: list[RunRecord]) -> str:
+    """The data file's name (no folder: a report must not carry a local or temporary path)."""
+    data = records[0].config.get("data") if records else None
+    return Path(str(data)).name if data else "a table given in memory"
+
+
+def _audit_html(audited: list[tuple[RunRecord, AuditReport]]) -> str:
+    shadow = any(not math.isnan(report.shadow_membership_auc) for _, report in audited)
+    table = audit_table(audited, shadow).assign(**{"membership vs ε": [membership_scope(r.mode) for r, _ in audited]})
+    below = f"<p>{html.escape(BELOW_IMPUTER)}</p>" if any(report.below_imputer for _, report in audited) else ""
+    return ("<h2>Audit: what could an attacker learn from these models?</h2>"
+            "<p class='warn'>Computed on the real sensitive values of the training rows: an evaluation of your own "
+            "data, not a differentially private release.</p>"
+            + table.to_html(index=False, border=0, classes="table")
+            + "<p><b>Advantage</b> = attack accuracy on training rows − on held-out rows (averaged over the sensitive "
+              "columns), with a 95% interval: an interval that includes 0 means no measurable leak. "
+              f"<b>Membership</b>: {html.escape(MEMBERSHIP_CAVEAT)} (column “membership vs ε”). An audit can show a "
+              "leak, never prove there is none; the ε in the ledger is the guarantee.</p>" + below)
+
+
+def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
+                      audit: list[tuple[RunRecord, AuditReport]] | None = None) -> Path:
+    """Write ``report.html`` into ``results_dir``: verdicts, curves, gain, per-ε table (with audit columns
+    when the sweep was audited), ledger, imputation, and ``audit`` (the dashboard's audited models) when given.
 
     ``select`` picks α, β, C per ε when the sweep tuned them (see ``fusiondp.sweep.select_best``).
     """
     folder = Path(results_dir)
     raw, records = load_results(folder)
     results, selection = prepare_for_report(raw, select)
+    dataset = html.escape(dataset_name(records))
+    notes = "".join(f"<li>{html.escape(line)}</li>" for line in run_verdicts(records))
+    verdict_html = f"<h2>Read this first</h2><ul>{notes}</ul>" if notes else ""
+    one_seed = f"<p>{html.escape(ONE_SEED_NOTE)}</p>" if raw["seed"].nunique() < 2 else ""
     figures = [privacy_utility_figure(results, "auroc"), privacy_utility_figure(results, "auprc"),
                gain_figure(results, "auroc")]
     plots = "".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
@@ -364,20 +520,21 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid")
                       "Releasing the best of K runs spends the K runs composed: see “ε with tuning”.</p>"
                       if selection else "")
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>FusionDP report: {html.escape(folder.name)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>FusionDP report: {dataset}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}}
 .table{{border-collapse:collapse;font-size:0.85em;margin:1em 0;display:block;overflow-x:auto}}
 .table td,.table th{{padding:0.25em 0.6em;border-bottom:1px solid #ddd;text-align:left}}
 .warn{{background:#fff3cd;padding:0.6em;border-left:4px solid #e0a800}}</style></head><body>
-<h1>FusionDP privacy-utility report</h1>
-<p>{len(raw)} runs from <code>{html.escape(str(folder))}</code>: modes {html.escape(', '.join(
+<h1>FusionDP privacy-utility report: {dataset}</h1>
+<p>{len(raw)} runs on <b>{dataset}</b>: modes {html.escape(', '.join(
         _mode_order(raw['mode'])))}; {raw['seed'].nunique()} seed(s). Metrics are on real test rows.</p>
-{warning}{selection_note}
+{warning}{selection_note}{verdict_html}
 <h2>Privacy-utility curves</h2>{plots}
 <p>FusionDP gain: {html.escape(GAIN_RELATIONS_NOTE)}</p>
-<h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}{audit_note}
+<h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}{one_seed}{audit_note}
 <h2>Privacy ledger</h2>{_ledger_html(results)}
 <h2>Imputation</h2>{_imputation_html(records)}
+{_audit_html(audit) if audit else ""}
 </body></html>"""
     path = folder / "report.html"
     write_text_atomic(path, page)

@@ -1,16 +1,23 @@
 """Plain-language verdicts on a run's summary: what a newcomer would otherwise misread.
 
 Numbers can mislead without a word: an accuracy equal to the majority share when a model
-never predicts the positive class, or a private mode that a zero-ε reference matches. Every
-front-end prints these lines next to the table they qualify; they read the summary only
-(test metrics, which are local diagnostics, not releases).
+never predicts the positive class, a private mode that a zero-ε reference matches, or an
+imputed column that tells no more than its mean or majority class. Every front-end (CLI,
+dashboard, HTML report) prints these lines next to the table they qualify; they read the
+summary and the imputer's quality report only (test metrics and support-row scores, which are
+local diagnostics, not releases).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import pandas as pd
+
+from fusiondp.impute.quality import QualityReport
+from fusiondp.record import RunRecord, summarize
 
 REFERENCES = ("sgd_pub", "sgd_hybrid")
 """Modes that spend ε = 0 on the sensitive columns: a DP mode below them gains nothing from its budget."""
@@ -34,6 +41,7 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
         lines.append(f"{names}: F1 = 0 — at the 0.5 threshold these models never predict the positive class, so "
                      "their accuracy is just the share of the other class. Judge them by AUROC/AUPRC (threshold-free), "
                      "or lower the threshold for your use.")
+    lines.extend(_single_seed(summary[summary["seeds"] < 2]))
     replicated = summary[summary["seeds"] >= 2]  # one seed has no spread: no comparison is claimed
     fusion = replicated[replicated["mode"] == "fusiondp"]
     for reference in REFERENCES:
@@ -60,3 +68,61 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
                 lines.append(f"At ε = {_number(ours['epsilon']):g}, {baseline} beats fusiondp (AUROC gap {gap:+.3f}, "
                              f"beyond the seeds' spread {noise:.3f}).")
     return lines
+
+def _single_seed(summary: pd.DataFrame) -> list[str]:
+    """One line when a zero-ε reference or a baseline scores above fusiondp with one seed: no claim, a hint."""
+    fusion = summary[summary["mode"] == "fusiondp"]
+    above = []
+    for mode in (*REFERENCES, *BASELINES):
+        for _, ours in fusion.iterrows():
+            rows = summary[(summary["mode"] == mode)
+                           & ((summary["epsilon"] == ours["epsilon"]) | (mode in REFERENCES))]
+            if not rows.empty and _number(rows["auroc_mean"].iloc[0]) > _number(ours["auroc_mean"]):
+                above.append(f"{mode} at ε = {_number(ours['epsilon']):g}")
+    if not above:
+        return []
+    return [f"Above fusiondp in AUROC: {', '.join(dict.fromkeys(above))}. One seed: no spread, so this may be "
+            "noise — train 3 or more seeds (Train page: Seeds; CLI: --seeds 0,1,2) before concluding."]
+
+
+def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[str]:
+    """A line when imputed sensitive columns are no better than their trivial baseline, with what to try.
+
+    Reads the quality report (support rows only: public information), as a ``QualityReport`` or its
+    ``to_dict`` form as stored in a run record.
+    """
+    if quality is None:
+        return []
+    report = quality if isinstance(quality, QualityReport) else QualityReport.from_dict(quality)
+    weak = [c for c in report.columns if not c.beats_baseline()]
+    if not weak:
+        return []
+    names = ", ".join(f"{c.column} ({'R²' if c.kind == 'numeric' else 'accuracy'} "
+                      f"{c.metrics['r2' if c.kind == 'numeric' else 'accuracy']:.3f} vs baseline "
+                      f"{c.baseline['r2' if c.kind == 'numeric' else 'accuracy']:.3f})" for c in weak)
+    return [f"Imputed no better than the trivial baseline (mean or majority class) on unseen support rows: {names}. "
+            "The imputed view then tells nothing about these columns beyond that, so fusiondp's gain over "
+            "feature-DP shrinks and sgd_pub (which ignores them) is the fair reference. Try: a larger or more "
+            "representative support set (a bigger public fraction or a separate public table), another imputer "
+            "(knn, or TabPFN once its weights are on this machine), or public columns that predict them better."]
+
+
+def run_verdicts(records: list[RunRecord]) -> list[str]:
+    """Every verdict on a run: the imputation's (from the first record's quality report), then the models'."""
+    if not records:
+        return []
+    return [*imputation_verdicts(records[0].imputer.get("quality")), *verdicts(summarize(records))]
+
+
+def imputer_headline(reason: str) -> str:
+    """An imputer choice's reason in one line: each unavailable imputer with the first clause of why, then
+    the choice (e.g. "tabpfn unavailable (TabPFN weights not found); using gbdt"). The full reason, with its
+    cache folders and download links, belongs in a "details" view or ``fusiondp info``."""
+    parts = []
+    for part in reason.split("; "):
+        name, unavailable, why = part.partition(" unavailable: ")
+        if unavailable:
+            parts.append(f"{name} unavailable ({re.split(r'[:.]', why, maxsplit=1)[0].strip()})")
+        elif part.startswith("using ") or not parts:
+            parts.append(part.split(". ")[0].rstrip("."))
+    return "; ".join(parts)

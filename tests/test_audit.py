@@ -11,7 +11,15 @@ import torch
 
 from fusiondp.config import RunConfig
 from fusiondp.pipeline import fit_run, prepare
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, audit_grid, audit_model, membership_scope, shadow_data
+from fusiondp.privacy.audit import (
+    MEMBERSHIP_CAVEAT,
+    AttributeLeak,
+    AuditReport,
+    audit_grid,
+    audit_model,
+    membership_scope,
+    shadow_data,
+)
 from fusiondp.spec import TableSpec
 
 
@@ -62,6 +70,8 @@ def test_overfit_model_leaks_membership_and_attributes(memorisable) -> None:
     (leak,) = report.attribute
     assert leak.advantage > 0.05, leak
     assert 0.2 < leak.imputer_accuracy < 0.5, "the imputer cannot guess an independent attribute"
+    assert leak.train_rows == leak.holdout_rows == 300
+    assert report.advantage_interval()[0] > 0 and report.verdict().startswith("measurable leak")
 
 
 def test_public_only_model_cannot_leak_attributes(memorisable, shadow) -> None:
@@ -114,3 +124,25 @@ def test_membership_is_outside_a_feature_level_guarantee(mode: str, scope: str) 
     about membership, and every table that shows a membership figure must say so."""
     assert membership_scope(mode) == scope
     assert "not whether the row was in the training data" in MEMBERSHIP_CAVEAT
+
+
+def test_advantage_interval_is_the_normal_interval_of_two_proportions() -> None:
+    leak = AttributeLeak("secret", 3, 0.6, 0.5, 0.4, train_rows=400, holdout_rows=100)
+    half = 1.959964 * np.sqrt(0.6 * 0.4 / 400 + 0.5 * 0.5 / 100)
+    assert leak.advantage_half_width == pytest.approx(half)
+    other = AttributeLeak("other", 2, 0.5, 0.5, 0.5, train_rows=400, holdout_rows=400)
+    report = AuditReport("fusiondp", 400, [leak, other], 0.5, 0.01)
+    low, high = report.advantage_interval()
+    mean_half = (half + other.advantage_half_width) / 2  # the columns share rows: a conservative half-width
+    assert (low, high) == pytest.approx((0.05 - mean_half, 0.05 + mean_half))
+    assert report.verdict().startswith("no measurable leak: advantage +0.050, 95% interval")
+    assert report.to_dict()["mean_attribute_advantage_interval"] == pytest.approx([low, high])
+    assert np.isnan(AttributeLeak("old", 2, 0.5, 0.5, 0.5).advantage_half_width), "rows unknown: no interval"
+
+
+def test_an_attack_below_the_imputer_is_flagged_for_explaining() -> None:
+    below = AuditReport("fusiondp", 100, [AttributeLeak("race", 6, 0.2, 0.2, 0.4, train_rows=100,
+                                                        holdout_rows=100)], 0.5, 0.01)
+    level = AuditReport("fusiondp", 100, [AttributeLeak("race", 6, 0.38, 0.38, 0.4, train_rows=100,
+                                                        holdout_rows=100)], 0.5, 0.01)
+    assert below.below_imputer and not level.below_imputer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.pipeline import run, save_results
+from fusiondp.privacy.audit import AttributeLeak, AuditReport
 from fusiondp.report import (
     REFERENCE_LABELS,
     build_html_report,
@@ -25,6 +27,7 @@ from fusiondp.report import (
     privacy_utility_figure,
 )
 from fusiondp.spec import TableSpec
+from fusiondp.verdicts import run_verdicts
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 EPSILONS = (0.5, 2.0, 8.0)
@@ -62,6 +65,9 @@ def test_privacy_utility_figure_lines_error_bars_and_references() -> None:
     assert reference.line.dash == "dash"
     assert fig.layout.xaxis.type == "log"
     assert "3 seeds" in fig.layout.title.text
+    single = privacy_utility_figure(curve_results().query("seed == 0"))
+    assert "one seed: no spread" in single.layout.title.text
+    assert all("0.000" not in str(t.hovertemplate) and "1 seeds" not in str(t.hovertemplate) for t in single.data)
 
 
 def test_per_epsilon_table_and_gain_are_paired_by_seed() -> None:
@@ -192,5 +198,17 @@ def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
                     str(SAMPLE_SPEC), "--modes", "fusiondp,sgd_ori", "--epochs", "1", "--imputer", "knn",
                     "--out", str(tmp_path), "--quiet"], check=True, capture_output=True, timeout=300)
     page = build_html_report(tmp_path).read_text(encoding="utf-8")
-    assert page.count("Privacy statements in plain words") == 1
+    assert page.count("Privacy statement in plain words") == 1
     assert "fusiondp at ε = 1" in page and "Protected: the values of age" in page
+    assert "<title>FusionDP report: nhanes_diabetes.csv</title>" in page
+    assert str(tmp_path) not in page and str(SAMPLE_CSV.parent) not in page, "no local or temporary path"
+    assert "± —" in page and "± 0.000" not in page, "one seed has no spread, not a spread of 0"
+    _, records = load_results(tmp_path)
+    notes = run_verdicts(records)
+    assert all(html.escape(line) in page for line in notes) and ("Read this first" in page) == bool(notes)
+    assert "Audit: what could an attacker learn" not in page
+    leak = AttributeLeak("age", 10, 0.2, 0.2, 0.4, train_rows=100, holdout_rows=100)
+    audited = [(records[0], AuditReport(records[0].mode, 100, [leak], 0.51, 0.012))]
+    page = build_html_report(tmp_path, audit=audited).read_text(encoding="utf-8")
+    assert "Audit: what could an attacker learn" in page
+    assert html.escape(audited[0][1].verdict()) in page and "Attack accuracy below the imputer alone" in page

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from fusiondp.verdicts import verdicts
+from fusiondp.impute.quality import ColumnQuality, QualityReport
+from fusiondp.verdicts import imputation_verdicts, imputer_headline, verdicts
 
 
 def summary(rows: list[tuple[str, float | None, float, float, float]], seeds: int = 3) -> pd.DataFrame:
@@ -26,7 +28,41 @@ def test_a_zero_epsilon_reference_beating_fusiondp_is_called_out_only_beyond_the
     assert verdicts(within) == []
 
 
-def test_one_seed_claims_no_comparison() -> None:
+def test_one_seed_claims_no_comparison_but_says_how_to_tell() -> None:
     rows = [("sgd_pub", None, 0.9, 0.0, 0.4), ("dpsgd", 1.0, 0.9, 0.0, 0.4), ("fusiondp", 1.0, 0.7, 0.0, 0.3)]
-    assert verdicts(summary(rows, seeds=1)) == []
+    (line,) = verdicts(summary(rows, seeds=1))
+    assert "sgd_pub at ε = 1" in line and "dpsgd at ε = 1" in line
+    assert "One seed: no spread" in line and "beats" not in line
     assert len(verdicts(summary([(m, e, a, 0.01, f) for m, e, a, _, f in rows]))) == 2
+    ahead = [("sgd_pub", None, 0.6, 0.0, 0.4), ("fusiondp", 1.0, 0.7, 0.0, 0.3)]
+    assert verdicts(summary(ahead, seeds=1)) == []
+
+
+def quality(accuracy: float, r2: float) -> QualityReport:
+    return QualityReport("gbdt", 200, 200, [
+        ColumnQuality("race", "categorical", 200, {"accuracy": accuracy, "macro_f1": 0.2},
+                      {"accuracy": 0.6, "macro_f1": 0.1}),
+        ColumnQuality("income", "numeric", 200, {"rmse": 1.0, "mae": 0.8, "r2": r2},
+                      {"rmse": 1.1, "mae": 0.9, "r2": 0.0}),
+    ])
+
+
+def test_an_imputation_no_better_than_its_baseline_is_named_with_what_to_try() -> None:
+    (line,) = imputation_verdicts(quality(accuracy=0.6, r2=0.2))
+    assert "race (accuracy 0.600 vs baseline 0.600)" in line and "income" not in line
+    assert "Try:" in line and "sgd_pub" in line
+    assert imputation_verdicts(quality(accuracy=0.7, r2=0.2)) == []
+    (both,) = imputation_verdicts(quality(accuracy=0.5, r2=-0.1).to_dict())  # as stored in a run record
+    assert "race" in both and "income (R² -0.100 vs baseline 0.000)" in both
+    assert imputation_verdicts(None) == []
+
+
+@pytest.mark.parametrize(("reason", "headline"), [
+    ("tabpfn unavailable: TabPFN weights not found: no checkpoint in /root/.cache/tabpfn. Download "
+     "https://example.org/x.ckpt and copy it. The weights are licensed separately.; using gbdt",
+     "tabpfn unavailable (TabPFN weights not found); using gbdt"),
+    ("requested explicitly", "requested explicitly"),
+    ("auto: gbdt is available", "auto: gbdt is available"),
+])
+def test_imputer_headline_is_one_line_without_paths_or_links(reason: str, headline: str) -> None:
+    assert imputer_headline(reason) == headline

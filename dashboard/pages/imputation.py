@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import state
 from fusiondp import FusionDPError
 from fusiondp.impute.figures import report_figures
+from fusiondp.verdicts import imputation_verdicts
 
 st.title("3 · Imputation preview")
 if st.session_state.table is None:
@@ -31,7 +32,7 @@ except FusionDPError as exc:
 status.update(label="Imputer fitted", state="complete", expanded=False)
 
 choice = prepared.imputer
-st.markdown(f"**Imputer that ran:** `{choice.used}` — {choice.reason}")
+state.imputer_line(choice.used, choice.reason)
 report = prepared.quality
 st.warning(
     f"{state.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
@@ -40,6 +41,8 @@ st.warning(
 )
 for note in [*report.notes, *prepared.notes]:
     st.caption(note)
+for line in imputation_verdicts(report):
+    st.warning(line, icon="⚠️")
 st.subheader("Quality against the trivial baseline (mean / most frequent value)")
 frame = report.to_frame()
 st.dataframe(frame, hide_index=True, width="stretch")

@@ -14,10 +14,22 @@ import yaml
 from dashboard import state
 from fusiondp import FusionDPError, RunRecord, save_results, summarize
 from fusiondp.metrics import METRICS
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, membership_scope
-from fusiondp.report import build_html_report, privacy_utility_figure
+from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
+from fusiondp.report import (
+    NOT_APPLICABLE_NOTE,
+    ONE_SEED_NOTE,
+    attribute_table,
+    audit_table,
+    build_html_report,
+    dataset_name,
+    ledger_table,
+    metrics_table,
+    privacy_utility_figure,
+    runs_table,
+)
 from fusiondp.sweep import row_from_record
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, MODES
+from fusiondp.verdicts import run_verdicts
 
 st.title("5 · Results")
 records = st.session_state.records
@@ -28,39 +40,19 @@ if not records or job is None:
     st.stop()
 
 first = records[0]
-st.markdown(f"**Imputer that ran:** `{first.imputer['name']}` — {first.imputer['reason']}  \n"
-            f"**Device:** {first.timing['device']} · **Data:** `{first.config['data']}`")
-st.warning(
-    f"{state.LOCAL_NOT_DP}: the metrics below are computed on real test rows of your own table, for your "
-    "evaluation only. Only the trained models carry the DP guarantee stated in their ledger.", icon="🔎",
-)
+state.imputer_line(first.imputer["name"], first.imputer["reason"])
+st.caption(f"Device: {first.timing['device']} · Data: {dataset_name(records)}")
+if job.cancel.is_set():
+    st.info(f"Training was cancelled: these are the {len(records)} models that finished "
+            f"(of {len(job.runs)} planned).", icon="ℹ️")
 
-groups = state.records_by_epsilon(records)
-tables = []
-for epsilon, group in groups.items():
-    private = [r for r in group if MODES[r.mode].is_private]
-    if private:
-        tables.append(summarize(private).assign(epsilon_target=epsilon))
-references = [r for r in records if not MODES[r.mode].is_private]
-if references:
-    tables.append(summarize(references))
-summary = pd.concat(tables, ignore_index=True)
-first_columns = ["mode", "epsilon_target", "auroc_mean", "auprc_mean", "accuracy_mean", "f1_mean", "epsilon_spent",
-                 "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace", "imputer"]
-summary = summary[[c for c in first_columns if c in summary] + [c for c in summary if c not in first_columns]]
-st.subheader("Metrics and privacy ledger (mean ± sd over seeds)")
-st.dataframe(summary, hide_index=True, width="stretch")
-if any(r.cancelled for r in records):
-    st.caption("A cancelled run is included with the epochs it completed; its ε spent is what those steps cost.")
-with st.expander("What each ε refers to (adjacency)"):
-    for adjacency in dict.fromkeys(summary["adjacency"]):
-        st.markdown(f"- **{adjacency}**: {ADJACENCY_EXPLAINED[adjacency]}")
-
-with st.expander("Privacy statement in plain words", expanded=True):
-    for epsilon, group in groups.items():
-        for record in group:
-            if MODES[record.mode].is_private and record.seed == group[0].seed and record.privacy.statement:
-                st.markdown(f"**{record.mode} at ε = {epsilon:g}.** {record.privacy.statement}")
+st.subheader("Read this first")
+notes = run_verdicts(records)
+for line in notes:
+    st.warning(line, icon="⚠️")
+if not notes:
+    st.caption("Nothing flagged: every model predicts both classes, the imputation beats its baseline on every "
+               "sensitive column, and no zero-ε reference or baseline beats fusiondp beyond the seeds' spread.")
 
 tidy = pd.DataFrame([row_from_record(r) for r in records])
 metric = st.selectbox("Metric", METRICS, key="curve_metric", persist_state="session")
@@ -68,8 +60,44 @@ try:
     st.plotly_chart(privacy_utility_figure(tidy, metric), width="stretch", key="curve")
 except FusionDPError as exc:
     state.show_error(exc)
-with st.expander("Every run"):
-    st.dataframe(tidy, hide_index=True, width="stretch")
+st.warning(
+    f"{state.LOCAL_NOT_DP}: the metrics on this page are computed on real test rows of your own table, for your "
+    "evaluation only. Only the trained models carry the DP guarantee stated below.", icon="🔎",
+)
+
+summary = summarize(records)
+st.subheader("Metrics (mean ± sd over seeds)")
+st.dataframe(metrics_table(summary), hide_index=True, width="stretch")
+notes_below = [NOT_APPLICABLE_NOTE] if summary["epsilon"].isna().any() else []
+if (summary["seeds"] < 2).any():
+    notes_below.append(ONE_SEED_NOTE)
+if any(r.cancelled for r in records):
+    notes_below.append("A cancelled run is included with the epochs it completed; its ε spent is what those "
+                       "steps cost.")
+if notes_below:
+    st.caption("  \n".join(notes_below))
+with st.expander("Every run (one row per model and seed)"):
+    st.dataframe(runs_table(records), hide_index=True, width="stretch")
+
+st.subheader("Privacy guarantee")
+private = [r for r in records if MODES[r.mode].is_private and r.privacy.statement]
+if private:
+    default = next((i for i, r in enumerate(private) if r.mode == "fusiondp"), 0)
+    chosen = st.selectbox("Statement for", range(len(private)), index=default, key="statement_for",
+                          format_func=lambda i: f"{private[i].mode} at ε = {private[i].privacy.epsilon_target:g}, "
+                                                f"seed {private[i].seed}")
+    with st.container(border=True):
+        st.markdown(private[chosen].privacy.statement)
+    st.caption("One statement at a time: at the other ε values only the numbers change (table below); other "
+               "modes may also differ in what they protect (the table's last column).")
+else:
+    st.info("No private model finished, so there is no privacy statement: the models here are non-private "
+            "references, which carry no guarantee.", icon="ℹ️")
+st.dataframe(ledger_table(summary), hide_index=True, width="stretch")
+st.caption(NOT_APPLICABLE_NOTE)
+with st.expander("What each ε refers to (adjacency)"):
+    for adjacency in dict.fromkeys(summary["adjacency"]):
+        st.markdown(f"- **{adjacency}**: {ADJACENCY_EXPLAINED[adjacency]}")
 
 st.subheader("Audit: what could an attacker learn from these models?")
 st.markdown(
@@ -110,38 +138,23 @@ audit: state.AuditResults | None = st.session_state.get("audit_results")
 if audit is not None and audit.job is job:
     st.warning("Computed on the real sensitive values of your training rows: an evaluation for you, on your "
                "machine, not a differentially private release.", icon="🔎")
-    by_mode: dict[str, list[dict[str, object]]] = {}
-    for record, report in audit.reports:
-        numbers = report.summary()
-        row: dict[str, object] = {
-            "ε target": record.privacy.epsilon_target, "seed": record.seed, "rows attacked": report.rows,
-            "attack accuracy: training rows": numbers["attribute_train_acc"],
-            "attack accuracy: held-out rows": numbers["attribute_holdout_acc"],
-            "imputer only (no model)": numbers["imputer_acc"],
-            "advantage (the leak)": numbers["attribute_advantage"],
-            "membership AUC": numbers["membership_auc"],
-            "membership TPR @ 1% FPR": numbers["membership_tpr_at_1pct_fpr"],
-            "membership vs ε": membership_scope(record.mode),
-        }
-        if audit.shadow:
-            row.update({"learned attack: advantage": numbers["learned_advantage"],
-                        "shadow-calibrated membership AUC": numbers["shadow_membership_auc"],
-                        "shadow-calibrated TPR @ 1% FPR": numbers["shadow_membership_tpr_at_1pct_fpr"]})
-        by_mode.setdefault(record.mode, []).append(row)
-    for mode, rows in by_mode.items():
-        st.markdown(f"**{mode}** — {MODES[mode].description}")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table = audit_table(audit.reports, audit.shadow)
+    for mode in dict.fromkeys(table["mode"]):
+        st.markdown(f"**{mode}** — {MODES[mode].description}. Membership vs ε: {membership_scope(mode)}.")
+        st.dataframe(table[table["mode"] == mode].drop(columns="mode"), hide_index=True, width="stretch")
+    if any(report.below_imputer for _, report in audit.reports):
+        st.info(BELOW_IMPUTER, icon="ℹ️")
     st.markdown(
         "- **Attack accuracy** (averaged over the sensitive columns): how often the attacker guesses a person's "
         "sensitive value right, for people in the training data and for people the model never saw.\n"
         "- **Imputer only**: how often a guess from the public columns alone is right, with no model at all. An "
         "attack that does no better than this learns nothing from the model beyond public information.\n"
         "- **Advantage** = training − held-out accuracy: what the model gives away about the people it was trained "
-        "on in particular. **Near 0 (within a few hundredths, the noise of the sample) means no measurable leak**; "
-        "a clearly positive value means the model reveals something about its training rows.\n"
+        "on in particular, with a 95% interval. **An interval that includes 0 means no measurable leak**; one "
+        "entirely above 0 means the model reveals something about its training rows.\n"
         "- **Membership AUC**: how well the attacker tells training rows from unseen ones by the model's error on "
         f"them. 0.5 is a coin flip; 1 is perfect. Not the leak ε speaks to for fusiondp, feature_dp or naive_fusion: "
-        f"{MEMBERSHIP_CAVEAT} (column *membership vs ε*).\n"
+        f"{MEMBERSHIP_CAVEAT} (*membership vs ε* above each table).\n"
         "- **Membership TPR @ 1% FPR**: the share of training rows the attacker picks out while wrongly accusing "
         "only 1% of outsiders. About 0.01 is chance."
     )
@@ -154,9 +167,10 @@ if audit is not None and audit.job is job:
         for record, report in audit.reports:
             epsilon_text = "" if record.privacy.epsilon_target is None else f" at ε = {record.privacy.epsilon_target:g}"
             st.markdown(f"**{record.mode}{epsilon_text}, seed {record.seed}** ({report.rows} rows attacked)")
-            st.dataframe(report.attribute_frame(), hide_index=True, width="stretch")
+            st.dataframe(attribute_table(report), hide_index=True, width="stretch")
 
 st.subheader("Downloads")
+groups = state.records_by_epsilon(records)
 epsilon = st.selectbox("ε of the run config to export", list(groups), format_func=lambda e: f"{e:g}",
                        key="export_epsilon")
 config = next((r.config for r in groups[epsilon] if MODES[r.mode].is_private), groups[epsilon][0].config)
@@ -164,8 +178,10 @@ header = (f"# Reproduce with: fusiondp run --config config.yaml (put {config['da
           f"# Imputer that ran: {first.imputer['name']}.\n")
 
 
-def exports(job: state.TrainingJob, records: list[RunRecord]) -> tuple[bytes, str]:
-    """The results zip (``save_results`` per ε, what the CLI writes) and the library's HTML report."""
+def exports(job: state.TrainingJob, records: list[RunRecord],
+            audited: list[tuple[RunRecord, AuditReport]] | None) -> tuple[bytes, str]:
+    """The results zip (``save_results`` per ε, what the CLI writes) and the library's HTML report (with the
+    audit when one was run)."""
     zipped = io.BytesIO()
     with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(zipped, "w") as archive:
         for eps, group in state.records_by_epsilon(records).items():
@@ -173,14 +189,16 @@ def exports(job: state.TrainingJob, records: list[RunRecord]) -> tuple[bytes, st
             for path in written.iterdir():
                 archive.write(path, f"epsilon_{eps:g}/{path.name}")
         everything = save_results(Path(folder) / "all", next(iter(job.prepared.values())), records)
-        report = build_html_report(everything).read_text(encoding="utf-8")
+        report = build_html_report(everything, audit=audited).read_text(encoding="utf-8")
     return zipped.getvalue(), report
 
 
-if st.session_state.get("exports_for") is not job:  # built once per training job, not on every rerun
+audited = audit.reports if audit is not None and audit.job is job else None
+built_for = st.session_state.get("exports_for")
+if built_for is None or built_for[0] is not job or built_for[1] is not audited:  # once per job and audit
     with st.spinner("Writing the exports…"):
-        st.session_state.exports = exports(job, records)
-    st.session_state.exports_for = job
+        st.session_state.exports = exports(job, records, audited)
+    st.session_state.exports_for = (job, audited)
 zipped, report = st.session_state.exports
 cols = st.columns(3)
 cols[0].download_button("Run config (YAML)", header + yaml.safe_dump(config, sort_keys=False),

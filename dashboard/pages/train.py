@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 import torch
@@ -10,6 +12,7 @@ from dashboard import state
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.pipeline import curve_runs
 from fusiondp.privacy.accounting import ACCOUNTANTS
+from fusiondp.report import training_figure
 from fusiondp.train.modes import ALL_MODES, MODES
 
 st.title("4 · Train")
@@ -109,22 +112,26 @@ def progress() -> None:
         fraction += last["epoch"] / last["epochs"] / len(job.runs)
     st.progress(min(fraction, 1.0), text=f"{finished} of {len(job.runs)} models trained")
     if last is not None:
+        epsilon = "" if last["epsilon"] is None else f" at ε = {last['epsilon']:g}"
         spent = "—" if last["epsilon_spent"] is None else f"{last['epsilon_spent']:.3g}"
-        st.markdown(f"Current: `{last['mode']}` seed {last['seed']} · epoch {last['epoch']}/{last['epochs']} · "
-                    f"public loss {last['public_loss']:.4f} · "
-                    f"ε spent so far {spent}")
-        history = pd.DataFrame(job.epochs).reset_index(names="epochs so far")
-        st.line_chart(history, x="epochs so far", y="val_auroc", color="mode", height=220)
-        st.caption("Validation AUROC per epoch, on imputed validation rows (public information).")
+        loss = "" if not math.isfinite(last["public_loss"]) else f" · public loss {last['public_loss']:.4f}"
+        st.markdown(f"{'Last' if job.done else 'Current'}: `{last['mode']}`{epsilon}, seed {last['seed']} · "
+                    f"epoch {last['epoch']}/{last['epochs']}{loss} · ε spent so far {spent}")
+        st.plotly_chart(training_figure(pd.DataFrame(job.epochs)), width="stretch", key="live")
+        st.caption("Validation AUROC per epoch, on imputed validation rows (public information). One colour per "
+                   "mode, one line style per ε.")
+    if not job.done:
+        return
+    if st.session_state.records is not job.records:
+        st.session_state.records = job.records
+        st.rerun()
     if job.error:
         st.error(job.error, icon="⚠️")
-    if job.done:
-        if job.cancel.is_set():
-            st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished; their results are kept.")
-        if st.session_state.records is not job.records:
-            st.session_state.records = job.records
-            st.rerun()
+    elif job.cancel.is_set():
+        st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished; their results are kept.")
+    else:
         st.success(f"Done: {finished} models trained.")
+    if job.records:
         st.page_link("pages/results.py", label="See the results →", icon="📈")
 
 

@@ -49,6 +49,8 @@ from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
 from fusiondp.train.modes import get_mode
 
 DECILES = np.linspace(0.05, 0.95, 10)
+Z_95 = 1.959964
+"""Normal quantile of a two-sided 95% interval."""
 
 
 @dataclass
@@ -61,11 +63,23 @@ class AttributeLeak:
     learned_train_accuracy: float = float("nan")
     learned_holdout_accuracy: float = float("nan")
     """The shadow-trained attack classifier's accuracy (NaN when the audit ran without a shadow model)."""
+    train_rows: int = 0
+    holdout_rows: int = 0
+    """Rows attacked with an observed value of this column (0: unknown, e.g. a report saved before they were kept)."""
 
     @property
     def advantage(self) -> float:
         """How much better the attack does on training rows than on rows the model never saw."""
         return self.train_accuracy - self.holdout_accuracy
+
+    @property
+    def advantage_half_width(self) -> float:
+        """Half-width of the advantage's 95% interval: two independent proportions, normal approximation."""
+        if not (self.train_rows and self.holdout_rows):
+            return float("nan")
+        variance = (self.train_accuracy * (1 - self.train_accuracy) / self.train_rows
+                    + self.holdout_accuracy * (1 - self.holdout_accuracy) / self.holdout_rows)
+        return float(Z_95 * np.sqrt(variance))
 
     @property
     def learned_advantage(self) -> float:
@@ -94,6 +108,31 @@ class AuditReport:
     def mean_learned_advantage(self) -> float:
         return float(np.mean([a.learned_advantage for a in self.attribute]))
 
+    def advantage_interval(self) -> tuple[float, float]:
+        """A 95% interval for ``mean_attribute_advantage``.
+
+        The columns are attacked on the same rows, so their advantages are not independent; the
+        half-width is the mean of the columns' half-widths, which bounds the mean's (the standard
+        deviation of a sum is at most the sum of the standard deviations): conservative, never too narrow.
+        """
+        half = float(np.mean([a.advantage_half_width for a in self.attribute]))
+        return self.mean_attribute_advantage - half, self.mean_attribute_advantage + half
+
+    @property
+    def below_imputer(self) -> bool:
+        """The attack guesses worse than the imputer alone (by more than 0.05): see ``BELOW_IMPUTER``."""
+        numbers = self.summary()
+        return bool(numbers["attribute_train_acc"] < numbers["imputer_acc"] - 0.05)
+
+    def verdict(self) -> str:
+        """The attribute attack's reading in a phrase, with the advantage and its 95% interval."""
+        low, high = self.advantage_interval()
+        advantage = f"advantage {self.mean_attribute_advantage:+.3f}"
+        if np.isnan(low):
+            return f"{advantage} (no interval: the rows attacked were not recorded)"
+        reading = "measurable leak" if low > 0 else "no measurable leak"
+        return f"{reading}: {advantage}, 95% interval {low:+.3f} to {high:+.3f}"
+
     def summary(self) -> dict[str, float]:
         """The model's audit as flat numbers (accuracies averaged over the sensitive columns).
 
@@ -119,11 +158,14 @@ class AuditReport:
 
     def attribute_frame(self) -> pd.DataFrame:
         """One row per sensitive column: the attack's accuracy on training vs held-out rows, the
-        imputer-only guess, and the advantage (learned-attack columns only when a shadow ran)."""
+        imputer-only guess, and the advantage with its 95% interval (learned-attack columns only when a
+        shadow ran)."""
         frame = pd.DataFrame([{
             "column": leak.column, "candidates": leak.candidates, "train_accuracy": leak.train_accuracy,
             "holdout_accuracy": leak.holdout_accuracy, "imputer_accuracy": leak.imputer_accuracy,
-            "advantage": leak.advantage, "learned_train_accuracy": leak.learned_train_accuracy,
+            "advantage": leak.advantage, "advantage_low": leak.advantage - leak.advantage_half_width,
+            "advantage_high": leak.advantage + leak.advantage_half_width,
+            "learned_train_accuracy": leak.learned_train_accuracy,
             "learned_holdout_accuracy": leak.learned_holdout_accuracy, "learned_advantage": leak.learned_advantage,
         } for leak in self.attribute])
         return frame.dropna(axis="columns", how="all")
@@ -134,9 +176,18 @@ class AuditReport:
             item["advantage"] = leak.advantage
             item["learned_advantage"] = leak.learned_advantage
         data["mean_attribute_advantage"] = self.mean_attribute_advantage
+        data["mean_attribute_advantage_interval"] = list(self.advantage_interval())
         data["mean_learned_advantage"] = self.mean_learned_advantage
         return data
 
+
+BELOW_IMPUTER = (
+    "Attack accuracy below the imputer alone: the attack only asks which value makes the model's prediction of the "
+    "person's outcome most likely, and ignores how common each value is. When the model leans little on a sensitive "
+    "column, that question has no clear answer and the guesses are close to arbitrary, while the imputer predicts "
+    "the value from the public columns directly. It means the model's answers reveal less about these columns than "
+    "the public columns already do, not that the audit failed.")
+"""Said where an audited model's attack accuracy is clearly below the imputer's (``AuditReport.below_imputer``)."""
 
 MEMBERSHIP_CAVEAT = ("membership is outside a feature-level guarantee: its ε bounds what the model reveals about "
                      "one row's sensitive values, not whether the row was in the training data")
@@ -215,7 +266,8 @@ def _query(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column
 
 
 def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str,
-                     public_only: bool) -> tuple[float, float, int]:
+                     public_only: bool) -> tuple[float, float, int, int]:
+    """The attack's and the imputer's accuracy, the number of candidates, and the rows attacked."""
     spec = prepared.spec
     candidates = _candidates(prepared, column)
     queries = _query(model, prepared, rows, column, candidates, public_only)
@@ -223,7 +275,7 @@ def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFra
     imputed = prepared.fitted_imputer.transform(queries.rows[[*spec.public, spec.target]])[column]
     imputer_guess = _nearest(imputed, candidates, spec.is_categorical(column))
     return (float((guesses == queries.truth).mean()), float((imputer_guess == queries.truth).mean()),
-            len(candidates))
+            len(candidates), len(queries.truth))
 
 
 def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
@@ -361,9 +413,11 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
         shadow_model = fit_run(shadow, mode, seed)[1]
     leaks = []
     for column in prepared.spec.sensitive:
-        train_acc, imputer_acc, n_candidates = _attack_accuracy(model, prepared, train, column, public_only)
-        holdout_acc, _, _ = _attack_accuracy(model, prepared, holdout, column, public_only)
-        leak = AttributeLeak(column, n_candidates, train_acc, holdout_acc, imputer_acc)
+        train_acc, imputer_acc, n_candidates, train_rows = _attack_accuracy(model, prepared, train, column,
+                                                                            public_only)
+        holdout_acc, _, _, holdout_rows = _attack_accuracy(model, prepared, holdout, column, public_only)
+        leak = AttributeLeak(column, n_candidates, train_acc, holdout_acc, imputer_acc, train_rows=train_rows,
+                             holdout_rows=holdout_rows)
         if shadow_model is not None:
             leak.learned_train_accuracy, leak.learned_holdout_accuracy = _learned_attack(
                 (shadow, shadow_model), (prepared, model), column, train, holdout, public_only, seed)

@@ -218,14 +218,54 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     at = at.switch_page("pages/results.py").run()
     assert not at.exception and not errors(at)
     assert len(at.get("plotly_chart")) == 1
-    summary = at.dataframe[0].value
-    for column in ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "imputer"):
-        assert column in summary.columns
-    private = summary[summary["mode"] == "fusiondp"]
-    assert (private["epsilon_spent"] <= private["epsilon_target"] + 1e-6).all()
-    statements = [m.value for m in at.markdown if m.value.startswith("**fusiondp at ε = 1.")]
-    assert len(statements) == 1 and "Protected:" in statements[0] and "Not protected" in statements[0]
+    metrics, ledger = at.dataframe[0].value, table_with(at, "σ (noise)")
+    assert list(metrics.columns) == ["mode", "ε target", "seeds", "AUROC", "AUPRC", "accuracy", "F1"]
+    assert metrics["AUROC"].str.endswith("± —").all(), "one seed: no spread, not ± 0.000"
+    for column in ("ε spent", "δ", "σ (noise)", "q (sampling rate)", "steps", "accountant", "what ε refers to"):
+        assert column in ledger.columns
+    private = ledger[ledger["mode"] == "fusiondp"]
+    assert (private["ε spent"].astype(float) <= private["ε target"].astype(float) + 1e-6).all()
+    assert ledger.loc[ledger["mode"] == "sgd_ori", "σ (noise)"].item() == "—"
+    assert any("—: not applicable" in c.value for c in at.caption)
+    statements = [m.value for m in at.markdown if m.value.startswith("Protected:")]
+    assert len(statements) == 1 and "Not protected" in statements[0], "one statement, not one per model"
+    assert at.selectbox(key="statement_for").options == ["fusiondp at ε = 1, seed 0", "fusiondp at ε = 2, seed 0",
+                                                         "dpsgd at ε = 1, seed 0", "dpsgd at ε = 2, seed 0"]
+    assert_readable(at)
     assert len(at.get("download_button")) == 3
+
+
+def table_with(at: AppTest, column: str) -> pd.DataFrame:
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+RAW_HEADERS = ("epsilon_target", "auroc_mean", "epsilon_spent", "sampling_rate", "train_accuracy", "advantage_low")
+
+
+def assert_readable(at: AppTest) -> None:
+    """Every table on the page has readable headers and no empty ("None"/NaN) cell: "—" says "not applicable"."""
+    for frame in (df.value for df in at.dataframe):
+        assert not [c for c in frame.columns if c in RAW_HEADERS or "_" in str(c)], list(frame.columns)
+        assert not frame.isna().any().any(), frame
+        assert not frame.astype(str).isin(["None", "nan", "NaN"]).any().any(), frame
+
+
+def test_results_name_an_f1_zero_model_and_a_below_baseline_imputation(app: AppTest, small_csv: Path) -> None:
+    """The verdicts read the records: an F1 = 0 model and an imputation at its baseline are called out first."""
+    at = trained_small(app, small_csv, ["sgd_pub", "fusiondp"])
+    records = at.session_state.records
+    for record in records:
+        record.metrics["f1"] = 0.0 if record.mode == "fusiondp" else 0.4
+    column = records[0].imputer["quality"]["columns"][0]
+    column["metrics"]["accuracy" if column["kind"] == "categorical" else "r2"] = -1.0
+    at = at.run()
+    assert not at.exception and not errors(at)
+    verdicts = [w.value for w in at.warning if not w.value.startswith(LOCAL_NOT_DP)]
+    assert any(v.startswith("fusiondp: F1 = 0") for v in verdicts), verdicts
+    assert any(v.startswith("Imputed no better than the trivial baseline") and column["column"] in v
+               for v in verdicts), verdicts
+    headings = [h.value for h in at.subheader]
+    assert headings.index("Read this first") < headings.index("Metrics (mean ± sd over seeds)")
 
 
 def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
@@ -236,8 +276,14 @@ def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
     at = at.button(key="train").click().run()
     at = wait_for_training(at.button(key="cancel").click().run())
     assert at.session_state.job.cancel.is_set()
-    assert any("Cancelled" in w.value for w in at.warning)
+    assert [w.value for w in at.warning if "Cancelled" in w.value] and not at.success, "one state: cancelled"
     assert len(at.session_state.records) < 3
+    at = at.switch_page("pages/results.py").run()
+    assert not at.exception and not errors(at)
+    statements = [m.value for m in at.markdown if m.value.startswith("Protected:")]
+    assert statements or any("No private model finished" in i.value for i in at.info), "no empty statement box"
+    assert any("Training was cancelled" in i.value for i in at.info)
+    assert_readable(at)
 
 
 def test_columns_page_shows_the_preflight_and_flags_a_planted_proxy() -> None:
@@ -293,23 +339,25 @@ def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
     assert not at.exception and not errors(at)
     headings = [m.value for m in at.markdown if m.value.startswith(("**sgd_pub** —", "**fusiondp** —"))]
     assert [h.split("**")[1] for h in headings] == ["sgd_pub", "fusiondp"]  # one table per mode, in training order
-    tables = [df.value for df in at.dataframe if "advantage (the leak)" in df.value.columns]
+    tables = [df.value for df in at.dataframe if "reading (95% interval)" in df.value.columns]
     assert len(tables) == 2
     public, fusion = tables
-    assert public["ε target"].isna().all() and len(public) == 1
-    assert sorted(fusion["ε target"]) == [1.0, 2.0]
+    assert list(public["ε target"]) == ["—"]
+    assert sorted(fusion["ε target"]) == ["1", "2"]
     for table in tables:
         assert (table["rows attacked"] == 60).all()
+        assert table["reading (95% interval)"].str.contains("measurable leak: advantage .*, 95% interval").all()
     # The imputer's guess reads no model: every model is attacked on the same rows, so it agrees everywhere.
-    assert pd.concat(tables)["imputer only (no model)"].nunique() == 1
+    assert pd.concat(tables)["imputer only"].nunique() == 1
     # Membership is outside a feature-level ε: said beside the figure, not only in the notes.
-    assert set(fusion["membership vs ε"]) == {"outside the guarantee (feature-level ε)"}
-    assert set(public["membership vs ε"]) == {"no guarantee"}
+    assert "Membership vs ε: outside the guarantee (feature-level ε)." in headings[1]
+    assert "Membership vs ε: no guarantee." in headings[0]
     assert any(MEMBERSHIP_CAVEAT in m.value for m in at.markdown)
     assert any("no measurable leak" in m.value for m in at.markdown)
+    assert_readable(at)
     assert any("never prove its absence" in i.value for i in at.info)
     # Per sensitive column: one table per audited model, one row per sensitive column.
-    per_column = [df.value for df in at.dataframe if "candidates" in df.value.columns]
+    per_column = [df.value for df in at.dataframe if "advantage (95% interval)" in df.value.columns]
     assert len(per_column) == 3 and all(len(t) == len(at.session_state.sensitive) for t in per_column)
 
 
@@ -348,7 +396,7 @@ income_poverty_ratio: [0, 5]
     ledger = at.session_state.records[0].privacy
     assert ledger.epsilon_syn <= 1.0 and ledger.epsilon_total < ledger.epsilon_spent + ledger.epsilon_syn
     at = at.switch_page("pages/results.py").run()
-    assert "epsilon_total" in at.dataframe[0].value.columns
+    assert "ε total (with ε_syn)" in table_with(at, "σ (noise)").columns
     assert any("two stages: a DP-SGD autoencoder" in m.value for m in at.markdown)
 
 
