@@ -8,7 +8,8 @@ values jittered, plus 5 public numeric columns (noisy sums of two others) for 37
 ICU table issue 17 measured. The run is ``fusiondp`` with the default knobs (13 epochs), 1 seed, ε = 1, gbdt
 imputer. Phases come from the pipeline's own ``progress`` callback, in wall and CPU seconds (the CPU time of
 this process, all threads; other jobs on a shared machine inflate wall time, not CPU time):
-import (a fresh interpreter importing what ``fusiondp run`` imports), split, preflight, imputation, encoding,
+import (a fresh interpreter importing what ``fusiondp run`` imports), split, imputation, encoding, preflight
+(after the imputation, whose cross-fitted quality it reads, as in ``fusiondp run``),
 σ calibration and training. ``run / training`` is the whole run's wall time over the training's.
 ``--shell-rows`` also times ``fusiondp run`` as a subprocess on a table of that many rows: the wall time a
 user waits at the shell prompt, start-up included. ``python -X importtime -c "import fusiondp.cli"`` is
@@ -42,7 +43,7 @@ EXTRA_COLUMNS = 5
 """Public numeric columns added to the sample's 32, for the 37 columns of the table issue 17 measured."""
 RUN_IMPORTS = "import fusiondp.cli, fusiondp.pipeline, fusiondp.privacy.preflight, fusiondp.impute"
 """What ``fusiondp run`` imports before it reads the table."""
-PHASES = ("import", "split", "preflight", "imputation", "encoding", "σ calibration", "training")
+PHASES = ("import", "split", "imputation", "encoding", "preflight", "σ calibration", "training")
 
 
 def synthetic_table(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -108,10 +109,10 @@ def timed_run(table: pd.DataFrame) -> dict[str, Any]:
     started = time.perf_counter(), time.process_time()
     table, support = load_inputs(config, table)
     splits = split_for(config, table, support, progress=clock)
-    clock("preflight", 0.0)
-    preflight(table, config.spec, support=support, config=config, splits=splits)
-    clock("preflight", 1.0)
     prepared = prepare_splits(config, splits, clock)
+    clock("preflight", 0.0)  # after the imputation, as in ``fusiondp run``: it reads the cross-fitted quality
+    preflight(table, config.spec, support=support, config=config, splits=splits, quality=prepared.quality)
+    clock("preflight", 1.0)
     clock("σ calibration", 0.0)
     privacy_plan(prepared, get_mode("fusiondp"))
     clock("σ calibration", 1.0)
