@@ -36,6 +36,8 @@ TargetOpt = Annotated[str | None, Opt(help="Target column (instead of --spec).")
 SensitiveOpt = Annotated[str | None, Opt(help="Comma-separated sensitive columns (instead of --spec).")]
 CategoricalOpt = Annotated[str | None, Opt(help="Comma-separated columns to treat as categorical.")]
 IgnoreOpt = Annotated[str | None, Opt(help="Comma-separated columns to leave out.")]
+TargetKindOpt = Annotated[str | None, Opt(
+    help="binary, multiclass or regression (default: the spec's, else inferred from the target's values).")]
 ConfigOpt = Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")]
 """The options every command that reads a table shares (roles from --spec or given inline)."""
 
@@ -45,19 +47,25 @@ def _split_list(value: str | None) -> list[str] | None:
 
 
 def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | None,
-                     categorical: str | None, ignore: str | None) -> TableSpec | None:
+                     categorical: str | None, ignore: str | None, target_kind: str | None = None) -> TableSpec | None:
     from fusiondp.spec import TableSpec
 
     if spec is not None and (target or sensitive):
         raise SpecError("Give the column roles either with --spec FILE or with --target/--sensitive, not both.")
     if spec is not None:
-        return TableSpec.from_yaml(spec)
-    if target is None and sensitive is None:
+        roles = TableSpec.from_yaml(spec).to_dict()
+    elif target is None and sensitive is None:
+        if target_kind is not None:
+            raise SpecError("--target-kind needs column roles: give --spec FILE, or --target COL --sensitive A,B,….")
         return None
-    if not target or not sensitive:
+    elif not target or not sensitive:
         raise SpecError("Inline column roles need both --target COL and --sensitive A,B,… (the rest is public).")
-    return TableSpec(target=target, sensitive=tuple(_split_list(sensitive)),
-                     categorical=tuple(_split_list(categorical) or ()), ignore=tuple(_split_list(ignore) or ()))
+    else:
+        roles = {"target": target, "sensitive": _split_list(sensitive), "categorical": _split_list(categorical) or [],
+                 "ignore": _split_list(ignore) or []}
+    if target_kind is not None:
+        roles["target_kind"] = target_kind
+    return TableSpec.from_dict(roles, source=str(spec) if spec is not None else "command line")
 
 
 def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
@@ -151,16 +159,18 @@ class PhaseBars:
 
 
 def _print_summary(records: list) -> None:
+    from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.record import summarize
     from fusiondp.verdicts import run_verdicts
 
     table = summarize(records)
     notes = run_verdicts(records)
-    headers = ["mode", "AUROC", "AUPRC", "accuracy", "F1", "ε spent", "δ", "σ", "q", "steps", "accountant",
+    shown = summary_metrics(table.columns)
+    headers = ["mode", *(METRIC_LABELS[m] for m in shown), "ε spent", "δ", "σ", "q", "steps", "accountant",
                "adjacency", "imputer", "time s"]
     rows = []
     for row in table.to_dict(orient="records"):
-        metrics = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" for m in ("auroc", "auprc", "accuracy", "f1")]
+        metrics = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" for m in shown]
         spent = "∞ (none)" if _missing(row["epsilon_spent"]) else _cell(row["epsilon_spent"])
         ledger = [row[key] for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency")]
         rows.append([row["mode"], *metrics, spent, *map(_cell, ledger), row["imputer"], f"{row['wall_time_s']:.1f}"])
@@ -200,6 +210,7 @@ def run(
     sensitive: SensitiveOpt = None,
     categorical: CategoricalOpt = None,
     ignore: IgnoreOpt = None,
+    target_kind: TargetKindOpt = None,
     config: ConfigOpt = None,
     out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
     modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
@@ -273,7 +284,8 @@ def run(
     from fusiondp.privacy.preflight import check_strict, preflight
 
     overrides = dict(
-        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
+        data=str(data) if data else None,
+        spec=_spec_from_flags(spec, target, sensitive, categorical, ignore, target_kind),
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
@@ -384,20 +396,23 @@ def _epsilons(text: str) -> list[float]:
 
 
 def _print_run_curve(records: list) -> None:
-    """AUROC (mean ± sd over seeds) per ε and mode: the privacy-utility curve of one run."""
+    """The selection metric (AUROC; R² for regression; mean ± sd over seeds) per ε and mode: one run's curve."""
+    from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.record import summarize
 
     table = summarize(records)
     private = table[table["epsilon_spent"].notna() & (table["sigma"].notna())]
     references = table[table["sigma"].isna()]
     modes = list(dict.fromkeys(private["mode"]))
-    typer.echo("\nPrivacy-utility curve (AUROC on the real test rows, mean ± sd over seeds):")
+    metric = summary_metrics(table.columns)[0]
+    typer.echo(f"\nPrivacy-utility curve ({METRIC_LABELS[metric]} on the real test rows, mean ± sd over seeds):")
     typer.echo("  " + "ε".ljust(6) + "".join(m.ljust(16) for m in modes))
     for value, group in private.groupby("epsilon", sort=True):
-        cells = {row["mode"]: f"{row['auroc_mean']:.3f} ± {row['auroc_sd']:.3f}" for _, row in group.iterrows()}
+        cells = {row["mode"]: f"{row[f'{metric}_mean']:.3f} ± {row[f'{metric}_sd']:.3f}"
+                 for _, row in group.iterrows()}
         typer.echo("  " + f"{value:g}".ljust(6) + "".join(cells.get(m, "—").ljust(16) for m in modes))
     for _, row in references.iterrows():
-        typer.echo(f"  reference {row['mode']}: {row['auroc_mean']:.3f} ± {row['auroc_sd']:.3f} (no ε: "
+        typer.echo(f"  reference {row['mode']}: {row[f'{metric}_mean']:.3f} ± {row[f'{metric}_sd']:.3f} (no ε: "
                    f"{ADJACENCY_EXPLAINED[row['adjacency']]})")
 
 

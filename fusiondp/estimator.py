@@ -1,8 +1,10 @@
-"""``FusionDPClassifier``: the library as a scikit-learn style estimator.
+"""``FusionDPClassifier`` and ``FusionDPRegressor``: the library as scikit-learn style estimators.
 
 All of ``X`` (minus any declared support fraction) is private training data; the model
 is trained once in the chosen mode and its privacy ledger is exposed as fitted
 attributes (``epsilon_spent_``, ``noise_multiplier_``, ``privacy_``, ``history_``).
+The classifier takes two classes (binary) or more (multi-class, softmax head); the
+regressor a numeric target, trained on the label standardised by the support rows' labels.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ import torch
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for
-from fusiondp.spec import TableSpec
+from fusiondp.metrics import regression_metrics
+from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for, training_task
+from fusiondp.spec import TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 
 TARGET_COLUMN = "__target__"
 
 
-class FusionDPClassifier:
-    """Binary classifier trained with feature-level DP on the ``sensitive`` columns of ``X``.
+class _FusionDPEstimator:
+    """What both estimators share: the settings, fitting, the privacy ledger and the model's raw predictions.
 
     Parameters mirror ``RunConfig`` (see its field descriptions); ``mode`` picks the
     training rule (default ``"fusiondp"``) and ``random_state`` the seed of split,
@@ -68,24 +71,27 @@ class FusionDPClassifier:
             hidden=list(self.hidden), device=self.device, threads=self.threads,
         )
 
-    def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
-            support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPClassifier:
-        """Train on ``X``/``y``. ``support``: a public table with ``X``'s columns whose
-        sensitive values may be used to fit the imputer, or the fraction of ``X`` to declare
-        public for that purpose (those rows are then not used as private rows)."""
+    def _fit(self, X: pd.DataFrame, y: Sequence[Any], kind: TargetKind | None, sensitive: Sequence[str],
+             support: pd.DataFrame | float, categorical: Sequence[str]) -> None:
+        """Train on ``X``/``y`` as a ``kind`` target (``None``: binary or multi-class, by the number of classes)."""
         if not isinstance(X, pd.DataFrame):
             raise DataError("X must be a pandas DataFrame: the sensitive columns are named by column.")
         if len(X) != len(y):
             raise DataError(f"X has {len(X)} rows but y has {len(y)}.")
         table = X.reset_index(drop=True).assign(**{TARGET_COLUMN: np.asarray(y)})
-        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical))
+        if kind is None:
+            kind = "binary" if table[TARGET_COLUMN].nunique() <= 2 else "multiclass"
+        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical),
+                         target_kind=kind)
         separate = isinstance(support, pd.DataFrame)
+        if separate and kind == "regression" and TARGET_COLUMN not in support.columns:
+            raise DataError("A regression target is standardised by the support rows' labels: give the support "
+                            f"table its target values in a column {TARGET_COLUMN!r} "
+                            f"(support.assign({TARGET_COLUMN}=y_support)), or pass a support fraction instead.")
         config = self._config(spec, 0.0 if separate else float(support))
         splits = split_for(config, table, support if separate else None)
         self.prepared_: PreparedData = prepare_splits(config, splits)
         self.record_, self.model_ = fit_run(self.prepared_, self.mode, self.random_state)
-        self.classes_ = np.array(spec.target_classes(table[TARGET_COLUMN]))
-        return self
 
     @property
     def privacy_(self) -> dict[str, Any]:
@@ -107,14 +113,59 @@ class FusionDPClassifier:
     def imputer_used_(self) -> str:
         return self.prepared_.imputer.used
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities of ``classes_[0]`` and ``classes_[1]`` for real rows of ``X``."""
+    def _predictions(self, X: pd.DataFrame) -> np.ndarray:
+        """``fusiondp.task.Task.predictions`` for real rows of ``X``."""
         encoded = torch.as_tensor(self.prepared_.encoder.transform(X), dtype=torch.float32,
                                   device=self.prepared_.device)
         if self.mode == "sgd_pub":
             encoded = encoded[:, self.prepared_.tensors.public_features]
-        positive = predict_proba(self.model_, encoded)
-        return np.column_stack([1 - positive, positive])
+        return predict_proba(self.model_, encoded, self.prepared_.tensors.task)
+
+
+class FusionDPClassifier(_FusionDPEstimator):
+    """Classifier (two classes, or more with a softmax head) trained with feature-level DP on the ``sensitive``
+    columns of ``X``."""
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
+            support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPClassifier:
+        """Train on ``X``/``y``. ``support``: a public table with ``X``'s columns whose
+        sensitive values may be used to fit the imputer, or the fraction of ``X`` to declare
+        public for that purpose (those rows are then not used as private rows)."""
+        self._fit(X, y, None, sensitive, support, categorical)
+        self.classes_ = np.array(training_task(self.prepared_.spec, self.prepared_.splits)[1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of each of ``classes_`` (columns in that order) for real rows of ``X``."""
+        probabilities = self._predictions(X)
+        if probabilities.ndim == 2:
+            return probabilities
+        return np.column_stack([1 - probabilities, probabilities])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        probabilities = self.predict_proba(X)
+        if len(self.classes_) == 2:
+            return self.classes_[(probabilities[:, 1] >= 0.5).astype(int)]
+        return self.classes_[probabilities.argmax(1)]
+
+
+class FusionDPRegressor(_FusionDPEstimator):
+    """Regressor for a numeric target, trained with feature-level DP on the ``sensitive`` columns of ``X``.
+
+    The model learns the label standardised by the mean and standard deviation of the support
+    rows' labels (public information) with a Huber loss; ``predict`` answers in the target's units.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
+            support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPRegressor:
+        """Train on ``X``/``y`` (numbers). ``support`` as for ``FusionDPClassifier.fit``; a separate support
+        table also needs the target, in a column named ``fusiondp.estimator.TARGET_COLUMN``."""
+        self._fit(X, y, "regression", sensitive, support, categorical)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._predictions(X)
+
+    def score(self, X: pd.DataFrame, y: Sequence[Any]) -> float:
+        """R² of ``predict(X)`` against ``y`` (scikit-learn's regressor score)."""
+        return regression_metrics(np.asarray(y, dtype=float), self.predict(X))["r2"]

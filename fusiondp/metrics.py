@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -31,6 +33,17 @@ METRIC_DESCRIPTIONS = {"binary": "AUROC", "multiclass": "AUROC (macro one-vs-res
 def selection_metric(kind: TargetKind) -> str:
     """The metric a kind's models are compared, selected and plotted by (higher is better for each)."""
     return SUMMARY_METRICS[kind][0]
+
+
+def kind_of_metrics(names: Iterable[str]) -> TargetKind:
+    """The target kind whose metrics ``names`` hold: a record's metric names or a summary's ``*_mean`` columns."""
+    names = {name.removesuffix("_mean") for name in names}
+    return "regression" if "r2" in names else "multiclass" if "macro_f1" in names else "binary"
+
+
+def summary_metrics(names: Iterable[str]) -> tuple[str, ...]:
+    """The summary metrics of the kind ``names`` belong to (``kind_of_metrics``), the selection metric first."""
+    return SUMMARY_METRICS[kind_of_metrics(names)]
 
 
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusiondp.metrics import summary_metrics
+
 SCHEMA_VERSION = 1
-SUMMARY_METRICS = ("auroc", "auprc", "accuracy", "f1")
 
 
 @dataclass
@@ -93,13 +94,17 @@ def _json_safe(value: Any) -> Any:
 
 
 def summarize(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per mode and target ε: metrics as mean and sd over seeds, the ledger, imputer and time."""
+    """One row per mode and target ε: metrics as mean and sd over seeds, the ledger, imputer and time.
+
+    The metrics are the target kind's ``fusiondp.metrics.SUMMARY_METRICS`` (binary: AUROC, AUPRC, accuracy, F1).
+    """
     rows = []
+    metrics = summary_metrics({name for r in records for name in r.metrics})
     for mode, epsilon in dict.fromkeys((r.mode, r.privacy.epsilon_target) for r in records):
         group = [r for r in records if r.mode == mode and r.privacy.epsilon_target == epsilon]
         first = group[0]
         row: dict[str, Any] = {"mode": mode, "epsilon": epsilon, "seeds": len(group)}
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             values = np.array([r.metrics.get(metric, np.nan) for r in group], dtype=float)
             row[f"{metric}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
             row[f"{metric}_sd"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from fusiondp.impute.quality import QualityReport
+from fusiondp.metrics import METRIC_LABELS, summary_metrics
 from fusiondp.record import RunRecord, summarize
 
 REFERENCES = ("sgd_pub", "sgd_hybrid")
@@ -33,28 +34,33 @@ def _number(value: object) -> float:
 
 
 def verdicts(summary: pd.DataFrame) -> list[str]:
-    """Warnings and comparisons for ``fusiondp.record.summarize``'s table (one row per mode and ε)."""
+    """Warnings and comparisons for ``fusiondp.record.summarize``'s table (one row per mode and ε).
+
+    Comparisons use the target kind's selection metric (AUROC; R² for a regression target).
+    """
     lines = []
-    never_positive = summary[summary["f1_mean"].map(_number) == 0]
+    metric = summary_metrics(summary.columns)[0]
+    label = METRIC_LABELS[metric]
+    never_positive = summary[summary["f1_mean"].map(_number) == 0] if "f1_mean" in summary else summary.iloc[:0]
     if not never_positive.empty:
         names = ", ".join(dict.fromkeys(never_positive["mode"]))
         lines.append(f"{names}: F1 = 0 — at the 0.5 threshold these models never predict the positive class, so "
                      "their accuracy is just the share of the other class. Judge them by AUROC/AUPRC (threshold-free), "
                      "or lower the threshold for your use.")
-    lines.extend(_single_seed(summary[summary["seeds"] < 2]))
+    lines.extend(_single_seed(summary[summary["seeds"] < 2], metric))
     replicated = summary[summary["seeds"] >= 2]  # one seed has no spread: no comparison is claimed
     fusion = replicated[replicated["mode"] == "fusiondp"]
     for reference in REFERENCES:
         rows = replicated[replicated["mode"] == reference]
         if rows.empty or fusion.empty:
             continue
-        ref_mean, ref_sd = _number(rows["auroc_mean"].iloc[0]), _number(rows["auroc_sd"].iloc[0])
-        beaten = [row for _, row in fusion.iterrows() if _number(row["auroc_mean"]) + _number(row["auroc_sd"])
+        ref_mean, ref_sd = _number(rows[f"{metric}_mean"].iloc[0]), _number(rows[f"{metric}_sd"].iloc[0])
+        beaten = [row for _, row in fusion.iterrows() if _number(row[f"{metric}_mean"]) + _number(row[f"{metric}_sd"])
                   < ref_mean - ref_sd]
         if beaten:
             at = ", ".join(f"{_number(row['epsilon']):g}" for row in beaten)
             lines.append(f"{reference} (ε = 0 for the sensitive columns) beats fusiondp at ε = {at} by more than one "
-                         f"sd (AUROC {ref_mean:.3f}): at that budget the noisy correction costs more than the real "
+                         f"sd ({label} {ref_mean:.3f}): at that budget the noisy correction costs more than the real "
                          "sensitive values add beyond their imputation. Prefer the reference, or raise ε.")
     for baseline in BASELINES:
         rows = replicated[replicated["mode"] == baseline]
@@ -62,14 +68,15 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
             theirs = rows[rows["epsilon"] == ours["epsilon"]]
             if theirs.empty:
                 continue
-            gap = _number(ours["auroc_mean"]) - _number(theirs["auroc_mean"].iloc[0])
-            noise = math.hypot(_number(ours["auroc_sd"]), _number(theirs["auroc_sd"].iloc[0]))
+            gap = _number(ours[f"{metric}_mean"]) - _number(theirs[f"{metric}_mean"].iloc[0])
+            noise = math.hypot(_number(ours[f"{metric}_sd"]), _number(theirs[f"{metric}_sd"].iloc[0]))
             if gap < -noise:
-                lines.append(f"At ε = {_number(ours['epsilon']):g}, {baseline} beats fusiondp (AUROC gap {gap:+.3f}, "
+                lines.append(f"At ε = {_number(ours['epsilon']):g}, {baseline} beats fusiondp ({label} gap {gap:+.3f}, "
                              f"beyond the seeds' spread {noise:.3f}).")
     return lines
 
-def _single_seed(summary: pd.DataFrame) -> list[str]:
+
+def _single_seed(summary: pd.DataFrame, metric: str) -> list[str]:
     """One line when a zero-ε reference or a baseline scores above fusiondp with one seed: no claim, a hint."""
     fusion = summary[summary["mode"] == "fusiondp"]
     above = []
@@ -77,12 +84,12 @@ def _single_seed(summary: pd.DataFrame) -> list[str]:
         for _, ours in fusion.iterrows():
             rows = summary[(summary["mode"] == mode)
                            & ((summary["epsilon"] == ours["epsilon"]) | (mode in REFERENCES))]
-            if not rows.empty and _number(rows["auroc_mean"].iloc[0]) > _number(ours["auroc_mean"]):
+            if not rows.empty and _number(rows[f"{metric}_mean"].iloc[0]) > _number(ours[f"{metric}_mean"]):
                 above.append(f"{mode} at ε = {_number(ours['epsilon']):g}")
     if not above:
         return []
-    return [f"Above fusiondp in AUROC: {', '.join(dict.fromkeys(above))}. One seed: no spread, so this may be "
-            "noise — train 3 or more seeds (Train page: Seeds; CLI: --seeds 0,1,2) before concluding."]
+    return [f"Above fusiondp in {METRIC_LABELS[metric]}: {', '.join(dict.fromkeys(above))}. One seed: no spread, so "
+            "this may be noise — train 3 or more seeds (Train page: Seeds; CLI: --seeds 0,1,2) before concluding."]
 
 
 def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[str]:
@@ -123,6 +130,6 @@ def imputer_headline(reason: str) -> str:
         name, unavailable, why = part.partition(" unavailable: ")
         if unavailable:
             parts.append(f"{name} unavailable ({re.split(r'[:.]', why, maxsplit=1)[0].strip()})")
-        elif part.startswith("using ") or not parts:
+        else:
             parts.append(part.split(". ")[0].rstrip("."))
     return "; ".join(parts)

