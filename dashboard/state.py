@@ -31,6 +31,7 @@ from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, s
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
+from fusiondp.spec import TargetKind, infer_target_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.train.loop import EpochReport, planned_steps
@@ -185,8 +186,8 @@ def suggest_roles(table: Table) -> dict[str, Any]:
     if table.spec is not None:
         spec = table.spec
         categorical = [c for c in columns if c in spec.categorical]
-        return {"target": spec.target, "positive_class": spec.positive_class, "sensitive": list(spec.sensitive),
-                "ignore": list(spec.ignore), "categorical": categorical}
+        return {"target": spec.target, "positive_class": spec.positive_class, "target_kind": spec.target_kind,
+                "sensitive": list(spec.sensitive), "ignore": list(spec.ignore), "categorical": categorical}
     binary = [c for c in columns if frame[c].dropna().nunique() == 2]
     named = [c for c in binary if TARGET_NAME.search(c)]
     target = (named or binary or columns)[-1]
@@ -194,7 +195,8 @@ def suggest_roles(table: Table) -> dict[str, Any]:
     # Sensitive columns are typed later, from the support set (a type read off private rows is a release).
     categorical = [c for c in columns if c != target and c not in sensitive
                    and not pd.api.types.is_numeric_dtype(frame[c])]
-    return {"target": target, "positive_class": None, "sensitive": sensitive, "ignore": [], "categorical": categorical}
+    return {"target": target, "positive_class": None, "target_kind": None, "sensitive": sensitive, "ignore": [],
+            "categorical": categorical}
 
 
 def set_table(table: Table) -> str | None:
@@ -222,6 +224,24 @@ def set_table(table: Table) -> str | None:
             "were kept; results of the previous table were cleared.")
 
 
+TARGET_KIND_LABELS = {"binary": "binary (two classes)", "multiclass": "multi-class (three or more classes)",
+                      "regression": "regression (a number)"}
+
+
+def forget_target_kind() -> None:
+    """A new target starts from its own inferred kind (the Columns page fills it in)."""
+    st.session_state.target_kind = None
+
+
+def inferred_target_kind(target: pd.Series) -> tuple[TargetKind, str]:
+    """The kind read off the target's values (public) and a sentence saying why, for the Columns page."""
+    try:
+        kind = infer_target_kind(target, str(target.name))
+    except FusionDPError as exc:
+        return "multiclass", f"Not inferred: {exc}"
+    return kind, f"Inferred from the target's {target.nunique()} distinct values: {kind}."
+
+
 def current_spec() -> TableSpec:
     """The spec the Columns page describes; validation errors are raised for the page to show.
 
@@ -233,9 +253,11 @@ def current_spec() -> TableSpec:
                 if c != st.session_state.target and c not in st.session_state.ignore]
     categorical = [c for c in st.session_state.categorical if c in features]
     numeric = [c for c in features if c not in categorical and pd.api.types.is_numeric_dtype(table.frame[c])]
-    positive = st.session_state.positive_class
+    kind = st.session_state.get("target_kind")
+    positive = st.session_state.positive_class if kind in (None, "binary") else None
     return TableSpec.from_dict({
         "target": st.session_state.target,
+        "target_kind": kind,
         "sensitive": list(st.session_state.sensitive),
         "ignore": list(st.session_state.ignore),
         "categorical": categorical,

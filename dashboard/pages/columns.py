@@ -11,6 +11,7 @@ from dashboard import state
 from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
+from fusiondp.spec import TARGET_KINDS
 
 st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
@@ -28,12 +29,20 @@ st.info(
 )
 left, right = st.columns(2)
 with left:
-    st.selectbox("Target (the outcome to predict, two classes)", columns, key="target", persist_state="session")
-    target_values = sorted(table.frame[st.session_state.target].dropna().unique().tolist(), key=str)[:50]
-    if st.session_state.positive_class not in target_values:
-        st.session_state.positive_class = target_values[-1] if target_values else None
-    st.selectbox("Positive class", target_values, key="positive_class", persist_state="session",
-                 help="The outcome value counted as 'positive' for AUROC, AUPRC and F1.")
+    st.selectbox("Target (the outcome to predict)", columns, key="target", persist_state="session",
+                 on_change=state.forget_target_kind)
+    inferred, why = state.inferred_target_kind(table.frame[st.session_state.target])
+    if st.session_state.get("target_kind") not in TARGET_KINDS:
+        st.session_state.target_kind = inferred
+    st.selectbox("Target kind", TARGET_KINDS, key="target_kind", persist_state="session",
+                 format_func=state.TARGET_KIND_LABELS.get,
+                 help=f"{why} Change it if the values mean something else (e.g. a 1–5 score to treat as a number).")
+    if st.session_state.target_kind == "binary":
+        target_values = sorted(table.frame[st.session_state.target].dropna().unique().tolist(), key=str)[:50]
+        if st.session_state.positive_class not in target_values:
+            st.session_state.positive_class = target_values[-1] if target_values else None
+        st.selectbox("Positive class", target_values, key="positive_class", persist_state="session",
+                     help="The outcome value counted as 'positive' for AUROC, AUPRC and F1.")
     features = [c for c in columns if c != st.session_state.target]
     for key in ("sensitive", "ignore", "categorical"):
         st.session_state[key] = [c for c in st.session_state[key] if c in features]
