@@ -44,6 +44,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits, softplus
 
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits
+from fusiondp.errors import ConfigError
 from fusiondp.models import TabularMLP
 from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
 from fusiondp.train.modes import get_mode
@@ -402,6 +403,9 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     With ``shadow`` (see ``shadow_data``) a shadow model is trained on it in the same mode and
     at the same ε, which adds the learned attribute attack and the calibrated membership attack.
     """
+    if prepared.tensors.task.kind != "binary":
+        raise ConfigError(f"The privacy audit attacks binary classifiers only so far; this target is "
+                          f"{prepared.tensors.task.kind}. Train and read the ledger's ε, or audit a binary target.")
     public_only = get_mode(mode).public_view == "public_only"
     rng = np.random.default_rng(seed)
     size = min(rows, len(prepared.splits.train), len(prepared.splits.test))
