@@ -26,9 +26,14 @@ pages = {
     ],
     "Help": [st.Page("pages/about.py", title="About feature-level DP")],
 }
-page = st.navigation(pages)
-summary = st.sidebar.container()
-try:
-    page.run()
-finally:  # after the page, so a table loaded by this run is shown; also when the page stops early
-    state.sidebar(summary)
+# The page list is drawn here, not by Streamlit: client.showSidebarNavigation is off (.streamlit/config.toml)
+# so that a cold server never flashes the raw names of the files in pages/ before this script has run.
+page = st.navigation(pages, position="hidden")
+for group, entries in pages.items():
+    st.sidebar.caption(group)
+    for entry in entries:
+        st.sidebar.page_link(entry)
+summary = st.sidebar.empty()
+state.sidebar(summary)  # drawn first: it stays when the page stops early (st.stop ends the script)
+page.run()
+state.sidebar(summary)  # redrawn after the page: a table loaded or a role changed by this run shows at once

@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, TableSpec
+from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, SpecError, TableSpec
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.models import TabularMLP
 from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, split_for
@@ -180,14 +180,19 @@ def read_sample(label: str) -> Table:
 
 
 def suggest_roles(table: Table) -> dict[str, Any]:
-    """Roles from the sample's spec file, else guesses from column names and types."""
+    """Roles from the sample's spec file, else guesses from column names and types.
+
+    An upload's target is left unset: the guess is only ``suggested_target``, shown beside the
+    choice, and nothing trains until the user has chosen the outcome column.
+    """
     frame = table.frame
     columns = list(frame.columns)
     if table.spec is not None:
         spec = table.spec
         categorical = [c for c in columns if c in spec.categorical]
-        return {"target": spec.target, "positive_class": spec.positive_class, "target_kind": spec.target_kind,
-                "sensitive": list(spec.sensitive), "ignore": list(spec.ignore), "categorical": categorical}
+        return {"target": spec.target, "suggested_target": spec.target, "positive_class": spec.positive_class,
+                "target_kind": spec.target_kind, "sensitive": list(spec.sensitive), "ignore": list(spec.ignore),
+                "categorical": categorical}
     binary = [c for c in columns if frame[c].dropna().nunique() == 2]
     named = [c for c in binary if TARGET_NAME.search(c)]
     target = (named or binary or columns)[-1]
@@ -195,7 +200,8 @@ def suggest_roles(table: Table) -> dict[str, Any]:
     # Sensitive columns are typed later, from the support set (a type read off private rows is a release).
     categorical = [c for c in columns if c != target and c not in sensitive
                    and not pd.api.types.is_numeric_dtype(frame[c])]
-    return {"target": target, "positive_class": None, "target_kind": None, "sensitive": sensitive, "ignore": [],
+    return {"target": None, "suggested_target": target, "positive_class": None, "target_kind": None,
+            "sensitive": sensitive, "ignore": [],
             "categorical": categorical}
 
 
@@ -249,6 +255,8 @@ def current_spec() -> TableSpec:
     categorical), so a former target of "Yes"/"No" values does not turn into a bad numeric column.
     """
     table: Table = st.session_state.table
+    if st.session_state.target is None:
+        raise SpecError("Choose the target (the outcome column to predict) on the Columns page: it is never guessed.")
     features = [c for c in table.frame.columns
                 if c != st.session_state.target and c not in st.session_state.ignore]
     categorical = [c for c in st.session_state.categorical if c in features]
@@ -561,17 +569,18 @@ def records_by_epsilon(records: list[RunRecord]) -> dict[float, list[RunRecord]]
             for e in grid} or ({records[0].config["epsilon"]: references} if references else {})
 
 
-def sidebar(container: Any) -> None:
-    """The current dataset, spec and budget, on every page."""
+def sidebar(placeholder: Any) -> None:
+    """The current dataset, spec and budget, on every page (drawn into ``placeholder``, replacing what it held)."""
     table: Table | None = st.session_state.table
-    with container:
+    with placeholder.container():
         st.subheader("Current run")
         if table is None:
             st.caption("No table loaded yet.")
             return
         st.markdown(f"**Dataset:** `{table.name}`  \n{len(table.frame):,} rows × {table.frame.shape[1]} columns")
         sensitive = st.session_state.get("sensitive", [])
-        st.markdown(f"**Target:** `{st.session_state.get('target')}`  \n"
+        target = st.session_state.get("target")
+        st.markdown(f"**Target:** {f'`{target}`' if target else 'not chosen yet'}  \n"
                     f"**Sensitive ({len(sensitive)}):** {', '.join(sensitive) or '—'}")
         grid = ", ".join(f"{e:g}" for e in epsilon_grid())
         st.markdown(f"**Budget:** ε ∈ {{{grid}}}, δ = {st.session_state.delta:g}")

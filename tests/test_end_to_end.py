@@ -29,7 +29,8 @@ def test_cli_run_all_modes_then_reproduce_from_config(tmp_path: Path) -> None:
     assert SAMPLE_CSV.read_bytes() == before, "the input table must never be modified"
     for mode in ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
         assert f"\n{mode} " in result.stdout
-    assert "imputer: gbdt (tabpfn unavailable: TabPFN weights not found" in result.stdout
+    assert "imputer: gbdt (tabpfn unavailable (TabPFN weights not found); using gbdt; details: fusiondp info)" \
+        in result.stdout
     assert "epoch" in result.stderr, "a progress bar reports epochs"
 
     results = json.loads((out / "results.json").read_text())

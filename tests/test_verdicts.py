@@ -62,6 +62,8 @@ def test_an_imputation_no_better_than_its_baseline_is_named_with_what_to_try() -
      "https://example.org/x.ckpt and copy it. The weights are licensed separately.; using gbdt",
      "tabpfn unavailable (TabPFN weights not found); using gbdt"),
     ("requested explicitly", "requested explicitly"),
+    ("read as given; provenance: the user's statement. Kept with the run.",
+     "read as given; provenance: the user's statement"),
     ("auto: gbdt is available", "auto: gbdt is available"),
 ])
 def test_imputer_headline_is_one_line_without_paths_or_links(reason: str, headline: str) -> None:

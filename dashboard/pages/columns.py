@@ -29,8 +29,13 @@ st.info(
 )
 left, right = st.columns(2)
 with left:
-    st.selectbox("Target (the outcome to predict)", columns, key="target", persist_state="session",
-                 on_change=state.forget_target_kind)
+    st.selectbox("Target (the outcome to predict)", columns, key="target", index=None,
+                 placeholder="Choose the outcome column", persist_state="session", on_change=state.forget_target_kind)
+    suggested = st.session_state.get("suggested_target")
+    if st.session_state.target is None:
+        hint = f" Suggested from the column names and values: `{suggested}`." if suggested else ""
+        st.info(f"Choose the outcome column to continue: the target is never picked for you.{hint}", icon="👆")
+        st.stop()
     inferred, why = state.inferred_target_kind(table.frame[st.session_state.target])
     if st.session_state.get("target_kind") not in TARGET_KINDS:
         st.session_state.target_kind = inferred

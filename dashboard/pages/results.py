@@ -16,6 +16,7 @@ from fusiondp import FusionDPError, RunRecord, save_results, summarize
 from fusiondp.metrics import METRICS
 from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.report import (
+    METRIC_LABELS,
     NOT_APPLICABLE_NOTE,
     ONE_SEED_NOTE,
     attribute_table,
@@ -55,7 +56,8 @@ if not notes:
                "sensitive column, and no zero-ε reference or baseline beats fusiondp beyond the seeds' spread.")
 
 tidy = pd.DataFrame([row_from_record(r) for r in records])
-metric = st.selectbox("Metric", METRICS, key="curve_metric", persist_state="session")
+metric = st.selectbox("Metric", METRICS, key="curve_metric", persist_state="session",
+                      format_func=lambda m: METRIC_LABELS.get(m, m))
 try:
     st.plotly_chart(privacy_utility_figure(tidy, metric), width="stretch", key="curve")
 except FusionDPError as exc:

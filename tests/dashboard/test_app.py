@@ -34,8 +34,11 @@ def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
     return at.run()
 
 
-def loaded(at: AppTest, csv: Path) -> AppTest:
-    return upload(at, csv.name, csv.read_bytes())
+def loaded(at: AppTest, csv: Path, target: str = "diabetes") -> AppTest:
+    """Upload ``csv`` and confirm its target on the Columns page (it is never pre-selected), back on Data."""
+    at = upload(at, csv.name, csv.read_bytes())
+    at = at.switch_page("pages/columns.py").run().selectbox(key="target").select(target).run()
+    return at.switch_page("pages/data.py").run()
 
 
 def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> None:
@@ -48,6 +51,39 @@ def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> No
     assert "age" in at.session_state.sensitive and "gender" in at.session_state.sensitive
     assert "gender" not in at.session_state.categorical, "a sensitive column is typed from the support set"
     assert "general_health" in at.session_state.categorical
+
+
+def test_the_target_is_confirmed_never_guessed(app: AppTest, small_csv: Path) -> None:
+    at = upload(app, small_csv.name, small_csv.read_bytes())
+    assert at.session_state.target is None and at.session_state.suggested_target == "diabetes"
+    at = at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert any("Choose the target" in e for e in errors(at)), errors(at)
+    assert not train_enabled(at)
+    at = at.switch_page("pages/columns.py").run()
+    assert at.selectbox(key="target").value is None
+    assert any("Choose the outcome column" in i.value and "`diabetes`" in i.value for i in at.info)
+    assert not at.get("multiselect"), "nothing else to tag before the outcome is chosen"
+    at = at.selectbox(key="target").select("diabetes").run()
+    assert not any("Choose the outcome column" in i.value for i in at.info)
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    assert not errors(at) and train_enabled(at)
+
+
+def test_sidebar_stays_when_a_page_stops_early_and_lists_the_steps(app: AppTest) -> None:
+    """The Data page stops early without a table; the sidebar is drawn before the page and stays.
+
+    (Only a first run is checked here: on later runs AppTest re-detects the pages/ folder and runs the page
+    file without app.py, which a real server does only on its very first run; the browser test covers the rest.)
+    """
+    at = app
+    assert not at.exception and at.session_state.table is None
+    assert any(c.value == "No table loaded yet." for c in at.sidebar.caption)
+    labels = [link.label for link in at.sidebar.get("page_link")]
+    assert labels == ["1 · Data", "2 · Columns", "3 · Imputation preview", "4 · Train", "5 · Results",
+                      "About feature-level DP"]
+    config = (APP.parents[1] / ".streamlit" / "config.toml").read_text(encoding="utf-8")
+    assert "showSidebarNavigation = false" in config, "Streamlit's own list would first show the files in pages/"
 
 
 def test_sample_table_comes_with_its_spec(app: AppTest) -> None:
@@ -202,7 +238,10 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     at.slider(key="support_fraction").set_value(0.2).run()
     at = at.switch_page("pages/imputation.py").run()
     assert not at.exception and not errors(at)
-    assert any(m.value.startswith("**Imputer that ran:** `gbdt` —") for m in at.markdown)
+    line = next(m.value for m in at.markdown if m.value.startswith("**Imputer that ran:** `gbdt` —"))
+    assert "http" not in line and ".cache" not in line, "one line; the paths and links are under details"
+    if "unavailable" in line:
+        assert any(e.label == "Details: why this imputer" for e in at.expander)
     assert any("Not differentially private" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 6
     at = at.switch_page("pages/train.py").run()

@@ -88,7 +88,7 @@ def browser_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def go_to(page: Page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    page.locator('[data-testid="stSidebar"] a', has_text=title).click()
 
 
 def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_csv: Path) -> None:
@@ -96,10 +96,20 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
     page.set_default_timeout(60_000)
     expect.set_options(timeout=60_000)
     page.goto(url)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("No table loaded yet.")).to_be_visible()
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 0, "no raw list of the files in pages/"
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(browser_csv)
     expect(page.get_by_role("heading", name="nhanes_600.csv")).to_be_visible()
+    expect(sidebar.get_by_text("not chosen yet")).to_be_visible()
 
     go_to(page, "2 · Columns")
+    expect(page.get_by_text("Suggested from the column names and values: diabetes")).to_be_visible()
+    expect(sidebar.get_by_text("Current run")).to_be_visible()  # the page stops early: the sidebar stays
+    target = page.locator('[data-testid="stSelectbox"]', has_text="Target").locator("input")
+    target.click()
+    target.press_sequentially("diabetes")  # the option list is virtualised: filter it first
+    page.get_by_role("option", name="diabetes", exact=True).click()
     ignore = page.locator('[data-testid="stMultiSelect"]', has_text="Ignore").locator("input")
     ignore.click()
     ignore.press_sequentially("sedentary")  # the option list is virtualised: filter it first
@@ -119,7 +129,8 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
     go_to(page, "5 · Results")
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
     seconds = time.monotonic() - started
-    expect(page.get_by_text("Metrics and privacy ledger")).to_be_visible()
+    expect(page.get_by_text("Read this first")).to_be_visible()
+    expect(page.get_by_text("Metrics (mean ± sd over seeds)")).to_be_visible()
     expect(page.get_by_role("button", name="Report (HTML)")).to_be_visible()
     assert page.locator('[data-testid="stException"]').count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
