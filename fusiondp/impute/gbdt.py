@@ -84,7 +84,8 @@ class GBDTImputer(ColumnwiseImputer):
 
     def __init__(self, spec: TableSpec, *, random_state: int = 0, max_iter: int = 100,
                  learning_rate: float = 0.1, max_leaf_nodes: int = 15, max_bins: int = MAX_BINS,
-                 n_threads: int = 1, cv_folds: int = DEFAULT_CV_FOLDS, max_support_rows: int = MAX_SUPPORT_ROWS) -> None:
+                 n_threads: int = 1, cv_folds: int = DEFAULT_CV_FOLDS,
+                 max_support_rows: int = MAX_SUPPORT_ROWS) -> None:
         super().__init__(spec, random_state=random_state, cv_folds=cv_folds, max_support_rows=max_support_rows)
         self.max_iter = max_iter
         self.learning_rate = learning_rate
