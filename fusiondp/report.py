@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fusiondp.errors import ConfigError, DataError
-from fusiondp.metrics import METRICS
+from fusiondp.metrics import METRIC_LABELS, METRICS, MULTICLASS_METRICS, REGRESSION_METRICS, summary_metrics
 from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
@@ -35,7 +35,8 @@ from fusiondp.sweep import (
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
 from fusiondp.verdicts import run_verdicts
 
-METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score"}
+ALL_METRICS = tuple(dict.fromkeys((*METRICS, *MULTICLASS_METRICS, *REGRESSION_METRICS)))
+"""Every target kind's test metrics: a table keeps those its runs have."""
 GAIN_BASELINES = ("dpsgd", "feature_dp")
 CURVE_STEM = "privacy_utility_auroc"
 MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd"),
@@ -202,7 +203,7 @@ def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (epsilon, mode), group in results.groupby(["epsilon", "mode"], dropna=False, sort=False):
         row: dict[str, Any] = {"epsilon": epsilon, "mode": mode, "seeds": group["seed"].nunique()}
-        for metric in (m for m in (*METRICS, *audit_columns(results)) if m in group.columns):
+        for metric in (m for m in (*ALL_METRICS, *audit_columns(results)) if m in group.columns):
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_sd"] = values.std() if values.notna().sum() > 1 else 0.0
@@ -300,16 +301,17 @@ def _epsilon_cell(epsilon: Any) -> str:
     return "—" if epsilon is None or pd.isna(epsilon) else f"{epsilon:g}"
 
 
+def _mean_sd_columns(table: pd.DataFrame) -> dict[str, list[str]]:
+    """The target kind's summary metrics of a table with ``*_mean``/``*_sd`` columns, as ``mean_sd`` text."""
+    return {METRIC_LABELS[m]: [mean_sd(a, b, n) for a, b, n in zip(table[f"{m}_mean"], table[f"{m}_sd"],
+                                                                    table["seeds"], strict=True)]
+            for m in summary_metrics(table.columns) if f"{m}_mean" in table.columns}
+
+
 def metrics_table(summary: pd.DataFrame) -> pd.DataFrame:
     """``fusiondp.record.summarize``'s metrics with readable headers and text cells (``mean_sd``, ``—``)."""
-    return pd.DataFrame({
-        "mode": summary["mode"],
-        "ε target": summary["epsilon"].map(_epsilon_cell),
-        "seeds": summary["seeds"],
-        **{METRIC_LABELS[m]: [mean_sd(a, b, n) for a, b, n in zip(summary[f"{m}_mean"], summary[f"{m}_sd"],
-                                                                   summary["seeds"], strict=True)]
-           for m in ("auroc", "auprc", "accuracy", "f1")},
-    })
+    return pd.DataFrame({"mode": summary["mode"], "ε target": summary["epsilon"].map(_epsilon_cell),
+                         "seeds": summary["seeds"], **_mean_sd_columns(summary)})
 
 
 def ledger_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -353,12 +355,22 @@ def audit_table(audited: list[tuple[RunRecord, AuditReport]], shadow: bool = Fal
     return pd.DataFrame(rows)
 
 
+def _record_metrics(records: list[RunRecord]) -> tuple[str, ...]:
+    return summary_metrics({name for record in records for name in record.metrics})
+
+
+def tidy_runs(records: list[RunRecord]) -> pd.DataFrame:
+    """``fusiondp.sweep.row_from_record`` per record, with the target kind's metrics (R², macro-F1, …) too."""
+    metrics = _record_metrics(records)
+    return pd.DataFrame([{**row_from_record(r), **{m: r.metrics.get(m) for m in metrics}} for r in records])
+
+
 def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     """One row per trained model (mode, ε, seed): its test metrics and ε spent, readable headers, ``—`` cells."""
+    metrics = _record_metrics(records)
     return pd.DataFrame([{
         "mode": r.mode, "ε target": _epsilon_cell(r.privacy.epsilon_target), "seed": r.seed,
-        **{METRIC_LABELS[m]: mean_sd(r.metrics.get(m), None, 1).removesuffix(" ± —")
-           for m in ("auroc", "auprc", "accuracy", "f1")},
+        **{METRIC_LABELS[m]: mean_sd(r.metrics.get(m), None, 1).removesuffix(" ± —") for m in metrics},
         "ε spent": _fmt(r.privacy.epsilon_spent), "cancelled": "yes" if r.cancelled else "no",
     } for r in records])
 
@@ -385,9 +397,7 @@ def _curve_table_html(table: pd.DataFrame) -> str:
         "ε": table["epsilon"].map(lambda e: "reference" if pd.isna(e) else f"{e:g}"),
         "mode": table["mode"],
         "seeds": table["seeds"],
-        **{METRIC_LABELS[m]: [mean_sd(a, b, n) for a, b, n in zip(table[f"{m}_mean"], table[f"{m}_sd"],
-                                                                   table["seeds"], strict=True)]
-           for m in ("auroc", "auprc", "accuracy", "f1")},
+        **_mean_sd_columns(table),
         "ε spent": table.get("epsilon_spent", pd.Series(dtype=float)).map(_fmt),
     })
     if "epsilon_tuning" in table.columns:

@@ -7,15 +7,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 import yaml
 
 from dashboard import state
 from fusiondp import FusionDPError, RunRecord, save_results, summarize
-from fusiondp.metrics import METRICS
 from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.report import (
+    ALL_METRICS,
     METRIC_LABELS,
     NOT_APPLICABLE_NOTE,
     ONE_SEED_NOTE,
@@ -27,8 +26,8 @@ from fusiondp.report import (
     metrics_table,
     privacy_utility_figure,
     runs_table,
+    tidy_runs,
 )
-from fusiondp.sweep import row_from_record
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, MODES
 from fusiondp.verdicts import run_verdicts
 
@@ -55,8 +54,9 @@ if not notes:
     st.caption("Nothing flagged: every model predicts both classes, the imputation beats its baseline on every "
                "sensitive column, and no zero-ε reference or baseline beats fusiondp beyond the seeds' spread.")
 
-tidy = pd.DataFrame([row_from_record(r) for r in records])
-metric = st.selectbox("Metric", METRICS, key="curve_metric", persist_state="session",
+tidy = tidy_runs(records)
+curve_metrics = [m for m in ALL_METRICS if m in tidy and tidy[m].notna().any()]
+metric = st.selectbox("Metric", curve_metrics, key="curve_metric", persist_state="session",
                       format_func=lambda m: METRIC_LABELS.get(m, m))
 try:
     st.plotly_chart(privacy_utility_figure(tidy, metric), width="stretch", key="curve")

@@ -443,3 +443,24 @@ def test_sample_table_brings_its_codebook_declarations(app: AppTest) -> None:
     at = app.selectbox(key="sample").select("NHANES 2017–2018 adults: diabetes").run()
     assert "gender: [Female, Male]" in at.session_state.declared_values
     assert "age: [20, 80]" in at.session_state.declared_values
+
+
+@pytest.mark.parametrize(("sample", "target", "metric"), [("nhanes_systolic_bp.csv", "systolic_bp", "R²"),
+                                                          ("nhanes_glycemic.csv", "glycemic_status", "macro-F1")],
+                         ids=["regression", "multiclass"])
+def test_a_non_binary_target_reaches_readable_results(app: AppTest, tmp_path: Path, sample: str, target: str,
+                                                     metric: str) -> None:
+    path = tmp_path / sample
+    pd.read_csv(APP.parents[1] / "sample_data" / sample).head(600).to_csv(path, index=False)
+    at = on_columns(loaded(app, path, target=target))
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = wait_for_training(at.button(key="train").click().run())
+    assert not at.exception and not errors(at), errors(at)
+    at = at.switch_page("pages/results.py").run()
+    assert not at.exception and not errors(at), errors(at)
+    assert metric in at.dataframe[0].value.columns
+    assert len(at.get("plotly_chart")) == 1
+    assert_readable(at)
