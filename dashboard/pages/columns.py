@@ -12,6 +12,7 @@ from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
 from fusiondp.spec import TARGET_KINDS
+from fusiondp.verdicts import imputer_headline
 
 st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
@@ -104,8 +105,13 @@ with right:
     status = available_imputers()
     st.selectbox("Imputer", ["auto", *status], key="imputer", persist_state="session",
                  help="'auto' uses TabPFN when its weights are on this machine, otherwise gradient boosting.")
-    for name, reason in status.items():
-        st.caption(f"`{name}`: " + ("available" if reason is None else f"unavailable: {reason}"))
+    st.caption(" · ".join(f"`{name}` available" if reason is None else imputer_headline(f"{name} unavailable: {reason}")
+                          for name, reason in status.items()))
+    unavailable = {name: reason for name, reason in status.items() if reason is not None}
+    if unavailable:
+        with st.expander("Details: unavailable imputers"):
+            for name, reason in unavailable.items():
+                st.markdown(f"- `{name}`: {reason}")
 
 roles = pd.DataFrame({
     "column": columns,

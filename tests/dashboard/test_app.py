@@ -139,6 +139,7 @@ def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
     assert not errors(at)
     assert "support 80, train 200, val 40, test 80" in at.success[0].value
     assert any(LOCAL_NOT_DP in c.value for c in at.caption), "the missing shares of sensitive columns are private"
+    assert not any("https://" in c.value or ".cache" in c.value for c in at.caption), "imputers: one line each"
 
 
 @pytest.mark.parametrize(("change", "message"), [
