@@ -161,7 +161,7 @@ class PhaseBars:
 def _print_summary(records: list) -> None:
     from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.record import summarize
-    from fusiondp.verdicts import run_verdicts
+    from fusiondp.verdicts import run_verdicts, threshold_note
 
     table = summarize(records)
     notes = run_verdicts(records)
@@ -185,6 +185,8 @@ def _print_summary(records: list) -> None:
     for row in rows:
         typer.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
     typer.echo("")
+    if threshold := threshold_note(records):
+        typer.echo(f"  {threshold}")
     for adjacency in dict.fromkeys(table["adjacency"]):
         typer.echo(f"  {adjacency}: {ADJACENCY_EXPLAINED[adjacency]}")
     records = table.to_dict(orient="records")

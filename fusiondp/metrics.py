@@ -46,6 +46,33 @@ def summary_metrics(names: Iterable[str]) -> tuple[str, ...]:
     return SUMMARY_METRICS[kind_of_metrics(names)]
 
 
+THRESHOLD_RULE = ("the threshold that maximises F1 on the validation rows' hybrid view (imputed sensitive values: "
+                  "public information), not a fixed 0.5")
+"""How ``train_mode`` chooses a binary model's decision threshold (recorded as ``metrics["threshold"]``)."""
+
+
+def f1_threshold(y_true: np.ndarray, prob: np.ndarray) -> float:
+    """The decision threshold (predict positive when ``prob >= threshold``) that maximises F1 on these rows.
+
+    Every distinct probability is a candidate cut; the best one is placed halfway to the next lower
+    probability, so rows scored between the two fall on the side the best cut put them. Ties go to
+    the highest threshold (fewest positive predictions). 0.5 when F1 is undefined: no rows, or no
+    positive row.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=float)
+    positives = int(y_true.sum())
+    if len(y_true) == 0 or positives == 0:
+        return 0.5
+    order = np.argsort(-prob, kind="stable")
+    ranked, hits = prob[order], np.cumsum(y_true[order])
+    last = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # the last row of each distinct probability
+    f1 = 2 * hits[last] / (last + 1 + positives)  # 2 TP / (predicted positive + actual positive)
+    best = last[int(np.argmax(f1))]
+    below = ranked[best + 1] if best + 1 < len(ranked) else 0.0
+    return float((ranked[best] + below) / 2)
+
+
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """AUROC, AUPRC, accuracy, F1 (at ``threshold``) and Brier score; NaN where undefined."""
     if len(y_true) == 0:
@@ -97,10 +124,12 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, f
     }
 
 
-def target_metrics(kind: TargetKind, y_true: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
-    """The metrics of ``kind`` from labels and ``fusiondp.task.Task.predictions`` (regression: in label units)."""
+def target_metrics(kind: TargetKind, y_true: np.ndarray, prediction: np.ndarray,
+                   threshold: float = 0.5) -> dict[str, float]:
+    """The metrics of ``kind`` from labels and ``fusiondp.task.Task.predictions`` (regression: in label units);
+    ``threshold`` is a binary model's decision threshold for accuracy and F1."""
     if kind == "binary":
-        return binary_metrics(y_true, prediction)
+        return binary_metrics(y_true, prediction, threshold)
     if kind == "multiclass":
         return multiclass_metrics(y_true, prediction)
     return regression_metrics(y_true, prediction)

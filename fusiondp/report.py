@@ -33,7 +33,7 @@ from fusiondp.sweep import (
     select_best,
 )
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
-from fusiondp.verdicts import run_verdicts
+from fusiondp.verdicts import run_verdicts, threshold_note
 
 ALL_METRICS = tuple(dict.fromkeys((*METRICS, *MULTICLASS_METRICS, *REGRESSION_METRICS)))
 """Every target kind's test metrics: a table keeps those its runs have."""
@@ -508,6 +508,8 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
     notes = "".join(f"<li>{html.escape(line)}</li>" for line in run_verdicts(records))
     verdict_html = f"<h2>Read this first</h2><ul>{notes}</ul>" if notes else ""
     one_seed = f"<p>{html.escape(ONE_SEED_NOTE)}</p>" if raw["seed"].nunique() < 2 else ""
+    threshold = threshold_note(records)
+    one_seed += f"<p>{html.escape(threshold)}</p>" if threshold else ""
     figures = [privacy_utility_figure(results, "auroc"), privacy_utility_figure(results, "auprc"),
                gain_figure(results, "auroc")]
     plots = "".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from fusiondp.impute.quality import QualityReport
-from fusiondp.metrics import METRIC_LABELS, summary_metrics
+from fusiondp.metrics import METRIC_LABELS, THRESHOLD_RULE, summary_metrics
 from fusiondp.record import RunRecord, summarize
 
 REFERENCES = ("sgd_pub", "sgd_hybrid")
@@ -44,9 +44,9 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
     never_positive = summary[summary["f1_mean"].map(_number) == 0] if "f1_mean" in summary else summary.iloc[:0]
     if not never_positive.empty:
         names = ", ".join(dict.fromkeys(never_positive["mode"]))
-        lines.append(f"{names}: F1 = 0 — at the 0.5 threshold these models never predict the positive class, so "
-                     "their accuracy is just the share of the other class. Judge them by AUROC/AUPRC (threshold-free), "
-                     "or lower the threshold for your use.")
+        lines.append(f"{names}: F1 = 0 — even at the decision threshold chosen on the validation rows these models "
+                     "never predict the positive class, so their accuracy is just the share of the other class. "
+                     "Judge them by AUROC/AUPRC (threshold-free), or choose a threshold for your use.")
     lines.extend(_single_seed(summary[summary["seeds"] < 2], metric))
     replicated = summary[summary["seeds"] >= 2]  # one seed has no spread: no comparison is claimed
     fusion = replicated[replicated["mode"] == "fusiondp"]
@@ -112,6 +112,18 @@ def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[
             "feature-DP shrinks and sgd_pub (which ignores them) is the fair reference. Try: a larger or more "
             "representative support set (a bigger public fraction or a separate public table), another imputer "
             "(knn, or TabPFN once its weights are on this machine), or public columns that predict them better."]
+
+
+def threshold_note(records: list[RunRecord]) -> str | None:
+    """How binary models' accuracy and F1 were thresholded (``fusiondp.metrics.THRESHOLD_RULE``) and the range of
+    the chosen thresholds; ``None`` when no record has one (other target kinds, or records from before)."""
+    chosen = [t for t in (_number(r.metrics.get("threshold")) for r in records) if math.isfinite(t)]
+    if not chosen:
+        return None
+    low, high = min(chosen), max(chosen)
+    shown = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
+    return (f"AUROC and AUPRC need no threshold. Accuracy and F1 use each model's decision threshold: {THRESHOLD_RULE} "
+            f"(here {shown}).")
 
 
 def run_verdicts(records: list[RunRecord]) -> list[str]:

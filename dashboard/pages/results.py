@@ -29,7 +29,7 @@ from fusiondp.report import (
     tidy_runs,
 )
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, MODES
-from fusiondp.verdicts import run_verdicts
+from fusiondp.verdicts import run_verdicts, threshold_note
 
 st.title("5 · Results")
 records = st.session_state.records
@@ -71,6 +71,8 @@ summary = summarize(records)
 st.subheader("Metrics (mean ± sd over seeds)")
 st.dataframe(metrics_table(summary), hide_index=True, width="stretch")
 notes_below = [NOT_APPLICABLE_NOTE] if summary["epsilon"].isna().any() else []
+if threshold := threshold_note(records):
+    notes_below.append(threshold)
 if (summary["seeds"] < 2).any():
     notes_below.append(ONE_SEED_NOTE)
 if any(r.cancelled for r in records):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusiondp.metrics import target_metrics
+from fusiondp.metrics import f1_threshold, target_metrics
 from fusiondp.models import TabularMLP, build_model
 from fusiondp.task import BINARY, Task
 from fusiondp.train.ghost import row_layout, step_gradients, supports
@@ -371,6 +371,11 @@ def train_mode(
             cancelled = True
             break
     wall = time.perf_counter() - started
+    threshold = 0.5
+    if task.kind == "binary":  # metrics.THRESHOLD_RULE: chosen on validation rows, public information
+        threshold = f1_threshold(y_val, predict_proba(runner.model, runner.x_eval_val, task))
     metrics = target_metrics(task.kind, task.label_values(data.y_test.cpu().numpy()),
-                             predict_proba(runner.model, runner.x_eval_test, task))
+                             predict_proba(runner.model, runner.x_eval_test, task), threshold)
+    if task.kind == "binary":
+        metrics["threshold"] = threshold
     return TrainOutcome(runner.model, metrics, history, step, runner.rep_clip, wall, cancelled)

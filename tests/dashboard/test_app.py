@@ -11,6 +11,7 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard.state import LOCAL_NOT_DP
+from fusiondp.metrics import THRESHOLD_RULE
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
 
 pytestmark = pytest.mark.slow
@@ -267,6 +268,7 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     assert (private["ε spent"].astype(float) <= private["ε target"].astype(float) + 1e-6).all()
     assert ledger.loc[ledger["mode"] == "sgd_ori", "σ (noise)"].item() == "—"
     assert any("—: not applicable" in c.value for c in at.caption)
+    assert any(THRESHOLD_RULE in c.value for c in at.caption), "accuracy and F1 say how their threshold was chosen"
     statements = [m.value for m in at.markdown if m.value.startswith("Protected:")]
     assert len(statements) == 1 and "Not protected" in statements[0], "one statement, not one per model"
     assert at.selectbox(key="statement_for").options == ["fusiondp at ε = 1, seed 0", "fusiondp at ε = 2, seed 0",
