@@ -273,6 +273,7 @@ def run(
     from tqdm.auto import tqdm
 
     from fusiondp.impute import format_quality_lines
+    from fusiondp.metrics import validation_metric
     from fusiondp.pipeline import (
         curve_runs,
         load_inputs,
@@ -346,13 +347,15 @@ def run(
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
     bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr)
     records = []
+    validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression
     for value, mode, seed in runs:
         bar.set_description(f"{mode} ε {value:g} seed {seed}" if get_mode(mode).is_private else f"{mode} seed {seed}")
 
         def on_epoch(report: Any) -> None:
             bar.update(1)
             if report.epsilon_spent is not None:
-                bar.set_postfix(eps=f"{report.epsilon_spent:.2f}", val_auroc=f"{report.val_auroc:.3f}")
+                bar.set_postfix({"eps": f"{report.epsilon_spent:.2f}",
+                                 validation: f"{getattr(report, validation):.3f}"})
 
         records.append(train_run(with_epsilon(prepared, value), mode, seed, on_epoch=on_epoch))
     bar.close()
@@ -499,15 +502,18 @@ def accountant(
 
 
 def _print_curve(results: Any) -> None:
-    """The per-ε table (AUROC and AUPRC, mean ± sd over seeds) the way the note reports it."""
+    """The per-ε table (the kind's first two summary metrics, mean ± sd over seeds: AUROC and AUPRC for a
+    binary target, AUROC and accuracy for a multi-class one, R² and RMSE for regression)."""
+    from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.report import per_epsilon_table
 
     table = per_epsilon_table(results)
+    shown = summary_metrics(table.columns)[:2]
     tuned = "epsilon_tuning" in table.columns  # a selected model's guarantee is its tuning's, shown beside ε spent
-    headers = ["ε", "mode", "seeds", "AUROC", "AUPRC", "ε spent", *(["ε with tuning", "δ with tuning", "K"] * tuned)]
+    headers = ["ε", "mode", "seeds", *(METRIC_LABELS[m] for m in shown), "ε spent",
+               *(["ε with tuning", "δ with tuning", "K"] * tuned)]
     rows = [["ref" if _missing(r["epsilon"]) else f"{r['epsilon']:g}", r["mode"], str(r["seeds"]),
-             f"{r['auroc_mean']:.3f} ± {r['auroc_sd']:.3f}", f"{r['auprc_mean']:.3f} ± {r['auprc_sd']:.3f}",
-             _cell(r.get("epsilon_spent")),
+             *(f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_sd']:.3f}" for m in shown), _cell(r.get("epsilon_spent")),
              *([_cell(r["epsilon_tuning"]), _cell(r["delta_tuning"]), _cell(r["candidates"], 0)] if tuned else [])]
             for r in table.to_dict(orient="records")]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]

@@ -28,11 +28,25 @@ LOWER_IS_BETTER = frozenset({"brier", "rmse", "mae"})
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score",
                  "macro_f1": "macro-F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
 METRIC_DESCRIPTIONS = {"binary": "AUROC", "multiclass": "AUROC (macro one-vs-rest)", "regression": "R²"}
+KIND_METRICS: dict[TargetKind, tuple[str, ...]] = {"binary": METRICS, "multiclass": MULTICLASS_METRICS,
+                                                   "regression": REGRESSION_METRICS}
+"""Every test metric a run of each kind records (``target_metrics``'s keys)."""
 
 
 def selection_metric(kind: TargetKind) -> str:
-    """The metric a kind's models are compared, selected and plotted by (higher is better for each)."""
+    """The metric a kind's models are compared, selected and plotted by (higher is better for each).
+
+    Binary: AUROC. Multi-class: AUROC macro-averaged one-vs-rest, not accuracy: like the binary AUROC it
+    reads the whole ranking of the predicted probabilities, so it neither depends on a decision rule nor
+    rewards always predicting the majority class. Regression: R², which is −MSE rescaled by the label's
+    variance, so it ranks runs of one table exactly as −RMSE does and reads the same across tables.
+    """
     return SUMMARY_METRICS[kind][0]
+
+
+def validation_metric(kind: TargetKind) -> str:
+    """The ``EpochReport`` field (and sweep column) holding ``selection_metric`` on validation rows."""
+    return f"val_{selection_metric(kind)}"
 
 
 def kind_of_metrics(names: Iterable[str]) -> TargetKind:

@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
-from fusiondp.metrics import METRICS, binary_metrics
+from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.pipeline import PreparedData, fit_run, prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
@@ -63,7 +63,7 @@ from fusiondp.privacy.accounting import (
 )
 from fusiondp.privacy.audit import audit_model
 from fusiondp.record import RunRecord, write_text_atomic
-from fusiondp.spec import TableSpec
+from fusiondp.spec import TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import Mode, get_mode
 from fusiondp.yamlfile import read_yaml
@@ -87,7 +87,6 @@ SELECTION_LABELS = {
     "val_hybrid": "selected on imputed validation rows (public information); tuning composed in epsilon_tuning",
     "val_real": "not accounted: selected on real validation rows",
 }
-SELECTION_METRIC = {"val_hybrid": "val_auroc", "val_real": "val_auroc_real"}
 RAY_INSTALL_HINT = 'pip install "fusiondp[ray]"'
 AUDIT_FIELDS = ("attribute_train_acc", "attribute_holdout_acc", "imputer_acc", "attribute_advantage",
                 "membership_auc", "membership_tpr_at_1pct_fpr")
@@ -226,15 +225,28 @@ def expand(grid: SweepGrid) -> list[SweepTask]:
     return list(tasks.values())
 
 
+def selection_column(kind: TargetKind, by: Selection) -> str:
+    """The column ``select_best(by=by)`` ranks a kind's runs by: ``fusiondp.metrics.validation_metric``
+    (``val_auroc``; ``val_r2`` for regression) on the imputed validation rows, with ``_real`` on the real ones."""
+    return validation_metric(kind) + ("_real" if by == "val_real" else "")
+
+
 def row_from_record(record: RunRecord, knobs: Mapping[str, Any] | None = None,
-                    val_auroc_real: float | None = None) -> dict[str, Any]:
-    """The tidy-table row of one run record (also used for folders written by ``fusiondp run``)."""
+                    val_real: float | None = None) -> dict[str, Any]:
+    """The tidy-table row of one run record (also used for folders written by ``fusiondp run``).
+
+    It holds the test metrics of the record's target kind (``fusiondp.metrics.KIND_METRICS``) and the
+    kind's validation metric on the imputed validation rows (``val_auroc``, or ``val_r2`` for regression)
+    and, from ``val_real``, on the real ones (``val_auroc_real``, ``val_r2_real``).
+    """
     privacy = record.privacy
+    kind = kind_of_metrics(record.metrics)
+    validation = validation_metric(kind)
     row: dict[str, Any] = {"mode": record.mode, "seed": record.seed, "epsilon": privacy.epsilon_target}
     row.update(knobs or {})
-    row.update({metric: record.metrics.get(metric) for metric in METRICS})
-    row["val_auroc"] = record.history[-1]["val_auroc"] if record.history else None
-    row["val_auroc_real"] = val_auroc_real
+    row.update({metric: record.metrics.get(metric) for metric in KIND_METRICS[kind]})
+    row[validation] = record.history[-1].get(validation) if record.history else None
+    row[selection_column(kind, "val_real")] = val_real
     row.update({name: getattr(privacy, name) for name in LEDGER_FIELDS})
     row["imputer"] = record.imputer.get("name")
     row["imputer_reason"] = record.imputer.get("reason")
@@ -253,8 +265,9 @@ def _finite(value: float) -> float | None:
 def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None = None) -> dict[str, Any]:
     """Train one task on shared prepared data; return its ``runs.jsonl`` line.
 
-    Also scores the model on the *real* validation rows (``val_auroc_real``) so that
-    ``select_best(by="val_real")`` is possible; that number is never used unless asked.
+    Also scores the model on the *real* validation rows (``val_auroc_real``; ``val_r2_real`` for a
+    regression target) so that ``select_best(by="val_real")`` is possible; that number is never used
+    unless asked.
     With ``audit_rows`` the model is audited here, where it exists (workers return rows,
     not models), on that many training and held-out rows.
     """
@@ -264,7 +277,9 @@ def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None
                             device=prepared.device)
     if get_mode(task.mode).public_view == "public_only":
         x_val = x_val[:, prepared.tensors.public_features]
-    real = binary_metrics(prepared.tensors.y_val.cpu().numpy(), predict_proba(model, x_val))["auroc"]
+    target = prepared.tensors.task
+    real = target_metrics(target.kind, target.label_values(prepared.tensors.y_val.cpu().numpy()),
+                          predict_proba(model, x_val, target))[selection_metric(target.kind)]
     row = row_from_record(record, task.knobs, real)
     if audit_rows is not None:
         summary = audit_model(run_prepared, model, task.mode, rows=audit_rows, seed=task.seed).summary()
@@ -550,8 +565,10 @@ def tuning_cost(candidates: pd.DataFrame, mode: str) -> TuningCost:
 
 
 def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataFrame:
-    """Per (mode, ε, seed), keep the knob setting (α, β, C, …) with the best validation AUROC.
+    """Per (mode, ε, seed), keep the knob setting (α, β, C, …) with the best validation score.
 
+    The score is the target kind's ``fusiondp.metrics.selection_metric`` (AUROC; macro one-vs-rest
+    AUROC for a multi-class target; R² for regression), read from ``selection_column``.
     ``val_hybrid`` (default) scores on validation rows whose sensitive columns are imputed:
     only public information. ``val_real`` uses the real validation rows, which no ledger
     covers, so every row it returns says "not accounted". Selecting per seed makes the sd
@@ -559,9 +576,9 @@ def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataF
     ``delta_tuning`` is the guarantee of the whole procedure (``tuning_cost``: all candidates
     composed, a shared DP-synthetic support once; how, in ``tuning_composition``); ``candidates`` is K.
     """
-    if by not in SELECTION_METRIC:
+    if by not in SELECTION_LABELS:
         raise ConfigError(f"select_best: by must be 'val_hybrid' or 'val_real' (got {by!r}).")
-    metric = SELECTION_METRIC[by]
+    metric = selection_column(kind_of_metrics(results.columns), by)
     if metric not in results.columns or results[metric].isna().all():
         raise ConfigError(f"select_best(by={by!r}) needs the column {metric!r}, which these results lack; "
                           "rerun them with fusiondp sweep.")

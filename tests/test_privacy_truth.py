@@ -124,7 +124,8 @@ def test_feature_dp_names_its_own_zero_point() -> None:
 
 def test_no_unnoised_private_statistic_leaves_training(tmp_path) -> None:
     """The history, live reports and results.json carry public losses and ε only, never Σ ℓ_i of private rows."""
-    allowed = {"mode", "seed", "epoch", "epochs", "step", "steps", "public_loss", "val_auroc", "epsilon_spent"}
+    allowed = {"mode", "seed", "epoch", "epochs", "step", "steps", "public_loss", "val_auroc", "val_r2",
+               "epsilon_spent"}
     assert set(EpochReport.__dataclass_fields__) == allowed
     prepared = prepare_splits(config(), fixed_splits(small_table()))
     reports: list[EpochReport] = []
