@@ -11,7 +11,7 @@ import streamlit as st
 import yaml
 
 from dashboard import state
-from fusiondp import FusionDPError, RunRecord, save_results, summarize
+from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
 from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.report import (
     ALL_METRICS,
@@ -28,6 +28,7 @@ from fusiondp.report import (
     runs_table,
     tidy_runs,
 )
+from fusiondp.script import python_script
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, MODES
 from fusiondp.verdicts import run_verdicts, threshold_note
 
@@ -204,9 +205,13 @@ if built_for is None or built_for[0] is not job or built_for[1] is not audited: 
         st.session_state.exports = exports(job, records, audited)
     st.session_state.exports_for = (job, audited)
 zipped, report = st.session_state.exports
-cols = st.columns(3)
+cols = st.columns(4)
 cols[0].download_button("Run config (YAML)", header + yaml.safe_dump(config, sort_keys=False),
                         file_name="config.yaml", mime="application/x-yaml")
-cols[1].download_button("Results (JSON per ε, zip)", zipped, file_name="fusiondp-results.zip",
+script = python_script(RunConfig.build(**config), [e for e, _, _ in job.runs], imputer=first.imputer["name"])
+cols[1].download_button("Python script (every ε)", script, file_name="fusiondp_run.py", mime="text/x-python",
+                        help="Reruns this whole run (every mode, ε and seed) with the fusiondp library: "
+                             "python fusiondp_run.py your_table.csv")
+cols[2].download_button("Results (JSON per ε, zip)", zipped, file_name="fusiondp-results.zip",
                         mime="application/zip")
-cols[2].download_button("Report (HTML)", report, file_name="fusiondp-report.html", mime="text/html")
+cols[3].download_button("Report (HTML)", report, file_name="fusiondp-report.html", mime="text/html")

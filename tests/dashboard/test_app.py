@@ -274,7 +274,8 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     assert at.selectbox(key="statement_for").options == ["fusiondp at ε = 1, seed 0", "fusiondp at ε = 2, seed 0",
                                                          "dpsgd at ε = 1, seed 0", "dpsgd at ε = 2, seed 0"]
     assert_readable(at)
-    assert len(at.get("download_button")) == 3
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Run config (YAML)", "Python script (every ε)", "Results (JSON per ε, zip)", "Report (HTML)"]
 
 
 def table_with(at: AppTest, column: str) -> pd.DataFrame:
