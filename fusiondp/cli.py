@@ -568,9 +568,10 @@ def report(
                                     "validation rows, public) or val_real (real rows: not accounted).")] = "val_hybrid",
 ) -> None:
     """Write report.html (curves, FusionDP gain, per-ε table, ledger, imputation) and the main curve as SVG/PNG."""
+    from fusiondp.metrics import summary_metrics
     from fusiondp.report import (
-        CURVE_STEM,
         build_html_report,
+        curve_stem,
         export_figure_images,
         load_results,
         prepare_for_report,
@@ -585,7 +586,8 @@ def report(
         typer.echo(f"knob settings per mode, ε and seed: {selection}")
     _print_curve(results)
     typer.echo(f"\nreport: {path}")
-    written, problem = export_figure_images(privacy_utility_figure(results), results_dir / CURVE_STEM)
+    metric = summary_metrics(results.columns)[0]  # the kind's selection metric: AUROC, or R² for regression
+    written, problem = export_figure_images(privacy_utility_figure(results, metric), results_dir / curve_stem(metric))
     for image in written:
         typer.echo(f"curve: {image}")
     if problem:

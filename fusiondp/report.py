@@ -38,7 +38,13 @@ from fusiondp.verdicts import run_verdicts, threshold_note
 ALL_METRICS = tuple(dict.fromkeys((*METRICS, *MULTICLASS_METRICS, *REGRESSION_METRICS)))
 """Every target kind's test metrics: a table keeps those its runs have."""
 GAIN_BASELINES = ("dpsgd", "feature_dp")
-CURVE_STEM = "privacy_utility_auroc"
+
+
+def curve_stem(metric: str) -> str:
+    """The file name (no suffix) of the main curve ``fusiondp report`` saves, e.g. ``privacy_utility_auroc``."""
+    return f"privacy_utility_{metric}"
+
+
 MODE_COLORS = dict(zip(ALL_MODES, ("#2ca02c", "#7f7f7f", "#17becf", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd"),
                        strict=True))
 """One colour per mode in every figure, so the CLI, app and notebooks read alike."""
@@ -110,7 +116,8 @@ def _one_setting(results: pd.DataFrame) -> None:
 
 def _check_metric(results: pd.DataFrame, metric: str) -> None:
     if metric not in results.columns:
-        raise ConfigError(f"Unknown metric {metric!r}; choose one of {', '.join(METRICS)}.")
+        known = [m for m in ALL_METRICS if m in results.columns]
+        raise ConfigError(f"Unknown metric {metric!r}; choose one of {', '.join(known)}.")
 
 
 def _spread(sd: float, seeds: int) -> str:
@@ -118,9 +125,12 @@ def _spread(sd: float, seeds: int) -> str:
     return "(one seed: no spread)" if seeds < 2 else f"± {sd:.3f} ({seeds} seeds)"
 
 
-def privacy_utility_figure(results: pd.DataFrame, metric: str = "auroc") -> go.Figure:
+def privacy_utility_figure(results: pd.DataFrame, metric: str | None = None) -> go.Figure:
     """``metric`` against ε (log axis): a line with ± sd error bars per DP mode; the
-    non-private modes as dashed horizontal lines at their mean (they do not depend on ε)."""
+    non-private modes as dashed horizontal lines at their mean (they do not depend on ε).
+
+    ``metric`` defaults to the target kind's selection metric (AUROC; R² for regression)."""
+    metric = metric or summary_metrics(results.columns)[0]
     _check_metric(results, metric)
     _one_setting(results)
     label = METRIC_LABELS.get(metric, metric)
@@ -180,7 +190,7 @@ def training_figure(epochs: pd.DataFrame, metric: str = "val_auroc") -> go.Figur
         ))
         shown.add(name)
     fig.update_layout(height=260, margin={"t": 10, "b": 40}, template="plotly_white", legend_title="run",
-                      yaxis_title="validation AUROC" if metric == "val_auroc" else metric)
+                      yaxis_title=f"validation {METRIC_LABELS.get(metric.removeprefix('val_'), metric)}")
     fig.update_xaxes(title="epoch", dtick=1)
     return fig
 
@@ -510,8 +520,9 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
     one_seed = f"<p>{html.escape(ONE_SEED_NOTE)}</p>" if raw["seed"].nunique() < 2 else ""
     threshold = threshold_note(records)
     one_seed += f"<p>{html.escape(threshold)}</p>" if threshold else ""
-    figures = [privacy_utility_figure(results, "auroc"), privacy_utility_figure(results, "auprc"),
-               gain_figure(results, "auroc")]
+    main, second = summary_metrics(results.columns)[:2]  # AUROC and AUPRC; AUROC and accuracy; R² and RMSE
+    figures = [privacy_utility_figure(results, main), privacy_utility_figure(results, second),
+               gain_figure(results, main)]
     plots = "".join(fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%")
                     for i, fig in enumerate(figures))
     labels = set(results.get("selection", pd.Series(dtype=str)).dropna())

@@ -15,8 +15,11 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import r2_score, roc_auc_score
+from typer.testing import CliRunner
 
+from fusiondp.cli import app
 from fusiondp.pipeline import fit_run, prepare
+from fusiondp.report import training_figure
 from fusiondp.sweep import SweepGrid, select_best
 from fusiondp.train.loop import predict_proba
 from tests.conftest import ROOT
@@ -28,6 +31,8 @@ KIND_COLUMNS = {"multiclass": (("auroc", "accuracy", "macro_f1", "val_auroc", "v
                 "regression": (("r2", "rmse", "mae", "val_r2", "val_r2_real"),
                                ("auroc", "auprc", "accuracy", "brier", "val_auroc", "val_auroc_real"))}
 HEADERS = {"multiclass": ("AUROC", "accuracy"), "regression": ("R²", "RMSE")}
+CURVES = {"multiclass": ("AUROC vs ε", "accuracy vs ε", "FusionDP gain in AUROC"),
+          "regression": ("R² vs ε", "RMSE vs ε", "FusionDP gain in R²")}
 VALIDATION = {"multiclass": "val_auroc", "regression": "val_r2"}
 
 
@@ -107,3 +112,27 @@ def test_real_validation_score_matches_an_independent_computation(cli_sweep) -> 
         expected = r2_score(target.to_numpy(dtype=float), predicted)
     assert row[VALIDATION[kind] + "_real"] == pytest.approx(expected, abs=1e-6)  # labels travel as float32
     assert np.isfinite(row[VALIDATION[kind]]) and row[VALIDATION[kind]] != row[VALIDATION[kind] + "_real"]
+
+
+@pytest.mark.slow
+def test_report_draws_the_kind_metrics_curves_and_names_the_image_after_them(cli_sweep) -> None:
+    kind, out, _ = cli_sweep
+    result = CliRunner().invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for title in CURVES[kind]:
+        assert title in page, title
+    assert "AUPRC" not in page and "Brier" not in page
+    label = HEADERS[kind][0]
+    assert f"{label} on real test rows" in page
+    metric = "auroc" if kind == "multiclass" else "r2"
+    assert (out / f"privacy_utility_{metric}.svg").is_file() or "was not saved as SVG/PNG" in result.output
+
+
+def test_live_training_chart_plots_and_labels_the_validation_metric_it_is_given() -> None:
+    epochs = pd.DataFrame({"mode": ["fusiondp"] * 2, "seed": [0, 0], "epsilon": [1.0, 1.0], "epoch": [1, 2],
+                           "val_auroc": [np.nan, np.nan], "val_r2": [0.1, 0.2]})
+    figure = training_figure(epochs, "val_r2")
+    assert figure.layout.yaxis.title.text == "validation R²"
+    assert list(figure.data[0].y) == [0.1, 0.2]
+    assert training_figure(epochs.assign(val_auroc=0.7)).layout.yaxis.title.text == "validation AUROC"

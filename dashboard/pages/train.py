@@ -10,6 +10,7 @@ import torch
 
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig
+from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
 from fusiondp.pipeline import curve_runs
 from fusiondp.privacy.accounting import ACCOUNTANTS
 from fusiondp.report import training_figure
@@ -117,9 +118,11 @@ def progress() -> None:
         loss = "" if not math.isfinite(last["public_loss"]) else f" · public loss {last['public_loss']:.4f}"
         st.markdown(f"{'Last' if job.done else 'Current'}: `{last['mode']}`{epsilon}, seed {last['seed']} · "
                     f"epoch {last['epoch']}/{last['epochs']}{loss} · ε spent so far {spent}")
-        st.plotly_chart(training_figure(pd.DataFrame(job.epochs)), width="stretch", key="live")
-        st.caption("Validation AUROC per epoch, on imputed validation rows (public information). One colour per "
-                   "mode, one line style per ε.")
+        kind = next(iter(job.prepared.values())).tensors.task.kind
+        st.plotly_chart(training_figure(pd.DataFrame(job.epochs), validation_metric(kind)), width="stretch",
+                        key="live")
+        st.caption(f"Validation {METRIC_DESCRIPTIONS[kind]} per epoch, on imputed validation rows (public "
+                   "information). One colour per mode, one line style per ε.")
     if not job.done:
         return
     if st.session_state.records is not job.records:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -31,3 +35,34 @@ def test_columns_page_infers_and_changes_the_target_kind(app: AppTest, glycemic_
     at = at.selectbox(key="target").select("systolic_bp").run()
     assert at.selectbox(key="target_kind").value == "regression", "a new target starts from its own inferred kind"
     assert at.session_state.target_kind == "regression"
+
+
+def test_train_page_live_chart_shows_the_regression_validation_metric(app: AppTest, tmp_path: Path) -> None:
+    """A regression run's epochs carry ``val_r2`` (``val_auroc`` is undefined): the live chart plots and names it."""
+    path = tmp_path / "systolic.csv"
+    pd.read_csv(ROOT / "sample_data" / "nhanes_systolic_bp.csv").head(600).to_csv(path, index=False)
+    at = app.file_uploader(key="upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
+    at = at.switch_page("pages/columns.py").run().selectbox(key="target").select("systolic_bp").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
+    at.slider(key="epochs").set_value(2).run()
+    at = at.button(key="train").click().run()
+    deadline = time.monotonic() + 120
+    while not at.session_state.job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.3)
+    at = at.run()
+    assert not at.exception and not [e.value for e in at.error]
+    assert any(c.value.startswith("Validation R² per epoch") for c in at.caption)
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert figure["layout"]["yaxis"]["title"]["text"] == "validation R²"
+    values = np.concatenate([_numbers(trace["y"]) for trace in figure["data"]])
+    assert len(values) == 4 and np.isfinite(values).all()
+
+
+def _numbers(values: list | dict) -> np.ndarray:
+    """A figure's data array, which plotly's JSON may hold as a base64 typed array."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
