@@ -12,20 +12,20 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the pat
     sys.path.insert(0, str(ROOT))
 
 from dashboard import state  # noqa: E402
+from fusiondp.glossary import TUTORIAL  # noqa: E402
 
 st.set_page_config(page_title="FusionDP Studio", page_icon="🛡️", layout="wide")
 state.init_state()
 state.collect_finished_job()
-pages = {
-    "Steps": [
-        st.Page("pages/data.py", title="1 · Data", default=True),
-        st.Page("pages/columns.py", title="2 · Columns"),
-        st.Page("pages/imputation.py", title="3 · Imputation preview"),
-        st.Page("pages/train.py", title="4 · Train"),
-        st.Page("pages/results.py", title="5 · Results"),
-    ],
-    "Help": [st.Page("pages/about.py", title="About feature-level DP")],
+steps = {
+    "data": st.Page("pages/data.py", title="1 · Data", default=True),
+    "columns": st.Page("pages/columns.py", title="2 · Columns"),
+    "imputation": st.Page("pages/imputation.py", title="3 · Imputation preview"),
+    "train": st.Page("pages/train.py", title="4 · Train"),
+    "results": st.Page("pages/results.py", title="5 · Results"),
+    "about": st.Page("pages/about.py", title="About feature-level DP"),
 }
+pages = {"Steps": list(steps.values())[:-1], "Help": [steps["about"]]}
 # The page list is drawn here, not by Streamlit: client.showSidebarNavigation is off (.streamlit/config.toml)
 # so that a cold server never flashes the raw names of the files in pages/ before this script has run.
 page = st.navigation(pages, position="hidden")
@@ -33,7 +33,12 @@ for group, entries in pages.items():
     st.sidebar.caption(group)
     for entry in entries:
         st.sidebar.page_link(entry)
+st.sidebar.toggle("Tutorial mode", key="tutorial", on_change=state.start_tutorial,
+                  help="Loads the sample table and explains each step in a box at the top of its page.")
 summary = st.sidebar.empty()
 state.sidebar(summary)  # drawn first: it stays when the page stops early (st.stop ends the script)
+if st.session_state.tutorial:
+    step = next(key for key, entry in steps.items() if entry.url_path == page.url_path)
+    st.info(TUTORIAL[step], icon="🎓")
 page.run()
 state.sidebar(summary)  # redrawn after the page: a table loaded or a role changed by this run shows at once

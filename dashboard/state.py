@@ -57,6 +57,8 @@ SENSITIVE_NAME = re.compile(
 """Column names that usually hold demographic, protected attributes: suggested as sensitive."""
 TARGET_NAME = re.compile(r"target|label|outcome|diagnos|diabetes|disease|death|mortality|readmi", re.IGNORECASE)
 
+TUTORIAL_SAMPLE = "NHANES 2017–2018 adults: diabetes"
+"""The sample table tutorial mode loads (``fusiondp.glossary.TUTORIAL`` describes it)."""
 SAMPLE_DECLARATIONS = {"NHANES 2017–2018 adults: diabetes": ROOT / "sample_data" / "nhanes_dp_synthetic.config.yaml"}
 """Per sample, a config whose ``sensitive_domains``/``sensitive_bounds`` were declared from its codebook."""
 SUPPORT_FRACTION = "A public fraction of this table"
@@ -91,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "n_seeds": 1,
     "audit_rows": 500,
     "audit_shadow": False,
+    "tutorial": False,
 }
 ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
 
@@ -228,6 +231,16 @@ def set_table(table: Table) -> str | None:
     roles = "kept (every tagged column exists in the new table)" if keep else "reset to suggestions for the new table"
     return (f"Switched dataset from {old.name} to {table.name}. Column roles were {roles}; training settings "
             "were kept; results of the previous table were cleared.")
+
+
+def start_tutorial() -> None:
+    """The tutorial toggle's callback: turned on, it loads the sample table (a no-op when it is loaded already)."""
+    if not st.session_state.tutorial:
+        return
+    try:
+        st.session_state.switch_note = set_table(read_sample(TUTORIAL_SAMPLE))
+    except FusionDPError as exc:
+        st.session_state.load_error = str(exc)
 
 
 TARGET_KIND_LABELS = {"binary": "binary (two classes)", "multiclass": "multi-class (three or more classes)",

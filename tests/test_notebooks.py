@@ -29,3 +29,9 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_there_are_notebooks() -> None:
     assert len(NOTEBOOKS) >= 3, os.listdir(Path(__file__).resolve().parents[1] / "notebooks")
+
+
+def test_notebooks_take_their_terms_from_the_library_glossary() -> None:
+    """One glossary (fusiondp.glossary) for the dashboard and the notebooks, never a copy."""
+    using = {p.stem for p in NOTEBOOKS if "from fusiondp.glossary import" in p.read_text(encoding="utf-8")}
+    assert {"01_feature_level_dp", "03_anatomy_of_a_fusiondp_step", "04_privacy_accounting"} <= using

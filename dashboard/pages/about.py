@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from fusiondp.glossary import epsilon_bands_markdown, glossary_markdown
+
 st.title("About feature-level DP")
 st.markdown("""
 **What is protected.** You tag some columns as *sensitive* (for example age, sex, ethnicity, income).
@@ -23,7 +25,8 @@ values from its public columns. Training uses these imputed rows freely, plus a 
 rows whose gradients are clipped to a norm C and blurred with Gaussian noise: that noisy term is the only
 way the real sensitive values reach the model, and the accountant turns noise, sampling rate and number of
 steps into ε.
-
-**Reading ε.** Below about 1: strong. 1–8: common in practice. Above about 10: weak, the bound allows an
-observer's odds to grow by a factor of e^ε (e^10 ≈ 22,000).
 """)
+st.subheader("Reading ε")
+st.markdown(epsilon_bands_markdown())
+st.subheader("Glossary")
+st.markdown(glossary_markdown())

@@ -10,6 +10,7 @@ import torch
 
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig
+from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
 from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
 from fusiondp.pipeline import curve_runs
 from fusiondp.privacy.accounting import ACCOUNTANTS
@@ -27,8 +28,7 @@ st.subheader("Privacy budget")
 st.select_slider("ε range for the privacy-utility curve (log scale)", state.EPSILON_STEPS, key="eps_range",
                  value=state.DEFAULT_EPSILON_RANGE,
                  persist_state="session",
-                 help="ε bounds how much the model can reveal about any one person's sensitive values. "
-                      "Smaller is more private. One model per ε and private mode is trained.")
+                 help=f"{help_text('epsilon')} One model per ε and private mode is trained.")
 # value=None: an emptied box means "no extra ε" (not 0, which no budget can meet).
 st.number_input("Add one more ε (optional; type a value, empty for none)", key="extra_epsilon", value=None,
                 step=0.5, format="%g", persist_state="session")
@@ -36,8 +36,12 @@ grid = state.epsilon_grid()
 band = st.empty()  # filled below, only once every ε of the grid is known to be met
 cols = st.columns(2)
 cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
-                     step=1e-6, persist_state="session")
-cols[1].selectbox("Accountant (how ε is computed)", ACCOUNTANTS, key="accountant", persist_state="session")
+                     step=1e-6, persist_state="session", help=help_text("delta"))
+cols[1].selectbox("Accountant (how ε is computed)", ACCOUNTANTS, key="accountant", persist_state="session",
+                  help="  \n".join([help_text("accountant"), *(f"**{a}**: {help_text(a)}" for a in ACCOUNTANTS)]))
+
+with st.expander("What do ε, δ, α, β, C and the accountant mean? (glossary)"):
+    st.markdown(glossary_markdown(TRAIN_TERMS))
 
 st.subheader("Modes to compare")
 st.multiselect("Modes", ALL_MODES, key="modes", persist_state="session",
@@ -47,10 +51,12 @@ st.caption("Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained on
 
 with st.expander("Training knobs (defaults: a quick first look with 3 epochs; the CLI's default is 13)"):
     cols = st.columns(3)
-    cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session")
-    cols[1].slider("β: representation-consistency weight", 0.0, 5.0, step=0.1, key="beta", persist_state="session")
+    cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session",
+                   help=help_text("alpha"))
+    cols[1].slider("β: representation-consistency weight", 0.0, 5.0, step=0.1, key="beta", persist_state="session",
+                   help=help_text("beta"))
     cols[2].slider("C: per-row clip norm", 0.1, 10.0, step=0.1, key="max_grad_norm", persist_state="session",
-                   help="Each row's gradient is scaled down to this norm before noise is added.")
+                   help=help_text("clip"))
     cols = st.columns(5)
     cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session")
     cols[1].number_input("Batch size", 1, 4096, key="batch_size", persist_state="session")
@@ -70,13 +76,7 @@ except FusionDPError as exc:
     configs = None
 if configs is not None:
     largest = max(grid)
-    if largest > 8:
-        band.markdown(f":red[**ε up to {largest:g} is a weak guarantee**: beyond about 8 an attacker's odds of "
-                      "learning a sensitive value can grow by a factor of thousands.]")
-    elif largest > 2:
-        band.markdown(f":orange[ε up to {largest:g}: a moderate guarantee, common in practice.]")
-    else:
-        band.markdown(f":green[ε ≤ {largest:g}: a strong guarantee.]")
+    band.markdown(f":{epsilon_band(largest).colour}[{epsilon_reading(largest)}]")
     runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
 

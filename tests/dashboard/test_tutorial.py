@@ -1,0 +1,48 @@
+"""Tutorial mode and the glossary: the sample table, one explanation per page, tooltips from fusiondp.glossary."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fusiondp.glossary import TUTORIAL, epsilon_bands_markdown, epsilon_reading, glossary_markdown, help_text
+from tests.dashboard.conftest import APP
+
+pytestmark = pytest.mark.slow
+PAGES = {"data": "pages/data.py", "columns": "pages/columns.py", "imputation": "pages/imputation.py",
+         "train": "pages/train.py", "results": "pages/results.py", "about": "pages/about.py"}
+
+
+def boxes(at: AppTest) -> list[str]:
+    return [box.value for box in at.info if box.value in TUTORIAL.values()]
+
+
+def test_tutorial_mode_loads_the_sample_and_explains_the_page(app: AppTest) -> None:
+    assert app.session_state.table is None and not boxes(app)
+    at = app.toggle(key="tutorial").set_value(True).run()
+    assert not at.exception
+    assert at.session_state.table.name == "sample_data/nhanes_diabetes.csv"
+    assert at.session_state.target == "diabetes", "the sample comes with its roles"
+    fresh = AppTest.from_file(str(APP), default_timeout=120)
+    fresh.session_state["tutorial"] = True
+    assert boxes(fresh.run()) == [TUTORIAL["data"]]
+
+
+def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:
+    at = app.toggle(key="tutorial").set_value(True).run().switch_page(PAGES["train"]).run()
+    assert at.slider(key="alpha").help == help_text("alpha")
+    assert at.slider(key="beta").help == help_text("beta")
+    assert at.slider(key="max_grad_norm").help == help_text("clip")
+    assert at.number_input(key="delta").help == help_text("delta")
+    accountant = at.selectbox(key="accountant").help
+    assert all(help_text(key) in accountant for key in ("accountant", "rdp", "prv", "pld"))
+    assert help_text("epsilon") in at.select_slider(key="eps_range").help
+    glossary = next(e for e in at.expander if e.label.startswith("What do ε, δ, α, β, C"))
+    assert glossary.markdown[0].value.startswith("- **ε (epsilon")
+    assert any(m.value.endswith(f"[{epsilon_reading(4.0)}]") for m in at.markdown), "the band of the default grid"
+
+
+def test_about_reads_epsilon_with_the_same_bands_and_shows_the_glossary(app: AppTest) -> None:
+    at = app.switch_page(PAGES["about"]).run()
+    shown = [m.value for m in at.markdown]
+    assert epsilon_bands_markdown() in shown and glossary_markdown() in shown
