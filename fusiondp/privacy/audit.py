@@ -19,6 +19,11 @@ never saw); the difference is the empirical leak.
   row's loss by the shadow model's loss on the same row (a model that never saw it), so rows
   that are simply easy no longer look like members.
 
+Every target kind is attacked with its own training loss (``fusiondp.task.Task.losses``): the
+per-row loss ranks members, and its negative is the likelihood the attribute attack maximises
+(binary and softmax cross-entropy; for regression the Huber loss of the support-standardised
+label, the log-density of the Huber distribution the model was fitted under, up to a constant).
+
 The audit reads the real sensitive values of training rows: it is an evaluation you run on
 your own data, and its output is not differentially private.
 
@@ -40,13 +45,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch.nn.functional import binary_cross_entropy_with_logits, softplus
+from torch.nn.functional import softplus
 
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits
 from fusiondp.errors import ConfigError
+from fusiondp.metrics import selection_metric
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits
+from fusiondp.pipeline import PreparedData, fit_run, label_tensor, prepare_splits, training_task
+from fusiondp.task import BINARY, Task
 from fusiondp.train.modes import get_mode
 
 DECILES = np.linspace(0.05, 0.95, 10)
@@ -234,7 +241,13 @@ def _log_likelihood(model: TabularMLP, prepared: PreparedData, rows: pd.DataFram
     model.eval()
     logits = model(x)[0]
     model.train()
-    return -binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    return -prepared.tensors.task.losses(logits, labels)
+
+
+def _labels(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
+    """``rows``' labels as the audited model was trained on them (``fusiondp.pipeline.label_tensor``)."""
+    _, classes = training_task(prepared.spec, prepared.splits)
+    return label_tensor(prepared.tensors.task, classes, rows[prepared.spec.target], prepared.device)
 
 
 @dataclass
@@ -256,9 +269,7 @@ def _query(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column
     truth = _nearest(observed[column], candidates, categorical)
     known = truth >= 0
     observed, truth = observed[known].reset_index(drop=True), truth[known]
-    positive = spec.target_classes(prepared.splits.train[spec.target])[1]
-    labels = torch.as_tensor((observed[spec.target] == positive).to_numpy(dtype=float), dtype=torch.float32,
-                             device=prepared.device)
+    labels = _labels(prepared, observed)
     scores = torch.stack([
         _log_likelihood(model, prepared, observed.assign(**{column: candidate}), labels, public_only)
         for candidate in candidates
@@ -280,15 +291,16 @@ def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFra
 
 
 def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
-    """What the learned attack sees: the likelihoods relative to the best candidate, public columns, label.
+    """What the learned attack sees: the likelihoods relative to the best candidate, public columns, label
+    (binary: 0/1; multi-class: one-hot; regression: the standardised value).
 
     Public columns are encoded with the audited data's encoder for the shadow's rows too, so
     both sides of the attack share one feature layout.
     """
-    spec = prepared.spec
     public = prepared.encoder.transform(queries.rows)[:, prepared.encoder.public_features]
-    positive = spec.target_classes(prepared.splits.train[spec.target])[1]
-    label = (queries.rows[spec.target] == positive).to_numpy(dtype=float)[:, None]
+    task = prepared.tensors.task
+    label = _labels(prepared, queries.rows).cpu().numpy()
+    label = np.eye(task.classes)[label.astype(int)] if task.kind == "multiclass" else label[:, None]
     relative = queries.scores - queries.scores.max(1, keepdims=True)
     return np.hstack([relative, public, label])
 
@@ -312,14 +324,17 @@ def _learned_attack(shadow: tuple[PreparedData, TabularMLP], target: tuple[Prepa
 
 
 @torch.no_grad()
-def row_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-row cross-entropy, log(1 + e^(∓z)), as softplus in float64.
+def row_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task = BINARY) -> torch.Tensor:
+    """Per-row training loss in float64: binary cross-entropy, log(1 + e^(∓z)), as softplus; the other
+    kinds' ``Task.losses`` (softmax cross-entropy, Huber) on float64 outputs and labels.
 
     The loss-threshold attack ranks rows by loss, and its TPR at 1% FPR is decided among the
     most confidently fitted rows. float32 cross-entropy rounds their losses to exactly 0 (from
     |z| ≈ 17), so members and outsiders tie there and the attack is understated; softplus in
     float64 keeps the order (log1p(e^-40) ≈ 4e-18 is representable).
     """
+    if task.kind != "binary":
+        return task.losses(logits.double(), labels.double())
     signed = (1 - 2 * labels.double()) * logits.double()
     return softplus(signed)
 
@@ -331,8 +346,8 @@ def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tup
     if public_only:
         members, outsiders = members[:, tensors.public_features], outsiders[:, tensors.public_features]
     model.eval()
-    member_loss = row_loss(model(members)[0], tensors.y)
-    outsider_loss = row_loss(model(outsiders)[0], tensors.y_test)
+    member_loss = row_loss(model(members)[0], tensors.y, tensors.task)
+    outsider_loss = row_loss(model(outsiders)[0], tensors.y_test, tensors.task)
     model.train()
     return member_loss.cpu().numpy(), outsider_loss.cpu().numpy()
 
@@ -348,7 +363,7 @@ def _reference_losses(shadow_model: TabularMLP, shadow: PreparedData, prepared: 
         if public_only:
             x = x[:, shadow.tensors.public_features]
         shadow_model.eval()
-        losses.append(row_loss(shadow_model(x)[0], labels).cpu().numpy())
+        losses.append(row_loss(shadow_model(x)[0], labels, tensors.task).cpu().numpy())
         shadow_model.train()
     return losses[0], losses[1]
 
@@ -387,7 +402,8 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     half = len(known) // 2
     members, outsiders = known.iloc[order[:half]], known.iloc[order[half:]]
     shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
-                           support_source="audit shadow: half of the support and validation rows")
+                           support_source="audit shadow: half of the support and validation rows",
+                           target_kind=splits.target_kind)
     return prepare_splits(_shadow_config(prepared.config, half), shadow_splits)
 
 
@@ -403,9 +419,6 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     With ``shadow`` (see ``shadow_data``) a shadow model is trained on it in the same mode and
     at the same ε, which adds the learned attribute attack and the calibrated membership attack.
     """
-    if prepared.tensors.task.kind != "binary":
-        raise ConfigError(f"The privacy audit attacks binary classifiers only so far; this target is "
-                          f"{prepared.tensors.task.kind}. Train and read the ledger's ε, or audit a binary target.")
     public_only = get_mode(mode).public_view == "public_only"
     rng = np.random.default_rng(seed)
     size = min(rows, len(prepared.splits.train), len(prepared.splits.test))
@@ -413,6 +426,7 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     holdout = prepared.splits.test.iloc[rng.choice(len(prepared.splits.test), size, replace=False)]
     shadow_model = None
     if shadow is not None:
+        _check_shadow_classes(prepared, shadow)
         shadow = replace(shadow, config=_shadow_config(prepared.config, len(shadow.splits.train)))
         shadow_model = fit_run(shadow, mode, seed)[1]
     leaks = []
@@ -434,6 +448,17 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     return report
 
 
+def _check_shadow_classes(prepared: PreparedData, shadow: PreparedData) -> None:
+    """A multi-class shadow must code the same classes as the audited model, or its losses score other classes."""
+    if prepared.tensors.task.kind != "multiclass":
+        return
+    audited, own = training_task(prepared.spec, prepared.splits)[1], training_task(shadow.spec, shadow.splits)[1]
+    if audited != own:
+        raise ConfigError(f"The shadow model's training rows hold the classes {own}, not all of the audited model's "
+                          f"{audited}: a class is too rare in the support and validation rows for the learned "
+                          "attacks. Audit without a shadow model, or give the support set rows of every class.")
+
+
 def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], *, seed: int = 0,
                rows: int = 500, shadow: bool = True) -> pd.DataFrame:
     """Train and audit every mode at every ε (non-private modes once): one row per model.
@@ -442,6 +467,7 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
     and validation rows, so much cheaper than the audited model) for the learned attacks.
     """
     shadow_prepared = shadow_data(prepared, seed) if shadow else None
+    metric = selection_metric(prepared.tensors.task.kind)  # auroc (r2 for regression): the model's test score
     results = []
     for mode in modes:
         private = get_mode(mode).is_private
@@ -452,7 +478,7 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
             report = audit_model(run_on, model, mode, rows=rows, seed=seed, shadow=shadow_prepared)
             results.append({
                 "mode": mode, "epsilon": epsilon, "epsilon_spent": record.privacy.epsilon_spent,
-                "auroc": record.metrics["auroc"], **report.summary(), "membership_scope": membership_scope(mode),
+                metric: record.metrics[metric], **report.summary(), "membership_scope": membership_scope(mode),
                 "report": report.to_dict(),
             })
     return pd.DataFrame(results)
