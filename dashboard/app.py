@@ -18,16 +18,17 @@ st.set_page_config(page_title="FusionDP Studio", page_icon="🛡️", layout="wi
 state.init_state()
 state.collect_finished_job()
 steps = {
-    "data": st.Page("pages/data.py", title="1 · Data", default=True),
-    "columns": st.Page("pages/columns.py", title="2 · Columns"),
-    "imputation": st.Page("pages/imputation.py", title="3 · Imputation preview"),
-    "train": st.Page("pages/train.py", title="4 · Train"),
-    "results": st.Page("pages/results.py", title="5 · Results"),
-    "about": st.Page("pages/about.py", title="About feature-level DP"),
+    "data": st.Page("views/data.py", title="1 · Data", default=True),
+    "columns": st.Page("views/columns.py", title="2 · Columns"),
+    "imputation": st.Page("views/imputation.py", title="3 · Imputation preview"),
+    "train": st.Page("views/train.py", title="4 · Train"),
+    "results": st.Page("views/results.py", title="5 · Results"),
+    "about": st.Page("views/about.py", title="About feature-level DP"),
 }
 pages = {"Steps": list(steps.values())[:-1], "Help": [steps["about"]]}
-# The page list is drawn here, not by Streamlit: client.showSidebarNavigation is off (.streamlit/config.toml)
-# so that a cold server never flashes the raw names of the files in pages/ before this script has run.
+# The page list is drawn here, not by Streamlit (client.showSidebarNavigation is off in .streamlit/config.toml).
+# The page files live in views/, not pages/: a pages/ folder switches Streamlit to its older multipage mode,
+# in which a cold server runs a deep link's page file (/train) without this script and its session defaults.
 page = st.navigation(pages, position="hidden")
 for group, entries in pages.items():
     st.sidebar.caption(group)

@@ -38,8 +38,8 @@ def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
 def loaded(at: AppTest, csv: Path, target: str = "diabetes") -> AppTest:
     """Upload ``csv`` and confirm its target on the Columns page (it is never pre-selected), back on Data."""
     at = upload(at, csv.name, csv.read_bytes())
-    at = at.switch_page("pages/columns.py").run().selectbox(key="target").select(target).run()
-    return at.switch_page("pages/data.py").run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select(target).run()
+    return at.switch_page("views/data.py").run()
 
 
 def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> None:
@@ -57,34 +57,33 @@ def test_upload_shows_shape_and_missingness(app: AppTest, small_csv: Path) -> No
 def test_the_target_is_confirmed_never_guessed(app: AppTest, small_csv: Path) -> None:
     at = upload(app, small_csv.name, small_csv.read_bytes())
     assert at.session_state.target is None and at.session_state.suggested_target == "diabetes"
-    at = at.switch_page("pages/train.py").run()
+    at = at.switch_page("views/train.py").run()
     assert not at.exception
     assert any("Choose the target" in e for e in errors(at)), errors(at)
     assert not train_enabled(at)
-    at = at.switch_page("pages/columns.py").run()
+    at = at.switch_page("views/columns.py").run()
     assert at.selectbox(key="target").value is None
     assert any("Choose the outcome column" in i.value and "`diabetes`" in i.value for i in at.info)
     assert not at.get("multiselect"), "nothing else to tag before the outcome is chosen"
     at = at.selectbox(key="target").select("diabetes").run()
     assert not any("Choose the outcome column" in i.value for i in at.info)
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     assert not errors(at) and train_enabled(at)
 
 
 def test_sidebar_stays_when_a_page_stops_early_and_lists_the_steps(app: AppTest) -> None:
-    """The Data page stops early without a table; the sidebar is drawn before the page and stays.
+    """The Data page stops early without a table; the sidebar is drawn before the page and stays, on every run.
 
-    (Only a first run is checked here: on later runs AppTest re-detects the pages/ folder and runs the page
-    file without app.py, which a real server does only on its very first run; the browser test covers the rest.)
+    Every page's run goes through app.py: the page files are in views/, so no pages/ folder switches Streamlit
+    (or AppTest) to the older multipage mode that runs a page file alone.
     """
-    at = app
-    assert not at.exception and at.session_state.table is None
-    assert any(c.value == "No table loaded yet." for c in at.sidebar.caption)
-    labels = [link.label for link in at.sidebar.get("page_link")]
-    assert labels == ["1 · Data", "2 · Columns", "3 · Imputation preview", "4 · Train", "5 · Results",
-                      "About feature-level DP"]
-    config = (APP.parents[1] / ".streamlit" / "config.toml").read_text(encoding="utf-8")
-    assert "showSidebarNavigation = false" in config, "Streamlit's own list would first show the files in pages/"
+    assert not (APP.parent / "pages").exists()
+    for at in (app, app.switch_page("views/train.py").run(), app.switch_page("views/results.py").run()):
+        assert not at.exception and at.session_state.table is None
+        assert any(c.value == "No table loaded yet." for c in at.sidebar.caption)
+        labels = [link.label for link in at.sidebar.get("page_link")]
+        assert labels == ["1 · Data", "2 · Columns", "3 · Imputation preview", "4 · Train", "5 · Results",
+                          "About feature-level DP"]
 
 
 def test_sample_table_comes_with_its_spec(app: AppTest) -> None:
@@ -130,7 +129,7 @@ def quirky_csv(small_csv: Path, tmp_path: Path) -> Path:
 
 
 def on_columns(at: AppTest) -> AppTest:
-    return at.switch_page("pages/columns.py").run()
+    return at.switch_page("views/columns.py").run()
 
 
 def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
@@ -159,13 +158,13 @@ def test_bad_roles_show_message_and_keep_other_choices(app: AppTest, quirky_csv:
     assert not at.exception
     assert any(message in e for e in errors(at)), errors(at)
     assert list(at.session_state.ignore) == ["sedentary_min"]
-    at = on_columns(at.switch_page("pages/train.py").run())
+    at = on_columns(at.switch_page("views/train.py").run())
     assert list(at.session_state.ignore) == ["sedentary_min"]
 
 
 def test_epsilon_zero_typed(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.slider(key="epochs").set_value(2).run()
     at = at.number_input(key="extra_epsilon").set_value(0.0).run()
     assert any("ε must be a positive finite number" in e for e in errors(at)), errors(at)
@@ -189,10 +188,10 @@ def train_enabled(at: AppTest) -> bool:
 ], ids=["one-class-target", "no-sensitive"])
 def test_bad_roles_never_reach_train(app: AppTest, quirky_csv: Path, change, message: str) -> None:
     at = on_columns(loaded(app, quirky_csv))
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     assert not errors(at) and train_enabled(at)
     at = on_columns(at)
-    at = change(at).run().switch_page("pages/train.py").run()
+    at = change(at).run().switch_page("views/train.py").run()
     assert not at.exception
     assert any(message in e for e in errors(at)), errors(at)
     assert not train_enabled(at)
@@ -201,7 +200,7 @@ def test_bad_roles_never_reach_train(app: AppTest, quirky_csv: Path, change, mes
 
 def test_impossible_epsilon_is_refused_before_training(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
     at = at.number_input(key="extra_epsilon").set_value(0.001).run()
     assert not at.exception
@@ -215,9 +214,9 @@ def test_impossible_epsilon_is_refused_before_training(app: AppTest, small_csv: 
 
 
 def test_switching_dataset_keeps_settings(app: AppTest, small_csv: Path, quirky_csv: Path) -> None:
-    at = loaded(app, small_csv).switch_page("pages/train.py").run()
+    at = loaded(app, small_csv).switch_page("views/train.py").run()
     at.slider(key="epochs").set_value(3).run()
-    at = loaded(at.switch_page("pages/data.py").run(), quirky_csv)
+    at = loaded(at.switch_page("views/data.py").run(), quirky_csv)
     assert any("Switched dataset from nhanes_small.csv to quirky.csv" in w.value for w in at.warning)
     assert at.session_state.epochs == 3
     at = at.selectbox(key="sample").select("NHANES 2017–2018 adults: diabetes").run()
@@ -238,7 +237,7 @@ def test_sessions_are_isolated(small_csv: Path, quirky_csv: Path) -> None:
 def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
     at.slider(key="support_fraction").set_value(0.2).run()
-    at = at.switch_page("pages/imputation.py").run()
+    at = at.switch_page("views/imputation.py").run()
     assert not at.exception and not errors(at)
     line = next(m.value for m in at.markdown if m.value.startswith("**Imputer that ran:** `gbdt` —"))
     assert "http" not in line and ".cache" not in line, "one line; the paths and links are under details"
@@ -246,7 +245,7 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
         assert any(e.label == "Details: why this imputer" for e in at.expander)
     assert any("Not differentially private" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 6
-    at = at.switch_page("pages/train.py").run()
+    at = at.switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp", "dpsgd"]).run()
     at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
     at.slider(key="epochs").set_value(1).run()
@@ -256,7 +255,7 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     records = at.session_state.records
     assert sorted((r.mode, r.config["epsilon"]) for r in records) == [
         ("dpsgd", 1.0), ("dpsgd", 2.0), ("fusiondp", 1.0), ("fusiondp", 2.0), ("sgd_ori", 1.0)]
-    at = at.switch_page("pages/results.py").run()
+    at = at.switch_page("views/results.py").run()
     assert not at.exception and not errors(at)
     assert len(at.get("plotly_chart")) == 1
     metrics, ledger = at.dataframe[0].value, table_with(at, "σ (noise)")
@@ -313,7 +312,7 @@ def test_results_name_an_f1_zero_model_and_a_below_baseline_imputation(app: AppT
 
 def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["fusiondp"]).run()
     at.slider(key="epochs").set_value(30).run()
     at = at.button(key="train").click().run()
@@ -321,7 +320,7 @@ def test_cancel_stops_training(app: AppTest, small_csv: Path) -> None:
     assert at.session_state.job.cancel.is_set()
     assert [w.value for w in at.warning if "Cancelled" in w.value] and not at.success, "one state: cancelled"
     assert len(at.session_state.records) < 3
-    at = at.switch_page("pages/results.py").run()
+    at = at.switch_page("views/results.py").run()
     assert not at.exception and not errors(at)
     statements = [m.value for m in at.markdown if m.value.startswith("Protected:")]
     assert statements or any("No private model finished" in i.value for i in at.info), "no empty statement box"
@@ -337,7 +336,7 @@ def test_columns_page_shows_the_preflight_and_flags_a_planted_proxy() -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     at.file_uploader(key="upload").set_value(("proxy.csv", table.to_csv(index=False).encode(), "text/csv")).run()
-    at.switch_page("pages/columns.py").run()
+    at.switch_page("views/columns.py").run()
     at.selectbox(key="target").set_value("diabetes").run()
     at.multiselect(key="sensitive").set_value(["age", "gender"]).run()
     assert not at.exception
@@ -349,12 +348,12 @@ def trained_small(app: AppTest, small_csv: Path, modes: list[str]) -> AppTest:
     """The small slice trained for one epoch in ``modes`` at ε ∈ {1, 2}, then on the Results page."""
     at = on_columns(loaded(app, small_csv))
     at.slider(key="support_fraction").set_value(0.2).run()
-    at = at.switch_page("pages/train.py").run()
+    at = at.switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(modes).run()
     at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
     at.slider(key="epochs").set_value(1).run()
     at = wait_for_training(at.button(key="train").click().run())
-    return at.switch_page("pages/results.py").run()
+    return at.switch_page("views/results.py").run()
 
 
 def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
@@ -430,7 +429,7 @@ income_poverty_ratio: [0, 5]
     at = at.selectbox(key="synthesizer").select("two_stage").run()
     assert not errors(at), errors(at)
     assert "Support: DP-synthetic, two-stage" in at.success[0].value
-    at = at.switch_page("pages/train.py").run()
+    at = at.switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["fusiondp"]).run()
     at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
     at.slider(key="epochs").set_value(1).run()
@@ -438,7 +437,7 @@ income_poverty_ratio: [0, 5]
     assert not at.exception and not errors(at)
     ledger = at.session_state.records[0].privacy
     assert ledger.epsilon_syn <= 1.0 and ledger.epsilon_total < ledger.epsilon_spent + ledger.epsilon_syn
-    at = at.switch_page("pages/results.py").run()
+    at = at.switch_page("views/results.py").run()
     assert "ε total (with ε_syn)" in table_with(at, "σ (noise)").columns
     assert any("two stages: a DP-SGD autoencoder" in m.value for m in at.markdown)
 
@@ -457,13 +456,13 @@ def test_a_non_binary_target_reaches_readable_results(app: AppTest, tmp_path: Pa
     path = tmp_path / sample
     pd.read_csv(APP.parents[1] / "sample_data" / sample).head(600).to_csv(path, index=False)
     at = on_columns(loaded(app, path, target=target))
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
     at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
     at.slider(key="epochs").set_value(1).run()
     at = wait_for_training(at.button(key="train").click().run())
     assert not at.exception and not errors(at), errors(at)
-    at = at.switch_page("pages/results.py").run()
+    at = at.switch_page("views/results.py").run()
     assert not at.exception and not errors(at), errors(at)
     assert metric in at.dataframe[0].value.columns
     assert len(at.get("plotly_chart")) == 1

@@ -98,7 +98,7 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
     page.goto(url)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text("No table loaded yet.")).to_be_visible()
-    assert page.locator('[data-testid="stSidebarNav"]').count() == 0, "no raw list of the files in pages/"
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 0, "no list of page files"
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(browser_csv)
     expect(page.get_by_role("heading", name="nhanes_600.csv")).to_be_visible()
     expect(sidebar.get_by_text("not chosen yet")).to_be_visible()

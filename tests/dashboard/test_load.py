@@ -115,7 +115,7 @@ def upload(at: AppTest, frame: pd.DataFrame) -> AppTest:
 
 
 def tag(at: AppTest, roles: dict[str, object]) -> AppTest:
-    at = at.switch_page("pages/columns.py").run()
+    at = at.switch_page("views/columns.py").run()
     at.selectbox(key="target").set_value(roles["target"]).run()
     at.multiselect(key="sensitive").set_value(roles["sensitive"]).run()
     return at.slider(key="support_fraction").set_value(0.2).run()
@@ -127,7 +127,7 @@ def preview_and_set_up(at: AppTest) -> AppTest:
     Two models: the non-private reference and fusiondp at ε = 2; small batches make each session
     train for a few seconds, long enough for the five sessions' training to overlap.
     """
-    at = at.switch_page("pages/imputation.py").run().switch_page("pages/train.py").run()
+    at = at.switch_page("views/imputation.py").run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
     at.select_slider(key="eps_range").set_value((2.0, 2.0)).run()
     at.number_input(key="batch_size").set_value(8).run()
@@ -168,7 +168,7 @@ def run_sessions(tables: list[tuple[pd.DataFrame, dict[str, object]]]) -> tuple[
     with ThreadPeak() as threads:
         sessions = [at.button(key="train").click().run() for at in sessions]
         wait_until(lambda: all(at.session_state.job.done for at in sessions), 120, "training of all sessions")
-    return [at.run().switch_page("pages/results.py").run() for at in sessions], threads.peak
+    return [at.run().switch_page("views/results.py").run() for at in sessions], threads.peak
 
 
 @pytest.mark.skipif(not STATUS.exists(), reason="reads the resident set size from /proc")
@@ -204,7 +204,7 @@ def test_five_concurrent_sessions_stay_isolated_and_bounded() -> None:
                 assert part[lab].between(1000 * i, 1000 * i + 10).all(), (i, part[lab].describe())
         summary = at.dataframe[0].value
         assert set(summary["mode"]) == {"fusiondp", "sgd_ori"}
-        assert len(at.get("download_button")) == 3
+        assert len(at.get("download_button")) == 4  # YAML, Python script, results zip, report
 
     training_s = [round(sum(r.timing["wall_time_s"] for r in at.session_state.records), 1) for at in sessions]
     wait_until(lambda: not training_threads(), 10, "every training thread ending")
@@ -224,7 +224,7 @@ def test_cancelled_training_ends_its_thread() -> None:
     """Cancelling mid-run ends the worker thread; nothing keeps training in the background."""
     frame, roles = session_table(0)
     at = tag(upload(AppTest.from_file(str(APP), default_timeout=120).run(), frame), roles)
-    at = at.switch_page("pages/train.py").run()
+    at = at.switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["fusiondp", "dpsgd"]).run()
     at.select_slider(key="eps_range").set_value((0.5, 8.0)).run()
     at.slider(key="epochs").set_value(30).run()

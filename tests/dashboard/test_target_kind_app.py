@@ -26,7 +26,7 @@ def glycemic_csv(tmp_path: Path) -> Path:
 
 def test_columns_page_infers_and_changes_the_target_kind(app: AppTest, glycemic_csv: Path) -> None:
     at = app.file_uploader(key="upload").set_value((glycemic_csv.name, glycemic_csv.read_bytes(), "text/csv")).run()
-    at = at.switch_page("pages/columns.py").run().selectbox(key="target").select("glycemic_status").run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("glycemic_status").run()
     assert at.selectbox(key="target_kind").value == "multiclass"
     assert not [s for s in at.selectbox if s.key == "positive_class"], "a positive class is for binary targets only"
     at = at.selectbox(key="target_kind").select("regression").run()
@@ -42,8 +42,8 @@ def test_train_page_live_chart_shows_the_regression_validation_metric(app: AppTe
     path = tmp_path / "systolic.csv"
     pd.read_csv(ROOT / "sample_data" / "nhanes_systolic_bp.csv").head(600).to_csv(path, index=False)
     at = app.file_uploader(key="upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
-    at = at.switch_page("pages/columns.py").run().selectbox(key="target").select("systolic_bp").run()
-    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("pages/train.py").run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("systolic_bp").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
     at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
     at.slider(key="epochs").set_value(2).run()

@@ -6,26 +6,28 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fusiondp.glossary import TUTORIAL, epsilon_bands_markdown, epsilon_reading, glossary_markdown, help_text
-from tests.dashboard.conftest import APP
 
 pytestmark = pytest.mark.slow
-PAGES = {"data": "pages/data.py", "columns": "pages/columns.py", "imputation": "pages/imputation.py",
-         "train": "pages/train.py", "results": "pages/results.py", "about": "pages/about.py"}
+PAGES = {"data": "views/data.py", "columns": "views/columns.py", "imputation": "views/imputation.py",
+         "train": "views/train.py", "results": "views/results.py", "about": "views/about.py"}
 
 
 def boxes(at: AppTest) -> list[str]:
     return [box.value for box in at.info if box.value in TUTORIAL.values()]
 
 
-def test_tutorial_mode_loads_the_sample_and_explains_the_page(app: AppTest) -> None:
+def test_tutorial_mode_loads_the_sample_and_explains_every_page(app: AppTest) -> None:
     assert app.session_state.table is None and not boxes(app)
     at = app.toggle(key="tutorial").set_value(True).run()
     assert not at.exception
     assert at.session_state.table.name == "sample_data/nhanes_diabetes.csv"
     assert at.session_state.target == "diabetes", "the sample comes with its roles"
-    fresh = AppTest.from_file(str(APP), default_timeout=120)
-    fresh.session_state["tutorial"] = True
-    assert boxes(fresh.run()) == [TUTORIAL["data"]]
+    for step, page in PAGES.items():
+        at = at.switch_page(page).run()
+        assert not at.exception and not at.error, step
+        assert boxes(at) == [TUTORIAL[step]], step
+    at = at.toggle(key="tutorial").set_value(False).run()
+    assert not boxes(at) and at.session_state.table.name == "sample_data/nhanes_diabetes.csv"
 
 
 def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:

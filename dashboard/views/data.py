@@ -63,4 +63,4 @@ overview = pd.DataFrame({
 st.dataframe(overview, hide_index=True, width="stretch")
 with st.expander("First rows"):
     st.dataframe(frame.head(20), width="stretch")
-st.page_link("pages/columns.py", label="Next: tag the columns →", icon="➡️")
+st.page_link("views/columns.py", label="Next: tag the columns →", icon="➡️")

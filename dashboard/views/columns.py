@@ -18,7 +18,7 @@ st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
 if table is None:
     st.info("Load a table on the Data page first.")
-    st.page_link("pages/data.py", label="Go to Data", icon="⬅️")
+    st.page_link("views/data.py", label="Go to Data", icon="⬅️")
     st.stop()
 columns = list(table.frame.columns)
 
@@ -144,4 +144,4 @@ if ok:
     for finding in findings:
         show[finding.severity](f"**{finding.severity}** · {finding.evidence} {finding.action}")
 if ok:
-    st.page_link("pages/imputation.py", label="Next: preview the imputation →", icon="➡️")
+    st.page_link("views/imputation.py", label="Next: preview the imputation →", icon="➡️")

@@ -135,7 +135,7 @@ def progress() -> None:
     else:
         st.success(f"Done: {finished} models trained.")
     if job.records:
-        st.page_link("pages/results.py", label="See the results →", icon="📈")
+        st.page_link("views/results.py", label="See the results →", icon="📈")
 
 
 progress()

@@ -27,7 +27,7 @@ except FusionDPError as exc:
     if status is not None:
         status.update(label="Fitting the imputer failed", state="error")
     state.show_error(exc)
-    st.page_link("pages/columns.py", label="Fix the column roles", icon="⬅️")
+    st.page_link("views/columns.py", label="Fix the column roles", icon="⬅️")
     st.stop()
 status.update(label="Imputer fitted", state="complete", expanded=False)
 
@@ -51,4 +51,4 @@ st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are
 st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")
 for column, figure in report_figures(report).items():
     st.plotly_chart(figure, width="stretch", key=f"impute_{column}")
-st.page_link("pages/train.py", label="Next: train →", icon="➡️")
+st.page_link("views/train.py", label="Next: train →", icon="➡️")

@@ -37,7 +37,7 @@ records = st.session_state.records
 job: state.TrainingJob | None = st.session_state.job
 if not records or job is None:
     st.info("No results yet: train on the Train page.")
-    st.page_link("pages/train.py", label="Go to Train", icon="⬅️")
+    st.page_link("views/train.py", label="Go to Train", icon="⬅️")
     st.stop()
 
 first = records[0]
