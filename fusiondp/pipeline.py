@@ -223,7 +223,8 @@ def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
     """The target kind's ``Task`` and the target values each label codes (class values; none for regression).
 
     Classes are read from the training rows, which hold every class (``split_table`` checks it);
-    a regression label is standardised by the support rows' labels (``fusiondp.task.label_scaling``).
+    a regression label is standardised by the support rows' labels (``fusiondp.task.label_scaling``),
+    clipped into the spec's ``target_bounds`` when it declares them.
     """
     target = splits.train[spec.target]
     if spec.target_kind == "multiclass":
@@ -231,13 +232,14 @@ def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
         return Task("multiclass", len(classes)), classes
     if spec.target_kind == "regression":
         support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
-        center, scale = label_scaling(support_target, spec.target)
-        return Task("regression", center=center, scale=scale), []
+        center, scale = label_scaling(support_target, spec.target, spec.target_bounds)
+        return Task("regression", center=center, scale=scale, bounds=spec.target_bounds), []
     return BINARY, list(spec.target_classes(target))
 
 
 def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torch.device) -> torch.Tensor:
-    """Labels as trained: binary 1.0 for the positive class, the class index, or the standardised value."""
+    """Labels as trained: binary 1.0 for the positive class, the class index, or the standardised value
+    (clipped into the task's declared bounds first)."""
     if task.kind == "binary":
         return _tensor((target == classes[1]).to_numpy(dtype=float), device)
     if task.kind == "multiclass":
@@ -247,7 +249,7 @@ def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torc
             raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the training rows' classes; "
                             "every class needs training rows (merge or drop rare classes).")
         return _tensor(codes.astype(float), device)
-    values = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+    values = task.clip(pd.to_numeric(target, errors="coerce").to_numpy(dtype=float))
     return _tensor((values - task.center) / task.scale, device)
 
 

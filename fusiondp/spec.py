@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fusiondp.errors import DataError, SpecError, validated
 from fusiondp.yamlfile import read_yaml
@@ -63,6 +63,20 @@ class TableSpec(BaseModel):
         "— two values: binary; a numeric column with more than 10 distinct values or any non-integer: "
         "regression; otherwise multiclass.",
     )
+    target_bounds: tuple[float, float] | None = Field(
+        default=None,
+        description="Regression only: [low, high], the range the target can take, declared from public knowledge "
+        "(e.g. [60, 260] for a systolic blood pressure in mm Hg), never read off the data. Labels outside it are "
+        "clipped to it wherever the model sees a label (training, validation and test scores, the audit) and "
+        "predictions stay inside it, so one mistyped or extreme label cannot pull the model.",
+    )
+
+    @field_validator("target_bounds")
+    @classmethod
+    def _ordered_bounds(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not (np.isfinite(value).all() and value[0] < value[1]):
+            raise ValueError(f"target_bounds must be two finite numbers [low, high], low < high (got {list(value)})")
+        return value
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TableSpec:
@@ -223,6 +237,9 @@ class TableSpec(BaseModel):
     def check_target(self, target: pd.Series) -> None:
         """Raise one clear error if ``target``'s values do not fit the spec's target kind (declared or inferred)."""
         kind = self.kind_of(target)
+        if kind != "regression" and self.target_bounds is not None:
+            raise SpecError(f"target_bounds is set but target {self.target!r} is {kind}; bounds clip a regression "
+                            "label only. Remove target_bounds or declare target_kind 'regression'.")
         if kind != "binary" and self.positive_class is not None:
             raise SpecError(f"positive_class is set but target {self.target!r} is {kind}; a positive class applies "
                             "to binary targets only. Remove positive_class or declare target_kind 'binary'.")

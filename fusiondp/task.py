@@ -8,7 +8,9 @@
   ``(y − center) / scale``. ``center`` and ``scale`` are the mean and standard deviation of
   the support set's labels (``label_scaling``): public information, fitted where every other
   scaler is fitted (METHOD.md §5), so that even ``dpsgd``, which protects whole rows, reads
-  nothing of its private rows' labels outside the noised gradient.
+  nothing of its private rows' labels outside the noised gradient. With declared ``bounds``
+  (``TableSpec.target_bounds``, public knowledge) every label is clipped into them first — the
+  support rows' labels before ``label_scaling`` too — and predictions are clipped into them.
 
 Each private loss ``ℓ(real) − ℓ(reference) + β·R`` subtracts the same function of the same label
 at two inputs, so it is exactly zero whenever the two views agree, for every kind.
@@ -40,6 +42,8 @@ class Task:
     center: float = 0.0
     """Regression: the label's mean on the support set (labels are trained as ``(y − center) / scale``)."""
     scale: float = 1.0
+    bounds: tuple[float, float] | None = None
+    """Regression: the declared range of the label (``TableSpec.target_bounds``); ``None``: unbounded."""
 
     @property
     def outputs(self) -> int:
@@ -76,7 +80,12 @@ class Task:
             return torch.sigmoid(output)
         if self.kind == "multiclass":
             return torch.softmax(output, 1)
-        return output * self.scale + self.center
+        predicted = output * self.scale + self.center
+        return predicted if self.bounds is None else predicted.clamp(*self.bounds)
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """Regression labels (in the target's units) clipped into ``bounds``; unchanged without bounds."""
+        return values if self.bounds is None else np.clip(values, *self.bounds)
 
     def label_values(self, y: np.ndarray) -> np.ndarray:
         """Label tensor values (as trained) back in the target's terms: regression labels in their own units."""
@@ -86,9 +95,13 @@ class Task:
 BINARY = Task()
 
 
-def label_scaling(support_target: pd.Series, name: str) -> tuple[float, float]:
-    """``(center, scale)`` of a regression label: the mean and standard deviation of the support set's labels."""
+def label_scaling(support_target: pd.Series, name: str,
+                  bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """``(center, scale)`` of a regression label: the mean and standard deviation of the support set's labels
+    (clipped into ``bounds`` when the spec declares them, as every label is)."""
     values = pd.to_numeric(support_target, errors="coerce").dropna()
+    if bounds is not None:
+        values = values.clip(*bounds)
     if len(values) < 2:
         raise DataError(f"The support set has {len(values)} value(s) of the regression target {name!r}; its labels' "
                         "mean and spread standardise the target, so give the support rows their target values "
