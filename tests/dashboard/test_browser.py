@@ -136,3 +136,13 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
     (ARTIFACTS / "timing.json").write_text(json.dumps({"server_start_to_curve_s": round(seconds, 1)}))
+
+
+def test_a_deep_link_on_a_cold_server_opens_its_page(page: Page, server: tuple[str, float]) -> None:
+    """The first request a fresh server gets is /train: the page runs inside app.py, with the session's defaults."""
+    url, _ = server
+    page.set_default_timeout(60_000)
+    page.goto(f"{url}/train")
+    expect(page.get_by_text("Load a table on the Data page first.")).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text("No table loaded yet.")).to_be_visible()
+    assert page.get_by_text("has no attribute").count() == 0
