@@ -138,6 +138,40 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
     (ARTIFACTS / "timing.json").write_text(json.dumps({"server_start_to_curve_s": round(seconds, 1)}))
 
 
+def test_a_regression_target_trains_and_reads_in_its_own_metric(page: Page, server: tuple[str, float],
+                                                                 tmp_path: Path) -> None:
+    """A new target kind in a real browser: the Columns page infers regression, the live chart plots the
+    validation R² and the Results page draws the R² curve."""
+    url, _ = server
+    csv = tmp_path / "systolic_600.csv"
+    pd.read_csv(ROOT / "sample_data" / "nhanes_systolic_bp.csv").sample(600, random_state=1).to_csv(csv, index=False)
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=60_000)
+    page.goto(url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(csv)
+    expect(page.get_by_role("heading", name="systolic_600.csv")).to_be_visible()
+
+    go_to(page, "2 · Columns")
+    target = page.locator('[data-testid="stSelectbox"]', has_text="Target").first.locator("input")
+    target.click()
+    target.press_sequentially("systolic")
+    page.get_by_role("option", name="systolic_bp", exact=True).click()
+    expect(page.get_by_role("combobox", name="Target kind")).to_have_value("regression (a number)")
+    expect(page.get_by_text("Positive class")).to_have_count(0)
+
+    go_to(page, "4 · Train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Done: 8 models trained.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Validation R² per epoch")).to_be_visible()
+
+    go_to(page, "5 · Results")
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"]').get_by_text("R² vs ε")).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "results_regression.png", full_page=True)
+
+
 def test_a_deep_link_on_a_cold_server_opens_its_page(page: Page, server: tuple[str, float]) -> None:
     """The first request a fresh server gets is /train: the page runs inside app.py, with the session's defaults."""
     url, _ = server
