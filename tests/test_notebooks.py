@@ -12,6 +12,7 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 pytestmark = pytest.mark.slow
+PLOTLY = "application/vnd.plotly.v1+json"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -23,8 +24,11 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     resources = {"metadata": {"path": str(path.parent)}}
     client = NotebookClient(book, timeout=600, kernel_name="python3", resources=resources)
     client.execute()
-    errors = [o for cell in book.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    outputs = [o for cell in book.cells for o in cell.get("outputs", [])]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors, errors
+    figures = [o["data"] for o in outputs if PLOTLY in o.get("data", {})]
+    assert all("image/png" in data for data in figures), "a figure without its static image is blank outside Jupyter"
 
 
 def test_there_are_notebooks() -> None:
