@@ -83,9 +83,18 @@ def _one_sheet(sheets: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
     return next(iter(sheets.values()))
 
 
+BINARY_SIGNATURES = {b"%PDF-": "a PDF document", b"PK\x03\x04": "a ZIP archive (an .xlsx workbook or a Word document)",
+                     b"\xd0\xcf\x11\xe0": "an old Office file (.xls or .doc)", b"PAR1": "a Parquet file",
+                     b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+                     b"{\\rtf": "an RTF document"}
+"""Leading bytes of file types that are sometimes renamed .csv, and what each is."""
+
+
 def _decode(content: bytes, name: str) -> str:
-    if b"\x00" in content[:4096]:
-        raise DataError(f"{name} looks like a binary file, not a text table. Export it as CSV.")
+    kind = next((kind for signature, kind in BINARY_SIGNATURES.items() if content.startswith(signature)), None)
+    if kind is not None or b"\x00" in content[:4096]:
+        raise DataError(f"{name} is not a CSV or text file: it looks like {kind or 'a binary file'}. Export the "
+                        "table as CSV (a Parquet or Excel file is read too, under its own extension).")
     for encoding in ENCODINGS:
         try:
             return content.decode(encoding)

@@ -169,7 +169,10 @@ CASES = [
     Case("empty-file", raw(b""), load_table, DataError, ("table.csv is empty", "Export the table again")),
     Case("whitespace-only-file", raw(b"  \n\r\n\t\n"), load_table, DataError, ("is empty",)),
     Case("header-only", raw(b"x1,x2,age,sex,outcome\n"), load_table, DataError, ("header but no rows",)),
-    Case("binary-garbage", raw(BINARY), load_table, DataError, ("binary file", "CSV")),
+    Case("binary-garbage", raw(BINARY[8:]), load_table, DataError, ("not a CSV or text file", "a binary file")),
+    Case("zip-renamed-csv", raw(BINARY), load_table, DataError, ("not a CSV or text file", "ZIP archive", ".xlsx")),
+    Case("pdf-renamed-csv", raw(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"), load_table,
+         DataError, ("not a CSV or text file", "a PDF document")),
     Case(
         "one-field-per-line",
         raw(b"x1 x2 age sex outcome\n1 2 30 F 0\n3 4 40 M 1\n"),
