@@ -1,7 +1,7 @@
 """A whole ``fusiondp run`` against training alone: where the seconds of a run go, on two table sizes.
 
-Usage: ``python -m benchmarks.bench_run`` (``--sizes 5000,50000``, ``--shell-rows 20000``). Writes
-benchmarks/results/run.json.
+Usage: ``python -m benchmarks.bench_run`` (``--sizes 5000,50000``, ``--shell-rows 20000``,
+``--all-modes-rows 50000``). Writes benchmarks/results/run.json.
 
 Tables: the sample's columns (``sample_data/nhanes_diabetes.csv``), rows drawn with replacement and numeric
 values jittered, plus 5 public numeric columns (noisy sums of two others) for 37 columns — the shape of the
@@ -12,7 +12,9 @@ import (a fresh interpreter importing what ``fusiondp run`` imports), split, imp
 (after the imputation, whose cross-fitted quality it reads, as in ``fusiondp run``),
 σ calibration and training. ``run / training`` is the whole run's wall time over the training's.
 ``--shell-rows`` also times ``fusiondp run`` as a subprocess on a table of that many rows: the wall time a
-user waits at the shell prompt, start-up included. ``python -X importtime -c "import fusiondp.cli"`` is
+user waits at the shell prompt, start-up included. ``--all-modes-rows`` times ``fusiondp run --modes all
+--seeds 3`` at one ε and at ``--epsilon 0.5,1,2,4`` (one preparation, references trained once).
+``python -X importtime -c "import fusiondp.cli"`` is
 measured too (what ``fusiondp --help`` pays).
 """
 
@@ -129,30 +131,34 @@ def timed_run(table: pd.DataFrame) -> dict[str, Any]:
             "imputation_notes": [n for n in prepared.quality.notes if "subsampled" in n]}
 
 
-def shell_run(rows: int) -> dict[str, Any]:
+def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: str = "1") -> dict[str, Any]:
     """``fusiondp run`` as a subprocess on a ``rows``-row table: what a user waits for at the prompt."""
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "table.csv"
         synthetic_table(rows, seed=1).to_csv(data, index=False)
         command = [sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--spec", str(SAMPLE_SPEC),
-                   "--imputer", "gbdt", "--modes", "fusiondp", "--seeds", "1", "--epsilon", "1", "--quiet",
+                   "--imputer", "gbdt", "--modes", modes, "--seeds", str(seeds), "--epsilon", epsilon, "--quiet",
                    "--out", str(Path(folder) / "out")]
         before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         results = json.loads((Path(folder) / "out" / "results.json").read_text())
-    training = results["records"][0]["timing"]["wall_time_s"]
+    training = sum(record["timing"]["wall_time_s"] for record in results["records"])
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"rows": rows, "columns": 37, "command": "fusiondp run --modes fusiondp --seeds 1 --epsilon 1 (13 epochs)",
-            "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "training_s": training,
-            "run_over_training": round(wall / training, 2), "stdout_lines": len(result.stdout.splitlines())}
+    return {"rows": rows, "columns": 37,
+            "command": f"fusiondp run --modes {modes} --seeds {seeds} --epsilon {epsilon} (13 epochs)",
+            "models": len(results["records"]), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "training_s": round(training, 2), "run_over_training": round(wall / training, 2),
+            "stdout_lines": len(result.stdout.splitlines())}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000,50000", help="Table rows, comma-separated.")
     parser.add_argument("--shell-rows", type=int, default=20_000, help="Rows of the shell-prompt run (0: skip).")
+    parser.add_argument("--all-modes-rows", type=int, default=0,
+                        help="Also time every mode × 3 seeds at one ε and at four ε on a table this size (0: skip).")
     args = parser.parse_args()
     importtime = cli_importtime()
     print(f"python -X importtime -c 'import fusiondp.cli': {importtime['total_s']} s (torch loaded: "
@@ -169,8 +175,15 @@ def main() -> None:
     if shell:
         print(f"\nshell prompt, {shell['rows']} × 37, {shell['command']}: {shell['wall_s']} s wall ({shell['cpu_s']} s "
               f"CPU), training {shell['training_s']} s → {shell['run_over_training']}×")
+    curves = []
+    for epsilon in (["1", "0.5,1,2,4"] if args.all_modes_rows else []):
+        curves.append(shell_run(args.all_modes_rows, modes="all", seeds=3, epsilon=epsilon))
+        print(f"shell prompt, {curves[-1]['command']} on {args.all_modes_rows} rows: {curves[-1]['models']} models, "
+              f"{curves[-1]['wall_s']} s wall ({curves[-1]['cpu_s']} s CPU), training {curves[-1]['training_s']} s")
+    if len(curves) == 2:
+        print(f"four ε / one ε: {curves[1]['wall_s'] / curves[0]['wall_s']:.2f}×")
     path = write_results("run", {"description": __doc__.splitlines()[0], "importtime": importtime, "runs": runs,
-                                 "shell": shell})
+                                 "shell": shell, "all_modes": curves})
     print(f"\nwrote {path}")
 
 
