@@ -305,6 +305,18 @@ def declared_values(spec: TableSpec) -> tuple[dict[str, list[Any]], dict[str, tu
     return split_declarations(spec, declared)
 
 
+def declared_orders() -> dict[str, list[Any]]:
+    """Each column's values as listed in the declared-values box (a codebook's order), for figures that list
+    categories; empty when the box is empty or not valid YAML (the Columns page says why when it matters)."""
+    try:
+        declared = yaml.safe_load(st.session_state.declared_values or "")
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(declared, dict):
+        return {}
+    return {str(column): values for column, values in declared.items() if isinstance(values, list)}
+
+
 def current_config(epsilon: float | None = None) -> RunConfig:
     """The ``RunConfig`` of the current choices (ε defaults to the lowest of the grid)."""
     table: Table = st.session_state.table

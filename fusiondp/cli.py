@@ -458,7 +458,7 @@ def impute(
 
         summary = prepared.imputer_summary()
         write_json_atomic(report / "imputation.json", summary)
-        write_text_atomic(report / "imputation.html", report_html(quality, summary))
+        write_text_atomic(report / "imputation.html", report_html(quality, summary, cfg.sensitive_domains))
         typer.echo(f"report: {report / 'imputation.json'} · {report / 'imputation.html'}")
 
 

@@ -16,8 +16,16 @@ from typer.testing import CliRunner
 
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
-from fusiondp.impute.figures import column_figure, confusion_figure, histogram_figure, report_figures, report_html
-from fusiondp.impute.quality import HISTOGRAM_BINS, QualityReport, quality_report, score_column
+from fusiondp.impute.figures import (
+    category_order,
+    column_figure,
+    confusion_figure,
+    histogram_figure,
+    leading_number,
+    report_figures,
+    report_html,
+)
+from fusiondp.impute.quality import HISTOGRAM_BINS, ColumnQuality, QualityReport, quality_report, score_column
 from fusiondp.pipeline import prepare, train_run
 from fusiondp.spec import TableSpec
 
@@ -76,6 +84,47 @@ def test_figures_show_the_stored_counts() -> None:
     assert column_figure(group).data[0].type == "heatmap"
     with pytest.raises(ValueError, match="numeric columns"):
         histogram_figure(group)
+
+
+INCOME = ["$0 to $4,999", "$5,000 to $9,999", "$20,000 to $24,999", "$75,000 to $99,999", "$100,000 and over"]
+EDUCATION = ["Less than 9th grade", "9-11th grade", "High school or GED", "Some college or AA degree",
+             "College graduate or above"]
+
+
+def test_leading_number_reads_the_number_a_label_starts_with() -> None:
+    assert [leading_number(label) for label in INCOME] == [0, 5_000, 20_000, 75_000, 100_000]
+    assert leading_number("9-11th grade") == 9 and leading_number("< 5") == 5 and leading_number(">$50k") == 50
+    assert leading_number("-1.5 or less") == -1.5 and leading_number(3) == 3
+    assert leading_number("Less than 9th grade") is None and leading_number("") is None
+
+
+def test_categories_read_in_the_declared_order_else_by_leading_number_else_alphabetically() -> None:
+    assert category_order(sorted(INCOME)) == INCOME  # alphabetically "$100,000 and over" came first
+    assert category_order(["10", "9", "2", "1"]) == ["1", "2", "9", "10"]
+    assert category_order(["Under $20,000", "$20,000 and over"]) == ["$20,000 and over", "Under $20,000"]
+    assert category_order(sorted(EDUCATION)) == sorted(EDUCATION)  # not every label starts with a number
+    assert category_order(sorted(EDUCATION), EDUCATION) == EDUCATION
+    # Labels the declaration does not list follow it in their own order; declared values match as text.
+    assert category_order(["Refused", "Don't know", *EDUCATION[::-1]], EDUCATION) == [*EDUCATION, "Don't know",
+                                                                                       "Refused"]
+    assert category_order(["2", "1", "3"], [3, 1]) == ["3", "1", "2"]
+    assert category_order([]) == []
+
+
+def test_confusion_matrix_is_drawn_in_category_order_with_its_counts_kept() -> None:
+    labels = sorted(INCOME)  # as the quality report stores them
+    matrix = np.arange(25).reshape(5, 5)
+    column = ColumnQuality("income", "categorical", rows=int(matrix.sum()), metrics={"accuracy": 0.1},
+                           baseline={"accuracy": 0.2}, confusion={"labels": labels, "matrix": matrix.tolist()})
+    heatmap = confusion_figure(column).data[0]
+    assert list(heatmap.x) == list(heatmap.y) == INCOME
+    z = np.asarray(heatmap.z)
+    for i, real in enumerate(INCOME):
+        for j, imputed in enumerate(INCOME):
+            assert z[i, j] == matrix[labels.index(real), labels.index(imputed)]
+    declared = INCOME[::-1]
+    figures = report_figures(QualityReport("knn", 10, 5, [column]), {"income": declared})
+    assert list(figures["income"].data[0].x) == declared
 
 
 def test_html_report_embeds_plotly_and_says_which_imputer_ran_and_why() -> None:

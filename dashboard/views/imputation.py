@@ -49,6 +49,6 @@ st.dataframe(frame, hide_index=True, width="stretch")
 st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are better.")
 
 st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")
-for column, figure in report_figures(report).items():
+for column, figure in report_figures(report, state.declared_orders()).items():
     st.plotly_chart(figure, width="stretch", key=f"impute_{column}")
 st.page_link("views/train.py", label="Next: train →", icon="➡️")

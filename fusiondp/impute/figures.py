@@ -8,6 +8,8 @@ them. The HTML report embeds plotly.js: it must open on machines without network
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,33 @@ from fusiondp.impute.quality import ColumnQuality, QualityReport
 
 REAL_COLOR = "#1f77b4"
 IMPUTED_COLOR = "#ff7f0e"
+_LEADING_NUMBER = re.compile(r"^[^\w+-]*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)")
+"""A number at the start of a label, after symbols such as "$", "<" or "≥": "$20,000 to $24,999" → 20,000."""
+
+
+def leading_number(label: Any) -> float | None:
+    """The number a category label starts with ("$20,000 to $24,999" → 20000, "9-11th grade" → 9), else None."""
+    match = _LEADING_NUMBER.match(str(label).strip())
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def category_order(labels: Sequence[Any], declared: Sequence[Any] | None = None) -> list[Any]:
+    """``labels`` in their natural reading order, for axes and tables that list categories.
+
+    The order declared for the column (its categories as written in the codebook, e.g. a
+    config's ``sensitive_domains``) when there is one — labels it does not list follow, in the
+    order below; otherwise by the number every label starts with (income bands "$5,000 to
+    $9,999" before "$20,000 to $24,999" before "$100,000 and over"); otherwise alphabetically.
+    Labels are compared as text, so a declared ``1`` matches a stored ``"1"``.
+    """
+    if declared:
+        rank = {str(value): index for index, value in enumerate(declared)}
+        listed = sorted((label for label in labels if str(label) in rank), key=lambda label: rank[str(label)])
+        return listed + category_order([label for label in labels if str(label) not in rank])
+    numbered = [(leading_number(label), str(label), label) for label in labels]
+    if labels and all(number is not None for number, _, _ in numbered):
+        return [label for _, _, label in sorted(numbered, key=lambda entry: (entry[0], entry[1]))]
+    return sorted(labels, key=str)
 
 
 def histogram_figure(column: ColumnQuality) -> go.Figure:
@@ -33,12 +62,17 @@ def histogram_figure(column: ColumnQuality) -> go.Figure:
     return figure
 
 
-def confusion_figure(column: ColumnQuality) -> go.Figure:
-    """Confusion heatmap of a categorical column: rows are real categories, columns imputed ones."""
+def confusion_figure(column: ColumnQuality, declared: Sequence[Any] | None = None) -> go.Figure:
+    """Confusion heatmap of a categorical column: rows are real categories, columns imputed ones.
+
+    Categories read in ``category_order`` (the ``declared`` order of the column's categories when given).
+    """
     if column.confusion is None:
         raise ValueError(f"column {column.column!r} is {column.kind}; confusion matrices are for categorical columns")
-    labels = [str(label) for label in column.confusion["labels"]]
-    matrix = np.asarray(column.confusion["matrix"])
+    stored = [str(label) for label in column.confusion["labels"]]
+    labels = category_order(stored, declared)
+    index = [stored.index(label) for label in labels]
+    matrix = np.asarray(column.confusion["matrix"])[np.ix_(index, index)]
     figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
                                   texttemplate="%{text}", hovertemplate="real %{y}<br>imputed %{x}<br>%{z} rows"
                                   "<extra></extra>"))
@@ -47,14 +81,15 @@ def confusion_figure(column: ColumnQuality) -> go.Figure:
     return figure
 
 
-def column_figure(column: ColumnQuality) -> go.Figure:
-    """The figure that fits the column's kind."""
-    return histogram_figure(column) if column.kind == "numeric" else confusion_figure(column)
+def column_figure(column: ColumnQuality, declared: Sequence[Any] | None = None) -> go.Figure:
+    """The figure that fits the column's kind (``declared``: the order of a categorical column's categories)."""
+    return histogram_figure(column) if column.kind == "numeric" else confusion_figure(column, declared)
 
 
-def report_figures(report: QualityReport) -> dict[str, go.Figure]:
-    """One figure per sensitive column, keyed by column name."""
-    return {column.column: column_figure(column) for column in report.columns}
+def report_figures(report: QualityReport, declared: Mapping[str, Sequence[Any]] | None = None) -> dict[str, go.Figure]:
+    """One figure per sensitive column, keyed by column name; ``declared`` maps a column to its categories' order."""
+    declared = declared or {}
+    return {column.column: column_figure(column, declared.get(column.column)) for column in report.columns}
 
 
 def _metrics_table(report: QualityReport) -> str:
@@ -88,8 +123,12 @@ def _selection_table(report: QualityReport) -> str:
             f"{rows}</table>")
 
 
-def report_html(report: QualityReport, choice: dict[str, Any] | None = None) -> str:
-    """A self-contained HTML page: which imputer ran and why, metrics, notes, figures (plotly.js inline)."""
+def report_html(report: QualityReport, choice: dict[str, Any] | None = None,
+                declared: Mapping[str, Sequence[Any]] | None = None) -> str:
+    """A self-contained HTML page: which imputer ran and why, metrics, notes, figures (plotly.js inline).
+
+    ``declared`` maps a categorical column to the order of its categories (e.g. a config's ``sensitive_domains``).
+    """
     header = f"<h1>Imputation quality: {html.escape(report.imputer)}</h1>"
     if choice:
         requested, reason = html.escape(str(choice.get("requested"))), html.escape(str(choice.get("reason")))
@@ -100,7 +139,7 @@ def report_html(report: QualityReport, choice: dict[str, Any] | None = None) -> 
     body = [header, _metrics_table(report), _selection_table(report)]
     if notes:
         body.append(f"<h2>Notes</h2><ul>{notes}</ul>")
-    for index, figure in enumerate(report_figures(report).values()):
+    for index, figure in enumerate(report_figures(report, declared).values()):
         # plotly.js goes inline once (first figure); the others reuse it.
         body.append(figure.to_html(full_html=False, include_plotlyjs=index == 0))
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

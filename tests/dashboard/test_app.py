@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+EDUCATION = ["Less than 9th grade", "9-11th grade", "High school or GED", "Some college or AA degree",
+             "College graduate or above"]
 
 
 def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
@@ -237,8 +240,12 @@ def test_sessions_are_isolated(small_csv: Path, quirky_csv: Path) -> None:
 def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
     at.slider(key="support_fraction").set_value(0.2).run()
+    at.session_state.declared_values = f"education: {EDUCATION}"  # as a sample's codebook declares it
     at = at.switch_page("views/imputation.py").run()
     assert not at.exception and not errors(at)
+    education = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "education" in c.proto.spec)
+    shown = education["data"][0]["x"]
+    assert shown == [e for e in EDUCATION if e in shown], "categories in the codebook's order, not alphabetically"
     line = next(m.value for m in at.markdown if m.value.startswith("**Imputer that ran:** `gbdt` —"))
     assert "http" not in line and ".cache" not in line, "one line; the paths and links are under details"
     if "unavailable" in line:
