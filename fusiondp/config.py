@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from fusiondp.errors import ConfigError, validated
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
+from fusiondp.text.spec import TextSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
 from fusiondp.train.settings import TrainSettings
 from fusiondp.yamlfile import read_yaml
@@ -30,6 +31,8 @@ class RunConfig(BaseModel):
 
     data: str | None = Field(None, description="Path of the table (CSV, Parquet, Excel).")
     spec: TableSpec | None = Field(None, description="Column roles; see TableSpec.")
+    text: TextSpec | None = Field(None, description="Notes instead of columns: the text column, target and "
+                                  "sensitive span types (fusiondp.text); replaces spec.")
     support_source: Literal["fraction", "table", "dp_synthetic"] = Field(
         "fraction", description="'fraction' (a public share of the table), 'table' (support_data) or 'dp_synthetic' "
         "(synthesised from the private training rows under epsilon_syn). Default: 'table' when support_data is set.",
@@ -166,6 +169,15 @@ class RunConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _one_kind_of_roles(self) -> RunConfig:
+        if self.text is not None and self.spec is not None:
+            raise ValueError("give the roles either as a column spec (spec) or as a text spec (text), not both")
+        if self.text is not None and (self.support_source == "dp_synthetic" or self.hybrid_data is not None):
+            raise ValueError("notes (text) take their support notes from the table (support_source 'fraction' or "
+                             "a split column) or a separate table; dp_synthetic and hybrid_data are for tables")
+        return self
+
+    @model_validator(mode="after")
     def _support_source_consistent(self) -> RunConfig:
         if self.support_source == "table" and not self.support_data:
             raise ValueError("support_source 'table' needs support_data, the path of the public support table")
@@ -220,6 +232,8 @@ class RunConfig(BaseModel):
         data = self.model_dump(mode="json")
         if self.spec is not None:
             data["spec"] = self.spec.to_dict()
+        if self.text is not None:
+            data["text"] = self.text.to_dict()
         return data
 
     def to_yaml(self, path: str | Path) -> None:

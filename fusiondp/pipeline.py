@@ -104,6 +104,8 @@ class PreparedData:
     builtin_quality: QualityReport | None = None
     """With user-provided imputations (``hybrid_data``): the built-in imputer's cross-fitted report on the same
     support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
+    public_part: str | None = None
+    """What is public besides the label when it is not a set of columns (notes: the words outside the spans)."""
 
     def data_summary(self) -> dict[str, Any]:
         synthetic = self.splits.synthetic
@@ -126,7 +128,13 @@ def _tensor(array: Any, device: torch.device) -> torch.Tensor:
 
 def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None,
             progress: Progress | None = None) -> PreparedData:
-    """Load, validate, split, impute and encode the table named (or given) by ``config``."""
+    """Load, validate, split, impute and encode the table named (or given) by ``config``.
+
+    With a text spec (``config.text``), the notes' preparation (``fusiondp.text.pipeline.prepare_text``)."""
+    if config.text is not None:
+        from fusiondp.text.pipeline import prepare_text
+
+        return prepare_text(config, table, support, progress)
     table, support = load_inputs(config, table, support)
     return prepare_splits(config, split_for(config, table, support, progress=progress), progress)
 
@@ -530,7 +538,7 @@ def fit_run(
         outcome = train_mode(prepared.tensors, mode, config.train_settings(), seed=seed, sigma=sigma,
                              epsilon_at=epsilon_at, on_epoch=on_epoch, should_stop=should_stop)
     ledger = _ledger(prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
-    ledger.statement = privacy_statement(ledger, prepared.spec, mode.name)
+    ledger.statement = privacy_statement(ledger, prepared.spec, mode.name, public_part=prepared.public_part)
     timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
               "impute_s": round(prepared.impute_s, 3),
               "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),

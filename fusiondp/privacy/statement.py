@@ -49,13 +49,18 @@ def epsilon_delta_tpr_bound(epsilon: float, delta: float, fpr: float) -> float:
     return min(1.0, math.exp(min(epsilon, 700)) * fpr + delta)
 
 
-def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str) -> str:
-    """What the model protects, what it spent, what that means, and what it does not protect."""
+def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *, public_part: str | None = None) -> str:
+    """What the model protects, what it spent, what that means, and what it does not protect.
+
+    ``public_part`` names what is public besides the label when it is not a set of columns (a note's words
+    outside its sensitive spans)."""
     mode = get_mode(mode_name)
     sensitive = ", ".join(spec.sensitive)
     group_level = ("group-level inference — the model may still learn how the sensitive columns relate to the "
                    "others across the population, and predict them for anyone")
     public = f"the {len(spec.public)} public columns" if spec.public else "the columns not tagged sensitive"
+    if public_part is not None:
+        public = public_part
     not_protected = f"Not protected: {public} and the label, which are treated as public; and {group_level}."
     if mode_name == "dpsgd":
         not_protected = f"Not protected: {group_level}."
@@ -74,6 +79,11 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str) ->
         protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
                      "row's sensitive values, replaced by 'missing' (the 'removal to missing' relation: the "
                      "feature-DP baseline's reference, not an imputation).")
+    elif relation == "remove" and public_part is not None:
+        protected = (f"Protected: the values of {sensitive} in every training note. Neighbouring datasets differ in "
+                     "one note's sensitive spans, replaced by their surrogates in its hybrid note — predicted from "
+                     "the note's public words by a generator fitted on the public support notes, or type "
+                     "placeholders where none is predicted (the 'removal' relation).")
     elif relation == "remove":
         protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
                      "row's sensitive values, replaced by their reference values — their imputation from the row's "

@@ -1,0 +1,255 @@
+"""The hybrid-note generator: surrogates for a note's sensitive spans, predicted from its public rest.
+
+Fitted on the *support* notes only (their spans are public). Per predicted span type — the
+patient's age group, sex and ethnicity group — a logistic regression reads the note's public
+words (its text with every sensitive span removed) and predicts the note's value. Surrogates are
+consistent within a note: one age for every age span, one sex for every pronoun and sex word, one
+ethnicity group. A model is used only if its cross-fitted accuracy on the support notes beats the
+majority value; otherwise the majority value is the surrogate. A type with too few support notes
+(``MIN_LABELLED_NOTES``), or one no model can predict (names, dates, places, identifiers), is
+replaced by its type placeholder (``[NAME]``) — named as such in every output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+
+from fusiondp.text.spans import (
+    ETHNICITY_TERMS,
+    GROUP_OF_TERM,
+    SEX_FORMS,
+    Span,
+    detect_spans,
+    match_case,
+    placeholder,
+    render,
+)
+from fusiondp.text.spec import SPAN_TYPES, SpanType
+
+PREDICTED: tuple[SpanType, ...] = ("age", "sex", "ethnicity")
+"""Span types whose surrogate is predicted from the rest of the note; the others get placeholders."""
+AGE_GROUPS: tuple[tuple[int, int, str], ...] = (
+    (0, 18, "0-17"), (18, 30, "18-29"), (30, 45, "30-44"), (45, 65, "45-64"), (65, 200, "65+"))
+"""Age groups the generator predicts and the notes' features encode: [low, high) years and a label."""
+MIN_LABELLED_NOTES = 12
+"""Support notes with a span of a type needed before a surrogate model (or the majority value) is fitted."""
+CROSS_FIT_FOLDS = 3
+GENERATOR = "support-fitted surrogates (logistic regression on the note's public words)"
+"""The generator's name, shown in every output with what each span type actually got."""
+
+
+def age_group(years: int) -> str:
+    return next(label for low, high, label in AGE_GROUPS if low <= years < high)
+
+
+def note_attributes(spans: Sequence[Span]) -> dict[str, str]:
+    """The note-level value of each predicted type: the first age's group, the majority sex, the first ethnicity."""
+    values: dict[str, str] = {}
+    ages = [s for s in spans if s.kind == "age" and s.value is not None]
+    if ages:
+        values["age"] = age_group(int(ages[0].value or 0))
+    sexes = Counter(s.value for s in spans if s.kind == "sex" and s.value is not None)
+    if sexes:
+        values["sex"] = max(sexes, key=lambda sex: (sexes[sex], sex == next(s.value for s in spans if s.kind == "sex")))
+    ethnicity = next((s.value for s in spans if s.kind == "ethnicity" and s.value is not None), None)
+    if ethnicity is not None:
+        values["ethnicity"] = ethnicity
+    return values
+
+
+def public_text(text: str, spans: Sequence[Span]) -> str:
+    """The note without its sensitive spans: what is public about it."""
+    return render(text, list(spans), [" "] * len(spans))
+
+
+@dataclass
+class ParsedNote:
+    """A note, its detected spans and their note-level values."""
+
+    text: str
+    spans: list[Span]
+    attributes: dict[str, str]
+
+    @property
+    def public(self) -> str:
+        return public_text(self.text, self.spans)
+
+
+def parse_notes(notes: Sequence[str], kinds: Sequence[SpanType]) -> list[ParsedNote]:
+    parsed = []
+    for note in notes:
+        spans = detect_spans(note, kinds)
+        parsed.append(ParsedNote(note, spans, note_attributes(spans)))
+    return parsed
+
+
+@dataclass
+class SurrogateChoice:
+    """What one span type gets: a model's prediction, the support's majority value, or its placeholder."""
+
+    kind: SpanType
+    used: str
+    """``model``, ``majority`` or ``placeholder``."""
+    reason: str
+    notes: int = 0
+    """Support notes with a span of this type (the rows the choice was fitted and scored on)."""
+    values: list[str] = field(default_factory=list)
+    majority: str | None = None
+    cv_accuracy: float | None = None
+    cv_macro_f1: float | None = None
+    baseline_accuracy: float | None = None
+    baseline_macro_f1: float | None = None
+    model: LogisticRegression | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in vars(self).items() if key != "model"}
+
+
+@dataclass
+class HybridNote:
+    """A note's three views: real, hybrid (surrogates) and uninformative (placeholders), as text and values."""
+
+    parsed: ParsedNote
+    surrogates: dict[str, str]
+    """Per predicted type with a surrogate, the value standing in for the note's."""
+    text: str
+
+    @property
+    def placeholders(self) -> str:
+        return render(self.parsed.text, self.parsed.spans, [placeholder(s.kind) for s in self.parsed.spans])
+
+
+class HybridNoteGenerator:
+    """Predicts surrogates for the sensitive spans of notes from their public words; fitted on support notes."""
+
+    def __init__(self, kinds: Sequence[SpanType] = SPAN_TYPES, *, seed: int = 0,
+                 folds: int = CROSS_FIT_FOLDS) -> None:
+        self.kinds = tuple(kinds)
+        self.seed = seed
+        self.folds = folds
+
+    def fit(self, notes: Sequence[str]) -> HybridNoteGenerator:
+        """Fit on support notes (public spans): the word features, then per type model vs majority vs placeholder.
+
+        Leaves ``cross_fitted_``: each support note's hybrid made from values predicted without it
+        (out of fold), the honest analogue of a private note's hybrid.
+        """
+        parsed = parse_notes(notes, self.kinds)
+        self.words_ = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=2000)
+        features = self.words_.fit_transform([note.public for note in parsed])
+        self.choices_: dict[SpanType, SurrogateChoice] = {}
+        out_of_fold: list[dict[str, str]] = [{} for _ in parsed]
+        for kind in self.kinds:
+            if kind not in PREDICTED:
+                self.choices_[kind] = SurrogateChoice(
+                    kind, "placeholder", f"no predictive surrogate for {kind}: replaced by {placeholder(kind)}")
+                continue
+            rows = [i for i, note in enumerate(parsed) if kind in note.attributes]
+            labels = np.array([parsed[i].attributes[kind] for i in rows])
+            choice, predicted = self._fit_kind(kind, features[rows] if rows else None, labels)
+            self.choices_[kind] = choice
+            for row, value in zip(rows, predicted, strict=True):
+                out_of_fold[row][kind] = value
+        self.cross_fitted_ = [self._hybrid(note, values) for note, values in zip(parsed, out_of_fold, strict=True)]
+        return self
+
+    def _fit_kind(self, kind: SpanType, features: Any, labels: np.ndarray) -> tuple[SurrogateChoice, list[str]]:
+        counts = Counter(labels.tolist())
+        if len(labels) < MIN_LABELLED_NOTES:
+            return SurrogateChoice(kind, "placeholder", f"only {len(labels)} support notes have a span of type "
+                                   f"{kind} (at least {MIN_LABELLED_NOTES} needed): replaced by {placeholder(kind)}",
+                                   len(labels)), []
+        majority = counts.most_common(1)[0][0]
+        values = sorted(counts)
+        baseline = np.full(len(labels), majority)
+        base_acc, base_f1 = accuracy_score(labels, baseline), f1_score(labels, baseline, average="macro")
+        smallest = min(counts.values())
+        if len(counts) < 2 or smallest < 2:
+            reason = ("one value in the support notes" if len(counts) < 2
+                      else "a value seen in only one support note leaves no cross-fitting")
+            return SurrogateChoice(kind, "majority", f"majority value {majority!r}: {reason}", len(labels), values,
+                                   majority, baseline_accuracy=base_acc, baseline_macro_f1=base_f1), baseline.tolist()
+        folds = StratifiedKFold(n_splits=min(self.folds, smallest), shuffle=True, random_state=self.seed)
+        predicted = np.empty(len(labels), dtype=object)
+        for fit_rows, held in folds.split(np.zeros(len(labels)), labels):
+            predicted[held] = self._model().fit(features[fit_rows], labels[fit_rows]).predict(features[held])
+        acc, f1 = accuracy_score(labels, predicted), f1_score(labels, predicted.astype(str), average="macro")
+        scores = dict(cv_accuracy=acc, cv_macro_f1=f1, baseline_accuracy=base_acc, baseline_macro_f1=base_f1)
+        if acc <= base_acc:
+            return SurrogateChoice(kind, "majority", f"majority value {majority!r}: the model's cross-fitted "
+                                   f"accuracy {acc:.3f} does not beat it ({base_acc:.3f})", len(labels), values,
+                                   majority, **scores), baseline.tolist()
+        model = self._model().fit(features, labels)
+        return SurrogateChoice(kind, "model", f"logistic regression on the public words (cross-fitted accuracy "
+                               f"{acc:.3f} vs {base_acc:.3f} majority)", len(labels), values, majority,
+                               model=model, **scores), predicted.tolist()
+
+    def _model(self) -> LogisticRegression:
+        return LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced", random_state=self.seed)
+
+    def predict_values(self, parsed: Sequence[ParsedNote]) -> list[dict[str, str]]:
+        """Per note, the surrogate value of each predicted type the note has spans of (public words only)."""
+        predicted: list[dict[str, str]] = [{} for _ in parsed]
+        features = self.words_.transform([note.public for note in parsed]) if parsed else None
+        for kind, choice in self.choices_.items():
+            if choice.used == "placeholder":
+                continue
+            rows = [i for i, note in enumerate(parsed) if any(s.kind == kind for s in note.spans)]
+            if not rows:
+                continue
+            if choice.model is not None:
+                values = choice.model.predict(features[rows]).tolist()
+            else:
+                values = [choice.majority] * len(rows)
+            for row, value in zip(rows, values, strict=True):
+                predicted[row][kind] = str(value)
+        return predicted
+
+    def transform(self, notes: Sequence[str]) -> list[HybridNote]:
+        """The hybrid of each note: detected spans replaced by surrogates (or placeholders)."""
+        parsed = parse_notes(notes, self.kinds)
+        return [self._hybrid(note, values) for note, values in zip(parsed, self.predict_values(parsed), strict=True)]
+
+    def _hybrid(self, note: ParsedNote, values: dict[str, str]) -> HybridNote:
+        replacements = [surrogate_text(span, values.get(span.kind), note.attributes.get(span.kind))
+                        for span in note.spans]
+        return HybridNote(note, values, render(note.text, note.spans, replacements))
+
+    def describe(self) -> str:
+        """One line: what each span type gets."""
+        return "; ".join(f"{kind}: {choice.used}" for kind, choice in self.choices_.items())
+
+
+def surrogate_text(span: Span, value: str | None, real: str | None) -> str:
+    """The words standing in for ``span`` given its type's surrogate ``value`` (``None``: the placeholder).
+
+    The span is left as it is when the surrogate equals the note's own value, so a note whose surrogates all
+    equal its values is its own hybrid, character for character.
+    """
+    if value is None:
+        return placeholder(span.kind)
+    if value == real:
+        return span.text
+    if span.kind == "age":
+        return re.sub(r"\d+", str(AGE_SURROGATE[value]), span.text, count=1)
+    if span.kind == "sex":
+        word = span.text.rstrip(".")
+        return match_case(SEX_FORMS[value][word.lower()], word) + span.text[len(word):]
+    if GROUP_OF_TERM.get(span.text.lower()) == value:
+        return span.text
+    return match_case(ETHNICITY_TERMS[value][0].title() if span.text[:1].isupper() else ETHNICITY_TERMS[value][0],
+                      span.text)
+
+
+AGE_SURROGATE = {label: (low + min(high, 90)) // 2 for low, high, label in AGE_GROUPS}
+"""The age written into a hybrid note for a predicted age group: the group's midpoint (65+ → 77)."""
