@@ -26,6 +26,7 @@ import yaml
 
 from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, SpecError, TableSpec
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
+from fusiondp.errors import MissingDeclarations
 from fusiondp.models import TabularMLP
 from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, split_for
 from fusiondp.privacy.accounting import calibrate_sigma
@@ -128,9 +129,22 @@ def collect_finished_job() -> None:
         st.session_state.records = job.records
 
 
+DECLARED_VALUES_LABEL = "Declared values of each sensitive column (YAML, one line per column)"
+
+
+def error_message(exc: Exception) -> str:
+    """A library error in the app's words: a missing declaration points at the Columns page's box, not at
+    the config keys or the command line's flags."""
+    if isinstance(exc, MissingDeclarations):
+        lines = "\n".join(f"{column}: {shape}" for column, shape in exc.placeholders().items())
+        return (f"{exc.problem()} On the Columns page, write one line per column in “{DECLARED_VALUES_LABEL}”:"
+                f"\n```yaml\n{lines}\n```")
+    return str(exc)
+
+
 def show_error(exc: Exception) -> None:
     """Library errors are shown as their message (which says how to fix it), never as a traceback."""
-    st.error(str(exc), icon="⚠️")
+    st.error(error_message(exc), icon="⚠️")
 
 
 def imputer_line(name: str, reason: str) -> None:
@@ -520,7 +534,7 @@ class TrainingJob:
                 if record.cancelled:
                     break
         except FusionDPError as exc:
-            self.error = str(exc)
+            self.error = error_message(exc)
         except Exception as exc:  # shown as a message: the app must keep working
             self.error = f"Training failed unexpectedly ({type(exc).__name__}: {exc})."
         finally:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, SpecError
+from fusiondp.errors import ConfigError, FusionDPError, MissingDeclarations, PrivacyError, SpecError
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
 
 if TYPE_CHECKING:
@@ -657,13 +657,22 @@ def info() -> None:
         typer.echo(f"imputer {name}: {'available' if reason is None else 'unavailable: ' + reason}")
 
 
+def error_message(exc: FusionDPError) -> str:
+    """A library error as the command line phrases it: a missing declaration also names `fusiondp run`'s flags."""
+    if isinstance(exc, MissingDeclarations):
+        flags = [*(f"--sensitive-domain {c}=V1,V2,…" for c in exc.categories),
+                 *(f"--sensitive-bounds {c}=LOW:HIGH" for c in exc.bounds)]
+        return f"{exc}\n(or pass {' '.join(flags)} to `fusiondp run`)."
+    return str(exc)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one message and exit status 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         app()
     except FusionDPError as exc:
-        typer.echo(f"Error: {exc}", err=True)
+        typer.echo(f"Error: {error_message(exc)}", err=True)
         sys.exit(2)
 
 

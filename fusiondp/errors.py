@@ -7,6 +7,7 @@ says what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +29,38 @@ class DataError(FusionDPError, ValueError):
 
 class ConfigError(FusionDPError, ValueError):
     """A run setting is out of range or inconsistent with another one."""
+
+
+class MissingDeclarations(ConfigError):
+    """A DP-synthetic support set lacks the declared categories or bounds of some sensitive columns.
+
+    The columns are fields (``categories``: categorical columns without declared categories,
+    ``bounds``: numeric ones without a declared range) so that each front-end phrases the fix in
+    its own terms from ``problem()`` and ``placeholders()``: the message names the config file's
+    keys, ``fusiondp run`` adds its flags, the dashboard points at its declared-values box.
+    """
+
+    CATEGORIES = "[<category>, <category>, …]"
+    BOUNDS = "[<low>, <high>]"
+
+    def __init__(self, categories: Sequence[str], bounds: Sequence[str]) -> None:
+        self.categories = tuple(categories)
+        self.bounds = tuple(bounds)
+        lines = [*(["sensitive_domains:"] if self.categories else []),
+                 *(f"  {c}: {self.CATEGORIES}" for c in self.categories),
+                 *(["sensitive_bounds:"] if self.bounds else []), *(f"  {c}: {self.BOUNDS}" for c in self.bounds)]
+        super().__init__(f"{self.problem()} Add to the config:\n" + "\n".join(lines))
+
+    def problem(self) -> str:
+        """What is missing and why it must be declared, in words every front-end shares."""
+        missing = [*(f"categories of {c!r}" for c in self.categories), *(f"bounds of {c!r}" for c in self.bounds)]
+        return ("A DP-synthetic support set needs a declared domain for every sensitive column, taken from public "
+                "knowledge (a codebook, the survey's documentation), never from the private rows' own values. "
+                f"Missing: {'; '.join(missing)}.")
+
+    def placeholders(self) -> dict[str, str]:
+        """Each column to declare with the shape of its declaration: categories or ``[<low>, <high>]``."""
+        return {**dict.fromkeys(self.categories, self.CATEGORIES), **dict.fromkeys(self.bounds, self.BOUNDS)}
 
 
 class PrivacyError(FusionDPError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fusiondp.cli import app
+from fusiondp.cli import app, error_message, main
 from fusiondp.config import RunConfig
-from fusiondp.errors import ConfigError
+from fusiondp.errors import ConfigError, MissingDeclarations
 from fusiondp.pipeline import prepare
 from fusiondp.privacy.accounting import compose_with_synthesizer, epsilon_spent
 from fusiondp.record import RunRecord
@@ -128,6 +129,33 @@ def test_missing_domain_is_a_config_error() -> None:
         MarginalSynthesizer(SPEC, settings(1.0, bounds={}))
     with pytest.raises(ConfigError, match="not public columns"):
         MarginalSynthesizer(SPEC, settings(1.0, condition_on=("group",)))
+
+
+def test_missing_declarations_carry_their_columns_and_each_front_end_phrases_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(MissingDeclarations) as caught:
+        MarginalSynthesizer(SPEC, settings(1.0, domains={}, bounds={}))
+    missing = caught.value
+    assert (missing.categories, missing.bounds) == (("group",), ("level",))
+    assert missing.placeholders() == {"group": "[<category>, <category>, …]", "level": "[<low>, <high>]"}
+    assert "categories of 'group'; bounds of 'level'" in missing.problem() and "--" not in missing.problem()
+    # The library speaks the config file; the command line adds its flags.
+    assert str(missing).endswith("sensitive_domains:\n  group: [<category>, <category>, …]\n"
+                                 "sensitive_bounds:\n  level: [<low>, <high>]") and "--sensitive" not in str(missing)
+    assert error_message(missing).endswith("(or pass --sensitive-domain group=V1,V2,… --sensitive-bounds "
+                                           "level=LOW:HIGH to `fusiondp run`).")
+    assert error_message(ConfigError("plain")) == "plain"
+    csv = tmp_path / "toy.csv"
+    toy_table(300).to_csv(csv, index=False)
+    monkeypatch.setattr(sys, "argv", ["fusiondp", "run", "--data", str(csv), "--target", "y", "--sensitive",
+                                      "group,level", "--categorical", "group", "--support-source", "dp_synthetic",
+                                      "--sensitive-bounds", "level=0:10", "--out", str(tmp_path / "out"), "--quiet"])
+    with pytest.raises(SystemExit) as exit_status:
+        main()
+    assert exit_status.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "Missing: categories of 'group'." in stderr and "--sensitive-domain group=V1,V2,…" in stderr
+    assert "level" not in stderr.split("Missing:")[1], "a declared column is not asked for again"
 
 
 def test_missing_domain_in_a_run_config_is_a_config_error(sample_spec: TableSpec) -> None:

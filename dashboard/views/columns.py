@@ -96,7 +96,7 @@ with right:
                 st.session_state.declared_values = state.declared_template(
                     state.current_spec().resolve(table.frame))
         st.text_area(
-            "Declared values of each sensitive column (YAML, one line per column)", key="declared_values",
+            state.DECLARED_VALUES_LABEL, key="declared_values",
             persist_state="session", height=160,
             help="Categories of a categorical column (`gender: [Female, Male]`) or the range of a numeric one "
                  "(`age: [20, 80]`), taken from public knowledge such as the data's codebook — never read from "

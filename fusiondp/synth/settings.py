@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fusiondp.errors import ConfigError
+from fusiondp.errors import ConfigError, MissingDeclarations
 from fusiondp.spec import TableSpec
 
 SYNTH_METHODS: tuple[str, ...] = ("marginal", "two_stage")
@@ -78,18 +78,7 @@ def check_domains(spec: TableSpec, settings: SynthSettings) -> None:
     missing_domains = [c for c in categorical if not settings.domains.get(c)]
     missing_bounds = [c for c in numeric if c not in settings.bounds]
     if missing_domains or missing_bounds:
-        example = [f"  {c}: [<category>, <category>, …]" for c in missing_domains]
-        example_bounds = [f"  {c}: [<low>, <high>]" for c in missing_bounds]
-        raise ConfigError(
-            "support_source 'dp_synthetic' needs a declared domain for every sensitive column, taken from public "
-            "knowledge (a codebook, the survey's documentation), never from the private rows' own values. Missing: "
-            + "; ".join([*(f"categories of {c!r}" for c in missing_domains),
-                         *(f"bounds of {c!r}" for c in missing_bounds)])
-            + ". Add to the config:\n"
-            + ("sensitive_domains:\n" + "\n".join(example) + "\n" if example else "")
-            + ("sensitive_bounds:\n" + "\n".join(example_bounds) + "\n" if example_bounds else "")
-            + "(or the --sensitive-domain / --sensitive-bounds flags of `fusiondp run`)."
-        )
+        raise MissingDeclarations(missing_domains, missing_bounds)
     for column in categorical:
         names = [str(v) for v in settings.domains[column]]
         if len(set(names)) != len(names):
