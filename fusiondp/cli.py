@@ -22,7 +22,9 @@ from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
 
 if TYPE_CHECKING:
     from fusiondp.config import RunConfig
+    from fusiondp.pipeline import PreparedData
     from fusiondp.spec import TableSpec
+    from fusiondp.text.spec import TextSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Feature-level differentially private learning (FusionDP).")
@@ -268,23 +270,22 @@ def run(
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
     strict: Annotated[bool, Opt(help="Refuse to train while the privacy preflight has high-severity findings.")]
     = False,
+    text_column: Annotated[str | None, Opt(
+        help="Column of free-text notes: protect sensitive spans inside it (instead of sensitive columns); needs "
+             "--target, replaces --sensitive.")] = None,
+    sensitive_spans: Annotated[str | None, Opt(
+        help="With --text-column: comma-separated span types to protect among age, sex, ethnicity, name, date, "
+             "place, identifier (default: all).")] = None,
 ) -> None:
-    """Train the chosen modes on a table and print metrics with the privacy ledger."""
+    """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
+    text_spec = _text_spec_from_flags(spec, text_column, target, sensitive, sensitive_spans, target_kind)
+    if text_spec is not None:
+        target = target_kind = None  # the roles travel in the text spec
     from tqdm.auto import tqdm
 
     from fusiondp.impute import format_quality_lines
     from fusiondp.metrics import validation_metric
-    from fusiondp.pipeline import (
-        curve_runs,
-        load_inputs,
-        prepare_splits,
-        privacy_plan,
-        save_results,
-        split_for,
-        train_run,
-        with_epsilon,
-    )
-    from fusiondp.privacy.preflight import check_strict, preflight
+    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, train_run, with_epsilon
 
     overrides = dict(
         data=str(data) if data else None,
@@ -302,26 +303,16 @@ def run(
         synth_condition_on=_split_list(synth_condition_on), synthesizer=synthesizer,
         synth_latent_dim=synth_latent_dim, synth_epochs=synth_epochs, synth_accountant=synth_accountant,
     )
+    overrides["text"] = text_spec
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
     cfg = _build_config(config, overrides)
-    _require_roles(cfg)
+    if cfg.text is None:
+        _require_roles(cfg)
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
-    table, support_table = load_inputs(cfg)
     progress = PhaseBars(quiet)
-    splits = split_for(cfg, table, support_table, progress=progress)
-    prepared = prepare_splits(cfg, splits, progress)
-    progress("preflight", 0.0)
-    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits,
-                         quality=prepared.builtin_quality or prepared.quality)
-    progress("preflight", 1.0)
-    for finding in findings:
-        typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
-    if not findings:
-        typer.echo("preflight: no proxy, identifier or set-up problem found")
-    if strict:
-        check_strict(findings)
+    prepared = _prepare_notes(cfg, progress) if cfg.text is not None else _prepare_table(cfg, progress, strict)
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
     for line in format_quality_lines(prepared.quality):
@@ -379,6 +370,59 @@ def _first_sentence(reason: str) -> str:
 
     head = imputer_headline(reason)
     return head if head == reason.rstrip(".") else f"{head}; details: fusiondp info"
+
+
+def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool) -> PreparedData:
+    """Split, impute and encode a table, then print the privacy preflight (refusing on high findings if strict)."""
+    from fusiondp.pipeline import load_inputs, prepare_splits, split_for
+    from fusiondp.privacy.preflight import check_strict, preflight
+
+    table, support_table = load_inputs(cfg)
+    splits = split_for(cfg, table, support_table, progress=progress)
+    prepared = prepare_splits(cfg, splits, progress)
+    progress("preflight", 0.0)
+    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits,
+                         quality=prepared.builtin_quality or prepared.quality)
+    progress("preflight", 1.0)
+    for finding in findings:
+        typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
+    if not findings:
+        typer.echo("preflight: no proxy, identifier or set-up problem found")
+    if strict:
+        check_strict(findings)
+    return prepared
+
+
+def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: str | None, sensitive: str | None,
+                          sensitive_spans: str | None, target_kind: str | None) -> TextSpec | None:
+    """The notes' roles from ``--text-column``, ``--target`` and ``--sensitive-spans``; ``None`` for a table."""
+    if text_column is None:
+        if sensitive_spans is not None:
+            raise SpecError("--sensitive-spans needs --text-column COL (the column holding the notes).")
+        return None
+    from fusiondp.text.spec import TextSpec
+
+    if spec is not None or sensitive is not None:
+        raise SpecError("--text-column protects spans inside the notes: give --target and optionally "
+                        "--sensitive-spans, not --spec or --sensitive.")
+    if target is None:
+        raise SpecError("--text-column needs --target COL (the label to predict from the notes).")
+    roles: dict[str, Any] = {"text_column": text_column, "target": target}
+    if sensitive_spans is not None:
+        roles["sensitive_spans"] = sensitive_spans
+    if target_kind is not None:
+        roles["target_kind"] = target_kind
+    return TextSpec.build(**roles)
+
+
+def _prepare_notes(cfg: RunConfig, progress: PhaseBars) -> PreparedData:
+    """Split the notes, generate hybrid notes and encode them (support notes only), saying which detector ran."""
+    from fusiondp.text.pipeline import prepare_text
+
+    prepared = prepare_text(cfg, progress=progress)
+    typer.echo("preflight: the proxy and identifier checks read table columns and do not run on notes; spans the "
+               "rule-based detector misses stay in the public words (read a few hybrid notes to check)")
+    return prepared
 
 
 def _epsilons(text: str) -> list[float]:

@@ -158,6 +158,8 @@ class HybridNoteGenerator:
             labels = np.array([parsed[i].attributes[kind] for i in rows])
             choice, predicted = self._fit_kind(kind, features[rows] if rows else None, labels)
             self.choices_[kind] = choice
+            if choice.used == "placeholder":
+                continue
             for row, value in zip(rows, predicted, strict=True):
                 out_of_fold[row][kind] = value
         self.cross_fitted_ = [self._hybrid(note, values) for note, values in zip(parsed, out_of_fold, strict=True)]

@@ -1,0 +1,222 @@
+"""FusionDP on notes (fusiondp.text): spans, hybrid notes, the notes' encoder, hygiene and the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError, SpecError
+from fusiondp.models import build_model
+from fusiondp.pipeline import prepare, train_run
+from fusiondp.text import DETECTOR, HybridNoteGenerator, TextSpec, detect_spans
+from fusiondp.text.features import NoteVectorizer, hybrid_tokens, real_tokens
+from fusiondp.text.hybrid import AGE_SURROGATE, MIN_LABELLED_NOTES, parse_notes
+from fusiondp.train.ghost import row_layout, step_gradients
+
+SAMPLE_NOTES = Path(__file__).resolve().parents[1] / "sample_data" / "drug_reviews.csv"
+CONDITIONS = {"female": ["birth control pills", "pregnancy nausea", "menstrual cramps", "hot flashes"],
+              "male": ["prostate trouble", "erectile problems", "hair loss on the crown", "low testosterone"]}
+SHARED = ["back pain", "migraines", "insomnia", "acid reflux", "anxiety", "high blood pressure"]
+OUTCOMES = {True: ["it worked wonderfully", "great relief within days", "best drug so far"],
+            False: ["it did nothing at all", "terrible side effects", "I stopped after a week"]}
+
+
+def make_notes(n: int, seed: int = 0) -> pd.DataFrame:
+    """Synthetic reviews whose words predict the patient's sex and whose label depends on words and age."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        sex = "female" if rng.random() < 0.5 else "male"
+        age = int(rng.integers(19, 80))
+        good = bool(rng.random() < (0.75 if age < 50 else 0.35))
+        pronoun, noun = ("She", "woman") if sex == "female" else ("He", "man")
+        problem = rng.choice(CONDITIONS[sex] if rng.random() < 0.8 else SHARED)
+        text = (f"{pronoun} is a {age}-year-old {noun} treated for {problem}. {pronoun} says "
+                f"{rng.choice(OUTCOMES[good])}.")
+        if i % 7 == 0:
+            text += f" Seen by Dr. {rng.choice(['Adams', 'Baker', 'Clark'])} on 0{rng.integers(1, 9)}/12/2019."
+        rows.append({"note": text, "good": "yes" if good else "no", "part": ""})
+    table = pd.DataFrame(rows)
+    table["part"] = np.array(["support", "train", "train", "train", "val", "test"])[np.arange(n) % 6]
+    return table
+
+
+def text_config(**values: object) -> RunConfig:
+    base = dict(text=TextSpec(text_column="note", target="good", positive_class="yes"), split_column="part",
+                epochs=2, batch_size=32, delta=1e-4, modes=["fusiondp"])
+    return RunConfig.build(**{**base, **values})
+
+
+def test_rule_based_spans_find_each_type_and_skip_lookalikes() -> None:
+    text = ("Mr. Smith is a 67-year-old white male seen 03/12/2019 at Mercy General Hospital, Boston, MA. "
+            "He had black stools and a high white blood cell count; MRN: 12345678, phone (555) 123-4567. "
+            "His daughter, 22 yo, is Hispanic.")
+    found = [(span.kind, span.text, span.value) for span in detect_spans(text)]
+    assert ("sex", "Mr.", "male") in found and ("name", "Smith", None) in found
+    assert ("age", "67-year-old", "67") in found and ("age", "22 yo", "22") in found
+    assert ("ethnicity", "white", "white") in found and ("ethnicity", "Hispanic", "hispanic") in found
+    assert ("date", "03/12/2019", None) in found and ("identifier", "MRN: 12345678", None) in found
+    assert ("identifier", "(555) 123-4567", None) in found and ("place", "Boston, MA", None) in found
+    assert ("sex", "He", "male") in found and ("sex", "His", "male") in found
+    assert not any(span.text.lower() == "black" for span in detect_spans(text)), "'black stools' is no ethnicity"
+    assert [s.text for s in detect_spans(text) if s.kind == "ethnicity"] == ["white", "Hispanic"]
+    assert all(s.kind in ("age", "sex") for s in detect_spans(text, ["age", "sex"]))
+    spans = detect_spans(text)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans)), "spans never overlap"
+
+
+def test_generator_consistent_surrogates_placeholders_and_fallback() -> None:
+    support = make_notes(120, seed=1)["note"].tolist()
+    generator = HybridNoteGenerator(seed=0).fit(support)
+    assert generator.choices_["sex"].used == "model", generator.choices_["sex"].reason
+    assert generator.choices_["name"].used == "placeholder" and generator.choices_["ethnicity"].used == "placeholder"
+    note = "She is a 30-year-old woman treated for prostate trouble. Her doctor, Dr. Adams, says she improved."
+    hybrid = generator.transform([note])[0]
+    assert hybrid.surrogates["sex"] == "male", "the public words (prostate) predict the surrogate sex"
+    words = re.findall(r"\b(?:she|he|her|his|him|woman|man)\b", hybrid.text, flags=re.IGNORECASE)
+    assert {w.lower() for w in words} <= {"he", "his", "him", "man"}, f"one sex across the note: {hybrid.text}"
+    assert "[NAME]" in hybrid.text and "Adams" not in hybrid.text
+    assert hybrid.placeholders.count("[SEX]") == 4 and "[AGE]" in hybrid.placeholders
+    few = HybridNoteGenerator(["age"], seed=0).fit(support[: MIN_LABELLED_NOTES - 1])
+    assert few.choices_["age"].used == "placeholder" and "[AGE]" in few.choices_["age"].reason
+    assert "[AGE]" in few.transform(["A 40 yo man."])[0].text
+
+
+def test_zero_when_exact_for_a_note_equal_to_its_hybrid() -> None:
+    spec = TextSpec(text_column="note", target="good")
+    support = make_notes(120, seed=1)["note"].tolist()
+    generator = HybridNoteGenerator(spec.sensitive_spans, seed=0).fit(support)
+    template = "{} is a {} yo {} treated for prostate trouble. {} says it worked wonderfully."
+    probe = generator.transform([template.format("He", 70, "man", "He")])[0]  # the age group its words predict
+    age = AGE_SURROGATE[probe.surrogates["age"]]
+    note, other = template.format("He", age, "man", "He"), template.format("She", age, "woman", "She")
+    same, changed = generator.transform([note, other])
+    assert same.text == note, "surrogates equal to the note's own values leave it unchanged"
+    assert changed.text != other
+    encoder = NoteVectorizer(spec).fit(parse_notes(support, spec.sensitive_spans))
+    parsed = [same.parsed, changed.parsed]
+    public = encoder.public_block(parsed)
+    real = torch.as_tensor(encoder.transform(public, [real_tokens(n) for n in parsed]))
+    hybrid = torch.as_tensor(encoder.transform(public, [hybrid_tokens(n) for n in (same, changed)]))
+    assert torch.equal(real[0], hybrid[0]) and not torch.equal(real[1], hybrid[1])
+    model = build_model(encoder.n_features, (16, 8), 0, torch.device("cpu")).double()
+    first, block, total = row_layout(0, 2, 2)  # [real block | reference block], zero padding
+    x = torch.zeros(total, encoder.n_features, dtype=torch.float64)
+    x[first:first + 2], x[first + block:first + block + 2] = real, hybrid
+    out = step_gradients(model, x, torch.ones(total, dtype=torch.float64), n_public=0, batch=2, views=2, beta=0.5,
+                         rep_clip=1.0, max_norm=1.0)
+    assert out.norms[0].item() == 0.0, "a note equal to its hybrid contributes exactly nothing"
+    assert out.norms[1].item() > 0
+
+
+def _scramble_spans(note: str, rng: np.random.Generator) -> str:
+    """The note with every age replaced by a random one, every sex word flipped and every name made up."""
+    note = re.sub(r"\b\d{2}(?=-year-old)", lambda _: str(rng.integers(19, 90)), note)
+    note = re.sub(r"(?<=Dr\. )[A-Z][a-z]+", lambda _: "Zed" + "".join(rng.choice(list("abcdefgh"), 4)), note)
+    flips = {"She": "He", "He": "She", "woman": "man", "man": "woman"}
+    return re.sub(r"\b(?:She|He|woman|man)\b", lambda m: flips[m.group(0)], note)
+
+
+def test_hygiene_private_spans_never_reach_generator_vocabulary_or_defaults() -> None:
+    table = make_notes(300)
+    rng = np.random.default_rng(5)
+    scrambled = table.copy()
+    private = scrambled["part"] != "support"
+    scrambled.loc[private, "note"] = [_scramble_spans(n, rng) for n in scrambled.loc[private, "note"]]
+    assert (scrambled["note"] != table["note"]).sum() > 100
+    config = text_config()
+    base, changed = prepare(config, table=table), prepare(config, table=scrambled)
+    assert base.encoder.words_.vocabulary_ == changed.encoder.words_.vocabulary_
+    assert np.array_equal(base.encoder.words_.idf_, changed.encoder.words_.idf_)
+    assert base.encoder.span_vocabulary_ == changed.encoder.span_vocabulary_
+    generators = [p.quality.to_dict() for p in (base, changed)]
+    assert generators[0] == generators[1] and base.imputer == changed.imputer
+    for name in ("support_real", "support_hybrid", "support_blank"):  # C_h and every support-side default
+        assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
+    assert not torch.equal(base.tensors.x_real, changed.tensors.x_real), "the scramble must reach the real view"
+    public = base.tensors.public_features
+    assert torch.equal(base.tensors.x_real[:, public], changed.tensors.x_real[:, public])
+    assert base.config == changed.config
+
+
+def test_views_and_all_modes_train_on_notes() -> None:
+    prepared = prepare(text_config(), table=make_notes(300))
+    tensors = prepared.tensors
+    public = tensors.public_features
+    assert torch.equal(tensors.view("public_only"), tensors.x_real[:, public])
+    for view in ("hybrid", "uninformative"):  # spans change only the span block
+        assert torch.equal(tensors.view(view)[:, public], tensors.x_real[:, public])
+    assert torch.equal(tensors.view("reference"), tensors.x_hybrid)
+    assert any(DETECTOR in note for note in prepared.notes)
+    assert prepared.imputer.used.startswith("hybrid notes: ") and "name: placeholder" in prepared.imputer.used
+    record = train_run(prepared, "fusiondp", 0)
+    assert record.privacy.epsilon_spent <= 1.0 + 1e-6 and record.privacy.adjacency == "feature removal"
+    assert "spans of 'note'" in record.privacy.statement and "outside the detected spans" in record.privacy.statement
+    assert record.imputer["name"] == prepared.imputer.used and record.data["n_features"] == prepared.encoder.n_features
+
+
+def test_text_spec_and_config_errors() -> None:
+    with pytest.raises(SpecError, match="sensitive_spans"):
+        TextSpec.build(text_column="note", target="good", sensitive_spans="age,height")
+    with pytest.raises(SpecError, match="two columns"):
+        TextSpec.build(text_column="note", target="note")
+    assert TextSpec.build(text_column="n", target="y", sensitive_spans="sex, age").sensitive_spans == ("sex", "age")
+    with pytest.raises(ConfigError, match="not both"):
+        RunConfig.build(text=TextSpec(text_column="n", target="y"), spec={"target": "y", "sensitive": ["a"]})
+    with pytest.raises(SpecError, match="no text column 'nothere'"):
+        prepare(text_config(text=TextSpec(text_column="nothere", target="good")), table=make_notes(60))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fusiondp.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_cli_runs_every_mode_on_notes_and_reproduces_from_config(tmp_path: Path) -> None:
+    data = tmp_path / "notes.csv"
+    make_notes(330).to_csv(data, index=False)
+    out = tmp_path / "out"
+    result = _cli("run", "--data", str(data), "--text-column", "note", "--target", "good", "--sensitive-spans",
+                  "age,sex,name,date", "--split-column", "part", "--modes", "all", "--epochs", "2",
+                  "--batch-size", "32", "--delta", "1e-4", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    for mode in ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
+        assert f"\n{mode} " in result.stdout
+    assert f"note: Span detector: {DETECTOR}." in result.stdout
+    assert "imputer: hybrid notes: age: " in result.stdout and "name: placeholder" in result.stdout
+    assert "Privacy statement (fusiondp" in result.stdout and "age spans of 'note'" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["records"]) == 7
+    summary = {row["mode"]: row for row in results["summary"]}
+    assert summary["fusiondp"]["adjacency"] == "feature removal" and summary["dpsgd"]["epsilon_spent"] <= 1.0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["text"]["text_column"] == "note" and saved["spec"] is None
+    again = tmp_path / "again"
+    rerun = _cli("run", "--config", str(out / "config.yaml"), "--modes", "fusiondp,sgd_pub", "--out", str(again),
+                 "--quiet")
+    assert rerun.returncode == 0, rerun.stderr
+    original = {(r["mode"], r["seed"]): r["metrics"] for r in results["records"]}
+    for record in json.loads((again / "results.json").read_text())["records"]:
+        assert record["metrics"] == original[(record["mode"], record["seed"])]
+    wrong = _cli("run", "--data", str(data), "--text-column", "note", "--sensitive", "age")
+    assert wrong.returncode == 2 and "not --spec or --sensitive" in wrong.stderr
+
+
+def test_sample_corpus_prepares_with_its_documented_size() -> None:
+    table = pd.read_csv(SAMPLE_NOTES)
+    assert len(table) == 979 and (table["positive"] == "yes").sum() == 633
+    config = RunConfig.build(text=TextSpec(text_column="review", target="positive", positive_class="yes"),
+                             support_fraction=0.2, delta=1e-4)
+    prepared = prepare(config, table=table)
+    assert prepared.splits.sizes()["support"] >= 150 and prepared.encoder.n_public > 500
