@@ -60,6 +60,11 @@ with left:
                    persist_state="session",
                    help="Categorical columns are one-hot encoded; numeric ones are standardised. A sensitive column "
                         "not listed here gets its type from the support set's values, never from the private rows.")
+    # The boxes above show as many column names as fit on one line: every tagged column is listed here in full.
+    st.caption("  \n".join(
+        f"**{label} ({len(chosen)}):** {', '.join(f'`{c}`' for c in chosen) if chosen else 'none'}"
+        for label, chosen in (("Sensitive", st.session_state.sensitive), ("Ignored", st.session_state.ignore),
+                              ("Categorical", st.session_state.categorical))))
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
              state.SUPPORT_SOURCES, key="support_source", persist_state="session")

@@ -135,6 +135,21 @@ def on_columns(at: AppTest) -> AppTest:
     return at.switch_page("views/columns.py").run()
 
 
+def test_every_tagged_column_is_listed_in_full_under_the_selectors(app: AppTest, small_csv: Path) -> None:
+    """A selector shows one line of chips (the sixth sensitive column was hidden at 1400 px): the caption under the
+    selectors lists every tagged column by name."""
+    at = on_columns(loaded(app, small_csv))
+    sensitive = ["age", "gender", "race_ethnicity", "education", "marital_status", "income_poverty_ratio", "weight_kg"]
+    at = at.multiselect(key="sensitive").set_value(sensitive).run()
+    summary = next(c.value for c in at.caption if c.value.startswith("**Sensitive ("))
+    tagged, ignored, categorical = summary.split("  \n")
+    assert tagged == "**Sensitive (7):** " + ", ".join(f"`{c}`" for c in sensitive)
+    assert ignored == "**Ignored (0):** none"
+    assert len(at.session_state.categorical) > 4
+    assert categorical.startswith(f"**Categorical ({len(at.session_state.categorical)}):**")
+    assert all(f"`{c}`" in categorical for c in at.session_state.categorical)
+
+
 def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
     assert any("The support set has 40 rows; at least 50 are needed" in e for e in errors(at)), errors(at)
