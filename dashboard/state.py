@@ -32,7 +32,7 @@ from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, s
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
-from fusiondp.spec import TargetKind, infer_target_kind
+from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.train.loop import EpochReport, planned_steps
@@ -209,7 +209,7 @@ def suggest_roles(table: Table) -> dict[str, Any]:
         categorical = [c for c in columns if c in spec.categorical]
         return {"target": spec.target, "suggested_target": spec.target, "positive_class": spec.positive_class,
                 "target_kind": spec.target_kind, "sensitive": list(spec.sensitive), "ignore": list(spec.ignore),
-                "categorical": categorical}
+                "categorical": categorical, **target_declarations(spec)}
     binary = [c for c in columns if frame[c].dropna().nunique() == 2]
     named = [c for c in binary if TARGET_NAME.search(c)]
     target = (named or binary or columns)[-1]
@@ -219,7 +219,7 @@ def suggest_roles(table: Table) -> dict[str, Any]:
                    and not pd.api.types.is_numeric_dtype(frame[c])]
     return {"target": None, "suggested_target": target, "positive_class": None, "target_kind": None,
             "sensitive": sensitive, "ignore": [],
-            "categorical": categorical}
+            "categorical": categorical, **target_declarations(None)}
 
 
 def set_table(table: Table) -> str | None:
@@ -258,12 +258,33 @@ def start_tutorial() -> None:
 
 
 TARGET_KIND_LABELS = {"binary": "binary (two classes)", "multiclass": "multi-class (three or more classes)",
+                      "multilabel": "multi-label (several labels per row, in one column)",
                       "regression": "regression (a number)"}
 
 
+def target_declarations(spec: TableSpec | None) -> dict[str, Any]:
+    """The Columns page's fields for a spec's regression bounds and multi-label delimiter (blank without a spec)."""
+    low, high = spec.target_bounds if spec is not None and spec.target_bounds is not None else (None, None)
+    delimiter = spec.target_delimiter if spec is not None and spec.target_delimiter is not None else None
+    return {"target_low": low, "target_high": high, "target_delimiter": delimiter or DEFAULT_DELIMITER}
+
+
 def forget_target_kind() -> None:
-    """A new target starts from its own inferred kind (the Columns page fills it in)."""
+    """A new target starts from its own inferred kind (the Columns page fills it in), with no declared bounds
+    and the default delimiter: what was declared for one column says nothing about another."""
     st.session_state.target_kind = None
+    st.session_state.update(target_declarations(None))
+
+
+def target_bounds() -> list[float] | None:
+    """The regression bounds typed on the Columns page: both ends, or neither (one end alone is an error)."""
+    low, high = st.session_state.get("target_low"), st.session_state.get("target_high")
+    if low is None and high is None:
+        return None
+    if low is None or high is None:
+        raise SpecError("Give both ends of the target's range on the Columns page (lowest and highest possible "
+                        "value), or clear both to train without bounds.")
+    return [float(low), float(high)]
 
 
 def inferred_target_kind(target: pd.Series) -> tuple[TargetKind, str]:
@@ -293,6 +314,9 @@ def current_spec() -> TableSpec:
     return TableSpec.from_dict({
         "target": st.session_state.target,
         "target_kind": kind,
+        "target_bounds": target_bounds() if kind == "regression" else None,
+        "target_delimiter": (st.session_state.get("target_delimiter") or DEFAULT_DELIMITER) if kind == "multilabel"
+        else None,
         "sensitive": list(st.session_state.sensitive),
         "ignore": list(st.session_state.ignore),
         "categorical": categorical,

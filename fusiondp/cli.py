@@ -39,7 +39,13 @@ SensitiveOpt = Annotated[str | None, Opt(help="Comma-separated sensitive columns
 CategoricalOpt = Annotated[str | None, Opt(help="Comma-separated columns to treat as categorical.")]
 IgnoreOpt = Annotated[str | None, Opt(help="Comma-separated columns to leave out.")]
 TargetKindOpt = Annotated[str | None, Opt(
-    help="binary, multiclass or regression (default: the spec's, else inferred from the target's values).")]
+    help="binary, multiclass, multilabel or regression (default: the spec's, else inferred from the target's "
+         "values; multilabel is never inferred).")]
+TargetDelimiterOpt = Annotated[str | None, Opt(
+    help="Multilabel: what separates a target cell's labels (default ';', as in 'I10;E11').")]
+TargetBoundsOpt = Annotated[str | None, Opt(
+    help="Regression: LOW:HIGH, the range the target can take, declared from public knowledge (e.g. 60:260 mm Hg); "
+         "labels outside are clipped into it and predictions stay inside.")]
 ConfigOpt = Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")]
 """The options every command that reads a table shares (roles from --spec or given inline)."""
 
@@ -49,16 +55,20 @@ def _split_list(value: str | None) -> list[str] | None:
 
 
 def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | None,
-                     categorical: str | None, ignore: str | None, target_kind: str | None = None) -> TableSpec | None:
+                     categorical: str | None, ignore: str | None, target_kind: str | None = None,
+                     target_delimiter: str | None = None, target_bounds: str | None = None) -> TableSpec | None:
     from fusiondp.spec import TableSpec
 
     if spec is not None and (target or sensitive):
         raise SpecError("Give the column roles either with --spec FILE or with --target/--sensitive, not both.")
+    target_flags = {"--target-kind": target_kind, "--target-delimiter": target_delimiter,
+                    "--target-bounds": target_bounds}
     if spec is not None:
         roles = TableSpec.from_yaml(spec).to_dict()
     elif target is None and sensitive is None:
-        if target_kind is not None:
-            raise SpecError("--target-kind needs column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+        given = [flag for flag, value in target_flags.items() if value is not None]
+        if given:
+            raise SpecError(f"{given[0]} needs column roles: give --spec FILE, or --target COL --sensitive A,B,….")
         return None
     elif not target or not sensitive:
         raise SpecError("Inline column roles need both --target COL and --sensitive A,B,… (the rest is public).")
@@ -67,7 +77,23 @@ def _spec_from_flags(spec: Path | None, target: str | None, sensitive: str | Non
                  "ignore": _split_list(ignore) or []}
     if target_kind is not None:
         roles["target_kind"] = target_kind
+    if target_delimiter is not None:
+        roles["target_delimiter"] = target_delimiter
+    if target_bounds is not None:
+        roles["target_bounds"] = _target_bounds(target_bounds)
     return TableSpec.from_dict(roles, source=str(spec) if spec is not None else "command line")
+
+
+def _target_bounds(value: str) -> tuple[float, float]:
+    """``"60:260"`` → ``(60.0, 260.0)`` (``TableSpec.target_bounds`` checks the order)."""
+    low, colon, high = value.partition(":")
+    try:
+        if not colon:
+            raise ValueError(value)
+        return float(low), float(high)
+    except ValueError:
+        raise typer.BadParameter(f"--target-bounds takes LOW:HIGH, e.g. 60:260 (got {value!r})",
+                                 param_hint="--target-bounds") from None
 
 
 def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
@@ -215,6 +241,8 @@ def run(
     categorical: CategoricalOpt = None,
     ignore: IgnoreOpt = None,
     target_kind: TargetKindOpt = None,
+    target_delimiter: TargetDelimiterOpt = None,
+    target_bounds: TargetBoundsOpt = None,
     config: ConfigOpt = None,
     out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
     modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
@@ -289,7 +317,8 @@ def run(
 
     overrides = dict(
         data=str(data) if data else None,
-        spec=_spec_from_flags(spec, target, sensitive, categorical, ignore, target_kind),
+        spec=_spec_from_flags(spec, target, sensitive, categorical, ignore, target_kind, target_delimiter,
+                              target_bounds),
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
@@ -547,7 +576,8 @@ def accountant(
 
 def _print_curve(results: Any) -> None:
     """The per-ε table (the kind's first two summary metrics, mean ± sd over seeds: AUROC and AUPRC for a
-    binary target, AUROC and accuracy for a multi-class one, R² and RMSE for regression)."""
+    binary target, AUROC and accuracy for a multi-class one, AUROC and micro-F1 for a multi-label one, R² and RMSE
+    for regression)."""
     from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.report import per_epsilon_table
 

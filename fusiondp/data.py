@@ -315,7 +315,9 @@ def split_table(
             "training rows. Keep their sum below 0.9."
         )
     assigned = None if split_column is None else split_assignments(table, spec, split_column)
-    has_target = table[spec.target].notna()
+    # a multi-label row with an empty cell has no label (TableSpec.target_delimiter), not a missing one
+    has_target = (table[spec.target].notna() if spec.target_kind != "multilabel"
+                  else pd.Series(True, index=table.index))
     labelled = table[has_target].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
@@ -357,8 +359,10 @@ def split_table(
         where = f" (rows marked 'train' in column {split_column!r})" if assigned is not None else ""
         raise DataError(f"Only {len(train)} private training rows remain{where}; at least {MIN_SUPPORT_ROWS} are "
                         "needed.")
-    absent = [stratum for stratum in range(len(names)) if kind != "regression"
+    absent = [stratum for stratum in range(len(names)) if kind in ("binary", "multiclass")
               and not (labels[remaining] == stratum).any()]
+    if kind == "multilabel":
+        _check_training_labels(roles, labelled[spec.target], remaining, split_column if assigned is not None else None)
     if absent:
         rare = names[absent[0]]
         fix = (f"mark rows of that class 'train' in column {split_column!r}" if assigned is not None
@@ -389,7 +393,9 @@ def strata(spec: TableSpec, target: pd.Series) -> tuple[np.ndarray, list[object]
     """Each row's stratum for a label-stratified split, and the strata's names.
 
     Binary: 1 for the positive class, 0 otherwise (names: negative, positive); multi-class: the
-    class's index; regression: the quantile bin of the value (the target is public information).
+    class's index; multi-label: the row's rarest label (its index; rows without a label: one more
+    stratum), so that every label reaches every part; regression: the quantile bin of the value
+    (the target is public information).
     """
     kind = spec.kind_of(target)
     if kind == "binary":
@@ -398,9 +404,28 @@ def strata(spec: TableSpec, target: pd.Series) -> tuple[np.ndarray, list[object]
     if kind == "multiclass":
         classes = list(spec.class_values(target))
         return pd.Categorical(target, categories=classes).codes.astype(int), classes
+    if kind == "multilabel":
+        vocabulary = list(spec.label_vocabulary(target))
+        sets = spec.label_sets(target)
+        frequency = pd.Series([label for labels in sets for label in labels]).value_counts()
+        index = {label: k for k, label in enumerate(vocabulary)}
+        rarest = [index[min(labels, key=lambda label: (frequency[label], label))] if labels else len(vocabulary)
+                  for labels in sets]
+        return np.asarray(rarest, dtype=int), [*vocabulary, "(no label)"]
     values = spec.regression_values(target)
     bins = pd.qcut(values.rank(method="first"), min(REGRESSION_STRATA, len(values)), labels=False)
     return bins.to_numpy(dtype=int), list(range(REGRESSION_STRATA))
+
+
+def _check_training_labels(spec: TableSpec, target: pd.Series, remaining: np.ndarray, split_column: str | None) -> None:
+    """Every label of a multi-label target on at least one private training row (the model learns its labels there)."""
+    trained = {label for labels in spec.label_sets(target.iloc[remaining]) for label in labels}
+    missing = [label for label in spec.label_vocabulary(target) if label not in trained]
+    if missing:
+        fix = (f"mark rows with that label 'train' in column {split_column!r}" if split_column is not None
+               else "lower support_fraction / val_fraction / test_fraction")
+        raise DataError(f"Target {spec.target!r}: label(s) {missing} occur on no private training row after the "
+                        f"support, validation and test rows are set aside. Add rows with those labels or {fix}.")
 
 
 def _check_separate_support(support: pd.DataFrame, train: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

@@ -72,8 +72,10 @@ class _FusionDPEstimator:
         )
 
     def _fit(self, X: pd.DataFrame, y: Sequence[Any], kind: TargetKind | None, sensitive: Sequence[str],
-             support: pd.DataFrame | float, categorical: Sequence[str]) -> None:
-        """Train on ``X``/``y`` as a ``kind`` target (``None``: binary or multi-class, by the number of classes)."""
+             support: pd.DataFrame | float, categorical: Sequence[str],
+             target_bounds: tuple[float, float] | None = None) -> None:
+        """Train on ``X``/``y`` as a ``kind`` target (``None``: binary or multi-class, by the number of classes);
+        ``target_bounds``: a regression label's declared range (``TableSpec.target_bounds``)."""
         if not isinstance(X, pd.DataFrame):
             raise DataError("X must be a pandas DataFrame: the sensitive columns are named by column.")
         if len(X) != len(y):
@@ -81,8 +83,10 @@ class _FusionDPEstimator:
         table = X.reset_index(drop=True).assign(**{TARGET_COLUMN: np.asarray(y)})
         if kind is None:
             kind = "binary" if table[TARGET_COLUMN].nunique() <= 2 else "multiclass"
-        spec = TableSpec(target=TARGET_COLUMN, sensitive=tuple(sensitive), categorical=tuple(categorical),
-                         target_kind=kind)
+        spec = TableSpec.from_dict({"target": TARGET_COLUMN, "sensitive": list(sensitive),
+                                    "categorical": list(categorical), "target_kind": kind,
+                                    "target_bounds": None if target_bounds is None else list(target_bounds)},
+                                   source="estimator")
         separate = isinstance(support, pd.DataFrame)
         if separate and kind == "regression" and TARGET_COLUMN not in support.columns:
             raise DataError("A regression target is standardised by the support rows' labels: give the support "
@@ -154,13 +158,20 @@ class FusionDPRegressor(_FusionDPEstimator):
 
     The model learns the label standardised by the mean and standard deviation of the support
     rows' labels (public information) with a Huber loss; ``predict`` answers in the target's units.
+    ``target_bounds`` (low, high): the range the target can take, declared from public knowledge and never
+    read off ``y`` (``TableSpec.target_bounds``): labels outside it are clipped into it wherever the model sees
+    a label, and predictions stay inside it. The other parameters are ``FusionDPClassifier``'s.
     """
+
+    def __init__(self, *, target_bounds: tuple[float, float] | None = None, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.target_bounds = target_bounds
 
     def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
             support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPRegressor:
         """Train on ``X``/``y`` (numbers). ``support`` as for ``FusionDPClassifier.fit``; a separate support
         table also needs the target, in a column named ``fusiondp.estimator.TARGET_COLUMN``."""
-        self._fit(X, y, "regression", sensitive, support, categorical)
+        self._fit(X, y, "regression", sensitive, support, categorical, self.target_bounds)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -19,18 +19,22 @@ from fusiondp.spec import TargetKind
 
 METRICS = ("auroc", "auprc", "accuracy", "f1", "brier")
 MULTICLASS_METRICS = ("auroc", "accuracy", "macro_f1")
+MULTILABEL_METRICS = ("auroc", "micro_f1", "macro_f1")
 REGRESSION_METRICS = ("r2", "rmse", "mae")
 SUMMARY_METRICS: dict[TargetKind, tuple[str, ...]] = {"binary": ("auroc", "auprc", "accuracy", "f1"),
                                                       "multiclass": MULTICLASS_METRICS,
+                                                      "multilabel": MULTILABEL_METRICS,
                                                       "regression": REGRESSION_METRICS}
 """What a summary table shows per kind, the first being the one a curve is drawn and a model selected by."""
 LOWER_IS_BETTER = frozenset({"brier", "rmse", "mae"})
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier score",
-                 "macro_f1": "macro-F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
-METRIC_DESCRIPTIONS = {"binary": "AUROC", "multiclass": "AUROC (macro one-vs-rest)", "regression": "R²"}
+                 "macro_f1": "macro-F1", "micro_f1": "micro-F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
+METRIC_DESCRIPTIONS = {"binary": "AUROC", "multiclass": "AUROC (macro one-vs-rest)",
+                       "multilabel": "AUROC (macro over labels)", "regression": "R²"}
 KIND_METRICS: dict[TargetKind, tuple[str, ...]] = {"binary": METRICS, "multiclass": MULTICLASS_METRICS,
-                                                   "regression": REGRESSION_METRICS}
-"""Every test metric a run of each kind records (``target_metrics``'s keys)."""
+                                                   "multilabel": MULTILABEL_METRICS, "regression": REGRESSION_METRICS}
+"""Every test score a run of each kind records (``target_metrics``'s keys, beside the binary ``threshold`` and the
+multi-label ``auroc_labels`` and ``labels`` counts)."""
 
 
 def selection_metric(kind: TargetKind) -> str:
@@ -38,8 +42,9 @@ def selection_metric(kind: TargetKind) -> str:
 
     Binary: AUROC. Multi-class: AUROC macro-averaged one-vs-rest, not accuracy: like the binary AUROC it
     reads the whole ranking of the predicted probabilities, so it neither depends on a decision rule nor
-    rewards always predicting the majority class. Regression: R², which is −MSE rescaled by the label's
-    variance, so it ranks runs of one table exactly as −RMSE does and reads the same across tables.
+    rewards always predicting the majority class. Multi-label: AUROC averaged over the labels (macro), for the
+    same reasons and so that a rare label counts as much as a common one. Regression: R², which is −MSE rescaled
+    by the label's variance, so it ranks runs of one table exactly as −RMSE does and reads the same across tables.
     """
     return SUMMARY_METRICS[kind][0]
 
@@ -52,7 +57,9 @@ def validation_metric(kind: TargetKind) -> str:
 def kind_of_metrics(names: Iterable[str]) -> TargetKind:
     """The target kind whose metrics ``names`` hold: a record's metric names or a summary's ``*_mean`` columns."""
     names = {name.removesuffix("_mean") for name in names}
-    return "regression" if "r2" in names else "multiclass" if "macro_f1" in names else "binary"
+    if "r2" in names:
+        return "regression"
+    return "multilabel" if "micro_f1" in names else "multiclass" if "macro_f1" in names else "binary"
 
 
 def summary_metrics(names: Iterable[str]) -> tuple[str, ...]:
@@ -62,7 +69,8 @@ def summary_metrics(names: Iterable[str]) -> tuple[str, ...]:
 
 THRESHOLD_RULE = ("the threshold that maximises F1 on the validation rows' hybrid view (imputed sensitive values: "
                   "public information), not a fixed 0.5")
-"""How ``train_mode`` chooses a binary model's decision threshold (recorded as ``metrics["threshold"]``)."""
+"""How ``train_mode`` chooses a binary model's decision threshold (recorded as ``metrics["threshold"]``), and a
+multi-label model's threshold for each label (``label_thresholds``)."""
 
 
 def f1_threshold(y_true: np.ndarray, prob: np.ndarray) -> float:
@@ -124,6 +132,35 @@ def multiclass_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]
     }
 
 
+def label_thresholds(y_true: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """A multi-label model's decision threshold per label: ``f1_threshold`` of each label's column."""
+    return np.array([f1_threshold(y_true[:, k], prob[:, k]) for k in range(prob.shape[1])])
+
+
+def multilabel_metrics(y_true: np.ndarray, prob: np.ndarray, thresholds: float | np.ndarray = 0.5) -> dict[str, float]:
+    """Macro AUROC, micro-F1 and macro-F1 of ``(rows, labels)`` 0/1 labels and probabilities; NaN where undefined.
+
+    F1 predicts a label when its probability reaches its threshold (``thresholds``: one, or one per label).
+    The AUROC averages the labels that occur on some rows and not on others (a label with one class among
+    these rows has no AUROC); ``auroc_labels`` says how many it averaged and ``labels`` how many there are.
+    """
+    labels = prob.shape[1] if np.ndim(prob) == 2 else 0
+    if len(y_true) == 0:
+        return dict.fromkeys(MULTILABEL_METRICS, float("nan")) | {"auroc_labels": 0.0, "labels": float(labels)}
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=float)
+    predicted = (prob >= np.broadcast_to(thresholds, (labels,))).astype(int)
+    scored = [k for k in range(labels) if 0 < y_true[:, k].sum() < len(y_true)]
+    aurocs = [roc_auc_score(y_true[:, k], prob[:, k]) for k in scored]
+    return {
+        "auroc": float(np.mean(aurocs)) if aurocs else float("nan"),
+        "micro_f1": float(f1_score(y_true, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, predicted, average="macro", zero_division=0)),
+        "auroc_labels": float(len(scored)),
+        "labels": float(labels),
+    }
+
+
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """R², RMSE and MAE in the target's units; NaN where undefined (R² needs two rows that differ)."""
     if len(y_true) == 0:
@@ -139,11 +176,13 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, f
 
 
 def target_metrics(kind: TargetKind, y_true: np.ndarray, prediction: np.ndarray,
-                   threshold: float = 0.5) -> dict[str, float]:
+                   threshold: float | np.ndarray = 0.5) -> dict[str, float]:
     """The metrics of ``kind`` from labels and ``fusiondp.task.Task.predictions`` (regression: in label units);
-    ``threshold`` is a binary model's decision threshold for accuracy and F1."""
+    ``threshold`` is a binary model's decision threshold for accuracy and F1 (multilabel: one per label)."""
     if kind == "binary":
-        return binary_metrics(y_true, prediction, threshold)
+        return binary_metrics(y_true, prediction, float(threshold))
     if kind == "multiclass":
         return multiclass_metrics(y_true, prediction)
+    if kind == "multilabel":
+        return multilabel_metrics(y_true, prediction, threshold)
     return regression_metrics(y_true, prediction)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -32,7 +33,7 @@ from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.reference import expected_encoding, shrink, shrinkage
-from fusiondp.spec import TableSpec
+from fusiondp.spec import TableSpec, split_labels
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
 from fusiondp.task import BINARY, Task, label_scaling
@@ -238,6 +239,9 @@ def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
     if spec.target_kind == "multiclass":
         classes = list(spec.class_values(target, min_rows=1))
         return Task("multiclass", len(classes)), classes
+    if spec.target_kind == "multilabel":
+        labels = list(spec.label_vocabulary(target, min_rows=1))
+        return Task("multilabel", len(labels), delimiter=spec.delimiter), labels
     if spec.target_kind == "regression":
         support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
         center, scale = label_scaling(support_target, spec.target, spec.target_bounds)
@@ -246,8 +250,8 @@ def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
 
 
 def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torch.device) -> torch.Tensor:
-    """Labels as trained: binary 1.0 for the positive class, the class index, or the standardised value
-    (clipped into the task's declared bounds first)."""
+    """Labels as trained: binary 1.0 for the positive class, the class index, a 0/1 row per label (multilabel),
+    or the standardised value (clipped into the task's declared bounds first)."""
     if task.kind == "binary":
         return _tensor((target == classes[1]).to_numpy(dtype=float), device)
     if task.kind == "multiclass":
@@ -257,8 +261,26 @@ def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torc
             raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the training rows' classes; "
                             "every class needs training rows (merge or drop rare classes).")
         return _tensor(codes.astype(float), device)
+    if task.kind == "multilabel":
+        return _tensor(multilabel_indicators(task, classes, target), device)
     values = task.clip(pd.to_numeric(target, errors="coerce").to_numpy(dtype=float))
     return _tensor((values - task.center) / task.scale, device)
+
+
+def multilabel_indicators(task: Task, labels: list[Any], target: pd.Series) -> np.ndarray:
+    """``(rows, labels)`` 0/1: which of the training rows' ``labels`` each row's target cell lists.
+
+    A label outside them is one clear error, as an unseen class is (``split_table`` checks every label
+    has training rows)."""
+    index = {label: k for k, label in enumerate(labels)}
+    indicators = np.zeros((len(target), task.classes))
+    for row, cell in enumerate(split_labels(target, task.delimiter)):
+        unseen = [label for label in cell if label not in index]
+        if unseen:
+            raise DataError(f"Target {target.name!r} has label(s) {unseen} outside the training rows' labels; every "
+                            "label needs training rows (merge or drop rare labels).")
+        indicators[row, [index[label] for label in cell]] = 1.0
+    return indicators
 
 
 def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:

@@ -20,7 +20,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fusiondp.errors import ConfigError, DataError
-from fusiondp.metrics import METRIC_LABELS, METRICS, MULTICLASS_METRICS, REGRESSION_METRICS, summary_metrics
+from fusiondp.metrics import (
+    METRIC_LABELS,
+    METRICS,
+    MULTICLASS_METRICS,
+    MULTILABEL_METRICS,
+    REGRESSION_METRICS,
+    summary_metrics,
+)
 from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
@@ -35,7 +42,7 @@ from fusiondp.sweep import (
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
 from fusiondp.verdicts import run_verdicts, threshold_note
 
-ALL_METRICS = tuple(dict.fromkeys((*METRICS, *MULTICLASS_METRICS, *REGRESSION_METRICS)))
+ALL_METRICS = tuple(dict.fromkeys((*METRICS, *MULTICLASS_METRICS, *MULTILABEL_METRICS, *REGRESSION_METRICS)))
 """Every target kind's test metrics: a table keeps those its runs have."""
 GAIN_BASELINES = ("dpsgd", "feature_dp")
 
@@ -170,6 +177,10 @@ EPSILON_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 """Line styles told apart by ε, in grid order, within one mode's colour."""
 
 
+LEGEND_ROW_PX = 30
+"""Height of one legend row as the dashboard's plotly theme draws it (measured in chromium: about 29 px)."""
+
+
 def training_figure(epochs: pd.DataFrame, metric: str = "val_auroc") -> go.Figure:
     """Live training curves: one line per (mode, ε, seed) of ``metric`` against the run's epoch.
 
@@ -189,7 +200,9 @@ def training_figure(epochs: pd.DataFrame, metric: str = "val_auroc") -> go.Figur
             hovertemplate=f"{name}, seed {seed}<br>epoch %{{x}}<br>%{{y:.3f}}<extra></extra>",
         ))
         shown.add(name)
-    fig.update_layout(height=260, margin={"t": 10, "b": 40}, template="plotly_white", legend_title="run",
+    # Tall enough for the whole legend (its title and one row per line): plotly cuts off what does not fit.
+    fig.update_layout(height=max(260, 50 + LEGEND_ROW_PX * (len(shown) + 1)), margin={"t": 10, "b": 40},
+                      template="plotly_white", legend_title="run",
                       yaxis_title=f"validation {METRIC_LABELS.get(metric.removeprefix('val_'), metric)}")
     fig.update_xaxes(title="epoch", dtick=1)
     return fig

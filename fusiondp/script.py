@@ -53,7 +53,7 @@ def main() -> None:
         records.append(train_run(with_epsilon(prepared, epsilon), mode, seed))
     summary = summarize(records)
     shown = [c for c in ("mode", "epsilon", "seeds", "auroc_mean", "auprc_mean", "accuracy_mean", "f1_mean",
-                         "macro_f1_mean", "r2_mean", "rmse_mean", "epsilon_spent") if c in summary]
+                         "micro_f1_mean", "macro_f1_mean", "r2_mean", "rmse_mean", "epsilon_spent") if c in summary]
     print(summary[shown].to_string(index=False))
     for line in run_verdicts(records):
         print("-", line)

@@ -23,8 +23,12 @@ from fusiondp.yamlfile import read_yaml
 MIN_NUMERIC_FRACTION = 0.95
 """Share of non-missing values that must parse as numbers for a text column to count as numeric."""
 
-TargetKind = Literal["binary", "multiclass", "regression"]
-TARGET_KINDS: tuple[TargetKind, ...] = ("binary", "multiclass", "regression")
+TargetKind = Literal["binary", "multiclass", "multilabel", "regression"]
+TARGET_KINDS: tuple[TargetKind, ...] = ("binary", "multiclass", "multilabel", "regression")
+DEFAULT_DELIMITER = ";"
+"""What separates a multi-label target's labels in one cell (``TableSpec.target_delimiter``), e.g. "I10;E11"."""
+DELIMITER_HINTS = (";", ",", "|", "/", "+")
+"""Separators a multi-label column's error suggests when the declared one occurs in no value."""
 MAX_INFERRED_CLASSES = 10
 """A numeric target with more distinct values than this (or any non-integer value) is inferred to be regression."""
 MAX_CLASSES = 100
@@ -59,9 +63,14 @@ class TableSpec(BaseModel):
     )
     target_kind: TargetKind | None = Field(
         default=None,
-        description="binary, multiclass or regression; default: inferred from the target's (public) values "
-        "— two values: binary; a numeric column with more than 10 distinct values or any non-integer: "
-        "regression; otherwise multiclass.",
+        description="binary, multiclass, multilabel or regression; default: inferred from the target's (public) "
+        "values — two values: binary; a numeric column with more than 10 distinct values or any non-integer: "
+        "regression; otherwise multiclass. multilabel is never inferred: declare it.",
+    )
+    target_delimiter: str | None = Field(
+        default=None,
+        description=f"Multilabel only: what separates the labels in one target cell (default {DEFAULT_DELIMITER!r}, "
+        "as in 'I10;E11'). Labels are trimmed of spaces; an empty cell is a row with no label.",
     )
     target_bounds: tuple[float, float] | None = Field(
         default=None,
@@ -77,6 +86,19 @@ class TableSpec(BaseModel):
         if value is not None and not (np.isfinite(value).all() and value[0] < value[1]):
             raise ValueError(f"target_bounds must be two finite numbers [low, high], low < high (got {list(value)})")
         return value
+
+    @field_validator("target_delimiter")
+    @classmethod
+    def _visible_delimiter(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("target_delimiter must hold a visible character such as ';' (labels are trimmed of "
+                             "spaces, so a space cannot separate them)")
+        return value
+
+    @property
+    def delimiter(self) -> str:
+        """The multi-label separator: ``target_delimiter`` or ``DEFAULT_DELIMITER``."""
+        return self.target_delimiter or DEFAULT_DELIMITER
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TableSpec:
@@ -237,6 +259,10 @@ class TableSpec(BaseModel):
     def check_target(self, target: pd.Series) -> None:
         """Raise one clear error if ``target``'s values do not fit the spec's target kind (declared or inferred)."""
         kind = self.kind_of(target)
+        if kind != "multilabel" and self.target_delimiter is not None:
+            raise SpecError(f"target_delimiter is set but target {self.target!r} is {kind}; a delimiter separates "
+                            "the labels of a multi-label target only. Remove target_delimiter or declare "
+                            "target_kind 'multilabel'.")
         if kind != "regression" and self.target_bounds is not None:
             raise SpecError(f"target_bounds is set but target {self.target!r} is {kind}; bounds clip a regression "
                             "label only. Remove target_bounds or declare target_kind 'regression'.")
@@ -247,6 +273,8 @@ class TableSpec(BaseModel):
             self.target_classes(target)
         elif kind == "multiclass":
             self.class_values(target)
+        elif kind == "multilabel":
+            self.label_vocabulary(target)
         else:
             self.regression_values(target)
 
@@ -269,6 +297,43 @@ class TableSpec(BaseModel):
                             f"{shown}. Each class needs rows for training, validation and testing; merge rare "
                             "classes into a neighbouring or an 'other' class, or drop those rows.")
         return classes
+
+    def label_sets(self, target: pd.Series) -> list[tuple[str, ...]]:
+        """Each row's labels of a multi-label target, split at ``delimiter`` and trimmed (a missing cell: none)."""
+        return split_labels(target, self.delimiter)
+
+    def label_vocabulary(self, target: pd.Series, min_rows: int = MIN_CLASS_ROWS) -> tuple[str, ...]:
+        """The sorted labels of a multi-label target, each on ``min_rows`` rows or more; errors say what is wrong.
+
+        The labels are read off the target column, which is public in this product (only the sensitive input
+        columns are protected), as a multi-class target's classes are.
+        """
+        counts = pd.Series([label for labels in self.label_sets(target) for label in labels]).value_counts()
+        labels = tuple(sorted(counts.index.tolist()))
+        if len(labels) < 2:
+            raise DataError(f"Target column {self.target!r} is declared multilabel but holds {len(labels)} label(s)"
+                            f"{' (' + repr(labels[0]) + ')' if labels else ''}; a multi-label target needs at least "
+                            "two. With one label, declare target_kind 'binary' (the label present or not).")
+        values = target.dropna().astype(str)
+        sep = self.delimiter
+        if not values.str.contains(sep, regex=False).any():
+            found = [d for d in DELIMITER_HINTS if d != sep and values.str.contains(d, regex=False).any()]
+            hint = (f" Its values hold {' and '.join(repr(d) for d in found)}: set target_delimiter to the one that "
+                    "separates the labels." if found else " If every row has at most one label, declare "
+                    "target_kind 'multiclass'.")
+            raise DataError(f"Target column {self.target!r} is declared multilabel with delimiter {sep!r}, but no "
+                            f"value holds {sep!r}, so no row has two labels.{hint}")
+        if len(labels) > MAX_CLASSES:
+            raise DataError(f"Target column {self.target!r} has {len(labels)} distinct labels, over the "
+                            f"{MAX_CLASSES} a multi-label target may have (one output of the model each). Keep the "
+                            "most frequent labels (e.g. the top 50 codes) and drop or merge the rest.")
+        rare = counts[counts < min_rows]
+        if len(rare):
+            shown = ", ".join(f"{value!r} ({count} row{'s' * (count > 1)})" for value, count in rare.items())
+            raise DataError(f"Target column {self.target!r} has label(s) on fewer than {min_rows} rows: {shown}. "
+                            "Each label needs rows for training, validation and testing; merge rare labels or "
+                            "remove them from the cells.")
+        return labels
 
     def regression_values(self, target: pd.Series) -> pd.Series:
         """A regression target's non-missing values as floats; errors say what is wrong."""
@@ -317,6 +382,17 @@ class TableSpec(BaseModel):
         return negative, positive
 
 
+def split_labels(cells: Iterable[Any], delimiter: str = DEFAULT_DELIMITER) -> list[tuple[str, ...]]:
+    """Each multi-label cell's labels: split at ``delimiter``, trimmed, empty parts and repeats dropped; a missing
+    cell has none."""
+    return [() if _missing(cell) else tuple(dict.fromkeys(p.strip() for p in str(cell).split(delimiter) if p.strip()))
+            for cell in cells]
+
+
+def _missing(cell: Any) -> bool:
+    return cell is None or cell is pd.NA or (isinstance(cell, float) and np.isnan(cell))
+
+
 def infer_target_kind(target: pd.Series, name: str = "target") -> TargetKind:
     """Binary, multiclass or regression, read off a target's (public) values; ``TableSpec.target_kind`` overrides it.
 
@@ -339,6 +415,9 @@ def infer_target_kind(target: pd.Series, name: str = "target") -> TargetKind:
         return "multiclass"
     if distinct <= MAX_CLASSES:
         return "multiclass"
+    listed = values.astype(str).str.contains(DEFAULT_DELIMITER, regex=False).mean() > 0.1
+    hint = (f" Many values hold {DEFAULT_DELIMITER!r}: if they list several labels, declare target_kind "
+            "'multilabel'." if listed else "")
     raise DataError(f"Target column {name!r} holds {distinct} distinct text values: too many to read as classes. "
                     "Pick another target, merge its values into classes, or clean it into numbers (regression); "
-                    "target_kind in the spec says which it is.")
+                    f"target_kind in the spec says which it is.{hint}")

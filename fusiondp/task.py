@@ -3,6 +3,9 @@
 - ``binary``: one logit, binary cross-entropy; the label is 1.0 for the positive class.
 - ``multiclass``: one logit per class, softmax cross-entropy; the label is the class index
   (stored as a float, like every label tensor, and read back as an integer).
+- ``multilabel``: one logit per label, a sigmoid and a binary cross-entropy each; a row's loss is
+  the sum of its labels' losses and its label is a 0/1 row (``(rows, labels)``, the only kind
+  whose label tensor has two dimensions).
 - ``regression``: one output, the Huber loss (quadratic within ``HUBER_DELTA`` of the label,
   linear beyond, so one outlying label cannot dominate a step) on the *standardised* label
   ``(y − center) / scale``. ``center`` and ``scale`` are the mean and standard deviation of
@@ -26,7 +29,7 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits, cross_entropy, huber_loss, one_hot
 
 from fusiondp.errors import DataError
-from fusiondp.spec import TargetKind
+from fusiondp.spec import DEFAULT_DELIMITER, TargetKind
 
 HUBER_DELTA = 1.0
 """Where the regression loss turns from quadratic to linear, in standard deviations of the label."""
@@ -38,22 +41,27 @@ class Task:
 
     kind: TargetKind = "binary"
     classes: int = 2
-    """Number of classes (binary: 2; regression: not used)."""
+    """Number of classes (binary: 2; multilabel: number of labels; regression: not used)."""
     center: float = 0.0
     """Regression: the label's mean on the support set (labels are trained as ``(y − center) / scale``)."""
     scale: float = 1.0
     bounds: tuple[float, float] | None = None
     """Regression: the declared range of the label (``TableSpec.target_bounds``); ``None``: unbounded."""
+    delimiter: str = DEFAULT_DELIMITER
+    """Multilabel: what separates a target cell's labels (``TableSpec.delimiter``)."""
 
     @property
     def outputs(self) -> int:
         """Width of the model's head."""
-        return self.classes if self.kind == "multiclass" else 1
+        return self.classes if self.kind in ("multiclass", "multilabel") else 1
 
     def losses(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The loss of each row: ``output`` is ``(rows,)`` or ``(rows, classes)``, ``y`` is ``(rows,)``."""
+        """The loss of each row: ``output`` is ``(rows,)`` or ``(rows, classes)``, ``y`` is ``(rows,)``
+        (multilabel: ``(rows, labels)``, and the row's loss sums its labels' binary cross-entropies)."""
         if self.kind == "binary":
             return binary_cross_entropy_with_logits(output, y, reduction="none")
+        if self.kind == "multilabel":
+            return binary_cross_entropy_with_logits(output, y, reduction="none").sum(-1)
         if self.kind == "multiclass":
             return cross_entropy(output, y.long(), reduction="none")
         return huber_loss(output, y, reduction="none", delta=HUBER_DELTA)
@@ -67,7 +75,7 @@ class Task:
     def losses_and_gradient(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-row losses and their gradient with respect to ``output`` (same shape as ``output``)."""
         losses = self.losses(output, y)
-        if self.kind == "binary":
+        if self.kind in ("binary", "multilabel"):
             return losses, torch.sigmoid(output).sub_(y)
         if self.kind == "multiclass":
             return losses, torch.softmax(output, 1).sub_(one_hot(y.long(), self.classes).to(output.dtype))
@@ -75,8 +83,8 @@ class Task:
 
     def predictions(self, output: torch.Tensor) -> torch.Tensor:
         """Binary: the positive class's probability; multiclass: ``(rows, classes)`` probabilities;
-        regression: the prediction in the label's own units."""
-        if self.kind == "binary":
+        multilabel: ``(rows, labels)``, each label's probability; regression: the prediction in the label's units."""
+        if self.kind in ("binary", "multilabel"):
             return torch.sigmoid(output)
         if self.kind == "multiclass":
             return torch.softmax(output, 1)

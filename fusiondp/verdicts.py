@@ -116,7 +116,10 @@ def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[
 
 def threshold_note(records: list[RunRecord]) -> str | None:
     """How binary models' accuracy and F1 were thresholded (``fusiondp.metrics.THRESHOLD_RULE``) and the range of
-    the chosen thresholds; ``None`` when no record has one (other target kinds, or records from before)."""
+    the chosen thresholds; for multi-label models, the per-label rule and how many labels the macro-AUROC averaged;
+    ``None`` when no record has either (other target kinds, or records from before)."""
+    if any("micro_f1" in r.metrics for r in records):
+        return multilabel_note(records)
     chosen = [t for t in (_number(r.metrics.get("threshold")) for r in records) if math.isfinite(t)]
     if not chosen:
         return None
@@ -124,6 +127,21 @@ def threshold_note(records: list[RunRecord]) -> str | None:
     shown = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
     return (f"AUROC and AUPRC need no threshold. Accuracy and F1 use each model's decision threshold: {THRESHOLD_RULE} "
             f"(here {shown}).")
+
+
+def multilabel_note(records: list[RunRecord]) -> str:
+    """How multi-label models were scored: per-label thresholds, and the labels the macro-AUROC left out (a label
+    with one class only among the test rows has no AUROC)."""
+    note = ("AUROC needs no threshold: it is the mean of each label's AUROC (macro). Micro- and macro-F1 predict a "
+            f"label when its probability reaches that label's own threshold: {THRESHOLD_RULE}, label by label.")
+    counts = {(int(_number(r.metrics.get("auroc_labels"))), int(_number(r.metrics.get("labels"))))
+              for r in records if math.isfinite(_number(r.metrics.get("auroc_labels")))}
+    skipped = sorted({(scored, labels) for scored, labels in counts if scored < labels})
+    if skipped:
+        scored, labels = skipped[0]
+        note += (f" The AUROC averages {scored} of the {labels} labels: {labels - scored} label(s) occur on every "
+                 "test row or on none, where an AUROC is undefined.")
+    return note
 
 
 def run_verdicts(records: list[RunRecord]) -> list[str]:

@@ -247,6 +247,20 @@ CASES = [
         ("'outcome'", "fewer than 5 rows", "'rare' (1 row)", "merge rare classes"),
     ),
     Case(
+        "multilabel-column-with-one-label",
+        table_with(outcome=lambda n: np.where(np.arange(n) % 3, "I10", "")),
+        lambda p: resolve(p, SPEC.model_copy(update={"target_kind": "multilabel"})),
+        DataError,
+        ("'outcome'", "declared multilabel", "1 label(s) ('I10')", "declare target_kind 'binary'"),
+    ),
+    Case(
+        "multilabel-column-without-its-delimiter",
+        table_with(outcome=lambda n: np.where(np.arange(n) % 2, "I10,E11", "E11")),
+        lambda p: resolve(p, SPEC.model_copy(update={"target_kind": "multilabel"})),
+        DataError,
+        ("'outcome'", "delimiter ';'", "no value holds ';'", "set target_delimiter"),
+    ),
+    Case(
         "positive-class-on-a-multiclass-target",
         table_with(outcome=lambda n: np.arange(n) % 3),
         lambda p: resolve(p, SPEC.model_copy(update={"positive_class": 1})),
@@ -258,7 +272,7 @@ CASES = [
         GOOD,
         lambda p: TableSpec.from_dict({"target": "outcome", "sensitive": ["age"], "target_kind": "ordinal"}),
         SpecError,
-        ("target_kind", "'binary', 'multiclass' or 'regression'"),
+        ("target_kind", "'binary', 'multiclass', 'multilabel' or 'regression'"),
     ),
     Case("target-all-missing", table_with(outcome=np.nan), resolve, DataError, ("'outcome'", "has no values")),
     Case(

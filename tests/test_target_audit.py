@@ -1,5 +1,5 @@
-"""The audit on multi-class and regression targets: membership inference ranks rows by the kind's own per-row
-loss (checked against an independent numpy recomputation), and the attribute attack finds memorisation."""
+"""The audit on multi-class, multi-label and regression targets: membership inference ranks rows by the kind's
+own per-row loss (checked against an independent numpy recomputation), and the attribute attack finds memorisation."""
 
 from __future__ import annotations
 
@@ -23,8 +23,14 @@ def _memorisable(kind: str) -> PreparedData:
     n = 900
     table = pd.DataFrame({f"p{i}": rng.normal(size=n) for i in range(8)})
     table["secret"] = rng.choice(["a", "b", "c"], size=n)
-    table["y"] = rng.integers(0, 3, size=n) if kind == "multiclass" else 120 + 15 * rng.normal(size=n)
-    spec = TableSpec(target="y", sensitive=("secret",), categorical=("secret",))
+    if kind == "multiclass":
+        table["y"] = rng.integers(0, 3, size=n)
+    elif kind == "multilabel":
+        table["y"] = [";".join(label for label in "ABCD" if rng.random() < 0.4) or None for _ in range(n)]
+    else:
+        table["y"] = 120 + 15 * rng.normal(size=n)
+    spec = TableSpec(target="y", sensitive=("secret",), categorical=("secret",),
+                     target_kind="multilabel" if kind == "multilabel" else None)
     config = RunConfig.build(spec=spec, imputer="gbdt", epochs=150, batch_size=32, lr=0.3, hidden=[128, 64],
                              param_bound=None, support_fraction=0.1, val_fraction=0.1, test_fraction=0.4)
     prepared = prepare(config, table=table)
@@ -32,14 +38,15 @@ def _memorisable(kind: str) -> PreparedData:
     return prepared
 
 
-@pytest.fixture(scope="module", params=["multiclass", "regression"])
+@pytest.fixture(scope="module", params=["multiclass", "multilabel", "regression"])
 def memorisable(request: pytest.FixtureRequest) -> PreparedData:
     return _memorisable(request.param)
 
 
 def _row_losses(prepared: PreparedData, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """The kind's per-row loss from the model's outputs in float64 numpy, not through the audit's code:
-    log-sum-exp minus the true class's logit, or the Huber loss of the standardised label's residual."""
+    log-sum-exp minus the true class's logit, the sum over labels of log(1 + e^(∓z)), or the Huber loss of the
+    standardised label's residual."""
     model.eval()
     with torch.no_grad():
         output = model(x)[0].double().cpu().numpy()
@@ -47,6 +54,8 @@ def _row_losses(prepared: PreparedData, model, x: torch.Tensor, y: torch.Tensor)
     labels = y.double().cpu().numpy()
     if prepared.tensors.task.kind == "multiclass":
         return logsumexp(output, axis=1) - output[np.arange(len(labels)), labels.astype(int)]
+    if prepared.tensors.task.kind == "multilabel":
+        return np.logaddexp(0, (1 - 2 * labels) * output).sum(1)
     residual = np.abs(output - labels)
     return np.where(residual <= HUBER_DELTA, residual**2 / 2, HUBER_DELTA * (residual - HUBER_DELTA / 2))
 

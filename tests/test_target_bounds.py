@@ -16,6 +16,7 @@ import yaml
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import SpecError
+from fusiondp.estimator import FusionDPRegressor
 from fusiondp.pipeline import fit_run, prepare
 from fusiondp.spec import TableSpec
 from fusiondp.task import Task, label_scaling
@@ -101,3 +102,43 @@ def test_cli_reads_bounds_from_the_spec_file(tmp_path: Path) -> None:
     assert all(r["config"]["spec"]["target_bounds"] == list(BOUNDS) for r in records)
     # RMSE against labels clipped into [60, 260]: mm Hg errors, not the 1000s of a typo
     assert all(5 < r["metrics"]["rmse"] < 60 for r in records)
+
+
+@pytest.mark.slow
+def test_cli_flag_declares_bounds_over_the_spec_file_and_refuses_a_bad_range(tmp_path: Path) -> None:
+    data = tmp_path / "systolic_typos.csv"
+    _with_typos().to_csv(data, index=False)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data),
+            "--spec", str(SYSTOLIC.with_suffix(".spec.yaml")), "--modes", "sgd_pub", "--epochs", "1",
+            "--imputer", "gbdt", "--quiet", "--out", str(out)]
+    result = subprocess.run([*args, "--target-bounds", "60:260"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads((out / "results.json").read_text())["records"]
+    assert record["config"]["spec"]["target_bounds"] == list(BOUNDS)
+    assert 5 < record["metrics"]["rmse"] < 60, "labels clipped into [60, 260]"
+    for value, message in (("260", "--target-bounds takes LOW:HIGH"), ("260:60", "low < high")):
+        refused = subprocess.run([*args, "--target-bounds", value], capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    inline = subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--target-bounds",
+                             "60:260", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert inline.returncode == 2 and "--target-bounds needs column roles" in inline.stderr, inline.stderr
+
+
+@pytest.mark.slow
+def test_regressor_takes_bounds_as_a_parameter_and_keeps_predictions_inside() -> None:
+    table = _with_typos()
+    X, y = table.drop(columns=["systolic_bp"]), table["systolic_bp"]
+    sensitive = list(_spec().sensitive)
+    narrow = (100.0, 140.0)
+    reg = FusionDPRegressor(target_bounds=narrow, epsilon=4.0, epochs=1, imputer="gbdt")
+    assert reg.target_bounds == narrow and reg.epsilon == 4.0
+    reg.fit(X[:1200], y[:1200], sensitive=sensitive)
+    assert reg.prepared_.spec.target_bounds == narrow and reg.prepared_.tensors.task.bounds == narrow
+    predicted = reg.predict(X[1200:])
+    assert predicted.min() >= narrow[0] and predicted.max() <= narrow[1]
+    unbounded = FusionDPRegressor(epsilon=4.0, epochs=1, imputer="gbdt").fit(X[:1200], y[:1200], sensitive=sensitive)
+    assert unbounded.prepared_.tensors.task.bounds is None
+    with pytest.raises(SpecError, match="low < high"):
+        FusionDPRegressor(target_bounds=(140.0, 100.0)).fit(X[:1200], y[:1200], sensitive=sensitive)

@@ -1,4 +1,4 @@
-"""Multi-class and regression heads: the fused engine against ``torch.func`` and autograd in float64,
+"""Multi-class, multi-label and regression heads: the fused engine against ``torch.func`` and autograd in float64,
 the exact-zero property of the private loss for each head, and a whole step against the exact path."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from fusiondp.train.private import PrivateLoss, clip_and_sum, per_sample_gradien
 
 BETA, REP_CLIP = 0.5, 0.3
 TASKS = {"multiclass": Task("multiclass", 4), "regression": Task("regression", center=3.0, scale=2.0),
-         "binary": BINARY}
+         "multilabel": Task("multilabel", 5), "binary": BINARY}
+KINDS = ["multiclass", "multilabel", "regression"]
 
 
 def _labels(task: Task, rows: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
@@ -25,6 +26,8 @@ def _labels(task: Task, rows: int, gen: torch.Generator, dtype: torch.dtype) -> 
         return torch.randint(task.classes, (rows,), generator=gen).to(dtype)
     if task.kind == "regression":
         return 1.5 * torch.randn(rows, generator=gen, dtype=dtype)  # some beyond the Huber knee
+    if task.kind == "multilabel":
+        return (torch.rand(rows, task.classes, generator=gen) < 0.3).to(dtype)  # a 0/1 row per label
     return (torch.rand(rows, generator=gen) < 0.4).to(dtype)
 
 
@@ -56,9 +59,18 @@ def test_heads_have_the_task_width_and_losses_their_known_values() -> None:
     residual = torch.tensor([0.5, 3.0])
     assert torch.allclose(regression.losses(residual, torch.zeros(2)), torch.tensor([0.125, 3.0 - HUBER_DELTA / 2]))
     assert torch.allclose(regression.predictions(torch.tensor([1.0])), torch.tensor([5.0]))
+    multilabel = TASKS["multilabel"]
+    assert _model(multilabel)(torch.zeros(3, 7, dtype=torch.float64))[0].shape == (3, 5)
+    labels = torch.tensor([[1.0, 0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert torch.allclose(multilabel.losses(torch.zeros(2, 5), labels), 5 * torch.log(torch.tensor(2.0)))
+    logits = torch.tensor([[2.0, -1.0, 0.5, 0.0, 3.0]])
+    prob = torch.sigmoid(logits)
+    per_label = -(labels[:1] * torch.log(prob) + (1 - labels[:1]) * torch.log(1 - prob))
+    assert torch.allclose(multilabel.losses(logits, labels[:1]), per_label.sum(1))
+    assert torch.allclose(multilabel.predictions(logits), torch.sigmoid(logits))
 
 
-@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("views", [1, 2])
 @pytest.mark.parametrize("max_norm", [0.05, 1e3])
 def test_fused_pass_matches_torch_func_and_autograd_in_float64(kind: str, views: int, max_norm: float) -> None:
@@ -82,7 +94,7 @@ def test_fused_pass_matches_torch_func_and_autograd_in_float64(kind: str, views:
         assert torch.allclose(got, want, rtol=1e-9, atol=1e-12), name
 
 
-@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("batch", [1, 33, 131])
 @pytest.mark.parametrize("n_public", [0, 300])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -116,7 +128,7 @@ def _tensors(task: Task, rows: int = 300, features: int = 9) -> TrainTensors:
                         public_features=torch.arange(features - 3), task=task)
 
 
-@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("mode", ["fusiondp", "dpsgd", "sgd_ori"])
 def test_fused_step_equals_the_float64_torch_func_step(kind: str, mode: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:

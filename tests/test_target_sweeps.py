@@ -1,6 +1,6 @@
-"""Sweeps, selection and reports on multi-class and regression targets: every row carries the kind's metrics,
-the tuned path ranks runs by the kind's validation metric, and that metric is what an independent
-scikit-learn computation gives for the same retrained model."""
+"""Sweeps, selection and reports on multi-class, multi-label and regression targets: every row carries the
+kind's metrics, the tuned path ranks runs by the kind's validation metric, and that metric is what an
+independent scikit-learn computation gives for the same retrained model."""
 
 from __future__ import annotations
 
@@ -25,15 +25,19 @@ from fusiondp.train.loop import predict_proba
 from tests.conftest import ROOT
 
 TABLES = {"multiclass": ROOT / "sample_data" / "nhanes_glycemic.csv",
+          "multilabel": ROOT / "sample_data" / "nhanes_conditions.csv",
           "regression": ROOT / "sample_data" / "nhanes_systolic_bp.csv"}
 KIND_COLUMNS = {"multiclass": (("auroc", "accuracy", "macro_f1", "val_auroc", "val_auroc_real"),
                                ("auprc", "f1", "brier", "r2", "val_r2")),
+                "multilabel": (("auroc", "micro_f1", "macro_f1", "val_auroc", "val_auroc_real"),
+                               ("auprc", "accuracy", "f1", "brier", "r2", "val_r2")),
                 "regression": (("r2", "rmse", "mae", "val_r2", "val_r2_real"),
                                ("auroc", "auprc", "accuracy", "brier", "val_auroc", "val_auroc_real"))}
-HEADERS = {"multiclass": ("AUROC", "accuracy"), "regression": ("R²", "RMSE")}
+HEADERS = {"multiclass": ("AUROC", "accuracy"), "multilabel": ("AUROC", "micro-F1"), "regression": ("R²", "RMSE")}
 CURVES = {"multiclass": ("AUROC vs ε", "accuracy vs ε", "FusionDP gain in AUROC"),
+          "multilabel": ("AUROC vs ε", "micro-F1 vs ε", "FusionDP gain in AUROC"),
           "regression": ("R² vs ε", "RMSE vs ε", "FusionDP gain in R²")}
-VALIDATION = {"multiclass": "val_auroc", "regression": "val_r2"}
+VALIDATION = {"multiclass": "val_auroc", "multilabel": "val_auroc", "regression": "val_r2"}
 
 
 def _grid(kind: str) -> dict:
@@ -43,7 +47,7 @@ def _grid(kind: str) -> dict:
             "grid": {"modes": ["sgd_pub", "fusiondp"], "epsilon": [4], "alpha": [1, 3], "seeds": [0]}}
 
 
-@pytest.fixture(scope="module", params=["multiclass", "regression"])
+@pytest.fixture(scope="module", params=["multiclass", "multilabel", "regression"])
 def cli_sweep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
               ) -> tuple[str, Path, subprocess.CompletedProcess]:
     """``fusiondp sweep`` of a small grid (sgd_pub once, fusiondp at two α) on one target kind's sample table."""
@@ -93,7 +97,8 @@ def test_selection_keeps_the_run_with_the_best_kind_validation_score(cli_sweep, 
 @pytest.mark.slow
 def test_real_validation_score_matches_an_independent_computation(cli_sweep) -> None:
     """Retrain one swept model (training is deterministic per seed) and score its real validation rows with
-    scikit-learn: macro one-vs-rest AUROC for the classes, R² in mm Hg for the regression."""
+    scikit-learn: macro one-vs-rest AUROC for the classes, macro AUROC over the labels, R² in mm Hg for the
+    regression."""
     kind, out, _ = cli_sweep
     table = pd.read_csv(out / "results.csv")
     row = table[(table["mode"] == "fusiondp") & (table["alpha"] == 3)].iloc[0]
@@ -108,6 +113,10 @@ def test_real_validation_score_matches_an_independent_computation(cli_sweep) -> 
         classes = sorted(target.unique())
         expected = roc_auc_score(pd.Categorical(target, categories=classes).codes, predicted, multi_class="ovr",
                                  average="macro")
+    elif kind == "multilabel":
+        cells = [set(str(cell).split(";")) if isinstance(cell, str) else set() for cell in target]
+        labels = sorted(set().union(*cells))
+        expected = roc_auc_score([[label in cell for label in labels] for cell in cells], predicted, average="macro")
     else:
         expected = r2_score(target.to_numpy(dtype=float), predicted)
     assert row[VALIDATION[kind] + "_real"] == pytest.approx(expected, abs=1e-6)  # labels travel as float32
@@ -125,7 +134,7 @@ def test_report_draws_the_kind_metrics_curves_and_names_the_image_after_them(cli
     assert "AUPRC" not in page and "Brier" not in page
     label = HEADERS[kind][0]
     assert f"{label} on real test rows" in page
-    metric = "auroc" if kind == "multiclass" else "r2"
+    metric = "r2" if kind == "regression" else "auroc"
     assert (out / f"privacy_utility_{metric}.svg").is_file() or "was not saved as SVG/PNG" in result.output
 
 

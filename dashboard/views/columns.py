@@ -11,7 +11,7 @@ from dashboard import state
 from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
-from fusiondp.spec import TARGET_KINDS
+from fusiondp.spec import DEFAULT_DELIMITER, TARGET_KINDS
 from fusiondp.verdicts import imputer_headline
 
 st.title("2 · Columns")
@@ -49,6 +49,21 @@ with left:
             st.session_state.positive_class = target_values[-1] if target_values else None
         st.selectbox("Positive class", target_values, key="positive_class", persist_state="session",
                      help="The outcome value counted as 'positive' for AUROC, AUPRC and F1.")
+    elif st.session_state.target_kind == "regression":
+        for key in ("target_low", "target_high"):
+            st.session_state.setdefault(key, None)
+        bounds_help = ("Optional: the range the target can take, declared from public knowledge (e.g. 60 and 260 for "
+                       "a systolic blood pressure in mm Hg), never read off the data. Labels outside it are clipped "
+                       "into it wherever the model sees a label, and predictions stay inside it. Leave both empty "
+                       "for no bounds.")
+        st.number_input("Lowest possible target value", key="target_low", persist_state="session", help=bounds_help)
+        st.number_input("Highest possible target value", key="target_high", persist_state="session",
+                        help=bounds_help)
+    elif st.session_state.target_kind == "multilabel":
+        st.session_state.setdefault("target_delimiter", DEFAULT_DELIMITER)
+        st.text_input("Label delimiter", key="target_delimiter", persist_state="session", max_chars=5,
+                      help="What separates the labels in one target cell, e.g. ';' in 'I10;E11'. Labels are trimmed "
+                           "of spaces; an empty cell is a row with no label.")
     features = [c for c in columns if c != st.session_state.target]
     for key in ("sensitive", "ignore", "categorical"):
         st.session_state[key] = [c for c in st.session_state[key] if c in features]

@@ -292,7 +292,7 @@ def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFra
 
 def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
     """What the learned attack sees: the likelihoods relative to the best candidate, public columns, label
-    (binary: 0/1; multi-class: one-hot; regression: the standardised value).
+    (binary: 0/1; multi-class: one-hot; multi-label: the 0/1 row; regression: the standardised value).
 
     Public columns are encoded with the audited data's encoder for the shadow's rows too, so
     both sides of the attack share one feature layout.
@@ -300,7 +300,10 @@ def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
     public = prepared.encoder.transform(queries.rows)[:, prepared.encoder.public_features]
     task = prepared.tensors.task
     label = _labels(prepared, queries.rows).cpu().numpy()
-    label = np.eye(task.classes)[label.astype(int)] if task.kind == "multiclass" else label[:, None]
+    if task.kind == "multiclass":
+        label = np.eye(task.classes)[label.astype(int)]
+    elif label.ndim == 1:
+        label = label[:, None]
     relative = queries.scores - queries.scores.max(1, keepdims=True)
     return np.hstack([relative, public, label])
 
@@ -326,7 +329,8 @@ def _learned_attack(shadow: tuple[PreparedData, TabularMLP], target: tuple[Prepa
 @torch.no_grad()
 def row_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task = BINARY) -> torch.Tensor:
     """Per-row training loss in float64: binary cross-entropy, log(1 + e^(∓z)), as softplus; the other
-    kinds' ``Task.losses`` (softmax cross-entropy, Huber) on float64 outputs and labels.
+    kinds' ``Task.losses`` (softmax cross-entropy, the sum of the labels' binary cross-entropies, Huber) on
+    float64 outputs and labels.
 
     The loss-threshold attack ranks rows by loss, and its TPR at 1% FPR is decided among the
     most confidently fitted rows. float32 cross-entropy rounds their losses to exactly 0 (from
@@ -449,14 +453,17 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
 
 
 def _check_shadow_classes(prepared: PreparedData, shadow: PreparedData) -> None:
-    """A multi-class shadow must code the same classes as the audited model, or its losses score other classes."""
-    if prepared.tensors.task.kind != "multiclass":
+    """A multi-class (multi-label) shadow must code the same classes (labels) as the audited model, or its losses
+    score other classes."""
+    kind = prepared.tensors.task.kind
+    if kind not in ("multiclass", "multilabel"):
         return
     audited, own = training_task(prepared.spec, prepared.splits)[1], training_task(shadow.spec, shadow.splits)[1]
     if audited != own:
-        raise ConfigError(f"The shadow model's training rows hold the classes {own}, not all of the audited model's "
-                          f"{audited}: a class is too rare in the support and validation rows for the learned "
-                          "attacks. Audit without a shadow model, or give the support set rows of every class.")
+        one, many = ("class", "classes") if kind == "multiclass" else ("label", "labels")
+        raise ConfigError(f"The shadow model's training rows hold the {many} {own}, not all of the audited model's "
+                          f"{audited}: a {one} is too rare in the support and validation rows for the learned "
+                          f"attacks. Audit without a shadow model, or give the support set rows of every {one}.")
 
 
 def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], *, seed: int = 0,

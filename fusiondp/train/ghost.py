@@ -64,10 +64,12 @@ def row_layout(n_public: int, batch: int, views: int) -> tuple[int, int, int]:
 
 def pack_rows(x_public: torch.Tensor, y_public: torch.Tensor, views_x: list[torch.Tensor],
               y_private: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows and labels in ``row_layout`` order, padding zero-filled (a fresh buffer each call)."""
+    """Rows and labels in ``row_layout`` order, padding zero-filled (a fresh buffer each call).
+
+    Labels are ``(rows,)``, or ``(rows, labels)`` for a multi-label target."""
     first, block, total = row_layout(len(y_public), len(y_private), len(views_x))
     x = x_public.new_zeros(total, x_public.shape[1])
-    y = y_public.new_zeros(total)
+    y = y_public.new_zeros(total, *y_private.shape[1:])
     x[:len(y_public)], y[:len(y_public)] = x_public, y_public
     for v, rows in enumerate(views_x):
         start = first + v * block

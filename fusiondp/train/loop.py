@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusiondp.metrics import f1_threshold, target_metrics
+from fusiondp.metrics import f1_threshold, label_thresholds, target_metrics
 from fusiondp.models import TabularMLP, build_model
 from fusiondp.task import BINARY, Task
 from fusiondp.train.ghost import row_layout, step_gradients, supports
@@ -196,7 +196,8 @@ class ModeStep:
                                  and settings.public_batch_size >= self.n_rows)
         width = (self.x_public if self.x_public is not None else data.x_real).shape[1]
         self.x_rows = torch.empty(0, width, device=device, dtype=data.x_real.dtype)
-        self.y_rows = torch.empty(0, device=device, dtype=data.y.dtype)
+        # multilabel labels are (rows, labels)
+        self.y_rows = torch.empty(0, *data.y.shape[1:], device=device, dtype=data.y.dtype)
 
     def _public_rows(self) -> torch.Tensor | slice:
         device = self.data.y.device
@@ -233,7 +234,7 @@ class ModeStep:
             return
         rows = max(rows, 2 * len(self.x_rows))
         self.x_rows = self.x_rows.new_zeros(rows, self.x_rows.shape[1])
-        self.y_rows = self.y_rows.new_zeros(rows)
+        self.y_rows = self.y_rows.new_zeros(rows, *self.y_rows.shape[1:])
         if self.every_public_row and self.x_public is not None:
             self.x_rows[:self.n_rows] = self.x_public
             self.y_rows[:self.n_rows] = self.data.y
@@ -371,9 +372,11 @@ def train_mode(
             cancelled = True
             break
     wall = time.perf_counter() - started
-    threshold = 0.5
+    threshold: float | np.ndarray = 0.5
     if task.kind == "binary":  # metrics.THRESHOLD_RULE: chosen on validation rows, public information
         threshold = f1_threshold(y_val, predict_proba(runner.model, runner.x_eval_val, task))
+    elif task.kind == "multilabel":  # the same rule, label by label
+        threshold = label_thresholds(y_val, predict_proba(runner.model, runner.x_eval_val, task))
     metrics = target_metrics(task.kind, task.label_values(data.y_test.cpu().numpy()),
                              predict_proba(runner.model, runner.x_eval_test, task), threshold)
     if task.kind == "binary":

@@ -44,7 +44,7 @@ class PrivateLoss:
             logit, _ = functional_call(self.model, params, (x_real.unsqueeze(0),))
             return self.task.losses(logit, y.unsqueeze(0))[0]
         logits, h = functional_call(self.model, params, (torch.stack((x_real, x_ref)),))
-        losses = self.task.losses(logits, y.expand(2))
+        losses = self.task.losses(logits, y.expand(2, *y.shape))
         loss = losses[0] - losses[1]
         if self.beta:
             loss = loss + self.beta * consistency(h[0], h[1], self.rep_clip)

@@ -66,3 +66,59 @@ def _numbers(values: list | dict) -> np.ndarray:
     if isinstance(values, dict):
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
     return np.asarray(values, dtype=float)
+
+
+def _train(at: AppTest, modes: list[str]) -> AppTest:
+    """Train ``modes`` for one epoch at ε = 1 from the Columns page (a 0.2 public fraction) and wait for them."""
+    at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
+    at.multiselect(key="modes").set_value(modes).run()
+    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = at.button(key="train").click().run()
+    deadline = time.monotonic() + 120
+    while not at.session_state.job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.3)
+    return at.run()
+
+
+def test_columns_page_declares_regression_bounds_that_reach_the_run(app: AppTest, tmp_path: Path) -> None:
+    path = tmp_path / "systolic.csv"
+    pd.read_csv(ROOT / "sample_data" / "nhanes_systolic_bp.csv").head(600).to_csv(path, index=False)
+    at = app.file_uploader(key="upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("systolic_bp").run()
+    assert at.number_input(key="target_low").value is None and at.number_input(key="target_high").value is None
+    at = at.number_input(key="target_low").set_value(60.0).run()
+    assert any("Give both ends of the target's range" in e.value for e in at.error), [e.value for e in at.error]
+    at = at.number_input(key="target_high").set_value(260.0).run()
+    assert not [e.value for e in at.error]
+    at = _train(at, ["sgd_pub"])
+    assert not at.exception and not [e.value for e in at.error]
+    (record,) = at.session_state.records
+    assert list(record.config["spec"]["target_bounds"]) == [60.0, 260.0], "the bounds typed on Columns reach the run"
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("pulse_bpm").run()
+    assert at.number_input(key="target_low").value is None, "bounds declared for one target never carry over"
+
+
+def test_multilabel_target_trains_from_the_columns_page_and_reaches_readable_results(app: AppTest,
+                                                                                     tmp_path: Path) -> None:
+    path = tmp_path / "conditions.csv"
+    pd.read_csv(ROOT / "sample_data" / "nhanes_conditions.csv").head(600).to_csv(path, index=False)
+    at = app.file_uploader(key="upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("conditions").run()
+    assert at.selectbox(key="target_kind").value == "multiclass", "multilabel is never inferred"
+    at = at.selectbox(key="target_kind").select("multilabel").run()
+    assert at.text_input(key="target_delimiter").value == ";"
+    at = at.text_input(key="target_delimiter").input(",").run()
+    assert any("no value holds ','" in e.value for e in at.error), [e.value for e in at.error]
+    at = at.text_input(key="target_delimiter").input(";").run()
+    assert not [e.value for e in at.error]
+    at = _train(at, ["sgd_pub", "fusiondp"])
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert any(c.value.startswith("Validation AUROC (macro over labels) per epoch") for c in at.caption)
+    assert {r.config["spec"]["target_kind"] for r in at.session_state.records} == {"multilabel"}
+    at = at.switch_page("views/results.py").run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert {"micro-F1", "macro-F1"} <= set(at.dataframe[0].value.columns)
+    assert len(at.get("plotly_chart")) == 1
+    assert any("that label's own threshold" in str(element.value) for element in (*at.caption, *at.markdown))
