@@ -21,7 +21,7 @@ from fusiondp.models import build_model
 from fusiondp.pipeline import prepare, train_run
 from fusiondp.text import DETECTOR, HybridNoteGenerator, TextSpec, detect_spans
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, real_tokens
-from fusiondp.text.hybrid import AGE_SURROGATE, MIN_LABELLED_NOTES, parse_notes
+from fusiondp.text.hybrid import AGE_SURROGATE, MIN_LABELLED_NOTES, HybridNote, parse_notes
 from fusiondp.train.ghost import row_layout, step_gradients
 
 SAMPLE_NOTES = Path(__file__).resolve().parents[1] / "sample_data" / "drug_reviews.csv"
@@ -120,6 +120,18 @@ def test_zero_when_exact_for_a_note_equal_to_its_hybrid() -> None:
     assert out.norms[1].item() > 0
 
 
+@pytest.mark.parametrize("surrogate", ["male", "female"])
+def test_hybrid_tokens_do_not_depend_on_the_real_sex(surrogate: str) -> None:
+    """The hybrid view is public: under one surrogate, notes that differ only in their sex words encode alike
+    ("her" → "his" for a male surrogate while "him" stays "him" would tell a woman from a man)."""
+    female, male = parse_notes(["She says it helped her, and hers is the only one that worked for her.",
+                                "He says it helped him, and his is the only one that worked for him."], ["sex"])
+    assert female.attributes["sex"] == "female" and male.attributes["sex"] == "male"
+    tokens = [hybrid_tokens(HybridNote(note, {"sex": surrogate}, note.text)) for note in (female, male)]
+    assert tokens[0] == tokens[1] == [f"sex:{surrogate}"] * 4
+    assert real_tokens(female) != real_tokens(male)
+
+
 def _scramble_spans(note: str, rng: np.random.Generator) -> str:
     """The note with every age replaced by a random one, every sex word flipped and every name made up."""
     note = re.sub(r"\b\d{2}(?=-year-old)", lambda _: str(rng.integers(19, 90)), note)
@@ -147,6 +159,9 @@ def test_hygiene_private_spans_never_reach_generator_vocabulary_or_defaults() ->
     assert not torch.equal(base.tensors.x_real, changed.tensors.x_real), "the scramble must reach the real view"
     public = base.tensors.public_features
     assert torch.equal(base.tensors.x_real[:, public], changed.tensors.x_real[:, public])
+    for name in ("x_hybrid", "x_blank", "x_val_hybrid"):  # the public views: surrogates and placeholders only
+        assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
+    assert base.notes == changed.notes, "what every output prints about the notes is public"
     assert base.config == changed.config
 
 

@@ -6,9 +6,11 @@
 - the public block is the TF-IDF (log term frequency, L2-normalised) of the note's words outside
   its sensitive spans — identical in the real, hybrid and uninformative views of a note, and the
   only block ``sgd_pub`` sees (``public_features``);
-- the span block counts one token per span, ``type:value`` — an age group (``age:45-64``), a sex word
-  (``sex:she``), an ethnicity group, a name / date / place / identifier's words where the support
-  notes hold them — or the type placeholder (``age:[AGE]``), log-scaled and L2-normalised.
+- the span block counts one token per span, ``type:value`` — an age group (``age:45-64``), a sex
+  (``sex:female``: the value, not the word, whose form under a surrogate sex would still tell the
+  real one — "her" becomes "his" for a male surrogate where "him" stays "him"), an ethnicity group,
+  a name / date / place / identifier's words where the support notes hold them — or the type
+  placeholder (``age:[AGE]``), log-scaled and L2-normalised.
 
 The MLP's first layer over this vector is an embedding-bag classifier. Vocabulary, IDF and the span
 tokens come from the support notes and the declared value domains (age groups, sex words, ethnicity
@@ -31,9 +33,6 @@ def span_token(span: Span, value: str | None) -> str:
     """A span's token given its type's value for the note (``None``: the placeholder)."""
     if value is None:
         return f"{span.kind}:{placeholder(span.kind)}"
-    if span.kind == "sex":
-        word = span.text.rstrip(".").lower()
-        return f"sex:{SEX_FORMS[value][word]}"
     return f"{span.kind}:{value}"
 
 
@@ -66,7 +65,7 @@ def declared_tokens(kinds: Sequence[SpanType]) -> list[str]:
     if "age" in kinds:
         tokens += [f"age:{label}" for _, _, label in AGE_GROUPS]
     if "sex" in kinds:
-        tokens += [f"sex:{word}" for word in sorted({w for forms in SEX_FORMS.values() for w in forms.values()})]
+        tokens += [f"sex:{sex}" for sex in SEX_FORMS]
     if "ethnicity" in kinds:
         tokens += [f"ethnicity:{group}" for group in ETHNICITY_TERMS]
     return tokens

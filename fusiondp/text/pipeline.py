@@ -156,15 +156,14 @@ def span_notes(spec: TextSpec, generator: HybridNoteGenerator, train: list[Hybri
 
     The share of training notes with spans counts detections, not values: which spans a note has is
     visible in every view (placeholders keep their place), so it is treated as public like the note's
-    other words.
+    other words. How many notes equal their hybrid is not said: it compares the private spans' values
+    with their surrogates.
     """
     with_spans = sum(bool(note.parsed.spans) for note in train)
-    equal = sum(note.text == note.parsed.text for note in train)
     lines = [f"Span detector: {DETECTOR}.",
              f"Hybrid notes: {GENERATOR}; per span type: "
              + "; ".join(f"{kind} → {choice.reason}" for kind, choice in generator.choices_.items()) + ".",
-             f"{with_spans} of {len(train)} training notes have detected sensitive spans; {equal} equal their "
-             "hybrid note (their private term is exactly zero)."]
+             f"{with_spans} of {len(train)} training notes have detected sensitive spans."]
     placeholders = [kind for kind, choice in generator.choices_.items() if choice.used == "placeholder"]
     if placeholders:
         lines.append("Placeholders, not predicted surrogates, stand in for: " + ", ".join(placeholders) + ".")
