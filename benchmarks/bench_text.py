@@ -10,15 +10,16 @@ real test notes, mean and sd over seeds, and what the span detector and generato
     nice -n 10 python -m benchmarks.bench_text [--epsilons 1 5] [--seeds 3]
 
 Measured (``results/text.json``, 2 shared CPU cores, 3 seeds, one split: 196 support, 489 train, 98 val,
-196 test notes; AUROC mean ± sd): ε = 1: fusiondp 0.653 ± 0.063, feature_dp 0.620 ± 0.135, dpsgd
-0.515 ± 0.072; ε = 5: fusiondp 0.694 ± 0.054, feature_dp 0.656 ± 0.071, dpsgd 0.536 ± 0.060; references
-sgd_hybrid 0.696 ± 0.041, sgd_pub 0.657 ± 0.085, sgd_ori 0.655 ± 0.066. About 30 s in all.
+196 test notes; AUROC mean ± sd): ε = 1: fusiondp 0.646 ± 0.043, feature_dp 0.640 ± 0.029, dpsgd
+0.560 ± 0.052; ε = 5: fusiondp 0.665 ± 0.060, feature_dp 0.719 ± 0.033, dpsgd 0.558 ± 0.082; references
+sgd_hybrid 0.692 ± 0.013, sgd_pub 0.657 ± 0.085, sgd_ori 0.642 ± 0.081. About 30 s in all.
 
-fusiondp is above dpsgd by about 2 sd at ε = 1 and 2.8 sd at ε = 5, but the gain comes from the public
-words (the unnoised public term), not from the spans: only 110 of 489 training notes have a detected
-span, the generator fell back to the majority age group and sex (its models did not beat them on the 17
-and 24 support notes with those spans), and sgd_pub, which never sees a span, scores as well as sgd_ori.
-With 196 test notes the sd is large; this corpus shows the machinery works, not that hybrid notes help.
+fusiondp is above dpsgd by 1.6 dpsgd sd at ε = 1 and 1.3 at ε = 5, not 2, and feature_dp does as well or
+better; the gain over dpsgd comes from the public words (the unnoised public term), not from the spans:
+only 110 of 489 training notes have a detected span, the generator fell back to the majority age group and
+sex (its models did not beat them on the 17 and 24 support notes with those spans), and sgd_pub, which
+never sees a span, scores as well as sgd_ori. With 196 test notes the sd is large (the sex spans' encoding
+change moved the means by up to 0.06); this corpus shows the machinery works, not that hybrid notes help.
 """
 
 from __future__ import annotations
