@@ -35,6 +35,8 @@ from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
+from fusiondp.text.preflight import note_preflight
+from fusiondp.text.spec import SPAN_TYPES, TextSpec
 from fusiondp.train.loop import EpochReport, planned_steps
 from fusiondp.train.modes import MODES
 from fusiondp.verdicts import imputer_headline
@@ -95,6 +97,8 @@ DEFAULTS: dict[str, Any] = {
     "audit_rows": 500,
     "audit_shadow": False,
     "tutorial": False,
+    "text_column": None,
+    "sensitive_spans": list(SPAN_TYPES),
 }
 ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
 
@@ -209,7 +213,7 @@ def suggest_roles(table: Table) -> dict[str, Any]:
         categorical = [c for c in columns if c in spec.categorical]
         return {"target": spec.target, "suggested_target": spec.target, "positive_class": spec.positive_class,
                 "target_kind": spec.target_kind, "sensitive": list(spec.sensitive), "ignore": list(spec.ignore),
-                "categorical": categorical, **target_declarations(spec)}
+                "categorical": categorical, "text_column": None, **target_declarations(spec)}
     binary = [c for c in columns if frame[c].dropna().nunique() == 2]
     named = [c for c in binary if TARGET_NAME.search(c)]
     target = (named or binary or columns)[-1]
@@ -219,7 +223,7 @@ def suggest_roles(table: Table) -> dict[str, Any]:
                    and not pd.api.types.is_numeric_dtype(frame[c])]
     return {"target": None, "suggested_target": target, "positive_class": None, "target_kind": None,
             "sensitive": sensitive, "ignore": [],
-            "categorical": categorical, **target_declarations(None)}
+            "categorical": categorical, "text_column": None, **target_declarations(None)}
 
 
 def set_table(table: Table) -> str | None:
@@ -234,7 +238,8 @@ def set_table(table: Table) -> str | None:
     st.session_state.table = table
     st.session_state.records = []
     st.session_state.job = None
-    tagged = [st.session_state.get("target"), *st.session_state.get("sensitive", []),
+    tagged = [st.session_state.get("target"), st.session_state.get("text_column"),
+              *st.session_state.get("sensitive", []),
               *st.session_state.get("ignore", []), *st.session_state.get("categorical", [])]
     keep = old is not None and table.spec is None and all(c in table.frame.columns for c in tagged if c)
     if not keep:
@@ -355,13 +360,34 @@ def declared_orders() -> dict[str, list[Any]]:
     return {str(column): values for column, values in declared.items() if isinstance(values, list)}
 
 
+def text_mode() -> bool:
+    """Whether the Columns page names a text column: notes with sensitive spans instead of sensitive columns."""
+    return st.session_state.get("text_column") is not None
+
+
+def current_text_spec() -> TextSpec:
+    """The text spec the Columns page describes (text column, target, span types); errors raise for the page."""
+    kind = st.session_state.get("target_kind")
+    if kind not in ("binary", "multiclass"):
+        raise SpecError(f"Notes take a binary or multi-class target; {st.session_state.target!r} is set to "
+                        f"{TARGET_KIND_LABELS.get(kind, kind)}. Change the target kind, or clear the text column.")
+    positive = st.session_state.positive_class if kind == "binary" else None
+    return TextSpec.build(text_column=st.session_state.text_column, target=st.session_state.target,
+                          sensitive_spans=list(st.session_state.sensitive_spans), target_kind=kind,
+                          positive_class=positive.item() if hasattr(positive, "item") else positive)
+
+
 def current_config(epsilon: float | None = None) -> RunConfig:
-    """The ``RunConfig`` of the current choices (ε defaults to the lowest of the grid)."""
+    """The ``RunConfig`` of the current choices (ε defaults to the lowest of the grid); with a text column, the
+    roles travel in a text spec."""
     table: Table = st.session_state.table
     source = st.session_state.support_source
     separate = source == SUPPORT_TABLE
     synthetic: dict[str, Any] = {}
-    if source == SUPPORT_SYNTHETIC:
+    roles: dict[str, Any] = {"spec": current_spec()} if not text_mode() else {"text": current_text_spec()}
+    if source == SUPPORT_SYNTHETIC and text_mode():
+        synthetic = {"support_source": "dp_synthetic"}  # the library says why notes cannot take one
+    elif source == SUPPORT_SYNTHETIC:
         spec = current_spec()
         domains, bounds = declared_values(spec.resolve(table.frame))
         synthetic = {"support_source": "dp_synthetic", "synthesizer": st.session_state.synthesizer,
@@ -369,7 +395,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
                      "sensitive_bounds": bounds}
     return RunConfig.build(
         data=table.name,
-        spec=current_spec(),
+        **roles,
         **synthetic,
         support_data=st.session_state.support_table.name if separate and st.session_state.support_table else None,
         support_fraction=st.session_state.support_fraction,
@@ -450,11 +476,19 @@ def preflight_findings() -> list[Finding]:
     key = json.dumps({**{k: values[k] for k in PREPARE_FIELDS if k != "data"}, "delta": config.delta},
                      sort_keys=True, default=str)
     support_hash = st.session_state.support_table.digest if support is not None else None
+    if config.text is not None:
+        return _note_preflight(table.digest, config.text.to_dict(), table.frame[config.text.text_column])
     try:
         splits = current_splits(config)
     except FusionDPError:
         splits = None  # the preflight reports the split's problem as a finding
     return _preflight(table.digest, support_hash, key, table.frame, support, config.spec, config, splits)
+
+
+@st.cache_data(max_entries=8, show_spinner="Looking for identifiers the span detector misses…")
+def _note_preflight(table_hash: str, text: dict[str, Any], _notes: pd.Series) -> list[Finding]:
+    """The notes' preflight (residual identifiers in the public words), keyed on the table's hash and the text spec."""
+    return note_preflight(_notes.tolist(), text["sensitive_spans"], text["text_column"])
 
 
 def _prepare_key(config: RunConfig) -> str:
@@ -643,7 +677,9 @@ def sidebar(placeholder: Any) -> None:
         st.markdown(f"**Dataset:** `{table.name}`  \n{len(table.frame):,} rows × {table.frame.shape[1]} columns")
         sensitive = st.session_state.get("sensitive", [])
         target = st.session_state.get("target")
-        st.markdown(f"**Target:** {f'`{target}`' if target else 'not chosen yet'}  \n"
-                    f"**Sensitive ({len(sensitive)}):** {', '.join(sensitive) or '—'}")
+        protected = (f"**Notes:** `{st.session_state.text_column}` · spans: "
+                     f"{', '.join(st.session_state.sensitive_spans) or '—'}" if text_mode()
+                     else f"**Sensitive ({len(sensitive)}):** {', '.join(sensitive) or '—'}")
+        st.markdown(f"**Target:** {f'`{target}`' if target else 'not chosen yet'}  \n{protected}")
         grid = ", ".join(f"{e:g}" for e in epsilon_grid())
         st.markdown(f"**Budget:** ε ∈ {{{grid}}}, δ = {st.session_state.delta:g}")

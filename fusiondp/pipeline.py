@@ -187,7 +187,12 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
     copy is checked against ``table`` row for row and its sensitive values travel with their rows
     through the split (``imputed_column``), for ``prepare_splits`` to use as the hybrid view.
     ``progress`` hears ``split``, or ``synthesis`` when a DP-synthetic support set is made (start and end only).
+    With a text spec (``config.text``), the notes' split (``fusiondp.text.pipeline.split_notes``).
     """
+    if config.text is not None:
+        from fusiondp.text.pipeline import split_notes
+
+        return split_notes(config, table, support)
     if config.split_column is not None and config.spec is not None:
         check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
     spec = declared_spec(config)
@@ -309,8 +314,13 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
 
     The imputer is fitted once, on the whole support set; its quality report, the reference view's λ and
     the support tensors behind C_h use its cross-fitted (out-of-fold) imputations of the support rows.
-    ``progress`` hears the phases ``imputation`` and ``encoding``.
+    ``progress`` hears the phases ``imputation`` and ``encoding``. With a text spec (``config.text``), the notes'
+    preparation: hybrid notes and the notes' encoder (``fusiondp.text.pipeline.prepare_note_splits``).
     """
+    if config.text is not None:
+        from fusiondp.text.pipeline import prepare_note_splits
+
+        return prepare_note_splits(config, splits, progress)
     spec = training_spec(config, splits)
     notes = list(splits.notes)
     n_train = len(splits.train)

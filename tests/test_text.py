@@ -22,6 +22,9 @@ from fusiondp.pipeline import prepare, train_run
 from fusiondp.text import DETECTOR, HybridNoteGenerator, TextSpec, detect_spans
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, real_tokens
 from fusiondp.text.hybrid import AGE_SURROGATE, MIN_LABELLED_NOTES, HybridNote, parse_notes
+from fusiondp.text.preflight import LOCAL_NOTE, note_preflight, residual_matches
+from fusiondp.text.preview import highlight_html, highlight_spans, hybrid_pieces, support_preview
+from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.ghost import row_layout, step_gradients
 
 SAMPLE_NOTES = Path(__file__).resolve().parents[1] / "sample_data" / "drug_reviews.csv"
@@ -235,3 +238,51 @@ def test_sample_corpus_prepares_with_its_documented_size() -> None:
                              support_fraction=0.2, delta=1e-4)
     prepared = prepare(config, table=table)
     assert prepared.splits.sizes()["support"] >= 150 and prepared.encoder.n_public > 500
+
+
+def test_highlighted_pieces_rebuild_the_note_and_its_hybrid_and_escape_html() -> None:
+    note = "Mr. Smith, 67 yo, wrote <b>great</b> & went home on 03/12/2019."
+    pieces = highlight_spans(note)
+    assert "".join(text for text, _ in pieces) == note
+    assert [(text, kind) for text, kind in pieces if kind] == [("Mr.", "sex"), ("Smith", "name"), ("67 yo", "age"),
+                                                               ("03/12/2019", "date")]
+    generator = HybridNoteGenerator(seed=0).fit(make_notes(120, seed=1)["note"].tolist())
+    hybrid = generator.transform([note])[0]
+    assert "".join(text for text, _ in hybrid_pieces(hybrid)) == hybrid.text
+    page = highlight_html(pieces)
+    assert "<b>" not in page and "&lt;b&gt;great&lt;/b&gt; &amp;" in page and page.count("<mark") == 4
+
+
+def test_support_preview_shows_support_notes_only_and_ignores_private_spans() -> None:
+    table = make_notes(300)
+    private = table["part"] != "support"
+    scrambled = table.copy()
+    rng = np.random.default_rng(3)
+    scrambled.loc[private, "note"] = [_scramble_spans(n, rng) for n in scrambled.loc[private, "note"]]
+    base, changed = (support_preview(prepare(text_config(), table=t), examples=4) for t in (table, scrambled))
+    support = set(table.loc[~private, "note"])
+    assert len(base.examples) == 4
+    assert all("".join(text for text, _ in example.real) in support for example in base.examples)
+    assert [(e.real, e.hybrid) for e in base.examples] == [(e.real, e.hybrid) for e in changed.examples]
+    assert base.span_counts == changed.span_counts and base.span_counts["sex"] > 0
+    assert base.choices_table().equals(changed.choices_table())
+    assert list(base.choices_table()["span type"]) == list(TextSpec(text_column="n", target="t").sensitive_spans)
+
+
+def test_note_preflight_reports_identifiers_the_detector_misses() -> None:
+    notes = ["Seen by Doctor Smith and nurse Jones; call 5551234567 or 123-4567. She is seventy years old.",
+             "Dr. Adams (detected) saw her in 2015-2016 for 10 mg; see www.example.org/me.",
+             "Nothing identifying here: the Dr. said it works."]
+    matches = residual_matches(notes[0], SPAN_TYPES)
+    assert matches == {"note_titled_name": ["Doctor Smith", "nurse Jones"], "note_digit_run": ["5551234567"],
+                       "note_short_phone": ["123-4567"], "note_spelled_age": ["seventy years old"]}
+    assert residual_matches(notes[1], SPAN_TYPES) == {"note_web_address": ["www.example.org/me"]}
+    assert residual_matches(notes[2], SPAN_TYPES) == {}
+    assert residual_matches("Dr. Adams", ["age"]) == {"note_titled_name": ["Dr. Adams"]}, "an undetected type"
+    findings = note_preflight(notes, SPAN_TYPES, "note")
+    assert [f.code for f in findings][:2] == ["note_titled_name", "note_digit_run"]
+    assert [f.severity for f in findings] == ["high", "high", "medium", "medium", "medium"]
+    titled = findings[0]
+    assert titled.columns == ("note",) and "1 of 3 notes in 'note'" in titled.evidence
+    assert "“Doctor Smith”, “nurse Jones”" in titled.evidence and LOCAL_NOTE in titled.evidence
+    assert note_preflight(notes[2:], SPAN_TYPES, "note") == []

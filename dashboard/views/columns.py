@@ -12,6 +12,8 @@ from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
 from fusiondp.spec import DEFAULT_DELIMITER, TARGET_KINDS
+from fusiondp.text.spans import DETECTOR
+from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.verdicts import imputer_headline
 
 st.title("2 · Columns")
@@ -65,21 +67,38 @@ with left:
                       help="What separates the labels in one target cell, e.g. ';' in 'I10;E11'. Labels are trimmed "
                            "of spaces; an empty cell is a row with no label.")
     features = [c for c in columns if c != st.session_state.target]
-    for key in ("sensitive", "ignore", "categorical"):
-        st.session_state[key] = [c for c in st.session_state[key] if c in features]
-    st.multiselect("Sensitive columns (protected with feature-level DP)", features, key="sensitive",
-                   persist_state="session")
-    st.multiselect("Ignore (not used at all)", features, key="ignore", persist_state="session")
-    used = [c for c in features if c not in st.session_state.ignore]
-    st.multiselect("Categorical columns (the others are numeric)", used, key="categorical",
-                   persist_state="session",
-                   help="Categorical columns are one-hot encoded; numeric ones are standardised. A sensitive column "
-                        "not listed here gets its type from the support set's values, never from the private rows.")
-    # The boxes above show as many column names as fit on one line: every tagged column is listed here in full.
-    st.caption("  \n".join(
-        f"**{label} ({len(chosen)}):** {', '.join(f'`{c}`' for c in chosen) if chosen else 'none'}"
-        for label, chosen in (("Sensitive", st.session_state.sensitive), ("Ignored", st.session_state.ignore),
-                              ("Categorical", st.session_state.categorical))))
+    if st.session_state.get("text_column") not in features:
+        st.session_state.text_column = None
+    st.selectbox("Text column (notes): protect sensitive spans inside free text instead of sensitive columns",
+                 features, key="text_column", index=None, placeholder="None: a table of columns",
+                 persist_state="session",
+                 help="Pick the column that holds free text (clinical notes, reviews). Ages, sex words and pronouns, "
+                      "ethnicity terms, names, dates, places and identifiers found in it are protected; every other "
+                      "word of the note is public. The model then reads the notes only.")
+    if state.text_mode():
+        st.multiselect("Sensitive span types (protected inside the notes)", SPAN_TYPES, key="sensitive_spans",
+                       persist_state="session",
+                       help=f"Span detector: {DETECTOR}. What it misses stays in the public words.")
+        st.caption("With a text column the model reads the notes only: the other columns are not used. Words outside "
+                   "the detected spans are public and reach the model without noise; the preflight below looks for "
+                   "identifiers the detector misses.")
+    else:
+        for key in ("sensitive", "ignore", "categorical"):
+            st.session_state[key] = [c for c in st.session_state[key] if c in features]
+        st.multiselect("Sensitive columns (protected with feature-level DP)", features, key="sensitive",
+                       persist_state="session")
+        st.multiselect("Ignore (not used at all)", features, key="ignore", persist_state="session")
+        used = [c for c in features if c not in st.session_state.ignore]
+        st.multiselect("Categorical columns (the others are numeric)", used, key="categorical",
+                       persist_state="session",
+                       help="Categorical columns are one-hot encoded; numeric ones are standardised. A sensitive "
+                            "column not listed here gets its type from the support set's values, never from the "
+                            "private rows.")
+        # The boxes above show as many column names as fit on one line: every tagged column is listed here in full.
+        st.caption("  \n".join(
+            f"**{label} ({len(chosen)}):** {', '.join(f'`{c}`' for c in chosen) if chosen else 'none'}"
+            for label, chosen in (("Sensitive", st.session_state.sensitive), ("Ignored", st.session_state.ignore),
+                                  ("Categorical", st.session_state.categorical))))
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
              state.SUPPORT_SOURCES, key="support_source", persist_state="session")
@@ -122,20 +141,27 @@ with right:
                  "(`age: [20, 80]`), taken from public knowledge such as the data's codebook — never read from "
                  "the private rows, whose own categories, minimum and maximum would leak. Values outside the "
                  "declared domain are treated as missing.")
-    status = available_imputers()
-    st.selectbox("Imputer", ["auto", *status], key="imputer", persist_state="session",
-                 help="'auto' uses TabPFN when its weights are on this machine, otherwise gradient boosting.")
-    st.caption(" · ".join(f"`{name}` available" if reason is None else imputer_headline(f"{name} unavailable: {reason}")
-                          for name, reason in status.items()))
-    unavailable = {name: reason for name, reason in status.items() if reason is not None}
-    if unavailable:
-        with st.expander("Details: unavailable imputers"):
-            for name, reason in unavailable.items():
-                st.markdown(f"- `{name}`: {reason}")
+    if state.text_mode():
+        st.caption("Notes need no imputer: each note's hybrid replaces its spans by surrogates predicted from its "
+                   "public words by a generator fitted on the support notes only (the Imputation page shows them).")
+    else:
+        status = available_imputers()
+        st.selectbox("Imputer", ["auto", *status], key="imputer", persist_state="session",
+                     help="'auto' uses TabPFN when its weights are on this machine, otherwise gradient boosting.")
+        st.caption(" · ".join(f"`{name}` available" if reason is None
+                              else imputer_headline(f"{name} unavailable: {reason}")
+                              for name, reason in status.items()))
+        unavailable = {name: reason for name, reason in status.items() if reason is not None}
+        if unavailable:
+            with st.expander("Details: unavailable imputers"):
+                for name, reason in unavailable.items():
+                    st.markdown(f"- `{name}`: {reason}")
 
 roles = pd.DataFrame({
     "column": columns,
-    "role": ["target" if c == st.session_state.target else "sensitive" if c in st.session_state.sensitive
+    "role": ["target" if c == st.session_state.target
+             else ("notes: spans protected, other words public" if c == st.session_state.text_column else "not used")
+             if state.text_mode() else "sensitive" if c in st.session_state.sensitive
              else "ignore" if c in st.session_state.ignore else "public" for c in columns],
     "type": ["" if c == st.session_state.target or c in st.session_state.ignore
              else "categorical" if c in st.session_state.categorical
@@ -155,11 +181,18 @@ st.dataframe(roles, hide_index=True, width="stretch")
 st.caption(f"🔎 {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
 if ok:
     st.subheader("Privacy preflight")
-    st.caption("Checks for public columns that give a sensitive one away, identifiers and set-up problems. "
-               "It reads the public columns, the labels and the support set only.")
+    if state.text_mode():
+        st.caption("Looks in the notes' public words (each note with its detected spans removed) for identifiers "
+                   "the span detector misses: names after titles it does not take, ID- and phone-like numbers, "
+                   "ages in words, web addresses.")
+    else:
+        st.caption("Checks for public columns that give a sensitive one away, identifiers and set-up problems. "
+                   "It reads the public columns, the labels and the support set only.")
     findings = state.preflight_findings()
     if not findings:
-        st.success("No proxy, identifier or set-up problem found.", icon="✅")
+        st.success("No identifier found outside the detected spans (the rules can still miss some: read a few "
+                   "notes on the Imputation page)." if state.text_mode()
+                   else "No proxy, identifier or set-up problem found.", icon="✅")
     show = {"high": st.error, "medium": st.warning, "low": st.info}
     for finding in findings:
         show[finding.severity](f"**{finding.severity}** · {finding.evidence} {finding.action}")

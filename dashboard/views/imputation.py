@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import notes, state
 from fusiondp import FusionDPError
 from fusiondp.impute.figures import report_figures
 from fusiondp.verdicts import imputation_verdicts
@@ -30,6 +30,10 @@ except FusionDPError as exc:
     st.page_link("views/columns.py", label="Fix the column roles", icon="⬅️")
     st.stop()
 status.update(label="Imputer fitted", state="complete", expanded=False)
+if config.text is not None:
+    notes.show_preview(prepared)
+    st.page_link("views/train.py", label="Next: train →", icon="➡️")
+    st.stop()
 
 choice = prepared.imputer
 state.imputer_line(choice.used, choice.reason)

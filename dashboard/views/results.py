@@ -120,7 +120,11 @@ audit_shadow = cols[1].checkbox(
     persist_state="session",
     help="The attacker trains its own model, the same way, on rows whose sensitive values it could know, and learns "
          "from it how much to trust the audited model's answers.")
-if st.button("Audit the trained models", key="audit"):
+notes_run = next(iter(job.prepared.values())).config.text is not None
+if notes_run:
+    st.info("The audit attacks sensitive columns; for models trained on notes (guessing a note's span values from "
+            "the model) it is not available yet.", icon="ℹ️")
+elif st.button("Audit the trained models", key="audit"):
     bar = st.progress(0.0, text="Preparing the attack…")
 
     def show_progress(index: int, record: RunRecord) -> None:

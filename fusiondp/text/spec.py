@@ -56,8 +56,9 @@ class TextSpec(BaseModel):
     def _distinct_columns(self) -> TextSpec:
         if self.text_column == self.target:
             raise ValueError(f"the text column and the target are both {self.target!r}; name two columns")
-        if self.target_kind == "regression":
-            raise ValueError("a text target must be binary or multiclass (regression on notes is not offered yet)")
+        if self.target_kind in ("regression", "multilabel"):
+            raise ValueError(f"a text target must be binary or multiclass ({self.target_kind} targets on notes are "
+                             "not offered yet)")
         return self
 
     @classmethod

@@ -1,0 +1,98 @@
+"""The notes' preflight: identifiers that survive span detection and would stay in the public words.
+
+The rule-based detector (``fusiondp.text.spans``) misses what its rules do not list. Whatever it
+misses is treated as public: it reaches the model without noise. ``note_preflight`` looks in every
+note's *public* words (the note with its detected spans removed) for patterns that usually are
+identifying — a capitalised word after a title the name rule does not take ("Doctor Smith",
+"Nurse Jones", "Dr. McDonald"), long digit runs and phone-like numbers, spelled-out ages, web
+addresses — and reports each as a finding with how many notes hold it. The findings quote up to
+three examples: they are read from the notes themselves, so they are for the data owner, locally,
+not for publication (``LOCAL_NOTE``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fusiondp.privacy.preflight import Finding, Severity
+from fusiondp.text.hybrid import public_text
+from fusiondp.text.spans import detect_spans
+from fusiondp.text.spec import SpanType
+
+_TITLE = r"(?:(?i:doctor|nurse|professor) +|(?i:dr|prof|mr|mrs|ms|mx|rev)\.? +)"
+"""A title in any case — a word, or an abbreviation with or without its dot — then the capitalised word after it
+("Dr. Patel", "nurse Jones"; not "Dr. said", nor "doctor. Then", where the dot ends a sentence)."""
+_NUMBER_WORD = (r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+                r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?")
+LOCAL_NOTE = "Examples quoted from your notes: a local diagnostic, not differentially private; do not publish them."
+MAX_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class ResidualCheck:
+    """One pattern of identifying words the detector does not take, and what to do about it."""
+
+    code: str
+    severity: Severity
+    pattern: re.Pattern[str]
+    what: str
+    action: str
+
+
+RESIDUAL_CHECKS: tuple[ResidualCheck, ...] = (
+    ResidualCheck("note_titled_name", "high",
+                  re.compile(rf"\b{_TITLE}(?:Mc|Mac|O')?[A-Z][a-z][A-Za-z'-]*"),
+                  "a title followed by a name-like word that was not detected as a name",
+                  "Names after 'Doctor', 'Nurse' or 'Prof', lower-case titles and names such as McDonald are not "
+                  "taken by the name rule: remove or replace them in the text before training."),
+    ResidualCheck("note_digit_run", "high", re.compile(r"(?<![\d.,-])\d{7,}(?![\d.,-])"),
+                  "a run of 7 or more digits (an ID, a record or phone number) outside the detected identifiers",
+                  "Remove or mask identifiers in the text before training; the identifier rule takes phone numbers "
+                  "with an area code, SSN-like numbers, e-mails and numbers after 'MRN' or 'record number' only."),
+    ResidualCheck("note_short_phone", "medium", re.compile(r"(?<![\d-])\d{3}[-.]\d{4}(?![\d-])"),
+                  "a 7-digit phone-like number (123-4567) outside the detected identifiers",
+                  "Mask phone numbers without an area code in the text before training."),
+    ResidualCheck("note_spelled_age", "medium",
+                  re.compile(rf"\b{_NUMBER_WORD}[- ]years?[- ]old\b|\baged? {_NUMBER_WORD}\b", re.IGNORECASE),
+                  "an age written in words, which the age rule (digits only) does not take",
+                  "Write ages as digits (\"70-year-old\") so that they are detected, or remove them."),
+    ResidualCheck("note_web_address", "medium", re.compile(r"\b(?:https?://|www\.)\S*[^\s.,;:!?)]", re.IGNORECASE),
+                  "a web address", "Remove web addresses: a profile or a personal page can identify the writer."),
+)
+
+
+def residual_matches(note: str, kinds: Sequence[SpanType]) -> dict[str, list[str]]:
+    """Per check code, the stretches of ``note``'s public words (its detected spans removed) that match it."""
+    public = public_text(note, detect_spans(note, kinds))
+    found = {check.code: [m.group(0) for m in check.pattern.finditer(public)] for check in RESIDUAL_CHECKS}
+    return {code: matches for code, matches in found.items() if matches}
+
+
+def note_preflight(notes: Sequence[str], kinds: Sequence[SpanType], column: str) -> list[Finding]:
+    """Findings about identifying words that survive detection in ``notes``, most severe first.
+
+    Reads the notes' public words only (the detected spans are removed first). Each finding counts the notes
+    holding the pattern and quotes up to ``MAX_EXAMPLES`` of them (``LOCAL_NOTE``).
+    """
+    holding: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    for note in notes:
+        for code, matches in residual_matches(note, kinds).items():
+            holding[code] = holding.get(code, 0) + 1
+            seen = examples.setdefault(code, [])
+            seen += [m for m in matches if m not in seen][: MAX_EXAMPLES - len(seen)]
+    findings = []
+    for check in RESIDUAL_CHECKS:
+        count = holding.get(check.code, 0)
+        if not count:
+            continue
+        quoted = ", ".join(f"“{example}”" for example in examples[check.code])
+        findings.append(Finding(
+            check.severity, check.code, (column,),
+            f"{count} of {len(notes)} notes in {column!r} hold {check.what} (e.g. {quoted}). The detector leaves "
+            f"it among the public words, which reach the model without noise and are not protected. {LOCAL_NOTE}",
+            check.action))
+    order = {"high": 0, "medium": 1, "low": 2}
+    return sorted(findings, key=lambda f: order[f.severity])

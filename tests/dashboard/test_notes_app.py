@@ -1,0 +1,91 @@
+"""Notes in the dashboard: tag a text column, see support notes' spans and hybrids, train, read the Results."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fusiondp.config import RunConfig
+from fusiondp.text import TextSpec
+from fusiondp.text.pipeline import split_notes
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+SPANS = ["age", "sex", "name"]
+
+
+@pytest.fixture
+def notes_csv(tmp_path: Path) -> Path:
+    """500 drug reviews, two of which hold a phone-like number the identifier rule does not take."""
+    table = pd.read_csv(ROOT / "sample_data" / "drug_reviews.csv").head(500)[["drug", "condition", "review",
+                                                                              "positive"]]
+    for row in (3, 7):
+        table.loc[row, "review"] += " Call me at 5551234567 if you want to know more."
+    path = tmp_path / "reviews.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def _note_text(fragment: str) -> str:
+    """A highlighted note's HTML back to its text: type labels dropped, tags removed, entities decoded."""
+    without_labels = re.sub(r"<sub[^>]*>.*?</sub>", "", fragment)
+    return html.unescape(re.sub(r"<[^>]+>", "", without_labels.replace("<br>", "\n")))
+
+
+def test_text_column_tags_previews_support_notes_trains_and_reaches_results(app: AppTest, notes_csv: Path) -> None:
+    at = app.file_uploader(key="upload").set_value((notes_csv.name, notes_csv.read_bytes(), "text/csv")).run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("positive").run()
+    at = at.selectbox(key="text_column").select("review").run()
+    at = at.multiselect(key="sensitive_spans").set_value(SPANS).run()
+    at = at.slider(key="support_fraction").set_value(0.2).run()
+    assert not at.exception and not [e.value for e in at.error if "5551234567" not in e.value]
+    assert not [s for s in at.multiselect if s.key == "sensitive"], "notes replace the sensitive columns"
+    roles = at.dataframe[0].value.set_index("column")["role"]
+    assert roles["review"].startswith("notes") and roles["drug"] == "not used" and roles["positive"] == "target"
+    (finding,) = [e.value for e in at.error if "5551234567" in e.value]
+    assert "2 of 500 notes in 'review'" in finding and "not differentially private" in finding
+    assert any("**Notes:** `review` · spans: age, sex, name" in m.value for m in at.sidebar.markdown)
+
+    at = at.switch_page("views/imputation.py").run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    choices = at.dataframe[0].value
+    assert list(choices["span type"]) == SPANS and choices["surrogate"].str.len().gt(0).all()
+    fragments = [h.proto.body for h in at.get("html") if "<mark" in h.proto.body and "title=" in h.proto.body]
+    assert len(fragments) == 6, "three support notes, each beside its hybrid"
+    config = RunConfig.build(text=TextSpec(text_column="review", target="positive", sensitive_spans=SPANS),
+                             support_fraction=0.2)
+    splits = split_notes(config, pd.read_csv(notes_csv))
+    support = set(splits.support["review"])
+    shown = [_note_text(fragment) for fragment in fragments[::2]]
+    assert all(note in support for note in shown), "only support notes (public spans) are shown"
+    assert not set(shown) & set(pd.concat([splits.train, splits.val, splits.test])["review"])
+    assert any('title="age"' in f or 'title="sex"' in f for f in fragments), "spans are highlighted"
+
+    at = at.switch_page("views/train.py").run()
+    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
+    at.slider(key="epochs").set_value(1).run()
+    at = at.button(key="train").click().run()
+    deadline = time.monotonic() + 120
+    while not at.session_state.job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.3)
+    at = at.run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    records = at.session_state.records
+    assert [r.mode for r in records] == ["sgd_pub", "fusiondp"]
+    assert all(r.config["text"]["text_column"] == "review" and r.config["spec"] is None for r in records)
+
+    at = at.switch_page("views/results.py").run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    statement = next(m.value for m in at.markdown if m.value.startswith("Protected:"))
+    assert "age spans of 'review'" in statement and "words of 'review' outside the detected spans" in statement
+    assert any("for models trained on notes" in i.value for i in at.info), "the audit says it does not cover notes"
+    assert not [b for b in at.button if b.key == "audit"]
+    assert len(at.get("download_button")) == 4
