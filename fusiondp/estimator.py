@@ -3,8 +3,9 @@
 All of ``X`` (minus any declared support fraction) is private training data; the model
 is trained once in the chosen mode and its privacy ledger is exposed as fitted
 attributes (``epsilon_spent_``, ``noise_multiplier_``, ``privacy_``, ``history_``).
-The classifier takes two classes (binary) or more (multi-class, softmax head); the
-regressor a numeric target, trained on the label standardised by the support rows' labels.
+The classifier takes two classes (binary) or more (multi-class, softmax head), or a multi-label
+indicator ``y`` (a 0/1 column per label, one sigmoid each); the regressor a numeric target, trained on
+the label standardised by the support rows' labels.
 """
 
 from __future__ import annotations
@@ -15,15 +16,49 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import accuracy_score
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
 from fusiondp.metrics import regression_metrics
 from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for, training_task
-from fusiondp.spec import TableSpec, TargetKind
+from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 
 TARGET_COLUMN = "__target__"
+
+
+def indicator_cells(y: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """A multi-label indicator ``y`` (rows × labels, 0/1) as the library's multilabel target: each row's labels
+    (the column names, or 0, 1, … for an array) joined by ``DEFAULT_DELIMITER`` (no label: missing), and the names.
+
+    One clear error each for a single column, a value other than 0/1, names that do not stay distinct as text
+    (or hold the delimiter), a label on no row, and no row with two labels (then ``y`` is a multi-class target).
+    """
+    names = list(y.columns) if isinstance(y, pd.DataFrame) else list(range(np.shape(y)[1]))
+    values = np.asarray(y, dtype=object)
+    if len(names) < 2:
+        raise DataError(f"y has {len(names)} column; a 2-D y is a multi-label indicator (a 0/1 column per label) "
+                        "and needs two labels or more. For one label pass a 1-D y (binary).")
+    outside = pd.unique(values[~np.isin(values, (0, 1))])
+    if len(outside):
+        raise DataError(f"A 2-D y is a multi-label indicator: every value must be 0 or 1 (or False/True), but it "
+                        f"holds {', '.join(repr(v) for v in outside[:5])}. For a multi-class target pass a 1-D y "
+                        "of class values.")
+    labels = [str(name).strip() for name in names]
+    if len(set(labels)) < len(labels) or "" in labels or any(DEFAULT_DELIMITER in label for label in labels):
+        raise DataError(f"y's column names {names} must be distinct and non-empty as text, without "
+                        f"{DEFAULT_DELIMITER!r}: rename its columns.")
+    present = values.astype(bool)
+    empty = [name for name, count in zip(names, present.sum(0), strict=True) if count == 0]
+    if empty:
+        raise DataError(f"Label(s) {empty} of y are on no row; every label needs rows with it. Drop those columns.")
+    if present.sum(1).max() < 2:
+        raise DataError("No row of y has two labels, so y is a multi-class target: pass a 1-D y holding each "
+                        "row's class.")
+    cells = np.array([DEFAULT_DELIMITER.join(label for label, on in zip(labels, row, strict=True) if on) or None
+                      for row in present], dtype=object)
+    return cells, names
 
 
 class _FusionDPEstimator:
@@ -127,30 +162,59 @@ class _FusionDPEstimator:
 
 
 class FusionDPClassifier(_FusionDPEstimator):
-    """Classifier (two classes, or more with a softmax head) trained with feature-level DP on the ``sensitive``
-    columns of ``X``."""
+    """Classifier (two classes, or more with a softmax head, or several labels per row with a sigmoid each)
+    trained with feature-level DP on the ``sensitive`` columns of ``X``.
 
-    def fit(self, X: pd.DataFrame, y: Sequence[Any], *, sensitive: Sequence[str],
+    A 2-D ``y`` is a multi-label indicator as in scikit-learn (rows × labels, 0/1; the labels are the columns
+    of a DataFrame, else 0, 1, …): it trains the library's ``multilabel`` kind, ``classes_`` holds the label
+    names, ``predict_proba`` each label's probability and ``predict`` a 0/1 array, a label predicted when its
+    probability reaches 0.5 (as for binary: the estimator keeps no validation rows to choose thresholds on).
+    """
+
+    def fit(self, X: pd.DataFrame, y: Sequence[Any] | pd.DataFrame | np.ndarray, *, sensitive: Sequence[str],
             support: pd.DataFrame | float = 0.1, categorical: Sequence[str] = ()) -> FusionDPClassifier:
         """Train on ``X``/``y``. ``support``: a public table with ``X``'s columns whose
         sensitive values may be used to fit the imputer, or the fraction of ``X`` to declare
         public for that purpose (those rows are then not used as private rows)."""
+        if np.ndim(y) == 2:
+            cells, names = indicator_cells(y)
+            self._fit(X, cells, "multilabel", sensitive, support, categorical)
+            trained = training_task(self.prepared_.spec, self.prepared_.splits)[1]
+            self.classes_ = np.array(names)
+            self._label_columns = [trained.index(str(name).strip()) for name in names]
+            return self
         self._fit(X, y, None, sensitive, support, categorical)
         self.classes_ = np.array(training_task(self.prepared_.spec, self.prepared_.splits)[1])
         return self
 
+    @property
+    def _multilabel(self) -> bool:
+        return self.prepared_.spec.target_kind == "multilabel"
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities of each of ``classes_`` (columns in that order) for real rows of ``X``."""
+        """Probabilities of each of ``classes_`` (columns in that order) for real rows of ``X``; multi-label:
+        each label's probability (rows need not sum to 1)."""
         probabilities = self._predictions(X)
+        if self._multilabel:
+            return probabilities[:, self._label_columns]
         if probabilities.ndim == 2:
             return probabilities
         return np.column_stack([1 - probabilities, probabilities])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's class; multi-label: a 0/1 array with a column per label of ``classes_``."""
         probabilities = self.predict_proba(X)
+        if self._multilabel:
+            return (probabilities >= 0.5).astype(int)
         if len(self.classes_) == 2:
             return self.classes_[(probabilities[:, 1] >= 0.5).astype(int)]
         return self.classes_[probabilities.argmax(1)]
+
+    def score(self, X: pd.DataFrame, y: Sequence[Any] | pd.DataFrame | np.ndarray) -> float:
+        """Accuracy of ``predict(X)`` against ``y`` (scikit-learn's classifier score); multi-label: subset
+        accuracy, the share of rows whose every label is right."""
+        truth = np.asarray(y, dtype=int) if self._multilabel else np.asarray(y)
+        return float(accuracy_score(truth, self.predict(X)))
 
 
 class FusionDPRegressor(_FusionDPEstimator):

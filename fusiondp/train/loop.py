@@ -129,13 +129,14 @@ def planned_steps(n_rows: int, settings: TrainSettings) -> tuple[float, int, lis
 def predict_proba(model: TabularMLP, x: torch.Tensor, task: Task = BINARY) -> np.ndarray:
     """``task.predictions`` in deterministic order, in eval mode, batched; restores train mode.
 
-    Binary: the positive class's probability; multi-class: a probability per class; regression:
-    the predicted value in the target's units.
+    Binary: the positive class's probability; multi-class: a probability per class; multi-label: a
+    probability per label; regression: the predicted value in the target's units. No rows: an empty
+    array of that shape (the estimators train without validation rows).
     """
     model.eval()
     chunks = [task.predictions(model(x[i:i + EVAL_BATCH_ROWS])[0]) for i in range(0, len(x), EVAL_BATCH_ROWS)]
     model.train()
-    return torch.cat(chunks).cpu().numpy() if chunks else np.empty(0)
+    return torch.cat(chunks).cpu().numpy() if chunks else np.empty((0, task.outputs) if task.outputs > 1 else 0)
 
 
 @torch.no_grad()
