@@ -286,3 +286,19 @@ def test_note_preflight_reports_identifiers_the_detector_misses() -> None:
     assert titled.columns == ("note",) and "1 of 3 notes in 'note'" in titled.evidence
     assert "“Doctor Smith”, “nurse Jones”" in titled.evidence and LOCAL_NOTE in titled.evidence
     assert note_preflight(notes[2:], SPAN_TYPES, "note") == []
+
+
+def test_cli_prints_the_notes_preflight_and_strict_refuses_on_a_missed_name(tmp_path: Path) -> None:
+    table = make_notes(330)
+    table.loc[5, "note"] += " Doctor Zedkin saw me."
+    data = tmp_path / "notes.csv"
+    table.to_csv(data, index=False)
+    args = ("run", "--data", str(data), "--text-column", "note", "--target", "good", "--split-column", "part",
+            "--modes", "sgd_pub", "--epochs", "1", "--batch-size", "32", "--delta", "1e-4", "--quiet",
+            "--out", str(tmp_path / "out"))
+    result = _cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "preflight [high] 1 of 330 notes in 'note' hold a title followed by a name-like word" in result.stdout
+    assert "“Doctor Zedkin”" in result.stdout
+    strict = _cli(*args, "--strict")
+    assert strict.returncode == 2 and "Preflight found high-severity problems" in strict.stderr
