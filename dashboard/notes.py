@@ -31,7 +31,7 @@ def show_preview(prepared: PreparedData) -> None:
     examples = st.slider("Support notes shown", 1, 10, 3, key="notes_shown", persist_state="session")
     settings = json.dumps(prepared.config.to_dict(), sort_keys=True, default=str)
     preview = _preview(st.session_state.table.digest, settings, examples, prepared)
-    st.caption(preview.caption())
+    st.caption(f"{preview.notes_with_spans} of {preview.support_notes} support notes have a detected span.")
     for note in prepared.notes:
         st.caption(note)
     st.subheader("What stands in for each span type")

@@ -180,3 +180,44 @@ def test_a_deep_link_on_a_cold_server_opens_its_page(page: Page, server: tuple[s
     expect(page.get_by_text("Load a table on the Data page first.")).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stSidebar"]').get_by_text("No table loaded yet.")).to_be_visible()
     assert page.get_by_text("has no attribute").count() == 0
+
+
+def test_notes_show_highlighted_spans_beside_hybrids_and_train(page: Page, server: tuple[str, float],
+                                                               tmp_path: Path) -> None:
+    """Notes in a real browser: a text column tagged on Columns, support notes with their spans highlighted beside
+    their hybrid notes on the Imputation page, and a run to the Results page's statement about spans."""
+    url, _ = server
+    csv = tmp_path / "reviews_500.csv"
+    table = pd.read_csv(ROOT / "sample_data" / "drug_reviews.csv").head(500)
+    table[["drug", "review", "positive"]].to_csv(csv, index=False)
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=60_000)
+    page.goto(url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(csv)
+    expect(page.get_by_role("heading", name="reviews_500.csv")).to_be_visible()
+
+    go_to(page, "2 · Columns")
+    for label, option in (("Target", "positive"), ("Text column", "review")):
+        box = page.locator('[data-testid="stSelectbox"]', has_text=label).first.locator("input")
+        box.click()
+        box.press_sequentially(option)
+        page.get_by_role("option", name=option, exact=True).click()
+    expect(page.get_by_text("Sensitive span types (protected inside the notes)")).to_be_visible()
+    expect(page.get_by_text("Rows per part: support 50")).to_be_visible()
+    expect(page.get_by_text("Sensitive columns (protected with feature-level DP)")).to_have_count(0)
+
+    go_to(page, "3 · Imputation preview")
+    expect(page.get_by_text("Support notes: detected spans, and each note's hybrid")).to_be_visible()
+    expect(page.locator('mark[title="sex"]').first).to_be_visible()
+    expect(page.get_by_text("Its hybrid note (surrogates from a fit that did not see it)").first).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "imputation_notes.png", full_page=True)
+
+    go_to(page, "4 · Train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("Done: 8 models trained.")).to_be_visible(timeout=120_000)
+
+    go_to(page, "5 · Results")
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
+    expect(page.get_by_text("words of 'review' outside the detected spans").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
