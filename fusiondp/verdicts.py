@@ -107,6 +107,12 @@ def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[
     names = ", ".join(f"{c.column} ({'R²' if c.kind == 'numeric' else 'accuracy'} "
                       f"{c.metrics['r2' if c.kind == 'numeric' else 'accuracy']:.3f} vs baseline "
                       f"{c.baseline['r2' if c.kind == 'numeric' else 'accuracy']:.3f})" for c in weak)
+    if report.text_column is not None:
+        return [f"Surrogates no better than the majority value on the support notes: {names}. The hybrid notes then "
+                "carry the majority value for these span types, which tells nothing about a note, so fusiondp's gain "
+                "over feature-DP shrinks and sgd_pub (which never sees a span) is the fair reference. Try: more "
+                "support notes holding these spans (a bigger public fraction, or a separate public table of notes), "
+                f"or notes whose words outside the spans say more about them (column {report.text_column!r})."]
     return [f"Imputed no better than the trivial baseline (mean or majority class) on unseen support rows: {names}. "
             "The imputed view then tells nothing about these columns beyond that, so fusiondp's gain over "
             "feature-DP shrinks and sgd_pub (which ignores them) is the fair reference. Try: a larger or more "

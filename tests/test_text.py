@@ -17,6 +17,8 @@ import yaml
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, SpecError
+from fusiondp.impute import QualityReport
+from fusiondp.impute.quality import format_quality_lines
 from fusiondp.models import build_model
 from fusiondp.pipeline import prepare, train_run
 from fusiondp.text import DETECTOR, HybridNoteGenerator, TextSpec, detect_spans
@@ -26,6 +28,7 @@ from fusiondp.text.preflight import LOCAL_NOTE, note_preflight, residual_matches
 from fusiondp.text.preview import highlight_html, highlight_spans, hybrid_pieces, support_preview
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.ghost import row_layout, step_gradients
+from fusiondp.verdicts import imputation_verdicts
 
 SAMPLE_NOTES = Path(__file__).resolve().parents[1] / "sample_data" / "drug_reviews.csv"
 CONDITIONS = {"female": ["birth control pills", "pregnancy nausea", "menstrual cramps", "hot flashes"],
@@ -302,3 +305,17 @@ def test_cli_prints_the_notes_preflight_and_strict_refuses_on_a_missed_name(tmp_
     assert "“Doctor Zedkin”" in result.stdout
     strict = _cli(*args, "--strict")
     assert strict.returncode == 2 and "Preflight found high-severity problems" in strict.stderr
+
+
+def test_generator_warnings_are_worded_for_notes() -> None:
+    prepared = prepare(text_config(text=TextSpec(text_column="note", target="good", sensitive_spans=["age", "sex"])),
+                       table=make_notes(300))
+    report = prepared.quality
+    assert report.text_column == "note" and report.columns[0].column == "age (note-level value)"
+    report.columns[0].metrics = dict(report.columns[0].baseline)  # a surrogate model no better than the majority
+    (warning,) = [line for line in format_quality_lines(report) if line.startswith("WARNING")]
+    assert "no better than the majority value on the support notes" in warning and "imputation" not in warning
+    (verdict,) = imputation_verdicts(QualityReport.from_dict(report.to_dict()))
+    assert verdict.startswith("Surrogates no better than the majority value on the support notes: age")
+    assert "imputer" not in verdict and "public columns" not in verdict and "'note'" in verdict
+    assert "support notes" in report.scored_on() and "rows" not in report.scored_on()

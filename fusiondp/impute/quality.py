@@ -88,6 +88,8 @@ class QualityReport:
     """The support set is DP-synthetic, so the scored rows' sensitive values are synthetic too."""
     cross_fitted: int = 0
     """Folds of the cross-fitting that made the scored imputations; 0 for a plain held-out split."""
+    text_column: str | None = None
+    """Set when the report scores a hybrid-note generator on the support notes of this column (``fusiondp.text``)."""
 
     def rows_used(self) -> str:
         if self.cross_fitted:
@@ -101,6 +103,9 @@ class QualityReport:
 
     def scored_on(self) -> str:
         """What the scores were computed on, for one line of output."""
+        if self.text_column is not None:
+            return (f"fitted on {self.fit_rows} support notes, scored on the same notes cross-fitted "
+                    f"({self.cross_fitted}-fold, each note's values predicted by a fit that did not see it)")
         if self.cross_fitted:
             return (f"fitted on {self.fit_rows} support rows, scored on the same rows cross-fitted "
                     f"({self.cross_fitted}-fold, each row imputed by a fit that did not see it)")
@@ -114,6 +119,7 @@ class QualityReport:
             "rows_used": self.rows_used(),
             "synthetic": self.synthetic,
             "cross_fitted": self.cross_fitted,
+            "text_column": self.text_column,
             "columns": [vars(c) for c in self.columns],
             "notes": list(self.notes),
         }
@@ -123,7 +129,7 @@ class QualityReport:
         """Rebuild a report from ``to_dict`` output (e.g. a saved results.json), to redraw its figures."""
         return cls(data["imputer"], data["fit_rows"], data["holdout_rows"],
                    [ColumnQuality(**column) for column in data["columns"]], list(data.get("notes", [])),
-                   bool(data.get("synthetic", False)), int(data.get("cross_fitted", 0)))
+                   bool(data.get("synthetic", False)), int(data.get("cross_fitted", 0)), data.get("text_column"))
 
     def to_frame(self) -> pd.DataFrame:
         rows = []
@@ -295,7 +301,11 @@ def format_quality_lines(report: QualityReport) -> list[str]:
             text += (f" · missing: {col.missing['real_rate']:.1%} real, {col.missing['imputed_rate']:.1%} imputed, "
                      f"state accuracy {col.missing['accuracy']:.3f} vs {col.missing['baseline_accuracy']:.3f}")
         lines.append(f"{col.column} ({col.kind}): {text}{_selection_text(col.selection)}")
-        if not col.beats_baseline():
+        if not col.beats_baseline() and report.text_column is not None:
+            warnings.append(f"WARNING: {col.column}: the surrogate model does no better than the majority value on "
+                            f"the support notes, each predicted by a fit that did not see it ({shown}); the hybrid "
+                            "notes carry the majority value for this span type, which tells nothing about a note.")
+        elif not col.beats_baseline():
             warnings.append(f"WARNING: {col.column}: imputation at or below the trivial baseline on unseen support "
                             f"rows ({shown}); the hybrid view tells no more about this column than the "
                             f"{'mean' if col.kind == 'numeric' else 'majority class'}.")

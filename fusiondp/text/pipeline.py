@@ -147,7 +147,7 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
                            f"Span detector: {DETECTOR}. Surrogate generator: {GENERATOR}, fitted on the "
                            f"{len(splits.support)} support notes only.", {})
     hybrid_train = splits.train.assign(**{text: [note.text for note in hybrids["train"]]})
-    return PreparedData(config, ledger_spec, splits, choice, generator_quality(generator, len(splits.support)),
+    return PreparedData(config, ledger_spec, splits, choice, generator_quality(generator, len(splits.support), text),
                         encoder, tensors, device, hybrid_train, impute_s, notes, public_part=spec.public_part())
 
 
@@ -170,7 +170,7 @@ def span_notes(spec: TextSpec, generator: HybridNoteGenerator, train: list[Hybri
     return lines
 
 
-def generator_quality(generator: HybridNoteGenerator, support_notes: int) -> QualityReport:
+def generator_quality(generator: HybridNoteGenerator, support_notes: int, text_column: str) -> QualityReport:
     """The generator's cross-fitted accuracy per predicted span type beside the majority value, on support notes."""
     columns = []
     for kind, choice in generator.choices_.items():
@@ -185,7 +185,8 @@ def generator_quality(generator: HybridNoteGenerator, support_notes: int) -> Qua
             selection={"value": {"used": choice.used, "reason": choice.reason, "metric": "accuracy",
                                  "model": None if model is None else model["accuracy"],
                                  "baseline": choice.baseline_accuracy}}))
-    report = QualityReport(GENERATOR, support_notes, support_notes, columns, cross_fitted=CROSS_FIT_FOLDS)
+    report = QualityReport(GENERATOR, support_notes, support_notes, columns, cross_fitted=CROSS_FIT_FOLDS,
+                           text_column=text_column)
     report.notes = [f"{kind}: {choice.reason}" for kind, choice in generator.choices_.items()
                     if choice.used == "placeholder"]
     return report
