@@ -357,17 +357,22 @@ def ledger_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def audit_table(audited: list[tuple[RunRecord, AuditReport]], shadow: bool = False) -> pd.DataFrame:
     """One row per audited model, readable headers and text cells: the attribute attack's accuracies, the
-    imputer-only guess, the advantage with its 95% interval (``AuditReport.verdict``) and membership figures."""
+    imputer-only guess, the advantage with its 95% interval and its reading (``AuditReport.verdict`` in two
+    short cells rather than one sentence, so the table fits a page) and membership figures."""
     rows = []
     for record, report in audited:
         numbers = report.summary()
+        reading = report.reading()
+        low, high = report.advantage_interval()
+        interval = "" if reading is None else f" ({low:+.3f} to {high:+.3f})"
         row = {
             "mode": record.mode, "ε target": _epsilon_cell(record.privacy.epsilon_target), "seed": record.seed,
             "rows attacked": report.rows,
             "attack accuracy: training": f"{numbers['attribute_train_acc']:.3f}",
             "attack accuracy: held-out": f"{numbers['attribute_holdout_acc']:.3f}",
             "imputer only": f"{numbers['imputer_acc']:.3f}",
-            "reading (95% interval)": report.verdict(),
+            "advantage (95% interval)": f"{report.mean_attribute_advantage:+.3f}{interval}",
+            "reading": reading or "no interval: the rows attacked were not recorded",
             "membership AUC": f"{numbers['membership_auc']:.3f}",
             "membership TPR @ 1% FPR": f"{numbers['membership_tpr_at_1pct_fpr']:.3f}",
         }

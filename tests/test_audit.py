@@ -72,6 +72,7 @@ def test_overfit_model_leaks_membership_and_attributes(memorisable) -> None:
     assert 0.2 < leak.imputer_accuracy < 0.5, "the imputer cannot guess an independent attribute"
     assert leak.train_rows == leak.holdout_rows == 300
     assert report.advantage_interval()[0] > 0 and report.verdict().startswith("measurable leak")
+    assert report.reading() == "measurable leak"
 
 
 def test_public_only_model_cannot_leak_attributes(memorisable, shadow) -> None:
@@ -136,6 +137,8 @@ def test_advantage_interval_is_the_normal_interval_of_two_proportions() -> None:
     mean_half = (half + other.advantage_half_width) / 2  # the columns share rows: a conservative half-width
     assert (low, high) == pytest.approx((0.05 - mean_half, 0.05 + mean_half))
     assert report.verdict().startswith("no measurable leak: advantage +0.050, 95% interval")
+    assert report.reading() == "no measurable leak"
+    assert AuditReport("fusiondp", 4, [AttributeLeak("old", 2, 0.5, 0.5, 0.5)], 0.5, 0.01).reading() is None
     assert report.to_dict()["mean_attribute_advantage_interval"] == pytest.approx([low, high])
     assert np.isnan(AttributeLeak("old", 2, 0.5, 0.5, 0.5).advantage_half_width), "rows unknown: no interval"
 

@@ -22,6 +22,7 @@ from fusiondp.impute.figures import (
     confusion_figure,
     histogram_figure,
     leading_number,
+    quality_table,
     report_figures,
     report_html,
 )
@@ -84,6 +85,15 @@ def test_figures_show_the_stored_counts() -> None:
     assert column_figure(group).data[0].type == "heatmap"
     with pytest.raises(ValueError, match="numeric columns"):
         histogram_figure(group)
+
+
+def test_quality_table_names_each_metric_readably() -> None:
+    report = _report()
+    table = quality_table(report)
+    assert list(table.columns) == list(report.to_frame().columns)
+    assert table["metric"].tolist() == ["MAE", "RMSE", "R²", "accuracy", "macro-F1"]
+    assert table["imputer"].tolist() == report.to_frame()["imputer"].tolist()
+    assert quality_table(QualityReport("knn", 10, 5)).empty
 
 
 INCOME = ["$0 to $4,999", "$5,000 to $9,999", "$20,000 to $24,999", "$75,000 to $99,999", "$100,000 and over"]

@@ -25,6 +25,7 @@ from fusiondp.report import (
     load_results,
     per_epsilon_table,
     privacy_utility_figure,
+    training_figure,
 )
 from fusiondp.spec import TableSpec
 from fusiondp.verdicts import run_verdicts
@@ -187,6 +188,19 @@ def test_report_from_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "was not saved as SVG/PNG: kaleido is not installed" in result.output
 
 
+def test_live_training_chart_is_tall_enough_for_its_whole_legend() -> None:
+    """Eight lines (three references, two private modes at three ε) once cut the legend off at the sixth."""
+    runs = [("sgd_ori", np.nan), ("sgd_pub", np.nan), ("sgd_hybrid", np.nan),
+            *((mode, epsilon) for mode in ("fusiondp", "dpsgd") for epsilon in (1.0, 2.0, 4.0))]
+    epochs = pd.DataFrame([{"mode": mode, "epsilon": epsilon, "seed": seed, "epoch": epoch, "val_auroc": 0.7}
+                           for mode, epsilon in runs for seed in (0, 1) for epoch in (1, 2)])
+    figure = training_figure(epochs)
+    assert sum(trace.showlegend for trace in figure.data) == 9
+    rows = 9 + 1  # the legend's title and one row per line
+    assert figure.layout.height - figure.layout.margin.t - figure.layout.margin.b >= rows * 29
+    assert training_figure(epochs[epochs["mode"] == "sgd_ori"]).layout.height == 260
+
+
 def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     import subprocess
     import sys
@@ -211,4 +225,6 @@ def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     audited = [(records[0], AuditReport(records[0].mode, 100, [leak], 0.51, 0.012))]
     page = build_html_report(tmp_path, audit=audited).read_text(encoding="utf-8")
     assert "Audit: what could an attacker learn" in page
-    assert html.escape(audited[0][1].verdict()) in page and "Attack accuracy below the imputer alone" in page
+    low, high = audited[0][1].advantage_interval()
+    assert "<td>no measurable leak</td>" in page and f"<td>+0.000 ({low:+.3f} to {high:+.3f})</td>" in page
+    assert "Attack accuracy below the imputer alone" in page

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import notes, state
 from fusiondp import FusionDPError
-from fusiondp.impute.figures import report_figures
+from fusiondp.impute.figures import quality_table, report_figures
 from fusiondp.verdicts import imputation_verdicts
 
 st.title("3 · Imputation preview")
@@ -48,8 +48,9 @@ for note in [*report.notes, *prepared.notes]:
 for line in imputation_verdicts(report):
     st.warning(line, icon="⚠️")
 st.subheader("Quality against the trivial baseline (mean / most frequent value)")
-frame = report.to_frame()
-st.dataframe(frame, hide_index=True, width="stretch")
+scores = st.column_config.NumberColumn(format="%.3f")
+st.dataframe(quality_table(report), hide_index=True, width="stretch", height="content",
+             column_config={"column": st.column_config.Column(width="medium"), "imputer": scores, "baseline": scores})
 st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are better.")
 
 st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")

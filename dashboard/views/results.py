@@ -111,11 +111,10 @@ st.markdown(
     "**trained on** and for people it **never saw** (held-out rows). It also checks whether the model's errors "
     "give away **who was in the training data** (membership)."
 )
-cols = st.columns(2)
-audit_rows = cols[0].number_input("Rows attacked per model (training and held-out each)", 50, 5000, step=50,
-                                  key="audit_rows", persist_state="session",
-                                  help="Capped by the number of training and test rows. More rows: steadier numbers.")
-audit_shadow = cols[1].checkbox(
+audit_rows = st.number_input("Rows attacked per model (training and held-out each)", 50, 5000, step=50,
+                             key="audit_rows", persist_state="session", width=360,
+                             help="Capped by the number of training and test rows. More rows: steadier numbers.")
+audit_shadow = st.checkbox(
     "Also train a shadow model per audited model (stronger, learned attacks; slower)", key="audit_shadow",
     persist_state="session",
     help="The attacker trains its own model, the same way, on rows whose sensitive values it could know, and learns "
@@ -147,10 +146,17 @@ audit: state.AuditResults | None = st.session_state.get("audit_results")
 if audit is not None and audit.job is job:
     st.warning("Computed on the real sensitive values of your training rows: an evaluation for you, on your "
                "machine, not a differentially private release.", icon="🔎")
+    attacked = " or ".join(str(rows) for rows in sorted({report.rows for _, report in audit.reports}))
+    st.caption(f"Rows attacked per model: {attacked} training rows and as many held-out rows.")
     table = audit_table(audit.reports, audit.shadow)
+    # Shorter headers (the full names in their tooltips) so that a mode's table fits the page without scrolling.
+    short = {"attack accuracy: training": "attack: training", "attack accuracy: held-out": "attack: held-out",
+             "membership TPR @ 1% FPR": "TPR @ 1% FPR"}
+    headers = {name: st.column_config.Column(label, help=name.capitalize()) for name, label in short.items()}
     for mode in dict.fromkeys(table["mode"]):
         st.markdown(f"**{mode}** — {MODES[mode].description}. Membership vs ε: {membership_scope(mode)}.")
-        st.dataframe(table[table["mode"] == mode].drop(columns="mode"), hide_index=True, width="stretch")
+        st.dataframe(table[table["mode"] == mode].drop(columns=["mode", "rows attacked"]), hide_index=True,
+                     width="stretch", column_config=headers)
     if any(report.below_imputer for _, report in audit.reports):
         st.info(BELOW_IMPUTER, icon="ℹ️")
     st.markdown(
@@ -209,13 +215,13 @@ if built_for is None or built_for[0] is not job or built_for[1] is not audited: 
         st.session_state.exports = exports(job, records, audited)
     st.session_state.exports_for = (job, audited)
 zipped, report = st.session_state.exports
-cols = st.columns(4)
-cols[0].download_button("Run config (YAML)", header + yaml.safe_dump(config, sort_keys=False),
+buttons = st.container(horizontal=True)  # one row that wraps on a narrow window instead of cutting labels
+buttons.download_button("Run config (YAML)", header + yaml.safe_dump(config, sort_keys=False),
                         file_name="config.yaml", mime="application/x-yaml")
 script = python_script(RunConfig.build(**config), [e for e, _, _ in job.runs], imputer=first.imputer["name"])
-cols[1].download_button("Python script (every ε)", script, file_name="fusiondp_run.py", mime="text/x-python",
+buttons.download_button("Python script (every ε)", script, file_name="fusiondp_run.py", mime="text/x-python",
                         help="Reruns this whole run (every mode, ε and seed) with the fusiondp library: "
                              "python fusiondp_run.py your_table.csv")
-cols[2].download_button("Results (JSON per ε, zip)", zipped, file_name="fusiondp-results.zip",
+buttons.download_button("Results (JSON per ε, zip)", zipped, file_name="fusiondp-results.zip",
                         mime="application/zip")
-cols[3].download_button("Report (HTML)", report, file_name="fusiondp-report.html", mime="text/html")
+buttons.download_button("Report (HTML)", report, file_name="fusiondp-report.html", mime="text/html")

@@ -44,10 +44,13 @@ with st.expander("What do ε, δ, α, β, C and the accountant mean? (glossary)"
     st.markdown(glossary_markdown(TRAIN_TERMS))
 
 st.subheader("Modes to compare")
+# The chips show the modes' names (a description cut off mid-sentence reads worse than none); the chosen
+# modes' descriptions are listed in full below, every mode's in the tooltip.
 st.multiselect("Modes", ALL_MODES, key="modes", persist_state="session",
-               format_func=lambda m: f"{m} — {MODES[m].description}")
-st.caption("Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as horizontal "
-           "lines; private modes are trained at every ε.")
+               help="  \n".join(f"**{m}** — {MODES[m].description}" for m in ALL_MODES))
+st.caption("  \n".join([*(f"**{m}** — {MODES[m].description}" for m in st.session_state.modes),
+                        "Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as "
+                        "horizontal lines; private modes are trained at every ε."]))
 
 with st.expander("Training knobs (defaults: a quick first look with 3 epochs; the CLI's default is 13)"):
     cols = st.columns(3)

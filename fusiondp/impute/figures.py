@@ -13,10 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from fusiondp.impute.quality import ColumnQuality, QualityReport
+from fusiondp.metrics import METRIC_LABELS
 
+QUALITY_LABELS = {**METRIC_LABELS, "missing_accuracy": "missingness accuracy"}
+"""Readable names of the imputation-quality metrics (``QualityReport.to_frame``'s ``metric`` column)."""
 REAL_COLOR = "#1f77b4"
 IMPUTED_COLOR = "#ff7f0e"
 _LEADING_NUMBER = re.compile(r"^[^\w+-]*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)")
@@ -46,6 +50,15 @@ def category_order(labels: Sequence[Any], declared: Sequence[Any] | None = None)
     if labels and all(number is not None for number, _, _ in numbered):
         return [label for _, _, label in sorted(numbered, key=lambda entry: (entry[0], entry[1]))]
     return sorted(labels, key=str)
+
+
+def quality_table(report: QualityReport) -> pd.DataFrame:
+    """The report's metrics for a reader: one row per sensitive column and metric, the metric by its readable
+    name (``QUALITY_LABELS``: MAE, R², macro-F1, …), beside the imputer's and the trivial baseline's score."""
+    frame = report.to_frame()
+    if frame.empty:
+        return frame
+    return frame.assign(metric=frame["metric"].map(lambda metric: QUALITY_LABELS.get(metric, metric)))
 
 
 def histogram_figure(column: ColumnQuality) -> go.Figure:

@@ -132,13 +132,21 @@ class AuditReport:
         numbers = self.summary()
         return bool(numbers["attribute_train_acc"] < numbers["imputer_acc"] - 0.05)
 
+    def reading(self) -> str | None:
+        """"measurable leak" when the advantage's 95% interval lies above 0, else "no measurable leak";
+        ``None`` when there is no interval (the rows attacked were not recorded)."""
+        low, _ = self.advantage_interval()
+        if np.isnan(low):
+            return None
+        return "measurable leak" if low > 0 else "no measurable leak"
+
     def verdict(self) -> str:
         """The attribute attack's reading in a phrase, with the advantage and its 95% interval."""
         low, high = self.advantage_interval()
         advantage = f"advantage {self.mean_attribute_advantage:+.3f}"
-        if np.isnan(low):
+        reading = self.reading()
+        if reading is None:
             return f"{advantage} (no interval: the rows attacked were not recorded)"
-        reading = "measurable leak" if low > 0 else "no measurable leak"
         return f"{reading}: {advantage}, 95% interval {low:+.3f} to {high:+.3f}"
 
     def summary(self) -> dict[str, float]:

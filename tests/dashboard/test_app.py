@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.state import LOCAL_NOT_DP
 from fusiondp.metrics import THRESHOLD_RULE
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
+from fusiondp.train.modes import ALL_MODES, MODES
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -150,6 +151,16 @@ def test_every_tagged_column_is_listed_in_full_under_the_selectors(app: AppTest,
     assert all(f"`{c}`" in categorical for c in at.session_state.categorical)
 
 
+def test_train_page_names_the_modes_and_describes_the_chosen_ones_in_full(app: AppTest, small_csv: Path) -> None:
+    """A chip holding a mode's description was cut off mid-sentence: chips name the modes, the caption describes."""
+    at = loaded(app, small_csv).switch_page("views/train.py").run()
+    at = at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
+    assert at.multiselect(key="modes").options == list(ALL_MODES)
+    described = next(c.value for c in at.caption if c.value.startswith("**sgd_ori** — ")).split("  \n")
+    assert described[:2] == [f"**{m}** — {MODES[m].description}" for m in ("sgd_ori", "fusiondp")]
+    assert described[2].startswith("Non-private references")
+
+
 def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
     assert any("The support set has 40 rows; at least 50 are needed" in e for e in errors(at)), errors(at)
@@ -261,6 +272,8 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     education = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "education" in c.proto.spec)
     shown = education["data"][0]["x"]
     assert shown == [e for e in EDUCATION if e in shown], "categories in the codebook's order, not alphabetically"
+    quality = table_with(at, "baseline")
+    assert {"MAE", "R²", "macro-F1"} <= set(quality["metric"]) and not quality["metric"].str.contains("_").any()
     line = next(m.value for m in at.markdown if m.value.startswith("**Imputer that ran:** `gbdt` —"))
     assert "http" not in line and ".cache" not in line, "one line; the paths and links are under details"
     if "unavailable" in line:
@@ -403,14 +416,17 @@ def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
     assert not at.exception and not errors(at)
     headings = [m.value for m in at.markdown if m.value.startswith(("**sgd_pub** —", "**fusiondp** —"))]
     assert [h.split("**")[1] for h in headings] == ["sgd_pub", "fusiondp"]  # one table per mode, in training order
-    tables = [df.value for df in at.dataframe if "reading (95% interval)" in df.value.columns]
+    tables = [df.value for df in at.dataframe if "reading" in df.value.columns]
     assert len(tables) == 2
     public, fusion = tables
     assert list(public["ε target"]) == ["—"]
     assert sorted(fusion["ε target"]) == ["1", "2"]
+    assert any("Rows attacked per model: 60 training rows" in c.value for c in at.caption)
     for table in tables:
-        assert (table["rows attacked"] == 60).all()
-        assert table["reading (95% interval)"].str.contains("measurable leak: advantage .*, 95% interval").all()
+        assert "rows attacked" not in table.columns, "said once above the tables, which then fit the page"
+        assert table["reading"].isin(["measurable leak", "no measurable leak"]).all()
+        number = r"[+-]\d\.\d{3}"
+        assert table["advantage (95% interval)"].str.fullmatch(rf"{number} \({number} to {number}\)").all()
     # The imputer's guess reads no model: every model is attacked on the same rows, so it agrees everywhere.
     assert pd.concat(tables)["imputer only"].nunique() == 1
     # Membership is outside a feature-level ε: said beside the figure, not only in the notes.
@@ -421,7 +437,7 @@ def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
     assert_readable(at)
     assert any("never prove its absence" in i.value for i in at.info)
     # Per sensitive column: one table per audited model, one row per sensitive column.
-    per_column = [df.value for df in at.dataframe if "advantage (95% interval)" in df.value.columns]
+    per_column = [df.value for df in at.dataframe if "candidates" in df.value.columns]
     assert len(per_column) == 3 and all(len(t) == len(at.session_state.sensitive) for t in per_column)
 
 
