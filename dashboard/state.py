@@ -629,12 +629,14 @@ def audit_job(job: TrainingJob, rows: int, shadow: bool,
     return AuditResults(job, rows, shadow, reports)
 
 
-def check_budgets(configs: dict[float, RunConfig]) -> None:
+def unmet_budgets(configs: dict[float, RunConfig]) -> dict[float, str]:
     """Calibrate σ for every private mode at every ε of the grid, as training will, before anything trains.
 
-    Uses the library's planned q and steps on the current split's training rows and each mode's relation;
-    the first ε that no σ can meet raises its ``PrivacyError``, naming the ε and the mode.
+    Uses the library's planned q and steps on the current split's training rows and each mode's relation.
+    Returns, for each ε that some private mode cannot meet, that mode's refusal (the Train page skips
+    those ε and trains the others); an empty dict when every ε can be met.
     """
+    unmet = {}
     for epsilon, config in configs.items():
         splits = current_splits(config)
         q, steps, _ = planned_steps(len(splits.train), config.train_settings())
@@ -644,8 +646,9 @@ def check_budgets(configs: dict[float, RunConfig]) -> None:
             relation = MODES[mode].relation_for(splits.synthetic is not None)
             problem = _budget_problem(epsilon, config.delta, q, steps, config.accountant, relation)
             if problem is not None:
-                raise PrivacyError(f"{mode}: {problem} Nothing was trained: every ε of the grid must be met "
-                                   "before Train starts.")
+                unmet[epsilon] = f"{mode}: {problem}"
+                break
+    return unmet
 
 
 @st.cache_data(max_entries=256, show_spinner="Checking that every ε can be met…")

@@ -10,6 +10,7 @@ import torch
 
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig
+from fusiondp.errors import PrivacyError
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
 from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
 from fusiondp.pipeline import curve_runs
@@ -68,16 +69,24 @@ with st.expander("Training knobs (defaults: a quick first look with 3 epochs; th
     cols[4].number_input("Seeds", 1, 10, key="n_seeds", persist_state="session")
 
 # Everything Train needs is checked here, before any training: roles and split, then σ for every private
-# mode at every ε. Any failure shows its message and leaves the Train button disabled.
+# mode at every ε. A role or split problem shows its message and leaves the Train button disabled; an ε
+# that no σ can meet is named and skipped, and the others train (disabled only when none is left).
 configs: dict[float, RunConfig] | None
+unmet: dict[float, str] = {}
 try:
     configs = {epsilon: state.current_config(epsilon) for epsilon in grid}
     state.check_split()
-    state.check_budgets(configs)
+    unmet = state.unmet_budgets(configs)
+    if len(unmet) == len(configs):
+        raise PrivacyError(" ".join(unmet.values()) + " No ε of the grid can be met: nothing to train.")
 except FusionDPError as exc:
     state.show_error(exc)
     configs = None
 if configs is not None:
+    for epsilon, problem in unmet.items():
+        st.warning(f"ε = {epsilon:g} will not be trained — {problem} The other ε values train as usual.")
+    configs = {epsilon: config for epsilon, config in configs.items() if epsilon not in unmet}
+    grid = list(configs)
     largest = max(grid)
     band.markdown(f":{epsilon_band(largest).colour}[{epsilon_reading(largest)}]")
     runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)

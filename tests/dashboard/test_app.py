@@ -227,19 +227,22 @@ def test_bad_roles_never_reach_train(app: AppTest, quirky_csv: Path, change, mes
     assert not any("models to train" in c.value for c in at.caption)
 
 
-def test_impossible_epsilon_is_refused_before_training(app: AppTest, small_csv: Path) -> None:
+def test_an_impossible_epsilon_is_named_and_skipped_and_the_others_train(app: AppTest, small_csv: Path) -> None:
     at = on_columns(loaded(app, small_csv))
     at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
     at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
+    at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
+    at.slider(key="epochs").set_value(1).run()
     at = at.number_input(key="extra_epsilon").set_value(0.001).run()
-    assert not at.exception
-    assert any("ε = 0.001" in e and "fusiondp" in e for e in errors(at)), errors(at)
-    assert not train_enabled(at)
-    assert not any("models to train" in c.value for c in at.caption)
-    assert not any("guarantee" in m.value for m in at.markdown)
-    assert at.session_state.job is None
-    at = at.number_input(key="extra_epsilon").set_value(None).run()
-    assert not errors(at) and train_enabled(at)
+    assert not at.exception and not errors(at)
+    skipped = [w.value for w in at.warning if "ε = 0.001 will not be trained" in w.value]
+    assert len(skipped) == 1 and "fusiondp" in skipped[0], [w.value for w in at.warning]
+    assert train_enabled(at)
+    assert any("3 models to train" in c.value for c in at.caption)  # sgd_ori once, fusiondp at ε 1 and 2
+    at = wait_for_training(at.button(key="train").click().run())
+    trained = sorted((r.mode, r.config["epsilon"]) for r in at.session_state.job.records)
+    assert [e for m, e in trained if m == "fusiondp"] == [1.0, 2.0]
+    assert 0.001 not in {e for _, e in trained}
 
 
 def test_switching_dataset_keeps_settings(app: AppTest, small_csv: Path, quirky_csv: Path) -> None:
