@@ -383,6 +383,9 @@ def current_config(epsilon: float | None = None) -> RunConfig:
     table: Table = st.session_state.table
     source = st.session_state.support_source
     separate = source == SUPPORT_TABLE
+    if separate and st.session_state.support_table is None:  # never a silent fallback to a public fraction
+        raise ConfigError("A separate public support table was chosen but none is uploaded yet: upload it on the "
+                          "Columns page, or choose a public fraction of this table as the support set.")
     synthetic: dict[str, Any] = {}
     roles: dict[str, Any] = {"spec": current_spec()} if not text_mode() else {"text": current_text_spec()}
     if source == SUPPORT_SYNTHETIC and text_mode():
@@ -397,7 +400,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         data=table.name,
         **roles,
         **synthetic,
-        support_data=st.session_state.support_table.name if separate and st.session_state.support_table else None,
+        support_data=st.session_state.support_table.name if separate else None,
         support_fraction=st.session_state.support_fraction,
         imputer=st.session_state.imputer,
         modes=list(st.session_state.modes),

@@ -171,6 +171,16 @@ def test_columns_page_validates_split(app: AppTest, small_csv: Path) -> None:
     assert not any("https://" in c.value or ".cache" in c.value for c in at.caption), "imputers: one line each"
 
 
+def test_a_chosen_but_missing_support_table_is_an_error_never_a_fallback(app: AppTest, small_csv: Path) -> None:
+    at = on_columns(loaded(app, small_csv))
+    at = at.radio(key="support_source").set_value("A separate public table").run()
+    assert not at.exception
+    assert any("none is uploaded yet" in e for e in errors(at)), errors(at)
+    assert not any("Support:" in s.value for s in at.success), "no green 'public fraction' beside the warning"
+    at = at.switch_page("views/train.py").run()
+    assert not at.exception and not train_enabled(at)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda at: at.selectbox(key="target").select("site"), "has a single class"),
     (lambda at: at.multiselect(key="sensitive").set_value([]), "No sensitive column is tagged"),
