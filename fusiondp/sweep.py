@@ -73,9 +73,9 @@ log = logging.getLogger(__name__)
 Backend = Literal["local", "ray"]
 Selection = Literal["val_hybrid", "val_real"]
 
-PREPARE_FIELDS = ("data", "spec", "support_source", "support_data", "support_fraction", "epsilon_syn", "delta_syn",
-                  "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins", "synth_condition_on",
-                  "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
+PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "support_fraction", "epsilon_syn",
+                  "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins",
+                  "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
                   "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
                   "hybrid_data", "quality_holdout", "device", "delta")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
