@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
@@ -14,6 +13,7 @@ import torch
 
 from fusiondp.config import RunConfig
 from fusiondp.pipeline import PreparedData, prepare
+from fusiondp.record import write_json_atomic
 from fusiondp.spec import TableSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +50,10 @@ def interleaved_medians(functions: dict[str, Callable[[], Any]], repeats: int, w
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
+    """``benchmarks/results/NAME.json``, strict JSON (an undefined figure such as a non-private run's ε is null)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2), encoding="utf-8")
+    write_json_atomic(path, {"machine": machine(), **payload})
     return path
 
 
