@@ -1,6 +1,6 @@
 """Screenshots of every dashboard page, for acceptance notes: ``python -m benchmarks.screenshots OUT``.
 
-Starts ``streamlit run dashboard/app.py`` on a free port (as tests/dashboard/test_browser.py does),
+Starts ``streamlit run dashboard/app.py`` on a free port (``dashboard``, which the browser test uses too),
 drives Debian's chromium with playwright through one session: the sample table, its column roles,
 the imputation preview, a short training run with the Train page's defaults (3 epochs; the default
 modes at ε 1, 2 and 4) and its audit, the Results and About pages. Each page is then saved at every
