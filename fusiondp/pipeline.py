@@ -309,6 +309,16 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
             for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
 
 
+def training_size_note(config: RunConfig, n_train: int, unit: str) -> str | None:
+    """Refuse a batch larger than the ``n_train`` private training ``unit``s; the note to add when δ ≥ 1/N."""
+    if config.batch_size > n_train:
+        raise ConfigError(f"batch_size {config.batch_size} exceeds the {n_train} private training {unit}s; lower it.")
+    if config.delta >= 1 / n_train:
+        return (f"δ = {config.delta:g} is not below 1/N = {1 / n_train:.2g}: a mechanism that publishes one {unit} "
+                "at random would meet it. Use a smaller δ.")
+    return None
+
+
 def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
     """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device.
 
@@ -323,13 +333,10 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         return prepare_note_splits(config, splits, progress)
     spec = training_spec(config, splits)
     notes = list(splits.notes)
-    n_train = len(splits.train)
-    if config.batch_size > n_train:
-        raise ConfigError(f"batch_size {config.batch_size} exceeds the {n_train} private training rows; lower it.")
-    if config.delta >= 1 / n_train:
-        notes.append(f"δ = {config.delta:g} is not below 1/N = {1 / n_train:.2g}: a mechanism that publishes one "
-                     "row at random would meet it. Use a smaller δ.")
-        log.warning(notes[-1])
+    delta_note = training_size_note(config, len(splits.train), "row")
+    if delta_note is not None:
+        notes.append(delta_note)
+        log.warning(delta_note)
 
     choice = choose_imputer(config.imputer, config.imputer_params)
     log.info("imputer: %s (%s)", choice.used, choice.reason)

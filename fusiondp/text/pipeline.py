@@ -23,7 +23,7 @@ from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import ImputerChoice, QualityReport
 from fusiondp.impute.quality import ColumnQuality
 from fusiondp.models import resolve_device
-from fusiondp.pipeline import PreparedData, Progress, label_tensor, torch_threads, training_task
+from fusiondp.pipeline import PreparedData, Progress, label_tensor, torch_threads, training_size_note, training_task
 from fusiondp.spec import _did_you_mean
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, placeholder_tokens, real_tokens
 from fusiondp.text.hybrid import CROSS_FIT_FOLDS, GENERATOR, HybridNote, HybridNoteGenerator, parse_notes
@@ -93,12 +93,9 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
     """Spans, hybrid notes, encoder (support notes only), then the tensors of every view."""
     spec = _text_spec(config)
     notes = list(splits.notes)
-    n_train = len(splits.train)
-    if config.batch_size > n_train:
-        raise ConfigError(f"batch_size {config.batch_size} exceeds the {n_train} private training notes; lower it.")
-    if config.delta >= 1 / n_train:
-        notes.append(f"δ = {config.delta:g} is not below 1/N = {1 / n_train:.2g}: a mechanism that publishes one "
-                     "note at random would meet it. Use a smaller δ.")
+    delta_note = training_size_note(config, len(splits.train), "note")
+    if delta_note is not None:
+        notes.append(delta_note)
     report = progress or _no_progress
     report("imputation", 0.0)
     started = time.perf_counter()
