@@ -24,17 +24,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
+from fusiondp.text.detectors import detect
 from fusiondp.text.spans import (
     ETHNICITY_TERMS,
     GROUP_OF_TERM,
     SEX_FORMS,
     Span,
-    detect_spans,
     match_case,
     placeholder,
     render,
 )
-from fusiondp.text.spec import SPAN_TYPES, SpanType
+from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
 PREDICTED: tuple[SpanType, ...] = ("age", "sex", "ethnicity")
 """Span types whose surrogate is predicted from the rest of the note; the others get placeholders."""
@@ -85,10 +85,10 @@ class ParsedNote:
         return public_text(self.text, self.spans)
 
 
-def parse_notes(notes: Sequence[str], kinds: Sequence[SpanType]) -> list[ParsedNote]:
+def parse_notes(notes: Sequence[str], kinds: Sequence[SpanType], detector: DetectorName = "rules") -> list[ParsedNote]:
     parsed = []
     for note in notes:
-        spans = detect_spans(note, kinds)
+        spans = detect(note, kinds, detector)
         parsed.append(ParsedNote(note, spans, note_attributes(spans)))
     return parsed
 
@@ -133,10 +133,11 @@ class HybridNoteGenerator:
     """Predicts surrogates for the sensitive spans of notes from their public words; fitted on support notes."""
 
     def __init__(self, kinds: Sequence[SpanType] = SPAN_TYPES, *, seed: int = 0,
-                 folds: int = CROSS_FIT_FOLDS) -> None:
+                 folds: int = CROSS_FIT_FOLDS, detector: DetectorName = "rules") -> None:
         self.kinds = tuple(kinds)
         self.seed = seed
         self.folds = folds
+        self.detector: DetectorName = detector
 
     def fit(self, notes: Sequence[str]) -> HybridNoteGenerator:
         """Fit on support notes (public spans): the word features, then per type model vs majority vs placeholder.
@@ -144,7 +145,7 @@ class HybridNoteGenerator:
         Leaves ``cross_fitted_``: each support note's hybrid made from values predicted without it
         (out of fold), the honest analogue of a private note's hybrid.
         """
-        parsed = parse_notes(notes, self.kinds)
+        parsed = parse_notes(notes, self.kinds, self.detector)
         self.words_ = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=2000)
         features = self.words_.fit_transform([note.public for note in parsed])
         self.choices_: dict[SpanType, SurrogateChoice] = {}
@@ -219,7 +220,7 @@ class HybridNoteGenerator:
 
     def transform(self, notes: Sequence[str]) -> list[HybridNote]:
         """The hybrid of each note: detected spans replaced by surrogates (or placeholders)."""
-        parsed = parse_notes(notes, self.kinds)
+        parsed = parse_notes(notes, self.kinds, self.detector)
         return [self._hybrid(note, values) for note, values in zip(parsed, self.predict_values(parsed), strict=True)]
 
     def _hybrid(self, note: ParsedNote, values: dict[str, str]) -> HybridNote:

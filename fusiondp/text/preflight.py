@@ -1,13 +1,14 @@
 """The notes' preflight: identifiers that survive span detection and would stay in the public words.
 
-The rule-based detector (``fusiondp.text.spans``) misses what its rules do not list. Whatever it
+The span detector (``fusiondp.text.detectors``) misses what its rules do not list. Whatever it
 misses is treated as public: it reaches the model without noise. ``note_preflight`` looks in every
 note's *public* words (the note with its detected spans removed) for patterns that usually are
 identifying — a capitalised word after a title the name rule does not take ("Doctor Smith",
 "Nurse Jones", "Dr. McDonald"), long digit runs and phone-like numbers, spelled-out ages, web
-addresses — and reports each as a finding with how many notes hold it. The findings quote up to
-three examples: they are read from the notes themselves, so they are for the data owner, locally,
-not for publication (``LOCAL_NOTE``).
+addresses — and reports each as a finding with how many notes hold it. With ``cross_check`` a second
+detector, presidio-analyzer's recognizers, reads the same public words: what it finds there is what
+the run's detector missed. The findings quote up to three examples: they are read from the notes
+themselves, so they are for the data owner, locally, not for publication (``LOCAL_NOTE``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fusiondp.privacy.preflight import Finding, Severity
+from fusiondp.text.detectors import detect, presidio_spans
 from fusiondp.text.hybrid import public_text
-from fusiondp.text.spans import detect_spans
-from fusiondp.text.spec import SpanType
+from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
 _TITLE = r"(?:(?i:doctor|nurse|professor) +|(?i:dr|prof|mr|mrs|ms|mx|rev)\.? +)"
 """A title in any case — a word, or an abbreviation with or without its dot — then the capitalised word after it
@@ -36,7 +37,8 @@ class ResidualCheck:
 
     code: str
     severity: Severity
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None
+    """``None``: found by the second detector (``SECOND_DETECTOR_CHECKS``), not by a pattern."""
     what: str
     action: str
 
@@ -61,30 +63,53 @@ RESIDUAL_CHECKS: tuple[ResidualCheck, ...] = (
     ResidualCheck("note_web_address", "medium", re.compile(r"\b(?:https?://|www\.)\S*[^\s.,;:!?)]", re.IGNORECASE),
                   "a web address", "Remove web addresses: a profile or a personal page can identify the writer."),
 )
+SECOND_DETECTOR_CHECKS: tuple[ResidualCheck, ...] = (
+    ResidualCheck("note_second_detector_identifier", "high", None,
+                  "an identifier that presidio-analyzer's recognizers (the second detector) find and the run's "
+                  "detector missed",
+                  "Run with the span detector 'presidio' (--span-detector presidio), or remove or mask these "
+                  "identifiers in the text before training."),
+    ResidualCheck("note_second_detector_date", "medium", None,
+                  "a date that presidio-analyzer's recognizers (the second detector) find and the run's detector "
+                  "missed",
+                  "Run with the span detector 'presidio' (--span-detector presidio), or write dates in a form the "
+                  "date rule takes."),
+)
 
 
-def residual_matches(note: str, kinds: Sequence[SpanType]) -> dict[str, list[str]]:
-    """Per check code, the stretches of ``note``'s public words (its detected spans removed) that match it."""
-    public = public_text(note, detect_spans(note, kinds))
-    found = {check.code: [m.group(0) for m in check.pattern.finditer(public)] for check in RESIDUAL_CHECKS}
+def residual_matches(note: str, kinds: Sequence[SpanType], detector: DetectorName = "rules",
+                     cross_check: bool = False) -> dict[str, list[str]]:
+    """Per check code, the stretches of ``note``'s public words (its detected spans removed) that match it.
+
+    With ``cross_check``, presidio-analyzer also reads the public words, for every span type (an identifier left
+    public identifies whether or not its type was declared sensitive).
+    """
+    public = public_text(note, detect(note, kinds, detector))
+    found = {check.code: [m.group(0) for m in check.pattern.finditer(public)]
+             for check in RESIDUAL_CHECKS if check.pattern is not None}
+    if cross_check:
+        for span in presidio_spans(public, SPAN_TYPES):
+            found.setdefault(f"note_second_detector_{span.kind}", []).append(span.text)
     return {code: matches for code, matches in found.items() if matches}
 
 
-def note_preflight(notes: Sequence[str], kinds: Sequence[SpanType], column: str) -> list[Finding]:
-    """Findings about identifying words that survive detection in ``notes``, most severe first.
+def note_preflight(notes: Sequence[str], kinds: Sequence[SpanType], column: str, detector: DetectorName = "rules",
+                   cross_check: bool = False) -> list[Finding]:
+    """Findings about identifying words that survive ``detector`` in ``notes``, most severe first.
 
     Reads the notes' public words only (the detected spans are removed first). Each finding counts the notes
-    holding the pattern and quotes up to ``MAX_EXAMPLES`` of them (``LOCAL_NOTE``).
+    holding the pattern and quotes up to ``MAX_EXAMPLES`` of them (``LOCAL_NOTE``). ``cross_check`` adds the
+    second detector's findings (presidio-analyzer must be installed).
     """
     holding: dict[str, int] = {}
     examples: dict[str, list[str]] = {}
     for note in notes:
-        for code, matches in residual_matches(note, kinds).items():
+        for code, matches in residual_matches(note, kinds, detector, cross_check).items():
             holding[code] = holding.get(code, 0) + 1
             seen = examples.setdefault(code, [])
             seen += [m for m in matches if m not in seen][: MAX_EXAMPLES - len(seen)]
     findings = []
-    for check in RESIDUAL_CHECKS:
+    for check in (*RESIDUAL_CHECKS, *SECOND_DETECTOR_CHECKS):
         count = holding.get(check.code, 0)
         if not count:
             continue

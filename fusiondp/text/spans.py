@@ -157,20 +157,27 @@ def _candidates(text: str, kind: SpanType) -> Iterable[Span]:
     return _matches(kind, patterns, text)
 
 
-def detect_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES) -> list[Span]:
-    """The sensitive spans of ``text`` of the given types, in order, never overlapping.
-
-    Where two detections overlap, the type earlier in ``PRIORITY`` wins, then the longer one.
-    """
+def candidate_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES) -> list[Span]:
+    """Every rule detection of the given types in ``text``, overlaps included (``resolve_overlaps`` settles them)."""
     wanted = set(kinds)
-    found = [span for kind in PRIORITY if kind in wanted for span in _candidates(text, kind)]
+    return [span for kind in PRIORITY if kind in wanted for span in _candidates(text, kind)]
+
+
+def resolve_overlaps(found: Iterable[Span]) -> list[Span]:
+    """The detections in order, never overlapping: where two overlap, the type earlier in ``PRIORITY`` wins, then
+    the longer one. Shared by every detector, so that rules and a package's detections combine the same way."""
     rank = {kind: position for position, kind in enumerate(PRIORITY)}
-    found.sort(key=lambda s: (rank[s.kind], -(s.end - s.start), s.start))
+    ordered = sorted(found, key=lambda s: (rank[s.kind], -(s.end - s.start), s.start))
     taken: list[Span] = []
-    for span in found:
+    for span in ordered:
         if all(span.end <= other.start or span.start >= other.end for other in taken):
             taken.append(span)
     return sorted(taken, key=lambda s: s.start)
+
+
+def detect_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES) -> list[Span]:
+    """The sensitive spans of ``text`` of the given types found by the rules, in order, never overlapping."""
+    return resolve_overlaps(candidate_spans(text, kinds))
 
 
 def placeholder(kind: SpanType) -> str:

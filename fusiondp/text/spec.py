@@ -17,6 +17,10 @@ from fusiondp.spec import TableSpec, TargetKind
 
 SpanType = Literal["age", "sex", "ethnicity", "name", "date", "place", "identifier"]
 SPAN_TYPES: tuple[SpanType, ...] = ("age", "sex", "ethnicity", "name", "date", "place", "identifier")
+DetectorName = Literal["rules", "presidio"]
+DETECTOR_NAMES: tuple[DetectorName, ...] = ("rules", "presidio")
+"""``rules``: our regular expressions and word lists; ``presidio``: those plus Microsoft Presidio's recognizers
+(``fusiondp.text.detectors``), an optional extra."""
 
 
 class TextSpec(BaseModel):
@@ -37,6 +41,9 @@ class TextSpec(BaseModel):
         description="Words (and word pairs with ngram 2) kept in the public bag of words, the most frequent in "
         "the support notes.")
     ngram: Literal[1, 2] = Field(1, description="1: single words; 2: single words and adjacent pairs.")
+    detector: DetectorName = Field(
+        "rules", description="Span detector: 'rules' (built in) or 'presidio' (the rules plus presidio-analyzer's "
+        "recognizers for identifiers and dates; pip install \"fusiondp[presidio]\").")
 
     @field_validator("sensitive_spans", mode="before")
     @classmethod
