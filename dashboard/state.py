@@ -99,6 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "tutorial": False,
     "text_column": None,
     "sensitive_spans": list(SPAN_TYPES),
+    "span_detector": "rules",
 }
 ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
 
@@ -374,6 +375,7 @@ def current_text_spec() -> TextSpec:
     positive = st.session_state.positive_class if kind == "binary" else None
     return TextSpec.build(text_column=st.session_state.text_column, target=st.session_state.target,
                           sensitive_spans=list(st.session_state.sensitive_spans), target_kind=kind,
+                          detector=st.session_state.span_detector,
                           positive_class=positive.item() if hasattr(positive, "item") else positive)
 
 
@@ -491,7 +493,7 @@ def preflight_findings() -> list[Finding]:
 @st.cache_data(max_entries=8, show_spinner="Looking for identifiers the span detector misses…")
 def _note_preflight(table_hash: str, text: dict[str, Any], _notes: pd.Series) -> list[Finding]:
     """The notes' preflight (residual identifiers in the public words), keyed on the table's hash and the text spec."""
-    return note_preflight(_notes.tolist(), text["sensitive_spans"], text["text_column"])
+    return note_preflight(_notes.tolist(), text["sensitive_spans"], text["text_column"], text["detector"])
 
 
 def _prepare_key(config: RunConfig) -> str:

@@ -304,9 +304,13 @@ def run(
     sensitive_spans: Annotated[str | None, Opt(
         help="With --text-column: comma-separated span types to protect among age, sex, ethnicity, name, date, "
              "place, identifier (default: all).")] = None,
+    span_detector: Annotated[str | None, Opt(
+        help="With --text-column: the span detector, rules (built in, the default) or presidio (the rules plus "
+             "presidio-analyzer's recognizers for identifiers and dates; pip install \"fusiondp[presidio]\").")] = None,
 ) -> None:
     """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
-    text_spec = _text_spec_from_flags(spec, text_column, target, sensitive, sensitive_spans, target_kind)
+    text_spec = _text_spec_from_flags(spec, text_column, target, sensitive, sensitive_spans, target_kind,
+                                      span_detector)
     if text_spec is not None:
         target = target_kind = None  # the roles travel in the text spec
     from tqdm.auto import tqdm
@@ -424,11 +428,14 @@ def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool) -> Prepare
 
 
 def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: str | None, sensitive: str | None,
-                          sensitive_spans: str | None, target_kind: str | None) -> TextSpec | None:
+                          sensitive_spans: str | None, target_kind: str | None,
+                          span_detector: str | None = None) -> TextSpec | None:
     """The notes' roles from ``--text-column``, ``--target`` and ``--sensitive-spans``; ``None`` for a table."""
     if text_column is None:
         if sensitive_spans is not None:
             raise SpecError("--sensitive-spans needs --text-column COL (the column holding the notes).")
+        if span_detector is not None:
+            raise SpecError("--span-detector needs --text-column COL (the column holding the notes).")
         return None
     from fusiondp.text.spec import TextSpec
 
@@ -440,6 +447,8 @@ def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: st
     roles: dict[str, Any] = {"text_column": text_column, "target": target}
     if sensitive_spans is not None:
         roles["sensitive_spans"] = sensitive_spans
+    if span_detector is not None:
+        roles["detector"] = span_detector
     if target_kind is not None:
         roles["target_kind"] = target_kind
     return TextSpec.build(**roles)
@@ -447,9 +456,10 @@ def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: st
 
 def _prepare_notes(cfg: RunConfig, text: TextSpec, progress: PhaseBars, strict: bool) -> PreparedData:
     """Split the notes, generate hybrid notes and encode them (support notes only), then print the notes'
-    preflight: identifiers the rule-based detector misses in the public words (refusing on high findings if strict).
+    preflight: identifiers the span detector misses in the public words (refusing on high findings if strict).
     """
     from fusiondp.privacy.preflight import check_strict
+    from fusiondp.text.detectors import PRESIDIO_PIP, presidio_installed
     from fusiondp.text.pipeline import prepare_text
     from fusiondp.text.preflight import note_preflight
 
@@ -458,13 +468,18 @@ def _prepare_notes(cfg: RunConfig, text: TextSpec, progress: PhaseBars, strict: 
     notes = [note for part in (splits.support, splits.train, splits.val, splits.test)
              for note in part[text.text_column].tolist()]
     progress("preflight", 0.0)
-    findings = note_preflight(notes, text.sensitive_spans, text.text_column)
+    cross_check = text.detector == "rules" and presidio_installed()
+    findings = note_preflight(notes, text.sensitive_spans, text.text_column, text.detector, cross_check)
     progress("preflight", 1.0)
+    if cross_check:
+        typer.echo("preflight: second detector: presidio-analyzer read the notes' public words")
+    elif text.detector == "rules":
+        typer.echo(f"preflight: no second detector (presidio-analyzer is not installed: {PRESIDIO_PIP})")
     for finding in findings:
         typer.echo(f"preflight [{finding.severity}] {finding.evidence} → {finding.action}")
     if not findings:
-        typer.echo("preflight: no identifier found outside the detected spans; the rule-based detector can still "
-                   "miss some (read a few notes and their hybrids)")
+        typer.echo("preflight: no identifier found outside the detected spans; the span detector can still miss "
+                   "some (read a few notes and their hybrids)")
     if strict:
         check_strict(findings)
     return prepared

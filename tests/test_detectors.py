@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
+import yaml
 
 from fusiondp.text import detectors
 from fusiondp.text.detectors import PRESIDIO_PIP, DetectorUnavailable, describe, detect
 from fusiondp.text.preflight import note_preflight
 from fusiondp.text.spans import DETECTOR, Span
-from fusiondp.text.spec import SPAN_TYPES, SpanType, TextSpec
+from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType, TextSpec
+from tests.test_text import _cli, make_notes
 
 LABELLED: tuple[tuple[str, tuple[tuple[SpanType, str], ...]], ...] = (
     (
@@ -175,3 +178,52 @@ def test_the_preflight_cross_checks_the_rules_with_presidio() -> None:
     assert finding.severity == "high" and "2 of 3 notes" in finding.evidence and "presidio-analyzer" in finding.evidence
     assert "4111 1111 1111 1111" in finding.evidence and "02.25.2016" in finding.evidence
     assert note_preflight(notes, SPAN_TYPES, "note", detector="presidio", cross_check=True) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("detector", ["rules", "presidio"])
+def test_cli_span_detector_flag_end_to_end(tmp_path: Path, detector: DetectorName) -> None:
+    """--span-detector reaches the spec, the hybrid notes and the outputs, which name the detector used; with the
+    rules, the preflight's second detector reports the phone number they leave in the public words."""
+    pytest.importorskip("presidio_analyzer")
+    table = make_notes(300)
+    table.loc[::10, "note"] += " Call me on +44 20 7946 0958."
+    data = tmp_path / "notes.csv"
+    table.to_csv(data, index=False)
+    out = tmp_path / "out"
+    result = _cli(
+        "run",
+        "--data",
+        str(data),
+        "--text-column",
+        "note",
+        "--target",
+        "good",
+        "--split-column",
+        "part",
+        "--modes",
+        "sgd_hybrid",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--delta",
+        "1e-3",
+        "--quiet",
+        "--span-detector",
+        detector,
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"note: Span detector: {describe(detector)}." in result.stdout
+    assert yaml.safe_load((out / "config.yaml").read_text())["text"]["detector"] == detector
+    missed = "30 of 300 notes in 'note' hold an identifier that presidio-analyzer's recognizers"
+    assert (missed in result.stdout) == (detector == "rules")
+    if detector == "rules":
+        assert "preflight: second detector: presidio-analyzer read the notes' public words" in result.stdout
+
+
+def test_cli_span_detector_needs_a_text_column() -> None:
+    result = _cli("run", "--data", "x.csv", "--target", "y", "--sensitive", "a", "--span-detector", "presidio")
+    assert result.returncode != 0 and "--span-detector needs --text-column" in result.stderr

@@ -12,9 +12,13 @@ from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
 from fusiondp.spec import DEFAULT_DELIMITER, TARGET_KINDS
+from fusiondp.text.detectors import PRESIDIO_PIP
 from fusiondp.text.spans import DETECTOR
-from fusiondp.text.spec import SPAN_TYPES
+from fusiondp.text.spec import DETECTOR_NAMES, SPAN_TYPES
 from fusiondp.verdicts import imputer_headline
+
+DETECTOR_LABELS = {"rules": "Rules (built in)", "presidio": "Rules + Presidio (presidio-analyzer)"}
+"""How the span detector selector names each detector."""
 
 st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
@@ -78,7 +82,14 @@ with left:
     if state.text_mode():
         st.multiselect("Sensitive span types (protected inside the notes)", SPAN_TYPES, key="sensitive_spans",
                        persist_state="session",
-                       help=f"Span detector: {DETECTOR}. What it misses stays in the public words.")
+                       help="Spans of these types found by the span detector are protected. What it misses stays "
+                            "in the public words.")
+        st.selectbox("Span detector", DETECTOR_NAMES, key="span_detector", persist_state="session",
+                     format_func=DETECTOR_LABELS.get,
+                     help=f"{DETECTOR_LABELS['rules']}: {DETECTOR}. {DETECTOR_LABELS['presidio']}: the same rules "
+                          "plus presidio-analyzer's recognizers (MIT licence, run offline, no NER model) for phone "
+                          "numbers, e-mails, cards, SSN/ITIN, IBAN, IP addresses, URLs and numeric dates; needs "
+                          f"{PRESIDIO_PIP}.")
         st.caption("With a text column the model reads the notes only: the other columns are not used. Words outside "
                    "the detected spans are public and reach the model without noise; the preflight below looks for "
                    "identifiers the detector misses.")

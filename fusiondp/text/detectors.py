@@ -21,6 +21,7 @@ note — private or support — changes what is detected in another note.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 from collections.abc import Iterable
 from importlib import metadata
@@ -118,3 +119,8 @@ def detect(text: str, kinds: Iterable[SpanType] = SPAN_TYPES, detector: Detector
 def describe(detector: DetectorName) -> str:
     """The detector's name as every output shows it, with the package's version where one is used."""
     return DETECTOR if detector == "rules" else _presidio()[1]
+
+
+def presidio_installed() -> bool:
+    """Whether presidio-analyzer can be imported: the preflight's second detector runs only then, and says so."""
+    return importlib.util.find_spec("presidio_analyzer") is not None

@@ -25,9 +25,9 @@ from fusiondp.impute.quality import ColumnQuality
 from fusiondp.models import resolve_device
 from fusiondp.pipeline import PreparedData, Progress, label_tensor, torch_threads, training_size_note, training_task
 from fusiondp.spec import _did_you_mean
+from fusiondp.text.detectors import describe
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, placeholder_tokens, real_tokens
 from fusiondp.text.hybrid import CROSS_FIT_FOLDS, GENERATOR, HybridNote, HybridNoteGenerator, parse_notes
-from fusiondp.text.spans import DETECTOR
 from fusiondp.text.spec import TextSpec
 from fusiondp.train.loop import TrainTensors
 
@@ -100,14 +100,15 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
     report("imputation", 0.0)
     started = time.perf_counter()
     text = spec.text_column
-    generator = HybridNoteGenerator(spec.sensitive_spans, seed=config.split_seed).fit(splits.support[text].tolist())
+    generator = HybridNoteGenerator(spec.sensitive_spans, seed=config.split_seed, detector=spec.detector).fit(
+        splits.support[text].tolist())
     report("imputation", 0.5)
     hybrids = {part: generator.transform(getattr(splits, part)[text].tolist()) for part in PARTS}
     impute_s = time.perf_counter() - started
     report("imputation", 1.0)
 
     report("encoding", 0.0)
-    support_parsed = parse_notes(splits.support[text].tolist(), spec.sensitive_spans)
+    support_parsed = parse_notes(splits.support[text].tolist(), spec.sensitive_spans, spec.detector)
     encoder = NoteVectorizer(spec).fit(support_parsed)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -141,8 +142,8 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
 
     notes += span_notes(spec, generator, hybrids["train"])
     choice = ImputerChoice("hybrid notes", f"hybrid notes: {generator.describe()}",
-                           f"Span detector: {DETECTOR}. Surrogate generator: {GENERATOR}, fitted on the "
-                           f"{len(splits.support)} support notes only.", {})
+                           f"Span detector: {describe(generator.detector)}. Surrogate generator: {GENERATOR}, "
+                           f"fitted on the {len(splits.support)} support notes only.", {})
     hybrid_train = splits.train.assign(**{text: [note.text for note in hybrids["train"]]})
     return PreparedData(config, ledger_spec, splits, choice, generator_quality(generator, len(splits.support), text),
                         encoder, tensors, device, hybrid_train, impute_s, notes, public_part=spec.public_part())
@@ -157,7 +158,7 @@ def span_notes(spec: TextSpec, generator: HybridNoteGenerator, train: list[Hybri
     with their surrogates.
     """
     with_spans = sum(bool(note.parsed.spans) for note in train)
-    lines = [f"Span detector: {DETECTOR}.",
+    lines = [f"Span detector: {describe(spec.detector)}.",
              f"Hybrid notes: {GENERATOR}; per span type: "
              + "; ".join(f"{kind} → {choice.reason}" for kind, choice in generator.choices_.items()) + ".",
              f"{with_spans} of {len(train)} training notes have detected sensitive spans."]

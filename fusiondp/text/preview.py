@@ -17,9 +17,10 @@ import pandas as pd
 
 from fusiondp.errors import SpecError
 from fusiondp.pipeline import PreparedData
+from fusiondp.text.detectors import describe, detect
 from fusiondp.text.hybrid import HybridNote, HybridNoteGenerator, surrogate_text
-from fusiondp.text.spans import DETECTOR, Span, detect_spans, placeholder
-from fusiondp.text.spec import SPAN_TYPES, SpanType
+from fusiondp.text.spans import Span, placeholder
+from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
 Piece = tuple[str, SpanType | None]
 """A stretch of a note and the span type it is (``None``: public words)."""
@@ -41,9 +42,10 @@ def _pieces(text: str, spans: Sequence[Span], replacements: Sequence[str]) -> li
     return pieces
 
 
-def highlight_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES) -> list[Piece]:
+def highlight_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES,
+                    detector: DetectorName = "rules") -> list[Piece]:
     """``text`` cut into its public words and its detected sensitive spans, in order: joined, the note itself."""
-    spans = detect_spans(text, kinds)
+    spans = detect(text, kinds, detector)
     return _pieces(text, spans, [span.text for span in spans])
 
 
@@ -113,8 +115,8 @@ class SupportPreview:
                              for kind, choice in self.generator.choices_.items()])
 
     def caption(self) -> str:
-        return (f"Span detector: {DETECTOR}. {self.notes_with_spans} of {self.support_notes} support notes have a "
-                "detected span.")
+        return (f"Span detector: {describe(self.generator.detector)}. {self.notes_with_spans} of "
+                f"{self.support_notes} support notes have a detected span.")
 
 
 def support_preview(prepared: PreparedData, examples: int = 3) -> SupportPreview:
@@ -127,13 +129,14 @@ def support_preview(prepared: PreparedData, examples: int = 3) -> SupportPreview
     if text is None:
         raise SpecError("No text spec: the note preview needs a text column.")
     support = prepared.splits.support[text.text_column].tolist()
-    generator = HybridNoteGenerator(text.sensitive_spans, seed=prepared.config.split_seed).fit(support)
+    generator = HybridNoteGenerator(text.sensitive_spans, seed=prepared.config.split_seed,
+                                    detector=text.detector).fit(support)
     hybrids = generator.cross_fitted_
     counts = Counter(span.kind for note in hybrids for span in note.parsed.spans)
     ranked = sorted((i for i, note in enumerate(hybrids) if note.parsed.spans),
                     key=lambda i: (-len({s.kind for s in hybrids[i].parsed.spans}), -len(hybrids[i].parsed.spans),
                                    len(support[i]), i))
-    chosen = [NoteExample(i, highlight_spans(support[i], text.sensitive_spans), hybrid_pieces(hybrids[i]),
-                          dict(hybrids[i].surrogates)) for i in ranked[:examples]]
+    chosen = [NoteExample(i, highlight_spans(support[i], text.sensitive_spans, text.detector),
+                          hybrid_pieces(hybrids[i]), dict(hybrids[i].surrogates)) for i in ranked[:examples]]
     return SupportPreview(generator, chosen, {kind: counts.get(kind, 0) for kind in text.sensitive_spans},
                           sum(bool(note.parsed.spans) for note in hybrids), len(support))

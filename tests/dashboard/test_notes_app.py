@@ -89,3 +89,17 @@ def test_text_column_tags_previews_support_notes_trains_and_reaches_results(app:
     assert any("for models trained on notes" in i.value for i in at.info), "the audit says it does not cover notes"
     assert not [b for b in at.button if b.key == "audit"]
     assert len(at.get("download_button")) == 4
+
+
+def test_the_span_detector_selector_reaches_the_prepared_notes(app: AppTest, notes_csv: Path) -> None:
+    """Choosing Presidio on the Columns page: the hybrid notes are made with it and the Imputation page names it."""
+    pytest.importorskip("presidio_analyzer")
+    at = app.file_uploader(key="upload").set_value((notes_csv.name, notes_csv.read_bytes(), "text/csv")).run()
+    at = at.switch_page("views/columns.py").run().selectbox(key="target").select("positive").run()
+    at = at.selectbox(key="text_column").select("review").run()
+    at = at.selectbox(key="span_detector").select("presidio").run()
+    at = at.slider(key="support_fraction").set_value(0.2).run()
+    assert not at.exception
+    at = at.switch_page("views/imputation.py").run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert any("Span detector: presidio-analyzer" in c.value for c in at.caption), [c.value for c in at.caption]
