@@ -21,6 +21,8 @@ from fusiondp.errors import ConfigError, FusionDPError, MissingDeclarations, Pri
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from fusiondp.config import RunConfig
     from fusiondp.pipeline import PreparedData
     from fusiondp.spec import TableSpec
@@ -295,6 +297,9 @@ def run(
              "public columns and a public support set only.")] = None,
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for training.")] = None,
+    workers: Annotated[int | None, Opt(
+        help="Processes training runs side by side on CPU (default: one per core when there are several runs and "
+             "no GPU; 1: all in this process).")] = None,
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
     strict: Annotated[bool, Opt(help="Refuse to train while the privacy preflight has high-severity findings.")]
     = False,
@@ -315,9 +320,9 @@ def run(
         target = target_kind = None  # the roles travel in the text spec
     from tqdm.auto import tqdm
 
-    from fusiondp.impute import format_quality_lines
     from fusiondp.metrics import validation_metric
-    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, train_run, with_epsilon
+    from fusiondp.parallel import TrainingPool, pool_workers
+    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
 
     overrides = dict(
         data=str(data) if data else None,
@@ -339,14 +344,57 @@ def run(
     overrides["text"] = text_spec
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("--workers must be at least 1")
     cfg = _build_config(config, overrides)
     if cfg.text is None:
         _require_roles(cfg)
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
-    progress = PhaseBars(quiet)
-    prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
-                else _prepare_table(cfg, progress, strict))
+    grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
+    runs = curve_runs(cfg.modes, cfg.seeds, grid)
+    # Started before the preparation, so that the workers start up on the spare core meanwhile.
+    with TrainingPool(pool_workers(workers, len(runs), cfg.device, cfg.data)) as pool:
+        progress = PhaseBars(quiet)
+        prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
+                    else _prepare_table(cfg, progress, strict, pool.executor))
+        _print_preparation(prepared)
+        plans = [(value, mode) for value in grid for mode in cfg.modes]
+        progress("σ calibration", 0.0)
+        for done, (value, mode) in enumerate(plans, start=1):  # an impossible budget fails before any training
+            privacy_plan(with_epsilon(prepared, value), get_mode(mode))
+            progress("σ calibration", done / len(plans))
+        bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr,
+                   desc=f"training {len(runs)} run{'s' * (len(runs) > 1)}"
+                        + (f" on {pool.workers} workers" if pool.workers > 1 and len(runs) > 1 else ""))
+        validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression
+
+        def on_epoch(index: int, report: Any) -> None:
+            bar.update(1)
+            epsilon_text = f" ε {runs[index][0]:g}" if report.epsilon_spent is not None else ""
+            bar.set_postfix_str(f"{report.mode}{epsilon_text} seed {report.seed}: epoch {report.epoch}, "
+                                f"{validation} {getattr(report, validation):.3f}")
+
+        records = pool.train(prepared, runs, on_epoch)
+        bar.close()
+    _print_summary(records)
+    if len(grid) > 1:
+        _print_run_curve(records)
+    private = [r for r in records if r.privacy.sigma is not None]
+    if private:
+        shown = next((r for r in private if r.mode == "fusiondp"), private[0])
+        typer.echo(f"\nPrivacy statement ({shown.mode}, ε {shown.privacy.epsilon_target:g}, seed {shown.seed}):\n"
+                   f"{shown.privacy.statement}")
+    save_results(out, prepared, records)
+    again = f" --epsilon {','.join(f'{e:g}' for e in grid)}" if len(grid) > 1 else ""
+    typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
+               f"(rerun with: fusiondp run --config {out / 'config.yaml'}{again})")
+
+
+def _print_preparation(prepared: PreparedData) -> None:
+    """The imputer used and its quality, the reference view's λ, the split sizes and the preparation's notes."""
+    from fusiondp.impute import format_quality_lines
+
     imputer_info = prepared.imputer
     typer.echo(f"imputer: {imputer_info.used} ({_first_sentence(imputer_info.reason)})")
     for line in format_quality_lines(prepared.quality):
@@ -363,39 +411,6 @@ def run(
                f"device: {prepared.device}")
     for note in prepared.notes:
         typer.echo(f"note: {note}")
-    grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
-    plans = [(value, mode) for value in grid for mode in cfg.modes]
-    progress("σ calibration", 0.0)
-    for done, (value, mode) in enumerate(plans, start=1):  # an impossible budget fails before any training
-        privacy_plan(with_epsilon(prepared, value), get_mode(mode))
-        progress("σ calibration", done / len(plans))
-    runs = curve_runs(cfg.modes, cfg.seeds, grid)
-    bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr)
-    records = []
-    validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression
-    for value, mode, seed in runs:
-        bar.set_description(f"{mode} ε {value:g} seed {seed}" if get_mode(mode).is_private else f"{mode} seed {seed}")
-
-        def on_epoch(report: Any) -> None:
-            bar.update(1)
-            if report.epsilon_spent is not None:
-                bar.set_postfix({"eps": f"{report.epsilon_spent:.2f}",
-                                 validation: f"{getattr(report, validation):.3f}"})
-
-        records.append(train_run(with_epsilon(prepared, value), mode, seed, on_epoch=on_epoch))
-    bar.close()
-    _print_summary(records)
-    if len(grid) > 1:
-        _print_run_curve(records)
-    private = [r for r in records if r.privacy.sigma is not None]
-    if private:
-        shown = next((r for r in private if r.mode == "fusiondp"), private[0])
-        typer.echo(f"\nPrivacy statement ({shown.mode}, ε {shown.privacy.epsilon_target:g}, seed {shown.seed}):\n"
-                   f"{shown.privacy.statement}")
-    save_results(out, prepared, records)
-    again = f" --epsilon {','.join(f'{e:g}' for e in grid)}" if len(grid) > 1 else ""
-    typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
-               f"(rerun with: fusiondp run --config {out / 'config.yaml'}{again})")
 
 
 def _first_sentence(reason: str) -> str:
@@ -406,14 +421,15 @@ def _first_sentence(reason: str) -> str:
     return head if head == reason.rstrip(".") else f"{head}; details: fusiondp info"
 
 
-def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool) -> PreparedData:
+def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool,
+                   executor: Executor | None = None) -> PreparedData:
     """Split, impute and encode a table, then print the privacy preflight (refusing on high findings if strict)."""
     from fusiondp.pipeline import load_inputs, prepare_splits, split_for
     from fusiondp.privacy.preflight import check_strict, preflight
 
     table, support_table = load_inputs(cfg)
     splits = split_for(cfg, table, support_table, progress=progress)
-    prepared = prepare_splits(cfg, splits, progress)
+    prepared = prepare_splits(cfg, splits, progress, executor)
     progress("preflight", 0.0)
     findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits,
                          quality=prepared.builtin_quality or prepared.quality)

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,13 +320,16 @@ def training_size_note(config: RunConfig, n_train: int, unit: str) -> str | None
     return None
 
 
-def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
+def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None,
+                   executor: Executor | None = None) -> PreparedData:
     """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device.
 
     The imputer is fitted once, on the whole support set; its quality report, the reference view's λ and
     the support tensors behind C_h use its cross-fitted (out-of-fold) imputations of the support rows.
-    ``progress`` hears the phases ``imputation`` and ``encoding``. With a text spec (``config.text``), the notes'
-    preparation: hybrid notes and the notes' encoder (``fusiondp.text.pipeline.prepare_note_splits``).
+    ``progress`` hears the phases ``imputation`` and ``encoding``; an ``executor`` (worker processes, e.g. a
+    ``fusiondp.parallel.TrainingPool``'s) shares the imputer's fits with this process. With a text spec
+    (``config.text``), the notes' preparation: hybrid notes and the notes' encoder
+    (``fusiondp.text.pipeline.prepare_note_splits``).
     """
     if config.text is not None:
         from fusiondp.text.pipeline import prepare_note_splits
@@ -346,7 +350,7 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     # One fit: the cross-validation that picks model vs baseline per column leaves every support row's
     # out-of-fold imputation, which scores the imputer and tunes the reference view honestly.
     imputer = choice.build(spec, config.split_seed)
-    imputer.fit(splits.support, progress=lambda fraction: report("imputation", 0.9 * fraction))
+    imputer.fit(splits.support, progress=lambda fraction: report("imputation", 0.9 * fraction), executor=executor)
     crossfit = imputer.cross_fitted_
     scored = splits.support.iloc[crossfit.rows].reset_index(drop=True)
     quality = quality_report(choice.used, spec, scored, scored, crossfit.imputed, selection=imputer.selection_,

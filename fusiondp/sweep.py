@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,12 +46,12 @@ import pandas as pd
 import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
+from fusiondp.parallel import default_workers, one_thread
 from fusiondp.pipeline import PreparedData, fit_run, prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
@@ -291,17 +290,9 @@ def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None
 _WORKER_DATA: dict[str, PreparedData] = {}
 
 
-def _one_thread() -> None:
-    """A worker is one core's worth, so the scoring and accounting around training (numpy,
-    scikit-learn, torch) stay on one thread too, as Ray's workers do (training itself
-    already runs on ``RunConfig.threads``)."""
-    threadpool_limits(limits=1)
-    torch.set_num_threads(1)
-
-
 def _init_worker(payload: bytes) -> None:
     """Process-pool initializer: unpickle the shared prepared data once per worker."""
-    _one_thread()
+    one_thread()
     _WORKER_DATA.update(pickle.loads(payload))
 
 
@@ -313,17 +304,11 @@ class _RayRunner:
     """A Ray actor holding the prepared data, so each worker unpickles it once (like ``_init_worker``)."""
 
     def __init__(self, payload: bytes) -> None:
-        _one_thread()
+        one_thread()
         self.prepared: dict[str, PreparedData] = pickle.loads(payload)
 
     def run(self, task: SweepTask, audit_rows: int | None) -> dict[str, Any]:
         return execute_task(self.prepared[task.prepare_key], task, audit_rows)
-
-
-def default_workers(n_tasks: int) -> int:
-    """One worker per usable core (each trains on one thread), never more than there are runs."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, n_tasks))
 
 
 def _run_local(tasks: Sequence[SweepTask], payload: bytes, workers: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,7 +62,8 @@ class Imputer(Protocol):
     name: str
     cross_fitted_: CrossFitted
 
-    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None) -> Imputer: ...
+    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None,
+            executor: Executor | None = None) -> Imputer: ...
 
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
         """Return a copy of ``table`` whose sensitive columns hold imputed values.

@@ -23,7 +23,9 @@ rows it imputes, so the hybrid rows are public data. Subclasses supply the featu
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -150,6 +152,8 @@ class ColumnwiseImputer:
     """
 
     name: str
+    parallel_safe = True
+    """Whether prediction tasks may run in worker processes (a model that holds a GPU or gigabytes may not)."""
 
     def __init__(self, spec: TableSpec, *, random_state: int, cv_folds: int, max_support_rows: int) -> None:
         if cv_folds < 0 or cv_folds == 1:
@@ -183,16 +187,20 @@ class ColumnwiseImputer:
         yield
 
     # ---- fitting ---------------------------------------------------------------------------------
-    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None) -> ColumnwiseImputer:
-        """Fit every column's chosen predictor on ``support``; ``progress(fraction)`` after each column.
+    def fit(self, support: pd.DataFrame, *, progress: Callable[[float], None] | None = None,
+            executor: Executor | None = None) -> ColumnwiseImputer:
+        """Fit every column's chosen predictor on ``support``; ``progress(fraction)`` as prediction tasks finish.
 
         The cross-validation that chooses model vs baseline also leaves ``cross_fitted_``: the support
-        rows' out-of-fold imputations, which score the imputer honestly without a second fit.
+        rows' out-of-fold imputations, which score the imputer honestly without a second fit. With an
+        ``executor`` (worker processes) and a ``parallel_safe`` imputer, the prediction tasks are shared
+        between the workers and this process (``_run_choices``); the result is the same.
         """
         with self._thread_limit():
-            return self._fit(support, progress)
+            return self._fit(support, progress, executor if self.parallel_safe else None)
 
-    def _fit(self, support: pd.DataFrame, progress: Callable[[float], None] | None) -> ColumnwiseImputer:
+    def _fit(self, support: pd.DataFrame, progress: Callable[[float], None] | None,
+             executor: Executor | None) -> ColumnwiseImputer:
         self.notes_: list[str] = []
         features = self._begin_fit(support)
         kept = np.arange(len(support))
@@ -209,40 +217,90 @@ class ColumnwiseImputer:
         self.support_rows_: dict[str, np.ndarray] = {}
         imputed = rows.reset_index(drop=True)
         states: dict[str, pd.DataFrame] = {}
-        for done, column in enumerate(self.spec.sensitive, start=1):
+        # Every prediction task first (a categorical column's states; a numeric column's missingness and values),
+        # so that independent tasks can run side by side; then each column is assembled from its tasks.
+        tasks: list[tuple[str, Metric, np.ndarray, np.ndarray]] = []
+        observed: dict[str, tuple[np.ndarray, pd.Series]] = {}
+        for column in self.spec.sensitive:
             present, values = observed_target(self.spec, rows, column)
-            missing_rate = 1 - len(present) / len(rows)
+            observed[column] = present, values
             if self.spec.is_categorical(column):
                 levels = sorted(values.unique().tolist())
                 codes = np.full(len(rows), len(levels))
                 codes[present] = pd.Index(levels).get_indexer(values)
                 self.states_[column] = levels + ([MISSING_STATE] if len(present) < len(rows) else [])
-                decision, self.models_[column], out = self._choose(column, "accuracy", features, codes)
+                tasks.append((column, "accuracy", features, codes))
+                continue
+            if len(present) < len(rows):
+                is_missing = np.ones(len(rows), dtype=int)
+                is_missing[present] = 0
+                tasks.append((column, "accuracy", features, is_missing))
+            tasks.append((column, "rmse", features[present], values.to_numpy(dtype=float)))
+        outcomes = iter(self._run_choices(tasks, executor, progress))
+        for column in self.spec.sensitive:
+            present, _ = observed[column]
+            missing_rate = 1 - len(present) / len(rows)
+            if column in self.states_:
+                decision, self.models_[column], out = next(outcomes)
                 self.support_rows_[column] = kept
                 self.selection_[column] = ColumnSelection(column, "categorical", len(rows), missing_rate,
                                                           self.cv_folds, decision)
                 labels = np.array([np.nan if s == MISSING_STATE else s for s in self.states_[column]], dtype=object)
                 imputed[column] = labels[out.hard.astype(int)]
                 states[column] = pd.DataFrame(out.proba, index=imputed.index, columns=self.states_[column])
-            else:
-                missing, missing_out = None, None
-                if len(present) < len(rows):
-                    is_missing = np.ones(len(rows), dtype=int)
-                    is_missing[present] = 0
-                    missing, self.missing_models_[column], missing_out = self._choose(column, "accuracy", features,
-                                                                                      is_missing)
-                decision, self.models_[column], out = self._choose(column, "rmse", features[present],
-                                                                   values.to_numpy(dtype=float))
-                self.support_rows_[column] = kept[present]
-                self.selection_[column] = ColumnSelection(column, "numeric", len(rows), missing_rate,
-                                                          self.cv_folds, decision, missing)
-                imputed[column] = self._cross_fitted_values(column, features, present, out, missing_out)
-                if missing_out is not None:
-                    states[column] = pd.DataFrame({MISSING_STATE: missing_out.proba[:, 1]}, index=imputed.index)
-            if progress is not None:
-                progress(done / len(self.spec.sensitive))
+                continue
+            missing, missing_out = None, None
+            if len(present) < len(rows):
+                missing, self.missing_models_[column], missing_out = next(outcomes)
+            decision, self.models_[column], out = next(outcomes)
+            self.support_rows_[column] = kept[present]
+            self.selection_[column] = ColumnSelection(column, "numeric", len(rows), missing_rate,
+                                                      self.cv_folds, decision, missing)
+            imputed[column] = self._cross_fitted_values(column, features, present, out, missing_out)
+            if missing_out is not None:
+                states[column] = pd.DataFrame({MISSING_STATE: missing_out.proba[:, 1]}, index=imputed.index)
         self.cross_fitted_ = CrossFitted(kept, imputed, states, self.cv_folds or DEFAULT_CV_FOLDS)
         return self
+
+    def _run_choices(self, tasks: list[tuple[str, Metric, np.ndarray, np.ndarray]], executor: Executor | None,
+                     progress: Callable[[float], None] | None) -> list[tuple[Decision, Any, OutOfFold]]:
+        """``_choose`` of every task, in task order, with notes in task order.
+
+        With an ``executor``, every task is submitted and this process takes tasks back from the end of the
+        queue (those no worker has started: ``Future.cancel`` succeeds) and runs them itself, so that workers
+        still starting up delay nothing; each task's notes come back with its result.
+        """
+        done = 0
+
+        def finished() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done / len(tasks))
+
+        if executor is None or len(tasks) < 2:
+            results = []
+            for task in tasks:
+                results.append(self._choose(*task))
+                finished()
+            return results
+        futures = [executor.submit(_choose_elsewhere, self, *task) for task in tasks]
+        outcomes: list[tuple[tuple[Decision, Any, OutOfFold], list[str]] | None] = [None] * len(tasks)
+        for index in reversed(range(len(tasks))):
+            if futures[index].cancel():
+                outcomes[index] = _choose_elsewhere(self, *tasks[index])
+                finished()
+        for index, future in enumerate(futures):
+            if outcomes[index] is None:
+                outcomes[index] = future.result()
+                finished()
+        results = []
+        for outcome in outcomes:
+            assert outcome is not None
+            choice, notes = outcome
+            self.notes_.extend(notes)
+            results.append(choice)
+        return results
 
     def _cross_fitted_values(self, column: str, features: np.ndarray, present: np.ndarray, out: OutOfFold,
                              missing_out: OutOfFold | None) -> np.ndarray:
@@ -379,3 +437,12 @@ class ColumnwiseImputer:
 
     def _state_frame(self, model: Any, features: np.ndarray, states: list[str], index: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(self._place(model, features, len(states)), index=index, columns=states)
+
+
+def _choose_elsewhere(imputer: ColumnwiseImputer, column: str, metric: Metric, features: np.ndarray,
+                      target: np.ndarray) -> tuple[tuple[Decision, Any, OutOfFold], list[str]]:
+    """``imputer._choose`` on a copy of the imputer (a worker's unpickled one, or a shallow copy here), returning
+    the notes it adds instead of appending them, so that notes keep their task order wherever tasks ran."""
+    twin = copy.copy(imputer)
+    twin.notes_ = []
+    return twin._choose(column, metric, features, target), twin.notes_

@@ -172,6 +172,7 @@ class TabPFNImputer(ColumnwiseImputer):
     """
 
     name = "tabpfn"
+    parallel_safe = False  # a worker process per task would load the network (and the GPU) again
 
     def __init__(self, spec: TableSpec, *, random_state: int = 0, classifier_path: str | None = None,
                  regressor_path: str | None = None, model_dir: str | None = None, n_estimators: int = 4,

@@ -1,0 +1,198 @@
+"""Training the runs of one preparation side by side, one worker process per core.
+
+A model of this size trains on one core at a time: its steps are too small for PyTorch's
+intra-op threads to share, so ``fusiondp run --modes all --seeds 3`` left the second core of
+a laptop idle through 21 sequential trainings. ``TrainingPool`` gives each core a worker
+process of its own (spawned, so nothing of the parent's thread pools is inherited) that
+trains on one thread, and streams every epoch's report back so progress bars still move
+per epoch. The pool is started before the data are prepared: the workers pay their
+start-up (importing torch) on the spare core while the parent imputes, and the prepared
+data reach them once, through a pickle file each worker loads on its first run.
+
+Records are what ``pipeline.train_run`` returns in the parent: the same seeds, the same σ,
+the same ledger; only the thread count differs (one per worker).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fusiondp.pipeline import PreparedData
+    from fusiondp.record import RunRecord
+    from fusiondp.train.loop import EpochReport
+
+Run = tuple[float, str, int]
+"""``(ε, mode, seed)``, as ``pipeline.curve_runs`` lists them."""
+EpochCallback = Callable[[int, "EpochReport"], None]
+"""``on_epoch(run index, report)``: a run's epoch finished (in whichever process trained it)."""
+
+_POLL_S = 0.2
+"""How often the parent looks for epoch reports while it waits for runs."""
+
+_WORKER_PROGRESS: Any = None
+_WORKER_DATA: dict[str, PreparedData] = {}
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(n_tasks: int) -> int:
+    """One worker per usable core (each trains on one thread), never more than there are runs."""
+    return max(1, min(usable_cores(), n_tasks))
+
+
+SHARED_PREPARATION_BYTES = 4_000_000
+"""A table file at least this large (≈ 10k rows × 37 columns as CSV) starts workers even for one run: its
+imputer's fits, shared with them, save more than the workers cost to start (≈ 2.5 s on a spare core)."""
+
+
+def pool_workers(requested: int | None, runs: int, device: str, data: str | Path | None = None) -> int:
+    """Worker processes for a command: ``requested`` if given; else one per core on CPU when there are
+    several runs to train, or a table large enough to share its imputation; else 1 (no workers).
+
+    On a GPU the runs stay in this process: one device is shared better by one process than by several.
+    """
+    if requested is not None:
+        return requested
+    if usable_cores() < 2 or device == "cuda":
+        return 1
+    large = data is not None and Path(data).is_file() and Path(data).stat().st_size >= SHARED_PREPARATION_BYTES
+    if runs < 2 and not large:
+        return 1
+    if device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return 1
+    return usable_cores()
+
+
+def one_thread() -> None:
+    """A worker is one core's worth, so the scoring and accounting around training (numpy,
+    scikit-learn, torch) stay on one thread too (training itself runs on ``RunConfig.threads``)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    torch.set_num_threads(1)
+
+
+def _init_worker(progress: Any) -> None:
+    global _WORKER_PROGRESS
+    one_thread()
+    import fusiondp.pipeline  # noqa: F401  (start-up paid now, while the parent still prepares the data)
+
+    _WORKER_PROGRESS = progress
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker makes the pool start its processes now."""
+
+
+def _train_in_worker(data_path: str, index: int, run: Run) -> RunRecord:
+    from fusiondp.pipeline import train_run, with_epsilon
+
+    if data_path not in _WORKER_DATA:
+        _WORKER_DATA.clear()
+        _WORKER_DATA[data_path] = pickle.loads(Path(data_path).read_bytes())
+    epsilon, mode, seed = run
+
+    def on_epoch(report: EpochReport) -> None:
+        _WORKER_PROGRESS.put((index, report))
+
+    return train_run(with_epsilon(_WORKER_DATA[data_path], epsilon), mode, seed, on_epoch=on_epoch)
+
+
+def train_sequentially(prepared: PreparedData, runs: Sequence[Run],
+                       on_epoch: EpochCallback | None = None) -> list[RunRecord]:
+    """Every run in this process, one after another (one run, a GPU, or ``workers=1``)."""
+    from fusiondp.pipeline import train_run, with_epsilon
+
+    records = []
+    for index, (epsilon, mode, seed) in enumerate(runs):
+        callback = None if on_epoch is None else (lambda report, index=index: on_epoch(index, report))
+        records.append(train_run(with_epsilon(prepared, epsilon), mode, seed, on_epoch=callback))
+    return records
+
+
+class TrainingPool:
+    """``workers`` processes that train runs of a preparation in parallel (a context manager).
+
+    Start it early (``TrainingPool(2)``), prepare the data, then ``train(prepared, runs)``.
+    With ``workers`` ≤ 1 no process is started and ``train`` trains in this process.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._shipped = 0
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            context = multiprocessing.get_context("spawn")
+            self._progress = context.Queue()
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                             initargs=(self._progress,))
+            for _ in range(workers):
+                self._pool.submit(_ready)
+
+    @property
+    def executor(self) -> ProcessPoolExecutor | None:
+        """The worker processes, for other work of the same command (the imputer's fits); ``None`` without."""
+        return self._pool
+
+    def __enter__(self) -> TrainingPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (cancelling runs not started) and delete the shipped data."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def train(self, prepared: PreparedData, runs: Sequence[Run],
+              on_epoch: EpochCallback | None = None) -> list[RunRecord]:
+        """The records of ``runs`` in their order; ``on_epoch`` hears every epoch as it finishes."""
+        if self._pool is None or len(runs) < 2 or prepared.device.type != "cpu":
+            return train_sequentially(prepared, runs, on_epoch)
+        self._folder = self._folder or tempfile.TemporaryDirectory(prefix="fusiondp-runs-")
+        self._shipped += 1  # a new file name per preparation: workers cache what they loaded by its path
+        data_path = Path(self._folder.name) / f"prepared-{self._shipped}.pkl"
+        data_path.write_bytes(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))
+        futures: list[Future[RunRecord]] = [self._pool.submit(_train_in_worker, str(data_path), index, run)
+                                            for index, run in enumerate(runs)]
+        pending: set[Future[RunRecord]] = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            self._relay(on_epoch)
+            for future in finished:
+                future.result()  # a failed run stops the command here, with its own error
+        self._relay(on_epoch)
+        return [future.result() for future in futures]
+
+    def _relay(self, on_epoch: EpochCallback | None) -> None:
+        while True:
+            try:
+                index, report = self._progress.get_nowait()
+            except queue.Empty:
+                return
+            if on_epoch is not None:
+                on_epoch(index, report)

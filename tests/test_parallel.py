@@ -1,0 +1,99 @@
+"""Work shared with worker processes must give what one process gives: the same imputer, the same records."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fusiondp.cli import app
+from fusiondp.config import RunConfig
+from fusiondp.impute.gbdt import GBDTImputer
+from fusiondp.parallel import SHARED_PREPARATION_BYTES, TrainingPool, pool_workers, usable_cores
+from fusiondp.pipeline import curve_runs, load_inputs, prepare_splits, split_for, training_spec
+from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
+
+
+class RecordingExecutor(ThreadPoolExecutor):
+    """One worker thread that keeps every future it was given: the worker takes tasks from the front while the
+    caller takes back (cancels and runs) those from the end, and the futures show which ran where."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted: list[Future[Any]] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self.submitted.append(future)
+        return future
+
+
+def _support(config: RunConfig) -> tuple[Any, Any]:
+    table, support = load_inputs(config)
+    splits = split_for(config, table, support)
+    return training_spec(config, splits), splits
+
+
+def test_shared_imputer_fit_equals_one_process(quick_config: RunConfig) -> None:
+    spec, splits = _support(quick_config)
+    alone = GBDTImputer(spec).fit(splits.support)
+    with RecordingExecutor() as executor:
+        shared = GBDTImputer(spec).fit(splits.support, executor=executor)
+        ran_in_worker = [f for f in executor.submitted if not f.cancelled()]
+        taken_back = [f for f in executor.submitted if f.cancelled()]
+    assert ran_in_worker and taken_back, "both paths of the work sharing should have run"
+    assert shared.transform(splits.train).equals(alone.transform(splits.train))
+    assert shared.cross_fitted_.imputed.equals(alone.cross_fitted_.imputed)
+    assert shared.notes_ == alone.notes_
+    assert {c: s.value.used for c, s in shared.selection_.items()} == {c: s.value.used for c, s in
+                                                                         alone.selection_.items()}
+
+
+def test_pool_workers_policy(tmp_path: Path) -> None:
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    small.write_bytes(b"x" * 10)
+    large.write_bytes(b"x" * SHARED_PREPARATION_BYTES)
+    assert pool_workers(3, 1, "cpu", small) == 3  # asked for
+    assert pool_workers(None, 5, "cuda", large) == 1  # a GPU trains in this process
+    expected = usable_cores() if usable_cores() > 1 else 1
+    assert pool_workers(None, 1, "cpu", small) == 1  # one small run: workers would cost more than they save
+    assert pool_workers(None, 2, "cpu", small) == expected
+    assert pool_workers(None, 1, "cpu", large) == expected
+
+
+@pytest.mark.slow
+def test_pool_records_equal_sequential_records(quick_config: RunConfig) -> None:
+    """Two worker processes (one thread each) give the records this process gives: same metrics, σ, ledger."""
+    config = quick_config.model_copy(update={"modes": ["dpsgd", "fusiondp", "sgd_ori"], "seeds": [0, 1]})
+    runs = curve_runs(config.modes, config.seeds, [1.0, 4.0])
+    _, splits = _support(config)
+    with TrainingPool(2) as pool:
+        prepared = prepare_splits(config, splits, executor=pool.executor)
+        epochs: list[tuple[int, int]] = []
+        shared = pool.train(prepared, runs, lambda index, report: epochs.append((index, report.epoch)))
+    with TrainingPool(1) as pool:
+        alone = pool.train(prepare_splits(config, splits), runs)
+    assert [(r.mode, r.seed, r.privacy.epsilon_target) for r in shared] == [(r.mode, r.seed, r.privacy.epsilon_target)
+                                                                            for r in alone]
+    assert [r.metrics for r in shared] == [r.metrics for r in alone]
+    assert [r.privacy for r in shared] == [r.privacy for r in alone]
+    assert sorted(epochs) == [(i, e) for i in range(len(runs)) for e in range(1, config.epochs + 1)]
+
+
+@pytest.mark.slow
+def test_cli_workers_flag_changes_nothing_but_time(tmp_path: Path) -> None:
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        result = CliRunner().invoke(app, ["run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--modes",
+                                          "dpsgd,fusiondp", "--seeds", "1", "--epochs", "2", "--epsilon", "1,4",
+                                          "--workers", workers, "--quiet", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads((out / "results.json").read_text())["records"])
+    assert [r["metrics"] for r in outputs[0]] == [r["metrics"] for r in outputs[1]]
+    bad = CliRunner().invoke(app, ["run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--workers", "0"])
+    assert bad.exit_code != 0 and "--workers must be at least 1" in bad.output
