@@ -49,7 +49,14 @@ TargetBoundsOpt = Annotated[str | None, Opt(
     help="Regression: LOW:HIGH, the range the target can take, declared from public knowledge (e.g. 60:260 mm Hg); "
          "labels outside are clipped into it and predictions stay inside.")]
 ConfigOpt = Annotated[Path | None, Opt(help="A saved config.yaml; flags given override it.")]
-"""The options every command that reads a table shares (roles from --spec or given inline)."""
+TextColumnOpt = Annotated[str | None, Opt(
+    help="Column of free-text notes: protect sensitive spans inside it (instead of sensitive columns); needs "
+         "--target, replaces --sensitive.")]
+SensitiveSpansOpt = Annotated[str | None, Opt(
+    help="With --text-column: comma-separated span types to protect among age, sex, ethnicity, name, date, "
+         "place, identifier (default: all).")]
+"""The options every command that reads a table shares (roles from --spec or given inline; notes from
+--text-column), parsed by ``_roles_from_flags``."""
 
 
 def _split_list(value: str | None) -> list[str] | None:
@@ -146,8 +153,9 @@ def _bounds(entries: list[str] | None) -> dict[str, tuple[float, float]] | None:
 
 
 def _require_roles(cfg: RunConfig) -> None:
-    if cfg.spec is None:
-        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,….")
+    if cfg.spec is None and cfg.text is None:
+        raise SpecError("No column roles: give --spec FILE, or --target COL --sensitive A,B,… (notes: --text-column "
+                        "COL --target COL).")
 
 
 def _missing(value: Any) -> bool:
@@ -303,21 +311,15 @@ def run(
     quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
     strict: Annotated[bool, Opt(help="Refuse to train while the privacy preflight has high-severity findings.")]
     = False,
-    text_column: Annotated[str | None, Opt(
-        help="Column of free-text notes: protect sensitive spans inside it (instead of sensitive columns); needs "
-             "--target, replaces --sensitive.")] = None,
-    sensitive_spans: Annotated[str | None, Opt(
-        help="With --text-column: comma-separated span types to protect among age, sex, ethnicity, name, date, "
-             "place, identifier (default: all).")] = None,
+    text_column: TextColumnOpt = None,
+    sensitive_spans: SensitiveSpansOpt = None,
     span_detector: Annotated[str | None, Opt(
         help="With --text-column: the span detector, rules (built in, the default) or presidio (the rules plus "
              "presidio-analyzer's recognizers for identifiers and dates; pip install \"fusiondp[presidio]\").")] = None,
 ) -> None:
     """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
-    text_spec = _text_spec_from_flags(spec, text_column, target, sensitive, sensitive_spans, target_kind,
-                                      span_detector)
-    if text_spec is not None:
-        target = target_kind = None  # the roles travel in the text spec
+    roles = _roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans, target_kind,
+                              target_delimiter, target_bounds, span_detector)
     from tqdm.auto import tqdm
 
     from fusiondp.metrics import validation_metric
@@ -325,9 +327,7 @@ def run(
     from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
 
     overrides = dict(
-        data=str(data) if data else None,
-        spec=_spec_from_flags(spec, target, sensitive, categorical, ignore, target_kind, target_delimiter,
-                              target_bounds),
+        data=str(data) if data else None, **roles,
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
@@ -341,7 +341,6 @@ def run(
         synth_condition_on=_split_list(synth_condition_on), synthesizer=synthesizer,
         synth_latent_dim=synth_latent_dim, synth_epochs=synth_epochs, synth_accountant=synth_accountant,
     )
-    overrides["text"] = text_spec
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")
     if workers is not None and workers < 1:
@@ -441,6 +440,19 @@ def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool,
     if strict:
         check_strict(findings)
     return prepared
+
+
+def _roles_from_flags(spec: Path | None, target: str | None, sensitive: str | None, categorical: str | None,
+                      ignore: str | None, text_column: str | None, sensitive_spans: str | None,
+                      target_kind: str | None = None, target_delimiter: str | None = None,
+                      target_bounds: str | None = None, span_detector: str | None = None) -> dict[str, Any]:
+    """A command's ``spec`` and ``text`` overrides: the column roles (--spec, or --target/--sensitive inline) or,
+    with --text-column, the notes' text spec; one parser for every command that reads a table or notes."""
+    text = _text_spec_from_flags(spec, text_column, target, sensitive, sensitive_spans, target_kind, span_detector)
+    if text is not None:
+        target = target_kind = None  # the roles travel in the text spec
+    return {"spec": _spec_from_flags(spec, target, sensitive, categorical, ignore, target_kind, target_delimiter,
+                                     target_bounds), "text": text}
 
 
 def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: str | None, sensitive: str | None,
@@ -553,18 +565,28 @@ def impute(
     imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     support_data: Annotated[Path | None, Opt()] = None,
-    report: Annotated[Path | None, Opt(help="Folder for imputation.json and imputation.html (works offline).")] = None,
+    report: Annotated[Path | None, Opt(
+        help="Folder for imputation.json and imputation.html (works offline); notes: support_hybrids.csv too.")
+    ] = None,
+    text_column: TextColumnOpt = None,
+    sensitive_spans: SensitiveSpansOpt = None,
+    split_column: Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")] = None,
 ) -> None:
-    """Fit the imputer on the support set and print its quality on its cross-fitted support rows."""
+    """Fit the imputer on the support set and print its quality on its cross-fitted support rows (notes: the
+    hybrid-note generator, and each support note's cross-fitted hybrid)."""
     from fusiondp.impute import format_quality_lines
     from fusiondp.impute.figures import report_html
     from fusiondp.pipeline import prepare
 
     cfg = _build_config(config, dict(
-        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
-        imputer=imputer, support_fraction=support_fraction,
+        data=str(data) if data else None,
+        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans),
+        imputer=imputer, support_fraction=support_fraction, split_column=split_column,
         support_data=str(support_data) if support_data else None))
     _require_roles(cfg)
+    if cfg.text is not None:
+        _impute_notes(cfg, report)
+        return
     prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     quality = prepared.quality
     typer.echo(f"imputer: {prepared.imputer.used} ({_first_sentence(prepared.imputer.reason)})")
@@ -580,6 +602,56 @@ def impute(
         write_json_atomic(report / "imputation.json", summary)
         write_text_atomic(report / "imputation.html", report_html(quality, summary, cfg.sensitive_domains))
         typer.echo(f"report: {report / 'imputation.json'} · {report / 'imputation.html'}")
+
+
+def _impute_notes(cfg: RunConfig, report: Path | None) -> None:
+    """``fusiondp impute`` for notes: split, fit the hybrid-note generator on the support notes, print its
+    cross-fitted quality per span type and a few support notes beside their hybrids; with ``report``, write every
+    support note's hybrid. Only support notes are shown or written: a private note's spans never are."""
+    from fusiondp.impute import format_quality_lines
+    from fusiondp.text.pipeline import generator_choice, generator_quality, load_notes, support_generator
+    from fusiondp.text.preview import support_hybrids
+
+    text = cfg.text
+    assert text is not None
+    splits = load_notes(cfg)
+    generator = support_generator(cfg, splits)
+    quality = generator_quality(generator, len(splits.support), text.text_column)
+    choice = generator_choice(generator, len(splits.support))
+    typer.echo(f"imputer: {choice.used} ({choice.reason})")
+    typer.echo(f"support: {splits.support_source} · {quality.scored_on()}")
+    for line in format_quality_lines(quality):
+        typer.echo(line)
+    for kind, made in generator.choices_.items():
+        typer.echo(f"  {kind}: {made.reason}")
+    hybrids = support_hybrids(generator)
+    changed = hybrids[hybrids["note"] != hybrids["hybrid_note"]]
+    typer.echo(f"{len(changed)} of {len(hybrids)} support notes differ from their cross-fitted hybrid; for example:")
+    for _, row in changed.head(3).iterrows():
+        note, hybrid = _excerpts(row["note"], row["hybrid_note"])
+        typer.echo(f"  support note: {note}\n  hybrid note:  {hybrid}")
+    if report is not None:
+        from fusiondp.impute.figures import report_html
+        from fusiondp.record import write_json_atomic, write_text_atomic
+
+        summary = {**choice.to_dict(), "quality": quality.to_dict(), "support_source": splits.support_source}
+        write_json_atomic(report / "imputation.json", summary)
+        write_text_atomic(report / "imputation.html", report_html(quality, summary))
+        write_text_atomic(report / "support_hybrids.csv", hybrids.to_csv(index=False))
+        typer.echo(f"report: {report / 'imputation.json'} · {report / 'imputation.html'} · "
+                   f"{report / 'support_hybrids.csv'} (support notes only)")
+
+
+def _excerpts(note: str, hybrid: str, width: int = 120) -> tuple[str, str]:
+    """The same stretch of a note and its hybrid, on one line each, starting a little before they first differ."""
+    note, hybrid = " ".join(note.split()), " ".join(hybrid.split())
+    first = next((i for i, (a, b) in enumerate(zip(note, hybrid, strict=False)) if a != b), 0)
+    start = max(0, first - width // 3)
+
+    def cut(text: str) -> str:
+        return ("…" if start else "") + text[start:start + width] + ("…" if len(text) > start + width else "")
+
+    return cut(note), cut(hybrid)
 
 
 @app.command()
@@ -656,14 +728,27 @@ def sweep(
     audit: Annotated[bool, Opt(help="Also attack each trained model (attribute and membership inference) and "
                                     "add the figures to its row; slower. Same as 'audit: true' in the grid file.")
                      ] = False,
+    data: Annotated[Path | None, Opt(help="Table (replaces the grid's base data).")] = None,
+    target: TargetOpt = None,
+    sensitive: SensitiveOpt = None,
+    text_column: TextColumnOpt = None,
+    sensitive_spans: SensitiveSpansOpt = None,
 ) -> None:
-    """Run a grid of configs (modes × ε × seeds × α, β, C …) and write one tidy table, one row per run."""
+    """Run a grid of configs (modes × ε × seeds × α, β, C …) and write one tidy table, one row per run.
+
+    Roles given as flags (--target/--sensitive, or --text-column for notes) replace the grid base's."""
+    from fusiondp.config import RunConfig
     from fusiondp.report import prepare_for_report
     from fusiondp.sweep import SweepGrid, expand, run_sweep
 
     if backend not in ("local", "ray"):
         raise typer.BadParameter("--backend must be 'local' or 'ray'")
     spec = SweepGrid.from_yaml(grid)
+    roles = _roles_from_flags(None, target, sensitive, None, None, text_column, sensitive_spans)
+    named = any(value is not None for value in roles.values())
+    given = {**({"data": str(data)} if data else {}), **(roles if named else {})}
+    if given:
+        spec = spec.model_copy(update={"base": RunConfig.build(**{**spec.base.to_dict(), **given})})
     if audit:
         spec = spec.model_copy(update={"audit": True})
     typer.echo(f"{len(expand(spec))} runs (non-private modes once per seed, ignored knobs collapsed) · "
@@ -731,14 +816,24 @@ def audit(
     rows: Annotated[int, Opt(help="Training and held-out rows attacked per model.")] = 500,
     seed: Annotated[int, Opt()] = 0,
     out: Annotated[Path | None, Opt(help="Write audit.json to this folder.")] = None,
+    text_column: TextColumnOpt = None,
+    sensitive_spans: SensitiveSpansOpt = None,
+    split_column: Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")] = None,
+    support_fraction: Annotated[float | None, Opt()] = None,
+    batch_size: Annotated[int | None, Opt(help="Expected Poisson batch size.")] = None,
+    delta: Annotated[float | None, Opt(help="Target δ (below 1/N).")] = None,
+    shadow: Annotated[bool, Opt(help="Train a shadow model per audited model for the learned attacks.")] = True,
 ) -> None:
-    """Attack trained models: attribute inference on sensitive columns and membership inference."""
+    """Attack trained models: attribute inference on sensitive columns (notes: on age, sex and ethnicity spans)
+    and membership inference."""
     from fusiondp.pipeline import prepare
-    from fusiondp.privacy.audit import audit_grid
+    from fusiondp.privacy.audit import REAL_ROWS_NOTE, audit_grid
 
     cfg = _build_config(config, dict(
-        data=str(data) if data else None, spec=_spec_from_flags(spec, target, sensitive, categorical, ignore),
-        modes=modes, epochs=epochs))
+        data=str(data) if data else None,
+        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans),
+        modes=modes, epochs=epochs, split_column=split_column, support_fraction=support_fraction,
+        batch_size=batch_size, delta=delta))
     _require_roles(cfg)
     try:
         epsilon_values = [float(e) for e in _split_list(epsilons) or []]
@@ -747,11 +842,24 @@ def audit(
     prepared = prepare(cfg, progress=PhaseBars(quiet=False))
     typer.echo(f"imputer: {prepared.imputer.used} ({_first_sentence(prepared.imputer.reason)})")
     typer.echo("The audit attacks real training rows: an evaluation of your own data, not a DP release.")
-    table = audit_grid(prepared, cfg.modes, epsilon_values, seed=seed, rows=rows)
-    shown = table.drop(columns=["report"])
+    table = audit_grid(prepared, cfg.modes, epsilon_values, seed=seed, rows=rows, shadow=shadow)
+    shown = table.drop(columns=["report", "verdict"])
     typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    typer.echo("attribute_advantage = attack accuracy on training rows − on held-out rows (0 = no measurable leak); "
-               "imputer_acc = what the public imputer alone guesses.")
+    for row in table.to_dict(orient="records"):
+        at = "" if _missing(row["epsilon"]) else f" at ε {row['epsilon']:g}"
+        typer.echo(f"{row['mode']}{at}: {row['verdict']}")
+    if cfg.text is None:
+        typer.echo("attribute_advantage = attack accuracy on training rows − on held-out rows (0 = no measurable "
+                   "leak); imputer_acc = what the public imputer alone guesses.")
+    else:
+        typer.echo("Notes: the attacker reads a note's public words, its label and its other spans, and guesses a span "
+                   "type's value (age group, sex, ethnicity group) as the one under which the model finds the label "
+                   "most likely. attribute_advantage = attack accuracy on training notes − on held-out notes (0 = no "
+                   "measurable leak); imputer_acc = what the hybrid-note generator alone guesses from the public "
+                   "words (what a public model already infers).")
+    for note in dict.fromkeys(note for report in table["report"] for note in report["notes"]):
+        if note != REAL_ROWS_NOTE:  # said above
+            typer.echo(f"note: {note}")
     if out is not None:
         from fusiondp.record import write_json_atomic
 

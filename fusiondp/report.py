@@ -28,7 +28,7 @@ from fusiondp.metrics import (
     REGRESSION_METRICS,
     summary_metrics,
 )
-from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
+from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
     LEDGER_FIELDS,
@@ -357,8 +357,9 @@ def ledger_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def audit_table(audited: list[tuple[RunRecord, AuditReport]], shadow: bool = False) -> pd.DataFrame:
     """One row per audited model, readable headers and text cells: the attribute attack's accuracies, the
-    imputer-only guess, the advantage with its 95% interval and its reading (``AuditReport.verdict`` in two
-    short cells rather than one sentence, so the table fits a page) and membership figures."""
+    model-free guess (imputer; notes: hybrid-note generator), the advantage with its 95% interval and its reading
+    (``AuditReport.verdict`` in two short cells rather than one sentence, so the table fits a page) and membership
+    figures."""
     rows = []
     for record, report in audited:
         numbers = report.summary()
@@ -370,7 +371,7 @@ def audit_table(audited: list[tuple[RunRecord, AuditReport]], shadow: bool = Fal
             "rows attacked": report.rows,
             "attack accuracy: training": f"{numbers['attribute_train_acc']:.3f}",
             "attack accuracy: held-out": f"{numbers['attribute_holdout_acc']:.3f}",
-            "imputer only": f"{numbers['imputer_acc']:.3f}",
+            f"{report.baseline} only": f"{numbers['imputer_acc']:.3f}",
             "advantage (95% interval)": f"{report.mean_attribute_advantage:+.3f}{interval}",
             "reading": reading or "no interval: the rows attacked were not recorded",
             "membership AUC": f"{numbers['membership_auc']:.3f}",
@@ -410,7 +411,7 @@ def attribute_table(report: AuditReport) -> pd.DataFrame:
         "column": frame["column"], "candidates": frame["candidates"],
         "attack accuracy: training": frame["train_accuracy"].map("{:.3f}".format),
         "attack accuracy: held-out": frame["holdout_accuracy"].map("{:.3f}".format),
-        "imputer only": frame["imputer_accuracy"].map("{:.3f}".format),
+        f"{report.baseline} only": frame["imputer_accuracy"].map("{:.3f}".format),
         "advantage (95% interval)": [f"{a:+.3f} ({low:+.3f} to {high:+.3f})" if not math.isnan(low) else f"{a:+.3f}"
                                      for a, low, high in zip(frame["advantage"], frame["advantage_low"],
                                                              frame["advantage_high"], strict=True)],
@@ -511,13 +512,15 @@ def dataset_name(records: list[RunRecord]) -> str:
 def _audit_html(audited: list[tuple[RunRecord, AuditReport]]) -> str:
     shadow = any(not math.isnan(report.shadow_membership_auc) for _, report in audited)
     table = audit_table(audited, shadow).assign(**{"membership vs ε": [membership_scope(r.mode) for r, _ in audited]})
-    below = f"<p>{html.escape(BELOW_IMPUTER)}</p>" if any(report.below_imputer for _, report in audited) else ""
+    below_note = below_baseline_note([report for _, report in audited])
+    below = f"<p>{html.escape(below_note)}</p>" if below_note else ""
     return ("<h2>Audit: what could an attacker learn from these models?</h2>"
             "<p class='warn'>Computed on the real sensitive values of the training rows: an evaluation of your own "
             "data, not a differentially private release.</p>"
             + table.to_html(index=False, border=0, classes="table")
             + "<p><b>Advantage</b> = attack accuracy on training rows − on held-out rows (averaged over the sensitive "
-              "columns), with a 95% interval: an interval that includes 0 means no measurable leak. "
+              "columns, or span types for notes), with a 95% interval: an interval that includes 0 means no "
+              "measurable leak. "
               f"<b>Membership</b>: {html.escape(MEMBERSHIP_CAVEAT)} (column “membership vs ε”). An audit can show a "
               "leak, never prove there is none; the ε in the ledger is the guarantee.</p>" + below)
 

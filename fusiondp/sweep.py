@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
@@ -60,7 +59,7 @@ from fusiondp.privacy.accounting import (
     composed_epsilon,
     epsilon_spent,
 )
-from fusiondp.privacy.audit import audit_model
+from fusiondp.privacy.audit import audit_model, real_features
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.spec import TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
@@ -272,8 +271,7 @@ def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None
     """
     run_prepared = dataclasses.replace(prepared, config=task.config)
     record, model = fit_run(run_prepared, task.mode, task.seed)
-    x_val = torch.as_tensor(prepared.encoder.transform(prepared.splits.val), dtype=torch.float32,
-                            device=prepared.device)
+    x_val = real_features(prepared, prepared.splits.val)
     if get_mode(task.mode).public_view == "public_only":
         x_val = x_val[:, prepared.tensors.public_features]
     target = prepared.tensors.task

@@ -12,7 +12,7 @@ import yaml
 
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
-from fusiondp.privacy.audit import BELOW_IMPUTER, MEMBERSHIP_CAVEAT, AuditReport, membership_scope
+from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
 from fusiondp.report import (
     ALL_METRICS,
     METRIC_LABELS,
@@ -105,11 +105,23 @@ with st.expander("What each ε refers to (adjacency)"):
         st.markdown(f"- **{adjacency}**: {ADJACENCY_EXPLAINED[adjacency]}")
 
 st.subheader("Audit: what could an attacker learn from these models?")
+notes_run = next(iter(job.prepared.values())).config.text is not None
+# Notes: the attacked features are span types, and the model-free guess is the hybrid-note generator's.
+features, hidden, held_out, baseline, guessed_by, candidates = (
+    ("sensitive span types", "for each span type it can guess (age group, sex, ethnicity group) it hides a note's "
+     "real value, keeps the rest of the note,", "notes", "Generator only",
+     "the hybrid-note generator's guess from the note's public words",
+     "the span type's declared values (five age groups, two sexes, five ethnicity groups); names, dates, places and "
+     "identifiers have no such set and are not attacked") if notes_run else
+    ("sensitive columns", "for each sensitive column it hides a person's real value,", "rows", "Imputer only",
+     "a guess from the public columns",
+     "the categories, or ten deciles of a numeric column; a numeric guess counts as right when it hits the nearest "
+     "decile"))
 st.markdown(
-    "The audit plays the attacker. For each sensitive column it hides a person's real value, asks the model which "
-    "value best explains that person's outcome, and counts how often the guess is right: for people the model was "
-    "**trained on** and for people it **never saw** (held-out rows). It also checks whether the model's errors "
-    "give away **who was in the training data** (membership)."
+    f"The audit plays the attacker: {hidden} asks the model which value best explains that person's outcome, and "
+    f"counts how often the guess is right: for people the model was **trained on** and for people it **never saw** "
+    f"(held-out {held_out}). It also checks whether the model's errors give away **who was in the training data** "
+    "(membership)."
 )
 audit_rows = st.number_input("Rows attacked per model (training and held-out each)", 50, 5000, step=50,
                              key="audit_rows", persist_state="session", width=360,
@@ -119,11 +131,7 @@ audit_shadow = st.checkbox(
     persist_state="session",
     help="The attacker trains its own model, the same way, on rows whose sensitive values it could know, and learns "
          "from it how much to trust the audited model's answers.")
-notes_run = next(iter(job.prepared.values())).config.text is not None
-if notes_run:
-    st.info("The audit attacks sensitive columns; for models trained on notes (guessing a note's span values from "
-            "the model) it is not available yet.", icon="ℹ️")
-elif st.button("Audit the trained models", key="audit"):
+if st.button("Audit the trained models", key="audit"):
     bar = st.progress(0.0, text="Preparing the attack…")
 
     def show_progress(index: int, record: RunRecord) -> None:
@@ -157,13 +165,14 @@ if audit is not None and audit.job is job:
         st.markdown(f"**{mode}** — {MODES[mode].description}. Membership vs ε: {membership_scope(mode)}.")
         st.dataframe(table[table["mode"] == mode].drop(columns=["mode", "rows attacked"]), hide_index=True,
                      width="stretch", column_config=headers)
-    if any(report.below_imputer for _, report in audit.reports):
-        st.info(BELOW_IMPUTER, icon="ℹ️")
+    if below := below_baseline_note([report for _, report in audit.reports]):
+        st.info(below, icon="ℹ️")
     st.markdown(
-        "- **Attack accuracy** (averaged over the sensitive columns): how often the attacker guesses a person's "
-        "sensitive value right, for people in the training data and for people the model never saw.\n"
-        "- **Imputer only**: how often a guess from the public columns alone is right, with no model at all. An "
-        "attack that does no better than this learns nothing from the model beyond public information.\n"
+        f"- **Attack accuracy** (averaged over the {features}): how often the attacker guesses a "
+        "person's sensitive value right, for people in the training data and for people the model never saw.\n"
+        f"- **{baseline}**: how often {guessed_by} alone is right, with no trained model at all (what a public model "
+        "already infers). An attack that does no better than this learns nothing from the model beyond public "
+        "information.\n"
         "- **Advantage** = training − held-out accuracy: what the model gives away about the people it was trained "
         "on in particular, with a 95% interval. **An interval that includes 0 means no measurable leak**; one "
         "entirely above 0 means the model reveals something about its training rows.\n"
@@ -176,9 +185,8 @@ if audit is not None and audit.job is job:
     st.info("An audit can only show a leak, never prove its absence: a cleverer attacker might do better than these "
             "attacks. The guarantee is the ε in the privacy ledger; a non-private model that shows no measurable "
             "leak here is still not private.", icon="ℹ️")
-    with st.expander("Per sensitive column"):
-        st.caption("candidates: how many values the attacker chooses from (the categories, or ten deciles of a "
-                   "numeric column; a numeric guess counts as right when it hits the nearest decile).")
+    with st.expander("Per sensitive span type" if notes_run else "Per sensitive column"):
+        st.caption(f"candidates: how many values the attacker chooses from ({candidates}).")
         for record, report in audit.reports:
             epsilon_text = "" if record.privacy.epsilon_target is None else f" at ε = {record.privacy.epsilon_target:g}"
             st.markdown(f"**{record.mode}{epsilon_text}, seed {record.seed}** ({report.rows} rows attacked)")

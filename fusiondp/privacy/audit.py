@@ -36,7 +36,7 @@ row was trained on: their membership figures are shown with ``membership_scope``
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,8 @@ from fusiondp.train.modes import get_mode
 DECILES = np.linspace(0.05, 0.95, 10)
 Z_95 = 1.959964
 """Normal quantile of a two-sided 95% interval."""
+REAL_ROWS_NOTE = "computed on real training rows: an evaluation of your own data, not a DP release"
+"""Every audit report's first note."""
 
 
 @dataclass
@@ -102,11 +104,13 @@ class AuditReport:
     attribute: list[AttributeLeak]
     membership_auc: float
     membership_tpr_at_1pct_fpr: float
-    notes: list[str] = field(default_factory=lambda: [
-        "computed on real training rows: an evaluation of your own data, not a DP release"])
+    notes: list[str] = field(default_factory=lambda: [REAL_ROWS_NOTE])
     shadow_membership_auc: float = float("nan")
     shadow_membership_tpr_at_1pct_fpr: float = float("nan")
     """Shadow-calibrated membership inference (NaN when the audit ran without a shadow model)."""
+    baseline: str = "imputer"
+    """What makes the model-free guess (``imputer_accuracy``): the imputer (tables) or the hybrid-note generator
+    ("generator", notes): what a public model already infers, at no privacy cost."""
 
     @property
     def mean_attribute_advantage(self) -> float:
@@ -205,6 +209,22 @@ BELOW_IMPUTER = (
     "the public columns already do, not that the audit failed.")
 """Said where an audited model's attack accuracy is clearly below the imputer's (``AuditReport.below_imputer``)."""
 
+BELOW_GENERATOR = (
+    "Attack accuracy below the hybrid-note generator alone: the attack only asks which value makes the model's "
+    "prediction of the note's label most likely, and ignores how common each value is. When the model leans little "
+    "on a span type, that question has no clear answer and the guesses are close to arbitrary, while the generator "
+    "predicts the value from the note's public words directly. It means the model's answers reveal less about these "
+    "spans than the public words already do, not that the audit failed.")
+"""The notes' counterpart of ``BELOW_IMPUTER`` (an ``AuditReport`` whose baseline is the generator)."""
+
+
+def below_baseline_note(reports: list[AuditReport]) -> str | None:
+    """``BELOW_IMPUTER`` (tables) or ``BELOW_GENERATOR`` (notes) when some report is clearly below its baseline."""
+    below = [report for report in reports if report.below_imputer]
+    if not below:
+        return None
+    return BELOW_GENERATOR if below[0].baseline == "generator" else BELOW_IMPUTER
+
 MEMBERSHIP_CAVEAT = ("membership is outside a feature-level guarantee: its ε bounds what the model reveals about "
                      "one row's sensitive values, not whether the row was in the training data")
 """Said beside the membership figures of feature-level models, where a high AUC breaches no ε."""
@@ -225,13 +245,6 @@ def membership_scope(mode: str) -> str:
     return "outside the guarantee (feature-level ε)"
 
 
-def _candidates(prepared: PreparedData, column: str) -> list[Any]:
-    if prepared.spec.is_categorical(column):
-        return [level for level in prepared.encoder.levels_[column] if level != "<missing>"]
-    values = pd.to_numeric(prepared.splits.support[column], errors="coerce").dropna()
-    return sorted(set(np.quantile(values, DECILES).round(6).tolist()))
-
-
 def _nearest(values: pd.Series, candidates: list[Any], categorical: bool) -> np.ndarray:
     if categorical:
         index = pd.Index([str(c) for c in candidates])
@@ -240,10 +253,103 @@ def _nearest(values: pd.Series, candidates: list[Any], categorical: bool) -> np.
     return np.abs(numbers[:, None] - np.asarray(candidates, dtype=float)[None, :]).argmin(1)
 
 
+class AuditView(Protocol):
+    """How the attacks read one kind of data: tables (``TableView``) or notes (``fusiondp.text.audit.NoteView``).
+
+    The attacks themselves — likelihood argmax, learned attack, membership — are the same for both; only
+    what a sensitive value is, how a row is encoded with a guessed value and what guesses without the
+    model differ.
+    """
+
+    prepared: PreparedData
+    baseline: str
+    """What guesses without the model, in a word for headers ("imputer", "generator")."""
+
+    def attacked(self) -> list[str]:
+        """The sensitive features attacked, named as ledgers name them."""
+
+    def notes(self, attacked: list[str]) -> list[str]:
+        """What the report should add about the attack, given the features ``attacked``: those not attacked and why,
+        a baseline that cannot guess (one line each; empty when there is nothing to add)."""
+
+    def candidates(self, column: str) -> list[Any]:
+        """The values the attacker chooses among."""
+
+    def observed(self, rows: pd.DataFrame, column: str, candidates: list[Any]) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows with a known value of ``column`` and the index of that value among ``candidates``."""
+
+    def encode(self, rows: pd.DataFrame, guess: tuple[str, Any] | None = None) -> np.ndarray:
+        """The rows' real view as the model reads it, with ``guess = (column, value)`` filled in if given."""
+
+    def public(self, rows: pd.DataFrame) -> np.ndarray:
+        """The rows' public features (what the learned attack reads beside the likelihoods)."""
+
+    def baseline_guess(self, rows: pd.DataFrame, column: str, candidates: list[Any]) -> np.ndarray:
+        """The guess that needs no model (index among ``candidates``; −1: no guess)."""
+
+
+@dataclass
+class TableView:
+    """Tables: a sensitive column's value is a category or a decile; the imputer guesses without the model."""
+
+    prepared: PreparedData
+    baseline: str = "imputer"
+
+    def attacked(self) -> list[str]:
+        return list(self.prepared.spec.sensitive)
+
+    def notes(self, attacked: list[str]) -> list[str]:
+        return [f"{column}: not attacked (no attacked training or held-out row has a value of it)"
+                for column in self.attacked() if column not in attacked]
+
+    def candidates(self, column: str) -> list[Any]:
+        """The categories of a categorical column, or the support set's deciles of a numeric one."""
+        if self.prepared.spec.is_categorical(column):
+            return [level for level in self.prepared.encoder.levels_[column] if level != "<missing>"]
+        values = pd.to_numeric(self.prepared.splits.support[column], errors="coerce").dropna()
+        return sorted(set(np.quantile(values, DECILES).round(6).tolist()))
+
+    def observed(self, rows: pd.DataFrame, column: str, candidates: list[Any]) -> tuple[pd.DataFrame, np.ndarray]:
+        observed = rows[rows[column].notna()].reset_index(drop=True)
+        truth = _nearest(observed[column], candidates, self.prepared.spec.is_categorical(column))
+        known = truth >= 0
+        return observed[known].reset_index(drop=True), truth[known]
+
+    def encode(self, rows: pd.DataFrame, guess: tuple[str, Any] | None = None) -> np.ndarray:
+        if guess is not None:
+            rows = rows.assign(**{guess[0]: guess[1]})
+        return self.prepared.encoder.transform(rows)
+
+    def public(self, rows: pd.DataFrame) -> np.ndarray:
+        return self.encode(rows)[:, self.prepared.encoder.public_features]
+
+    def baseline_guess(self, rows: pd.DataFrame, column: str, candidates: list[Any]) -> np.ndarray:
+        spec = self.prepared.spec
+        imputed = self.prepared.fitted_imputer.transform(rows[[*spec.public, spec.target]])[column]
+        return _nearest(imputed, candidates, spec.is_categorical(column))
+
+
+def audit_view(prepared: PreparedData) -> AuditView:
+    """The audit's reading of ``prepared``: notes (a text spec) or a table."""
+    if prepared.config.text is not None:
+        from fusiondp.text.audit import NoteView
+
+        return NoteView(prepared)
+    return TableView(prepared)
+
+
+def real_features(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
+    """``rows``' real view as the models of ``prepared`` read it (table rows or notes), on its device."""
+    return _features(audit_view(prepared), rows)
+
+
+def _features(view: AuditView, rows: pd.DataFrame, guess: tuple[str, Any] | None = None) -> torch.Tensor:
+    return torch.as_tensor(view.encode(rows, guess), dtype=torch.float32, device=view.prepared.device)
+
+
 @torch.no_grad()
-def _log_likelihood(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, labels: torch.Tensor,
+def _log_likelihood(model: TabularMLP, prepared: PreparedData, x: torch.Tensor, labels: torch.Tensor,
                     public_only: bool) -> torch.Tensor:
-    x = torch.as_tensor(prepared.encoder.transform(rows), dtype=torch.float32, device=prepared.device)
     if public_only:
         x = x[:, prepared.tensors.public_features]
     model.eval()
@@ -260,7 +366,7 @@ def _labels(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
 
 @dataclass
 class _Queries:
-    """Rows with an observed value of one sensitive column, what the attacker knows, and the model's answers."""
+    """Rows with an observed value of one sensitive feature, what the attacker knows, and the model's answers."""
 
     rows: pd.DataFrame
     truth: np.ndarray
@@ -269,43 +375,42 @@ class _Queries:
     """Log-likelihood of the row's true label with each candidate filled in: rows × candidates."""
 
 
-def _query(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str, candidates: list[Any],
+def _query(model: TabularMLP, view: AuditView, rows: pd.DataFrame, column: str, candidates: list[Any],
            public_only: bool) -> _Queries:
-    spec = prepared.spec
-    categorical = spec.is_categorical(column)
-    observed = rows[rows[column].notna()].reset_index(drop=True)
-    truth = _nearest(observed[column], candidates, categorical)
-    known = truth >= 0
-    observed, truth = observed[known].reset_index(drop=True), truth[known]
+    prepared = view.prepared
+    observed, truth = view.observed(rows, column, candidates)
+    if not len(truth):  # e.g. no attacked note has a span of this type
+        return _Queries(observed, truth, np.zeros((0, len(candidates))))
     labels = _labels(prepared, observed)
     scores = torch.stack([
-        _log_likelihood(model, prepared, observed.assign(**{column: candidate}), labels, public_only)
+        _log_likelihood(model, prepared, _features(view, observed, (column, candidate)), labels, public_only)
         for candidate in candidates
     ], dim=1)
     return _Queries(observed, truth, scores.cpu().numpy())
 
 
-def _attack_accuracy(model: TabularMLP, prepared: PreparedData, rows: pd.DataFrame, column: str,
+def _attack_accuracy(model: TabularMLP, view: AuditView, rows: pd.DataFrame, column: str,
                      public_only: bool) -> tuple[float, float, int, int]:
-    """The attack's and the imputer's accuracy, the number of candidates, and the rows attacked."""
-    spec = prepared.spec
-    candidates = _candidates(prepared, column)
-    queries = _query(model, prepared, rows, column, candidates, public_only)
+    """The attack's and the model-free baseline's accuracy, the number of candidates, and the rows attacked."""
+    candidates = view.candidates(column)
+    queries = _query(model, view, rows, column, candidates, public_only)
+    if not len(queries.truth):
+        return float("nan"), float("nan"), len(candidates), 0
     guesses = queries.scores.argmax(1)
-    imputed = prepared.fitted_imputer.transform(queries.rows[[*spec.public, spec.target]])[column]
-    imputer_guess = _nearest(imputed, candidates, spec.is_categorical(column))
-    return (float((guesses == queries.truth).mean()), float((imputer_guess == queries.truth).mean()),
+    baseline = view.baseline_guess(queries.rows, column, candidates)
+    return (float((guesses == queries.truth).mean()), float((baseline == queries.truth).mean()),
             len(candidates), len(queries.truth))
 
 
-def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
-    """What the learned attack sees: the likelihoods relative to the best candidate, public columns, label
+def _attack_features(view: AuditView, queries: _Queries) -> np.ndarray:
+    """What the learned attack sees: the likelihoods relative to the best candidate, public features, label
     (binary: 0/1; multi-class: one-hot; multi-label: the 0/1 row; regression: the standardised value).
 
-    Public columns are encoded with the audited data's encoder for the shadow's rows too, so
+    Public features are encoded with the audited data's encoder for the shadow's rows too, so
     both sides of the attack share one feature layout.
     """
-    public = prepared.encoder.transform(queries.rows)[:, prepared.encoder.public_features]
+    prepared = view.prepared
+    public = view.public(queries.rows)
     task = prepared.tensors.task
     label = _labels(prepared, queries.rows).cpu().numpy()
     if task.kind == "multiclass":
@@ -316,21 +421,21 @@ def _attack_features(prepared: PreparedData, queries: _Queries) -> np.ndarray:
     return np.hstack([relative, public, label])
 
 
-def _learned_attack(shadow: tuple[PreparedData, TabularMLP], target: tuple[PreparedData, TabularMLP],
+def _learned_attack(shadow: tuple[AuditView, TabularMLP], target: tuple[AuditView, TabularMLP],
                     column: str, train: pd.DataFrame, holdout: pd.DataFrame, public_only: bool,
                     seed: int) -> tuple[float, float]:
     """Fit the attack on the shadow's members (values known), score it on the audited model's rows."""
-    (shadow_data, shadow_model), (prepared, model) = shadow, target
-    candidates = _candidates(prepared, column)
-    known = _query(shadow_model, shadow_data, shadow_data.splits.train, column, candidates, public_only)
+    (shadow_view, shadow_model), (view, model) = shadow, target
+    candidates = view.candidates(column)
+    known = _query(shadow_model, shadow_view, shadow_view.prepared.splits.train, column, candidates, public_only)
     if len(np.unique(known.truth)) < 2:
         return float("nan"), float("nan")
     attack = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    attack.fit(_attack_features(prepared, known), known.truth)
+    attack.fit(_attack_features(view, known), known.truth)
     accuracy = []
     for rows in (train, holdout):
-        queries = _query(model, prepared, rows, column, candidates, public_only)
-        accuracy.append(float((attack.predict(_attack_features(prepared, queries)) == queries.truth).mean()))
+        queries = _query(model, view, rows, column, candidates, public_only)
+        accuracy.append(float((attack.predict(_attack_features(view, queries)) == queries.truth).mean()))
     return accuracy[0], accuracy[1]
 
 
@@ -371,7 +476,7 @@ def _reference_losses(shadow_model: TabularMLP, shadow: PreparedData, prepared: 
     tensors = prepared.tensors
     losses = []
     for rows, labels in ((prepared.splits.train, tensors.y), (prepared.splits.test, tensors.y_test)):
-        x = torch.as_tensor(shadow.encoder.transform(rows), dtype=torch.float32, device=shadow.device)
+        x = real_features(shadow, rows)
         if public_only:
             x = x[:, shadow.tensors.public_features]
         shadow_model.eval()
@@ -407,15 +512,19 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     These are the rows whose sensitive values an attacker could plausibly hold. Imputer and
     support set are the audited data's, so the shadow is trained as the audited model was.
     It depends on the data only, so ``audit_grid`` builds it once for every mode and ε.
+
+    Notes: half of the support notes only. A note's spans are public only in the support notes, and the
+    audit trains nothing — not even the attacker's own model — on a private note's real spans.
     """
     splits = prepared.splits
-    known = pd.concat([splits.support, splits.val], ignore_index=True)
+    notes = prepared.config.text is not None
+    known = pd.concat([splits.support] if notes else [splits.support, splits.val], ignore_index=True)
     order = np.random.default_rng(seed).permutation(len(known))
     half = len(known) // 2
     members, outsiders = known.iloc[order[:half]], known.iloc[order[half:]]
     shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
-                           support_source="audit shadow: half of the support and validation rows",
-                           target_kind=splits.target_kind)
+                           support_source="audit shadow: half of the support "
+                           + ("notes" if notes else "and validation rows"), target_kind=splits.target_kind)
     return prepare_splits(_shadow_config(prepared.config, half), shadow_splits)
 
 
@@ -432,6 +541,7 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     at the same ε, which adds the learned attribute attack and the calibrated membership attack.
     """
     public_only = get_mode(mode).public_view == "public_only"
+    view = audit_view(prepared)
     rng = np.random.default_rng(seed)
     size = min(rows, len(prepared.splits.train), len(prepared.splits.test))
     train = prepared.splits.train.iloc[rng.choice(len(prepared.splits.train), size, replace=False)]
@@ -442,18 +552,23 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
         shadow = replace(shadow, config=_shadow_config(prepared.config, len(shadow.splits.train)))
         shadow_model = fit_run(shadow, mode, seed)[1]
     leaks = []
-    for column in prepared.spec.sensitive:
-        train_acc, imputer_acc, n_candidates, train_rows = _attack_accuracy(model, prepared, train, column,
-                                                                            public_only)
-        holdout_acc, _, _, holdout_rows = _attack_accuracy(model, prepared, holdout, column, public_only)
-        leak = AttributeLeak(column, n_candidates, train_acc, holdout_acc, imputer_acc, train_rows=train_rows,
+    for column in view.attacked():
+        train_acc, baseline_acc, n_candidates, train_rows = _attack_accuracy(model, view, train, column, public_only)
+        holdout_acc, _, _, holdout_rows = _attack_accuracy(model, view, holdout, column, public_only)
+        if not (train_rows and holdout_rows):
+            continue
+        leak = AttributeLeak(column, n_candidates, train_acc, holdout_acc, baseline_acc, train_rows=train_rows,
                              holdout_rows=holdout_rows)
         if shadow_model is not None:
             leak.learned_train_accuracy, leak.learned_holdout_accuracy = _learned_attack(
-                (shadow, shadow_model), (prepared, model), column, train, holdout, public_only, seed)
+                (audit_view(shadow), shadow_model), (view, model), column, train, holdout, public_only, seed)
         leaks.append(leak)
+    notes = view.notes([leak.column for leak in leaks])
+    if not leaks:
+        raise ConfigError("Nothing for the attribute attack to guess: " + "; ".join(notes) + ".")
     auc, tpr = _membership(model, prepared, public_only)
-    report = AuditReport(mode, size, leaks, auc, tpr)
+    report = AuditReport(mode, size, leaks, auc, tpr, baseline=view.baseline)
+    report.notes += notes
     if shadow_model is not None:
         report.shadow_membership_auc, report.shadow_membership_tpr_at_1pct_fpr = _calibrated_membership(
             model, prepared, shadow_model, shadow, public_only)
@@ -494,6 +609,6 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
             results.append({
                 "mode": mode, "epsilon": epsilon, "epsilon_spent": record.privacy.epsilon_spent,
                 metric: record.metrics[metric], **report.summary(), "membership_scope": membership_scope(mode),
-                "report": report.to_dict(),
+                "verdict": report.verdict(), "report": report.to_dict(),
             })
     return pd.DataFrame(results)

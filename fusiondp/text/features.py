@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from fusiondp.text.hybrid import AGE_GROUPS, HybridNote, ParsedNote, age_group
+from fusiondp.text.hybrid import AGE_GROUPS, PREDICTED, HybridNote, ParsedNote, age_group
 from fusiondp.text.spans import ETHNICITY_TERMS, SEX_FORMS, Span, placeholder
 from fusiondp.text.spec import SpanType, TextSpec
 
@@ -59,16 +59,28 @@ def placeholder_tokens(note: ParsedNote) -> list[str]:
     return [span_token(span, None) for span in note.spans]
 
 
+def guessed_tokens(note: ParsedNote, kind: SpanType, value: str) -> list[str]:
+    """The note's own span tokens, except that every span of ``kind`` carries ``value`` (one value per note, as in
+    its hybrid): the view an attacker queries the model with when guessing the note's ``kind``."""
+    return [span_token(span, value if span.kind == kind else real_value(span)) for span in note.spans]
+
+
+def declared_values(kind: SpanType) -> list[str]:
+    """The values a predicted span type takes, known without reading any note: age groups, sexes, ethnicity groups
+    (empty for the types that are not predicted)."""
+    if kind == "age":
+        return [label for _, _, label in AGE_GROUPS]
+    if kind == "sex":
+        return list(SEX_FORMS)
+    if kind == "ethnicity":
+        return list(ETHNICITY_TERMS)
+    return []
+
+
 def declared_tokens(kinds: Sequence[SpanType]) -> list[str]:
     """Span tokens known without reading any note: placeholders, age groups, sex words, ethnicity groups."""
     tokens = [f"{kind}:{placeholder(kind)}" for kind in kinds]
-    if "age" in kinds:
-        tokens += [f"age:{label}" for _, _, label in AGE_GROUPS]
-    if "sex" in kinds:
-        tokens += [f"sex:{sex}" for sex in SEX_FORMS]
-    if "ethnicity" in kinds:
-        tokens += [f"ethnicity:{group}" for group in ETHNICITY_TERMS]
-    return tokens
+    return tokens + [f"{kind}:{value}" for kind in PREDICTED if kind in kinds for value in declared_values(kind)]
 
 
 class NoteVectorizer:

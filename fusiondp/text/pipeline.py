@@ -12,10 +12,12 @@ statements and records are then the tables' own.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import confusion_matrix
 
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits, load_table, split_table
@@ -28,7 +30,7 @@ from fusiondp.spec import _did_you_mean
 from fusiondp.text.detectors import describe
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, placeholder_tokens, real_tokens
 from fusiondp.text.hybrid import CROSS_FIT_FOLDS, GENERATOR, HybridNote, HybridNoteGenerator, parse_notes
-from fusiondp.text.spec import TextSpec
+from fusiondp.text.spec import SpanType, TextSpec
 from fusiondp.train.loop import TrainTensors
 
 PARTS = ("train", "val", "test")
@@ -75,6 +77,15 @@ def _text_spec(config: RunConfig) -> TextSpec:
 def prepare_text(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None,
                  progress: Progress | None = None) -> PreparedData:
     """Load, split, generate hybrid notes and encode — each fitted on the support notes only."""
+    report = progress or _no_progress
+    report("split", 0.0)
+    splits = load_notes(config, table, support)
+    report("split", 1.0)
+    return prepare_note_splits(config, splits, progress)
+
+
+def load_notes(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> Splits:
+    """The notes named by (or given with) ``config``, split (``split_notes``)."""
     _text_spec(config)
     if table is None:
         if config.data is None:
@@ -82,11 +93,7 @@ def prepare_text(config: RunConfig, table: pd.DataFrame | None = None, support: 
         table = load_table(config.data)
     if support is None and config.support_data:
         support = load_table(config.support_data)
-    report = progress or _no_progress
-    report("split", 0.0)
-    splits = split_notes(config, table, support)
-    report("split", 1.0)
-    return prepare_note_splits(config, splits, progress)
+    return split_notes(config, table, support)
 
 
 def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
@@ -100,8 +107,7 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
     report("imputation", 0.0)
     started = time.perf_counter()
     text = spec.text_column
-    generator = HybridNoteGenerator(spec.sensitive_spans, seed=config.split_seed, detector=spec.detector).fit(
-        splits.support[text].tolist())
+    generator = support_generator(config, splits)
     report("imputation", 0.5)
     hybrids = {part: generator.transform(getattr(splits, part)[text].tolist()) for part in PARTS}
     impute_s = time.perf_counter() - started
@@ -141,12 +147,25 @@ def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | 
     report("encoding", 1.0)
 
     notes += span_notes(spec, generator, hybrids["train"])
-    choice = ImputerChoice("hybrid notes", f"hybrid notes: {generator.describe()}",
-                           f"Span detector: {describe(generator.detector)}. Surrogate generator: {GENERATOR}, "
-                           f"fitted on the {len(splits.support)} support notes only.", {})
+    choice = generator_choice(generator, len(splits.support))
     hybrid_train = splits.train.assign(**{text: [note.text for note in hybrids["train"]]})
     return PreparedData(config, ledger_spec, splits, choice, generator_quality(generator, len(splits.support), text),
                         encoder, tensors, device, hybrid_train, impute_s, notes, public_part=spec.public_part())
+
+
+def support_generator(config: RunConfig, splits: Splits) -> HybridNoteGenerator:
+    """The run's hybrid-note generator: fitted on the support notes only, seeded by the split seed, so that a refit
+    (the preview, the audit's baseline) is the run's own fit."""
+    spec = _text_spec(config)
+    return HybridNoteGenerator(spec.sensitive_spans, seed=config.split_seed, detector=spec.detector).fit(
+        splits.support[spec.text_column].tolist())
+
+
+def generator_choice(generator: HybridNoteGenerator, support_notes: int) -> ImputerChoice:
+    """The generator as outputs name the imputer that made the hybrid view: what each span type got, and why."""
+    return ImputerChoice("hybrid notes", f"hybrid notes: {generator.describe()}",
+                         f"Span detector: {describe(generator.detector)}. Surrogate generator: {GENERATOR}, "
+                         f"fitted on the {support_notes} support notes only.", {})
 
 
 def span_notes(spec: TextSpec, generator: HybridNoteGenerator, train: list[HybridNote]) -> list[str]:
@@ -168,8 +187,18 @@ def span_notes(spec: TextSpec, generator: HybridNoteGenerator, train: list[Hybri
     return lines
 
 
+def _surrogate_confusion(generator: HybridNoteGenerator, kind: SpanType) -> dict[str, list[Any]]:
+    """``labels`` and ``matrix[value][surrogate]`` over the support notes with a span of ``kind`` (cross-fitted)."""
+    pairs = [(note.parsed.attributes[kind], note.surrogates[kind]) for note in generator.cross_fitted_
+             if kind in note.parsed.attributes and kind in note.surrogates]
+    labels = sorted({value for pair in pairs for value in pair})
+    real, surrogate = [value for value, _ in pairs], [value for _, value in pairs]
+    return {"labels": labels, "matrix": confusion_matrix(real, surrogate, labels=labels).tolist()}
+
+
 def generator_quality(generator: HybridNoteGenerator, support_notes: int, text_column: str) -> QualityReport:
-    """The generator's cross-fitted accuracy per predicted span type beside the majority value, on support notes."""
+    """The generator's cross-fitted accuracy per predicted span type beside the majority value, on support notes,
+    with the confusion of each note's value and its cross-fitted surrogate (support notes: public)."""
     columns = []
     for kind, choice in generator.choices_.items():
         if choice.baseline_accuracy is None:
@@ -182,7 +211,8 @@ def generator_quality(generator: HybridNoteGenerator, support_notes: int, text_c
             metrics=model if choice.used == "model" and model is not None else baseline, baseline=baseline,
             selection={"value": {"used": choice.used, "reason": choice.reason, "metric": "accuracy",
                                  "model": None if model is None else model["accuracy"],
-                                 "baseline": choice.baseline_accuracy}}))
+                                 "baseline": choice.baseline_accuracy}},
+            confusion=_surrogate_confusion(generator, kind)))
     report = QualityReport(GENERATOR, support_notes, support_notes, columns, cross_fitted=CROSS_FIT_FOLDS,
                            text_column=text_column)
     report.notes = [f"{kind}: {choice.reason}" for kind, choice in generator.choices_.items()

@@ -19,6 +19,7 @@ from fusiondp.errors import SpecError
 from fusiondp.pipeline import PreparedData
 from fusiondp.text.detectors import describe, detect
 from fusiondp.text.hybrid import HybridNote, HybridNoteGenerator, surrogate_text
+from fusiondp.text.pipeline import support_generator
 from fusiondp.text.spans import Span, placeholder
 from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
@@ -129,8 +130,7 @@ def support_preview(prepared: PreparedData, examples: int = 3) -> SupportPreview
     if text is None:
         raise SpecError("No text spec: the note preview needs a text column.")
     support = prepared.splits.support[text.text_column].tolist()
-    generator = HybridNoteGenerator(text.sensitive_spans, seed=prepared.config.split_seed,
-                                    detector=text.detector).fit(support)
+    generator = support_generator(prepared.config, prepared.splits)
     hybrids = generator.cross_fitted_
     counts = Counter(span.kind for note in hybrids for span in note.parsed.spans)
     ranked = sorted((i for i, note in enumerate(hybrids) if note.parsed.spans),
@@ -140,3 +140,20 @@ def support_preview(prepared: PreparedData, examples: int = 3) -> SupportPreview
                           hybrid_pieces(hybrids[i]), dict(hybrids[i].surrogates)) for i in ranked[:examples]]
     return SupportPreview(generator, chosen, {kind: counts.get(kind, 0) for kind in text.sensitive_spans},
                           sum(bool(note.parsed.spans) for note in hybrids), len(support))
+
+
+def support_hybrids(generator: HybridNoteGenerator) -> pd.DataFrame:
+    """Every support note beside its cross-fitted hybrid, with each predicted type's value and surrogate.
+
+    Support notes only: their spans are public. A private note's hybrid is never listed, since beside the note
+    it would show the note's real spans.
+    """
+    kinds = [kind for kind, choice in generator.choices_.items() if choice.used != "placeholder"]
+    rows = []
+    for note in generator.cross_fitted_:
+        row = {"note": note.parsed.text, "hybrid_note": note.text}
+        for kind in kinds:
+            row[f"{kind}_value"] = note.parsed.attributes.get(kind)
+            row[f"{kind}_surrogate"] = note.surrogates.get(kind)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -86,9 +86,19 @@ def test_text_column_tags_previews_support_notes_trains_and_reaches_results(app:
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
     statement = next(m.value for m in at.markdown if m.value.startswith("Protected:"))
     assert "age spans of 'review'" in statement and "words of 'review' outside the detected spans" in statement
-    assert any("for models trained on notes" in i.value for i in at.info), "the audit says it does not cover notes"
-    assert not [b for b in at.button if b.key == "audit"]
     assert len(at.get("download_button")) == 4
+    assert any("span type it can guess (age group, sex, ethnicity group)" in m.value for m in at.markdown)
+    at.number_input(key="audit_rows").set_value(50).run()
+    at = at.button(key="audit").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    tables = [df.value for df in at.dataframe if "reading" in df.value.columns]
+    assert len(tables) == 2, "one audit table per mode"
+    assert all("generator only" in table.columns and "imputer only" not in table.columns for table in tables)
+    # The generator's guess reads no model: both models are attacked on the same notes, so it agrees.
+    assert pd.concat(tables)["generator only"].nunique() == 1
+    assert any("**Generator only**" in m.value and "public words" in m.value for m in at.markdown)
+    per_type = [df.value for df in at.dataframe if "column" in df.value.columns and "candidates" in df.value.columns]
+    assert {"age spans of 'review'", "sex spans of 'review'"} >= set(per_type[0]["column"]), per_type[0]
 
 
 def test_the_span_detector_selector_reaches_the_prepared_notes(app: AppTest, notes_csv: Path) -> None:
