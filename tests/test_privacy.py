@@ -104,3 +104,27 @@ def test_accountants_agree_and_order_as_theory_says(q: float, sigma: float, step
         assert epsilon_spent(sigma, q, steps, delta, "prv") <= rdp * 1.001
     assert epsilon_spent(sigma, q, steps, delta, "pld", "replace") >= pld
     assert epsilon_spent(sigma, q, steps, delta, "rdp", "replace") >= rdp
+
+
+def test_rdp_accountant_is_opacus_own_code_without_its_package_import() -> None:
+    """The ``rdp`` accountant loads opacus' analysis module by file (skipping opacus' package import): the
+    same file, the same orders, the same ε as opacus' RDPAccountant, and a run's accounting imports no opacus."""
+    import subprocess
+    import sys
+
+    import opacus.accountants.analysis.rdp as opacus_analysis
+
+    from fusiondp.privacy.accounting import OPACUS_RDP_ORDERS, opacus_rdp
+
+    assert OPACUS_RDP_ORDERS == tuple(RDPAccountant.DEFAULT_ALPHAS)
+    assert opacus_rdp().__file__ == opacus_analysis.__file__
+    for epsilon, q, steps in CASES:
+        sigma = calibrate_sigma(epsilon, 1e-5, q, steps)
+        accountant = RDPAccountant()
+        accountant.history = [(sigma, q, steps)]
+        assert epsilon_spent(sigma, q, steps, 1e-5) == accountant.get_epsilon(1e-5)
+    code = ("import sys; from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent; "
+            "epsilon_spent(calibrate_sigma(1.0, 1e-5, 0.01, 500), 0.01, 500, 1e-5); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'opacus'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -14,11 +14,15 @@ sensitive values changed arbitrarily: two clipped gradients differ by up to 2C.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -54,6 +58,41 @@ class GaussianSteps:
     steps: int
 
 
+OPACUS_RDP_ORDERS: tuple[float, ...] = (*(1 + x / 10.0 for x in range(1, 100)), *range(12, 64))
+"""Opacus' ``RDPAccountant.DEFAULT_ALPHAS``, the orders of the ``rdp`` accountant (a test checks they agree)."""
+
+
+@lru_cache(maxsize=1)
+def opacus_rdp() -> ModuleType:
+    """Opacus' RDP analysis (``opacus.accountants.analysis.rdp``: ``compute_rdp``, ``get_privacy_spent``).
+
+    Imported the usual way, it runs opacus' package ``__init__``, whose optimizers import torch.distributed:
+    0.9 s of every run's start-up (and of every worker's) for a module of numpy and scipy. So it is loaded from
+    its file, opacus' own code unchanged, without the package around it (a test checks it is the same code).
+    """
+    loaded = sys.modules.get("opacus.accountants.analysis.rdp")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("opacus")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("opacus is not installed: pip install opacus")
+    path = Path(package.submodule_search_locations[0]) / "accountants" / "analysis" / "rdp.py"
+    spec = importlib.util.spec_from_file_location("fusiondp.privacy._opacus_rdp", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rdp_to_epsilon(orders: np.ndarray | tuple[float, ...], rdp: np.ndarray, delta: float) -> float:
+    """ε at ``delta`` of an RDP curve, by opacus' conversion (its "optimal order at the edge" warning muted:
+    the orders include large ones, and the bound holds at whichever order is best)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order")
+        epsilon, _ = opacus_rdp().get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
+    return float(epsilon)
+
+
 @lru_cache(maxsize=1024)
 def _rdp_per_step(q: float, sigma: float) -> np.ndarray:
     """Opacus' RDP of one subsampled Gaussian step at its default orders (read-only: it is cached).
@@ -61,24 +100,13 @@ def _rdp_per_step(q: float, sigma: float) -> np.ndarray:
     ``compute_rdp`` returns the one-step vector times ``steps``, so scaling this cached vector is the
     same arithmetic; the per-epoch ε of a run and the replace bound's δ search then cost no new series.
     """
-    from opacus.accountants.analysis.rdp import compute_rdp
-    from opacus.accountants.rdp import RDPAccountant
-
-    rdp = np.asarray(compute_rdp(q=q, noise_multiplier=sigma, steps=1, orders=RDPAccountant.DEFAULT_ALPHAS))
+    rdp = np.asarray(opacus_rdp().compute_rdp(q=q, noise_multiplier=sigma, steps=1, orders=OPACUS_RDP_ORDERS))
     rdp.setflags(write=False)
     return rdp
 
 
 def _rdp_epsilon(events: tuple[GaussianSteps, ...], delta: float) -> float:
-    from opacus.accountants.analysis.rdp import get_privacy_spent
-    from opacus.accountants.rdp import RDPAccountant
-
-    orders = RDPAccountant.DEFAULT_ALPHAS
-    rdp = sum(_rdp_per_step(e.q, e.sigma) * e.steps for e in events)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order")
-        epsilon, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
-    return float(epsilon)
+    return rdp_to_epsilon(OPACUS_RDP_ORDERS, sum(_rdp_per_step(e.q, e.sigma) * e.steps for e in events), delta)
 
 
 def _prv_epsilon(events: tuple[GaussianSteps, ...], delta: float) -> float:
@@ -318,16 +346,12 @@ def compose_with_synthesizer(
 
 
 def _rdp_composition(train: GaussianSteps, rho_syn: float, delta: float) -> float:
-    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
-
     from fusiondp.synth import RDP_ORDERS
 
     orders = np.asarray(RDP_ORDERS)
-    rdp = np.asarray(compute_rdp(q=train.q, noise_multiplier=train.sigma, steps=train.steps, orders=orders))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order")
-        epsilon, _ = get_privacy_spent(orders=orders, rdp=rdp + rho_syn * orders, delta=delta)
-    return float(epsilon)
+    rdp = np.asarray(opacus_rdp().compute_rdp(q=train.q, noise_multiplier=train.sigma, steps=train.steps,
+                                              orders=orders))
+    return rdp_to_epsilon(orders, rdp + rho_syn * orders, delta)
 
 
 def _pld_composition(train: GaussianSteps, relation: Relation, synth: tuple[GaussianSteps, ...],

@@ -32,7 +32,6 @@ sensitivity √(2k); one Gaussian mechanism with σ = √(2k)/√(2ρ_m) on all 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,13 +63,10 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     This is the conversion the RDP training accountant uses, so ε_syn and the training ε are
     in the same currency and can be composed on the RDP curve (``fusiondp.privacy.accounting``).
     """
-    from opacus.accountants.analysis.rdp import get_privacy_spent
+    from fusiondp.privacy.accounting import rdp_to_epsilon
 
     orders = np.asarray(RDP_ORDERS)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order")
-        epsilon, _ = get_privacy_spent(orders=orders, rdp=rho * orders, delta=delta)
-    return float(epsilon)
+    return rdp_to_epsilon(orders, rho * orders, delta)
 
 
 def rho_for_epsilon(epsilon: float, delta: float, rtol: float = 1e-6) -> float:
