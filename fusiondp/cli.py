@@ -323,7 +323,7 @@ def run(
     from tqdm.auto import tqdm
 
     from fusiondp.metrics import validation_metric
-    from fusiondp.parallel import TrainingPool, pool_workers
+    from fusiondp.parallel import TrainingPool, worker_processes
     from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
 
     overrides = dict(
@@ -352,8 +352,8 @@ def run(
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
-    # Started before the preparation, so that the workers start up on the spare core meanwhile.
-    with TrainingPool(pool_workers(workers, len(runs), cfg.device, cfg.data)) as pool:
+    # Started before the preparation, so that workers start up on the spare core while this process reads the table.
+    with TrainingPool(worker_processes(workers, len(runs), cfg.device, cfg.data)) as pool:
         progress = PhaseBars(quiet)
         prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
                     else _prepare_table(cfg, progress, strict, pool.executor))
@@ -365,7 +365,7 @@ def run(
             progress("σ calibration", done / len(plans))
         bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr,
                    desc=f"training {len(runs)} run{'s' * (len(runs) > 1)}"
-                        + (f" on {pool.workers} workers" if pool.workers > 1 and len(runs) > 1 else ""))
+                        + (f" on {pool.processes} workers" if pool.processes > 1 and len(runs) > 1 else ""))
         validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression
 
         def on_epoch(index: int, report: Any) -> None:

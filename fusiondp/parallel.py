@@ -54,29 +54,32 @@ def default_workers(n_tasks: int) -> int:
 
 
 SHARED_PREPARATION_BYTES = 4_000_000
-"""A table file at least this large (≈ 10k rows × 37 columns as CSV) starts workers even for one run: its
-imputer's fits, shared with them, save more than the workers cost to start (≈ 2.5 s on a spare core)."""
+"""A table file at least this large (≈ 10k rows × 37 columns as CSV) starts a worker even for one run: its
+imputer's fits, shared with it, save more than the worker costs to start (≈ 2 s on the spare core)."""
 
 
-def pool_workers(requested: int | None, runs: int, device: str, data: str | Path | None = None) -> int:
-    """Worker processes for a command: ``requested`` if given; else one per core on CPU when there are
-    several runs to train, or a table large enough to share its imputation; else 1 (no workers).
+def worker_processes(requested: int | None, runs: int, device: str, data: str | Path | None = None) -> int:
+    """Worker processes for a command (0: everything in this process).
 
+    ``requested`` (``--workers``) counts the processes that train side by side, so 1 means this process alone.
+    Otherwise, on CPU: one per core when there are several runs to train; one fewer when there is one run but
+    a table large enough to share its imputation (this process fits its part too); none for one small run.
     On a GPU the runs stay in this process: one device is shared better by one process than by several.
     """
     if requested is not None:
-        return requested
-    if usable_cores() < 2 or device == "cuda":
-        return 1
+        return 0 if requested == 1 else requested
+    cores = usable_cores()
+    if cores < 2 or device == "cuda":
+        return 0
     large = data is not None and Path(data).is_file() and Path(data).stat().st_size >= SHARED_PREPARATION_BYTES
     if runs < 2 and not large:
-        return 1
+        return 0
     if device == "auto":
         import torch
 
         if torch.cuda.is_available():
-            return 1
-    return usable_cores()
+            return 0
+    return cores if runs >= 2 else cores - 1
 
 
 def one_thread() -> None:
@@ -92,7 +95,8 @@ def one_thread() -> None:
 def _init_worker(progress: Any) -> None:
     global _WORKER_PROGRESS
     one_thread()
-    import fusiondp.pipeline  # noqa: F401  (start-up paid now, while the parent still prepares the data)
+    # What the imputer's tasks need, imported now while the parent reads the table; torch comes with the first run.
+    import fusiondp.impute.gbdt  # noqa: F401
 
     _WORKER_PROGRESS = progress
 
@@ -117,7 +121,7 @@ def _train_in_worker(data_path: str, index: int, run: Run) -> RunRecord:
 
 def train_sequentially(prepared: PreparedData, runs: Sequence[Run],
                        on_epoch: EpochCallback | None = None) -> list[RunRecord]:
-    """Every run in this process, one after another (one run, a GPU, or ``workers=1``)."""
+    """Every run in this process, one after another (one run, a GPU, or no worker processes)."""
     from fusiondp.pipeline import train_run, with_epsilon
 
     records = []
@@ -128,23 +132,23 @@ def train_sequentially(prepared: PreparedData, runs: Sequence[Run],
 
 
 class TrainingPool:
-    """``workers`` processes that train runs of a preparation in parallel (a context manager).
+    """``processes`` worker processes that train runs of a preparation in parallel (a context manager).
 
     Start it early (``TrainingPool(2)``), prepare the data, then ``train(prepared, runs)``.
-    With ``workers`` ≤ 1 no process is started and ``train`` trains in this process.
+    With ``processes`` 0 none is started and ``train`` trains in this process.
     """
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._shipped = 0
         self._pool: ProcessPoolExecutor | None = None
-        if workers > 1:
+        if processes > 0:
             context = multiprocessing.get_context("spawn")
             self._progress = context.Queue()
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+            self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_init_worker,
                                              initargs=(self._progress,))
-            for _ in range(workers):
+            for _ in range(processes):
                 self._pool.submit(_ready)
 
     @property

@@ -357,9 +357,9 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
                              cross_fitted=crossfit.folds)
     public_columns = list(spec.public)
     if config.hybrid_data is None:
-        hybrid = {part: imputer.transform(getattr(splits, part)[[*public_columns, spec.target]])
-                  for part in ("train", "val")}
-        scored_imputed, scored_states, train_states = crossfit.imputed, crossfit.states, _states(imputer, splits.train)
+        train_hybrid, train_states = _imputed_with_states(imputer, splits.train[[*public_columns, spec.target]])
+        hybrid = {"train": train_hybrid, "val": imputer.transform(splits.val[[*public_columns, spec.target]])}
+        scored_imputed, scored_states = crossfit.imputed, crossfit.states
     else:
         hybrid = {part: provided_imputations(spec, getattr(splits, part), config.hybrid_data)
                   for part in ("train", "val")}
@@ -465,10 +465,14 @@ def provided_quality(name: str, spec: TableSpec, splits: Splits, scored: pd.Data
     return report
 
 
-def _states(imputer: Imputer, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The imputer's state probabilities for ``rows`` (reads their public columns), if it offers them."""
+def _imputed_with_states(imputer: Imputer, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """``rows`` imputed, and the imputer's state probabilities for them if it offers them (reads their public
+    columns); from one prediction per model where the imputer can (``impute_with_states``)."""
+    both = getattr(imputer, "impute_with_states", None)
+    if both is not None:
+        return both(rows)
     soft = getattr(imputer, "predict_proba_states", None)
-    return soft(rows) if soft is not None else {}
+    return imputer.transform(rows), soft(rows) if soft is not None else {}
 
 
 def training_relation(prepared: PreparedData, mode: Mode) -> Relation:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.impute.gbdt import GBDTImputer
-from fusiondp.parallel import SHARED_PREPARATION_BYTES, TrainingPool, pool_workers, usable_cores
+from fusiondp.parallel import SHARED_PREPARATION_BYTES, TrainingPool, usable_cores, worker_processes
 from fusiondp.pipeline import curve_runs, load_inputs, prepare_splits, split_for, training_spec
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
@@ -53,16 +53,17 @@ def test_shared_imputer_fit_equals_one_process(quick_config: RunConfig) -> None:
                                                                          alone.selection_.items()}
 
 
-def test_pool_workers_policy(tmp_path: Path) -> None:
+def test_worker_processes_policy(tmp_path: Path) -> None:
     small, large = tmp_path / "small.csv", tmp_path / "large.csv"
     small.write_bytes(b"x" * 10)
     large.write_bytes(b"x" * SHARED_PREPARATION_BYTES)
-    assert pool_workers(3, 1, "cpu", small) == 3  # asked for
-    assert pool_workers(None, 5, "cuda", large) == 1  # a GPU trains in this process
-    expected = usable_cores() if usable_cores() > 1 else 1
-    assert pool_workers(None, 1, "cpu", small) == 1  # one small run: workers would cost more than they save
-    assert pool_workers(None, 2, "cpu", small) == expected
-    assert pool_workers(None, 1, "cpu", large) == expected
+    assert worker_processes(3, 1, "cpu", small) == 3  # asked for
+    assert worker_processes(1, 5, "cpu", large) == 0  # --workers 1: this process alone
+    assert worker_processes(None, 5, "cuda", large) == 0  # a GPU trains in this process
+    assert worker_processes(None, 1, "cpu", small) == 0  # one small run: a worker would cost more than it saves
+    cores = usable_cores()
+    assert worker_processes(None, 2, "cpu", small) == (cores if cores > 1 else 0)
+    assert worker_processes(None, 1, "cpu", large) == cores - 1  # this process imputes too
 
 
 @pytest.mark.slow
@@ -75,7 +76,7 @@ def test_pool_records_equal_sequential_records(quick_config: RunConfig) -> None:
         prepared = prepare_splits(config, splits, executor=pool.executor)
         epochs: list[tuple[int, int]] = []
         shared = pool.train(prepared, runs, lambda index, report: epochs.append((index, report.epoch)))
-    with TrainingPool(1) as pool:
+    with TrainingPool(0) as pool:
         alone = pool.train(prepare_splits(config, splits), runs)
     assert [(r.mode, r.seed, r.privacy.epsilon_target) for r in shared] == [(r.mode, r.seed, r.privacy.epsilon_target)
                                                                             for r in alone]

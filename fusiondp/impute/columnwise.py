@@ -399,23 +399,7 @@ class ColumnwiseImputer:
 
         Reads only ``table``'s public columns.
         """
-        if table.empty:
-            return table.assign(**dict.fromkeys(self.spec.sensitive, np.nan))
-        features = self._features(table[list(self.spec.public)])
-        imputed = table.copy()
-        with self._thread_limit():
-            for column in self.spec.sensitive:
-                predicted = self._predict(self.models_[column], features)
-                if column in self.states_:
-                    labels = np.array([np.nan if s == MISSING_STATE else s for s in self.states_[column]],
-                                      dtype=object)
-                    imputed[column] = labels[predicted.astype(int)]
-                    continue
-                values = predicted.astype(float)
-                if column in self.missing_models_:
-                    values[self._predict(self.missing_models_[column], features).astype(int) == 1] = np.nan
-                imputed[column] = values
-        return imputed
+        return self.impute_with_states(table)[0]
 
     def predict_proba_states(self, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """Soft outputs for a shrinkage or expected-encoding reference view; reads only public columns.
@@ -425,15 +409,37 @@ class ColumnwiseImputer:
         support values are sometimes missing: one column, ``MISSING_STATE``, the probability of missing.
         Where the baseline was chosen, the probabilities are the support set's state frequencies.
         """
-        features = self._features(table[list(self.spec.public)])
+        return self.impute_with_states(table)[1]
+
+    def impute_with_states(self, table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """``transform`` and ``predict_proba_states`` of the same rows from one prediction per model.
+
+        A state is imputed as the likeliest one, the argmax of its probabilities: what ``predict`` returns, and
+        how the cross-fitted imputations are made (``_fold_predict``), so the preparation predicts the private
+        rows once instead of twice. Reads only ``table``'s public columns.
+        """
+        imputed = table.copy()
         soft: dict[str, pd.DataFrame] = {}
+        features = self._features(table[list(self.spec.public)]) if len(table) else None
         with self._thread_limit():
-            for column, states in self.states_.items():
-                soft[column] = self._state_frame(self.models_[column], features, states, table.index)
-            for column, model in self.missing_models_.items():
-                both = self._state_frame(model, features, ["present", MISSING_STATE], table.index)
-                soft[column] = both[[MISSING_STATE]]
-        return soft
+            for column in self.spec.sensitive:
+                if features is None:
+                    imputed[column] = np.nan
+                    continue
+                if column in self.states_:
+                    states = self.states_[column]
+                    soft[column] = self._state_frame(self.models_[column], features, states, table.index)
+                    labels = np.array([np.nan if s == MISSING_STATE else s for s in states], dtype=object)
+                    imputed[column] = labels[soft[column].to_numpy().argmax(axis=1)]
+                    continue
+                values = self._predict(self.models_[column], features).astype(float)
+                if column in self.missing_models_:
+                    both = self._state_frame(self.missing_models_[column], features, ["present", MISSING_STATE],
+                                             table.index)
+                    values[both.to_numpy().argmax(axis=1) == 1] = np.nan
+                    soft[column] = both[[MISSING_STATE]]
+                imputed[column] = values
+        return imputed, soft
 
     def _state_frame(self, model: Any, features: np.ndarray, states: list[str], index: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(self._place(model, features, len(states)), index=index, columns=states)
