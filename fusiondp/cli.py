@@ -55,6 +55,9 @@ TextColumnOpt = Annotated[str | None, Opt(
 SensitiveSpansOpt = Annotated[str | None, Opt(
     help="With --text-column: comma-separated span types to protect among age, sex, ethnicity, name, date, "
          "place, identifier (default: all).")]
+SpanDetectorOpt = Annotated[str | None, Opt(
+    help="With --text-column: the span detector, rules (built in, the default) or presidio (the rules plus "
+         "presidio-analyzer's recognizers for identifiers and dates; pip install \"fusiondp[presidio]\").")]
 """The options every command that reads a table shares (roles from --spec or given inline; notes from
 --text-column), parsed by ``_roles_from_flags``."""
 
@@ -313,9 +316,7 @@ def run(
     = False,
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
-    span_detector: Annotated[str | None, Opt(
-        help="With --text-column: the span detector, rules (built in, the default) or presidio (the rules plus "
-             "presidio-analyzer's recognizers for identifiers and dates; pip install \"fusiondp[presidio]\").")] = None,
+    span_detector: SpanDetectorOpt = None,
 ) -> None:
     """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
     roles = _roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans, target_kind,
@@ -570,6 +571,7 @@ def impute(
     ] = None,
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
+    span_detector: SpanDetectorOpt = None,
     split_column: Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")] = None,
 ) -> None:
     """Fit the imputer on the support set and print its quality on its cross-fitted support rows (notes: the
@@ -580,7 +582,8 @@ def impute(
 
     cfg = _build_config(config, dict(
         data=str(data) if data else None,
-        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans),
+        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans,
+                            span_detector=span_detector),
         imputer=imputer, support_fraction=support_fraction, split_column=split_column,
         support_data=str(support_data) if support_data else None))
     _require_roles(cfg)
@@ -733,6 +736,7 @@ def sweep(
     sensitive: SensitiveOpt = None,
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
+    span_detector: SpanDetectorOpt = None,
 ) -> None:
     """Run a grid of configs (modes × ε × seeds × α, β, C …) and write one tidy table, one row per run.
 
@@ -744,7 +748,8 @@ def sweep(
     if backend not in ("local", "ray"):
         raise typer.BadParameter("--backend must be 'local' or 'ray'")
     spec = SweepGrid.from_yaml(grid)
-    roles = _roles_from_flags(None, target, sensitive, None, None, text_column, sensitive_spans)
+    roles = _roles_from_flags(None, target, sensitive, None, None, text_column, sensitive_spans,
+                              span_detector=span_detector)
     named = any(value is not None for value in roles.values())
     given = {**({"data": str(data)} if data else {}), **(roles if named else {})}
     if given:
@@ -818,6 +823,7 @@ def audit(
     out: Annotated[Path | None, Opt(help="Write audit.json to this folder.")] = None,
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
+    span_detector: SpanDetectorOpt = None,
     split_column: Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")] = None,
     support_fraction: Annotated[float | None, Opt()] = None,
     batch_size: Annotated[int | None, Opt(help="Expected Poisson batch size.")] = None,
@@ -831,7 +837,8 @@ def audit(
 
     cfg = _build_config(config, dict(
         data=str(data) if data else None,
-        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans),
+        **_roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans,
+                            span_detector=span_detector),
         modes=modes, epochs=epochs, split_column=split_column, support_fraction=support_fraction,
         batch_size=batch_size, delta=delta))
     _require_roles(cfg)
