@@ -12,8 +12,10 @@ import (a fresh interpreter importing what ``fusiondp run`` imports), split, imp
 (after the imputation, whose cross-fitted quality it reads, as in ``fusiondp run``),
 σ calibration and training. ``run / training`` is the whole run's wall time over the training's.
 ``--shell-rows`` also times ``fusiondp run`` as a subprocess on a table of that many rows: the wall time a
-user waits at the shell prompt, start-up included. ``--all-modes-rows`` times ``fusiondp run --modes all
---seeds 3`` at one ε and at ``--epsilon 0.5,1,2,4`` (one preparation, references trained once).
+user waits at the shell prompt, start-up included, with the command's default worker processes and with
+``--workers 1`` (everything in one process). ``--all-modes-rows`` times ``fusiondp run --modes all
+--seeds 3`` at one ε (with and without workers) and at ``--epsilon 0.5,1,2,4`` (one preparation, references
+trained once).
 ``python -X importtime -c "import fusiondp.cli"`` is
 measured too (what ``fusiondp --help`` pays).
 """
@@ -131,14 +133,19 @@ def timed_run(table: pd.DataFrame) -> dict[str, Any]:
             "imputation_notes": [n for n in prepared.quality.notes if "subsampled" in n]}
 
 
-def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: str = "1") -> dict[str, Any]:
-    """``fusiondp run`` as a subprocess on a ``rows``-row table: what a user waits for at the prompt."""
+def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: str = "1",
+              workers: int | None = None) -> dict[str, Any]:
+    """``fusiondp run`` as a subprocess on a ``rows``-row table: what a user waits for at the prompt.
+
+    ``workers``: ``--workers`` (default: the command's own choice, worker processes on a multi-core machine).
+    ``training_s`` sums the models' training times, so with workers it exceeds the training's wall time.
+    """
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "table.csv"
         synthetic_table(rows, seed=1).to_csv(data, index=False)
         command = [sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--spec", str(SAMPLE_SPEC),
                    "--imputer", "gbdt", "--modes", modes, "--seeds", str(seeds), "--epsilon", epsilon, "--quiet",
-                   "--out", str(Path(folder) / "out")]
+                   "--out", str(Path(folder) / "out"), *(["--workers", str(workers)] if workers else [])]
         before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
@@ -147,7 +154,8 @@ def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: st
     training = sum(record["timing"]["wall_time_s"] for record in results["records"])
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return {"rows": rows, "columns": 37,
-            "command": f"fusiondp run --modes {modes} --seeds {seeds} --epsilon {epsilon} (13 epochs)",
+            "command": f"fusiondp run --modes {modes} --seeds {seeds} --epsilon {epsilon}"
+                       + (f" --workers {workers}" if workers else "") + " (13 epochs)",
             "models": len(results["records"]), "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "training_s": round(training, 2), "run_over_training": round(wall / training, 2),
             "stdout_lines": len(result.stdout.splitlines())}
@@ -171,19 +179,21 @@ def main() -> None:
               f"({run['run_cpu_s']} s CPU), training {run['training_s']} s → run / training = "
               f"{run['run_over_training']}")
         print_table([{"phase": phase, **seconds} for phase, seconds in run["phases"].items()])
-    shell = shell_run(args.shell_rows) if args.shell_rows else None
-    if shell:
+    shells = [shell_run(args.shell_rows, workers=workers) for workers in (None, 1)] if args.shell_rows else []
+    for shell in shells:
         print(f"\nshell prompt, {shell['rows']} × 37, {shell['command']}: {shell['wall_s']} s wall ({shell['cpu_s']} s "
               f"CPU), training {shell['training_s']} s → {shell['run_over_training']}×")
     curves = []
-    for epsilon in (["1", "0.5,1,2,4"] if args.all_modes_rows else []):
-        curves.append(shell_run(args.all_modes_rows, modes="all", seeds=3, epsilon=epsilon))
+    for epsilon, workers in ([("1", None), ("1", 1), ("0.5,1,2,4", None)] if args.all_modes_rows else []):
+        curves.append(shell_run(args.all_modes_rows, modes="all", seeds=3, epsilon=epsilon, workers=workers))
         print(f"shell prompt, {curves[-1]['command']} on {args.all_modes_rows} rows: {curves[-1]['models']} models, "
-              f"{curves[-1]['wall_s']} s wall ({curves[-1]['cpu_s']} s CPU), training {curves[-1]['training_s']} s")
-    if len(curves) == 2:
-        print(f"four ε / one ε: {curves[1]['wall_s'] / curves[0]['wall_s']:.2f}×")
+              f"{curves[-1]['wall_s']} s wall ({curves[-1]['cpu_s']} s CPU), training summed over models "
+              f"{curves[-1]['training_s']} s")
+    if curves:
+        print(f"one ε, worker processes / this process alone: {curves[1]['wall_s'] / curves[0]['wall_s']:.2f}× "
+              f"faster; four ε / one ε (worker processes): {curves[2]['wall_s'] / curves[0]['wall_s']:.2f}×")
     path = write_results("run", {"description": __doc__.splitlines()[0], "importtime": importtime, "runs": runs,
-                                 "shell": shell, "all_modes": curves})
+                                 "shell": shells, "all_modes": curves})
     print(f"\nwrote {path}")
 
 

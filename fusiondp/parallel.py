@@ -1,16 +1,19 @@
-"""Training the runs of one preparation side by side, one worker process per core.
+"""Worker processes for one command: they share the imputer's fits, then train its runs side by side.
 
 A model of this size trains on one core at a time: its steps are too small for PyTorch's
 intra-op threads to share, so ``fusiondp run --modes all --seeds 3`` left the second core of
-a laptop idle through 21 sequential trainings. ``TrainingPool`` gives each core a worker
-process of its own (spawned, so nothing of the parent's thread pools is inherited) that
-trains on one thread, and streams every epoch's report back so progress bars still move
-per epoch. The pool is started before the data are prepared: the workers pay their
-start-up (importing torch) on the spare core while the parent imputes, and the prepared
-data reach them once, through a pickle file each worker loads on its first run.
+a laptop idle through 21 sequential trainings, and the gradient-boosting imputer's fits
+(Python-bound) left it idle through the preparation. ``TrainingPool`` gives each core a worker
+process of its own (spawned, so nothing of the parent's thread pools is inherited) that runs
+on one thread. It is started before the data are read, so that the workers start up on the
+spare core meanwhile; the imputer hands them prediction tasks and fits the rest itself
+(``ColumnwiseImputer.fit(executor=...)``); the prepared data then reach them once, through a
+pickle file each worker loads on its first run, and every epoch's report streams back so
+progress bars still move per epoch.
 
 Records are what ``pipeline.train_run`` returns in the parent: the same seeds, the same σ,
-the same ledger; only the thread count differs (one per worker).
+the same ledger; only the thread count differs (one per worker). Measured in
+``benchmarks/bench_run.py``.
 """
 
 from __future__ import annotations
@@ -174,8 +177,13 @@ class TrainingPool:
 
     def train(self, prepared: PreparedData, runs: Sequence[Run],
               on_epoch: EpochCallback | None = None) -> list[RunRecord]:
-        """The records of ``runs`` in their order; ``on_epoch`` hears every epoch as it finishes."""
+        """The records of ``runs`` in their order; ``on_epoch`` hears every epoch as it finishes.
+
+        A pool trains once: the workers are then told to exit, in the background (before training when it runs
+        here), so that ``close`` does not wait for their interpreters to shut down.
+        """
         if self._pool is None or len(runs) < 2 or prepared.device.type != "cpu":
+            self._release()
             return train_sequentially(prepared, runs, on_epoch)
         self._folder = self._folder or tempfile.TemporaryDirectory(prefix="fusiondp-runs-")
         self._shipped += 1  # a new file name per preparation: workers cache what they loaded by its path
@@ -190,7 +198,12 @@ class TrainingPool:
             for future in finished:
                 future.result()  # a failed run stops the command here, with its own error
         self._relay(on_epoch)
+        self._release()
         return [future.result() for future in futures]
+
+    def _release(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def _relay(self, on_epoch: EpochCallback | None) -> None:
         while True:
