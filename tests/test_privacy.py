@@ -116,7 +116,7 @@ def test_rdp_accountant_is_opacus_own_code_without_its_package_import() -> None:
 
     from fusiondp.privacy.accounting import OPACUS_RDP_ORDERS, opacus_rdp
 
-    assert OPACUS_RDP_ORDERS == tuple(RDPAccountant.DEFAULT_ALPHAS)
+    assert tuple(RDPAccountant.DEFAULT_ALPHAS) == OPACUS_RDP_ORDERS
     assert opacus_rdp().__file__ == opacus_analysis.__file__
     for epsilon, q, steps in CASES:
         sigma = calibrate_sigma(epsilon, 1e-5, q, steps)
