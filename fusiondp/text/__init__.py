@@ -7,8 +7,24 @@ into the vector the tables' MLP trains on; ``prepare_text`` builds the same ``Pr
 table gives, so training, accounting, ledgers and records are shared.
 """
 
-from fusiondp.text.hybrid import HybridNoteGenerator
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from fusiondp.text.spans import DETECTOR, Span, detect_spans
 from fusiondp.text.spec import SPAN_TYPES, TextSpec
 
+if TYPE_CHECKING:
+    from fusiondp.text.hybrid import HybridNoteGenerator
+
 __all__ = ["DETECTOR", "SPAN_TYPES", "HybridNoteGenerator", "Span", "TextSpec", "detect_spans"]
+
+
+def __getattr__(name: str) -> Any:
+    """``HybridNoteGenerator`` on first use: it imports scikit-learn (1 s), and every ``RunConfig`` import reads
+    ``fusiondp.text.spec`` through this package, tables included."""
+    if name == "HybridNoteGenerator":
+        from fusiondp.text.hybrid import HybridNoteGenerator
+
+        return HybridNoteGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
