@@ -96,7 +96,7 @@ class RunConfig(BaseModel):
     accountant: Literal["rdp", "prv", "pld"] = "rdp"
     epochs: int = Field(13, ge=1)
     batch_size: int = Field(128, ge=1, description="Expected Poisson batch size B (q = B/N).")
-    public_batch_size: int = Field(1024, ge=1, description="Reference-view rows per public-gradient step (every "
+    public_batch_size: int = Field(512, ge=1, description="Reference-view rows per public-gradient step (every "
                                    "row when the private rows are fewer).")
     lr: float = Field(0.05, gt=0)
     alpha: float = Field(1.0, ge=0, description=(

@@ -70,7 +70,7 @@ class _FusionDPEstimator:
     """
 
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, alpha: float = 1.0, beta: float = 0.5,
-                 max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 1024,
+                 max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 512,
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",

@@ -11,7 +11,7 @@ class TrainSettings:
 
     epochs: int = 13
     batch_size: int = 128
-    public_batch_size: int = 1024
+    public_batch_size: int = 512
     lr: float = 0.05
     alpha: float = 1.0
     beta: float = 0.5
