@@ -366,7 +366,7 @@ def run(
             progress("σ calibration", done / len(plans))
         bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr,
                    desc=f"training {len(runs)} run{'s' * (len(runs) > 1)}"
-                        + (f" on {pool.processes} workers" if pool.processes > 1 and len(runs) > 1 else ""))
+                        + (f" on {pool.processes} workers" if pool.trains_side_by_side(prepared, runs) else ""))
         validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression
 
         def on_epoch(index: int, report: Any) -> None:

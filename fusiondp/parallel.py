@@ -182,7 +182,7 @@ class TrainingPool:
         A pool trains once: the workers are then told to exit, in the background (before training when it runs
         here), so that ``close`` does not wait for their interpreters to shut down.
         """
-        if self._pool is None or len(runs) < 2 or prepared.device.type != "cpu":
+        if not self.trains_side_by_side(prepared, runs):
             self._release()
             return train_sequentially(prepared, runs, on_epoch)
         self._folder = self._folder or tempfile.TemporaryDirectory(prefix="fusiondp-runs-")
@@ -200,6 +200,10 @@ class TrainingPool:
         self._relay(on_epoch)
         self._release()
         return [future.result() for future in futures]
+
+    def trains_side_by_side(self, prepared: PreparedData, runs: Sequence[Run]) -> bool:
+        """Whether ``train`` hands ``runs`` to the workers (several runs on CPU) or trains them here."""
+        return self._pool is not None and len(runs) > 1 and prepared.device.type == "cpu"
 
     def _release(self) -> None:
         if self._pool is not None:
