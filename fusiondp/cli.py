@@ -307,7 +307,8 @@ def run(
              "the sensitive columns), used as the hybrid view. Its provenance is your statement: computed from "
              "public columns and a public support set only.")] = None,
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
-    threads: Annotated[int | None, Opt(help="CPU threads for training.")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads for training (per worker process when runs train side by "
+                                            "side: keep workers × threads within the cores).")] = None,
     workers: Annotated[int | None, Opt(
         help="Processes training runs side by side on CPU (default: one per core when there are several runs and "
              "no GPU; 1: all in this process).")] = None,
