@@ -292,7 +292,7 @@ class TableSpec(BaseModel):
                             "target_kind 'regression' if the values are numbers.")
         rare = counts[counts < min_rows]
         if len(rare):
-            shown = ", ".join(f"{value!r} ({count} row{'s' * (count > 1)})" for value, count in rare.items())
+            shown = _row_counts(rare)
             raise DataError(f"Target column {self.target!r} has class(es) with fewer than {min_rows} rows: "
                             f"{shown}. Each class needs rows for training, validation and testing; merge rare "
                             "classes into a neighbouring or an 'other' class, or drop those rows.")
@@ -329,7 +329,7 @@ class TableSpec(BaseModel):
                             "most frequent labels (e.g. the top 50 codes) and drop or merge the rest.")
         rare = counts[counts < min_rows]
         if len(rare):
-            shown = ", ".join(f"{value!r} ({count} row{'s' * (count > 1)})" for value, count in rare.items())
+            shown = _row_counts(rare)
             raise DataError(f"Target column {self.target!r} has label(s) on fewer than {min_rows} rows: {shown}. "
                             "Each label needs rows for training, validation and testing; merge rare labels or "
                             "remove them from the cells.")
@@ -421,3 +421,8 @@ def infer_target_kind(target: pd.Series, name: str = "target") -> TargetKind:
     raise DataError(f"Target column {name!r} holds {distinct} distinct text values: too many to read as classes. "
                     "Pick another target, merge its values into classes, or clean it into numbers (regression); "
                     f"target_kind in the spec says which it is.{hint}")
+
+
+def _row_counts(counts: pd.Series) -> str:
+    """``'a' (1 row), 'b' (3 rows)``: values with their row counts, for an error message."""
+    return ", ".join(f"{value!r} ({count} row{'s' * (count > 1)})" for value, count in counts.items())
