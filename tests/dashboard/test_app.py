@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from dashboard.state import LOCAL_NOT_DP
 from fusiondp.metrics import THRESHOLD_RULE
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
 from fusiondp.train.modes import ALL_MODES, MODES
+from tests.apptest_steps import train_on_page, wait_for_training
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -28,15 +28,6 @@ def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> Ap
 
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
-
-
-def wait_for_training(at: AppTest, timeout: float = 120) -> AppTest:
-    """Rerun the script (as the page's polling fragment would) until the worker thread is done."""
-    deadline = time.monotonic() + timeout
-    while not at.session_state.job.done:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.3)
-    return at.run()
 
 
 def loaded(at: AppTest, csv: Path, target: str = "diabetes") -> AppTest:
@@ -294,10 +285,7 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     assert any("Not differentially private" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 6
     at = at.switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp", "dpsgd"]).run()
-    at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = wait_for_training(at.button(key="train").click().run())
+    at = train_on_page(at, ["sgd_ori", "fusiondp", "dpsgd"], (1.0, 2.0))
     assert not at.exception and not errors(at)
     assert any("Done: 5 models trained" in s.value for s in at.success)
     records = at.session_state.records
@@ -397,10 +385,7 @@ def trained_small(app: AppTest, small_csv: Path, modes: list[str]) -> AppTest:
     at = on_columns(loaded(app, small_csv))
     at.slider(key="support_fraction").set_value(0.2).run()
     at = at.switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(modes).run()
-    at.select_slider(key="eps_range").set_value((1.0, 2.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = wait_for_training(at.button(key="train").click().run())
+    at = train_on_page(at, modes, (1.0, 2.0))
     return at.switch_page("views/results.py").run()
 
 
@@ -484,10 +469,7 @@ income_poverty_ratio: [0, 5]
     assert not errors(at), errors(at)
     assert "Support: DP-synthetic, two-stage" in at.success[0].value
     at = at.switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(["fusiondp"]).run()
-    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = wait_for_training(at.button(key="train").click().run())
+    at = train_on_page(at, ["fusiondp"])
     assert not at.exception and not errors(at)
     ledger = at.session_state.records[0].privacy
     assert ledger.epsilon_syn <= 1.0 and ledger.epsilon_total < ledger.epsilon_spent + ledger.epsilon_syn
@@ -511,10 +493,7 @@ def test_a_non_binary_target_reaches_readable_results(app: AppTest, tmp_path: Pa
     pd.read_csv(APP.parents[1] / "sample_data" / sample).head(600).to_csv(path, index=False)
     at = on_columns(loaded(app, path, target=target))
     at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
-    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = wait_for_training(at.button(key="train").click().run())
+    at = train_on_page(at, ["sgd_pub", "fusiondp"])
     assert not at.exception and not errors(at), errors(at)
     at = at.switch_page("views/results.py").run()
     assert not at.exception and not errors(at), errors(at)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from fusiondp.config import RunConfig
 from fusiondp.text import TextSpec
 from fusiondp.text.pipeline import split_notes
+from tests.apptest_steps import train_on_page
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -67,16 +67,7 @@ def test_text_column_tags_previews_support_notes_trains_and_reaches_results(app:
     assert not set(shown) & set(pd.concat([splits.train, splits.val, splits.test])["review"])
     assert any('title="age"' in f or 'title="sex"' in f for f in fragments), "spans are highlighted"
 
-    at = at.switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
-    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = at.button(key="train").click().run()
-    deadline = time.monotonic() + 120
-    while not at.session_state.job.done:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.3)
-    at = at.run()
+    at = train_on_page(at.switch_page("views/train.py").run(), ["sgd_pub", "fusiondp"])
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
     records = at.session_state.records
     assert [r.mode for r in records] == ["sgd_pub", "fusiondp"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest_steps import train_on_page
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -44,15 +44,7 @@ def test_train_page_live_chart_shows_the_regression_validation_metric(app: AppTe
     at = app.file_uploader(key="upload").set_value((path.name, path.read_bytes(), "text/csv")).run()
     at = at.switch_page("views/columns.py").run().selectbox(key="target").select("systolic_bp").run()
     at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(["sgd_pub", "fusiondp"]).run()
-    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
-    at.slider(key="epochs").set_value(2).run()
-    at = at.button(key="train").click().run()
-    deadline = time.monotonic() + 120
-    while not at.session_state.job.done:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.3)
-    at = at.run()
+    at = train_on_page(at, ["sgd_pub", "fusiondp"], epochs=2)
     assert not at.exception and not [e.value for e in at.error]
     assert any(c.value.startswith("Validation R² per epoch") for c in at.caption)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -71,15 +63,7 @@ def _numbers(values: list | dict) -> np.ndarray:
 def _train(at: AppTest, modes: list[str]) -> AppTest:
     """Train ``modes`` for one epoch at ε = 1 from the Columns page (a 0.2 public fraction) and wait for them."""
     at = at.slider(key="support_fraction").set_value(0.2).run().switch_page("views/train.py").run()
-    at.multiselect(key="modes").set_value(modes).run()
-    at.select_slider(key="eps_range").set_value((1.0, 1.0)).run()
-    at.slider(key="epochs").set_value(1).run()
-    at = at.button(key="train").click().run()
-    deadline = time.monotonic() + 120
-    while not at.session_state.job.done:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.3)
-    return at.run()
+    return train_on_page(at, modes)
 
 
 def test_columns_page_declares_regression_bounds_that_reach_the_run(app: AppTest, tmp_path: Path) -> None:
