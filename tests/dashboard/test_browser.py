@@ -63,25 +63,41 @@ def go_to(page: Page, title: str) -> None:
     page.locator('[data-testid="stSidebar"] a', has_text=title).click()
 
 
-def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_csv: Path) -> None:
-    url, started = server
+def open_dashboard(page: Page, url: str) -> None:
+    """Open the app with a minute's patience for every step (a cold server imports the library first)."""
     page.set_default_timeout(60_000)
     expect.set_options(timeout=60_000)
     page.goto(url)
+
+
+def upload(page: Page, csv: Path) -> None:
+    """Send ``csv`` through the Data page's file input and wait for its name as the page heading."""
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(csv)
+    expect(page.get_by_role("heading", name=csv.name)).to_be_visible()
+
+
+def choose(page: Page, label: str, option: str, typed: str | None = None) -> None:
+    """Pick ``option`` in the select box labelled ``label``: its list is virtualised, so filter it by typing
+    (``typed``, default the option itself) first."""
+    box = page.locator('[data-testid="stSelectbox"]', has_text=label).first.locator("input")
+    box.click()
+    box.press_sequentially(typed or option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_csv: Path) -> None:
+    url, started = server
+    open_dashboard(page, url)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text("No table loaded yet.")).to_be_visible()
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0, "no list of page files"
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(browser_csv)
-    expect(page.get_by_role("heading", name="nhanes_600.csv")).to_be_visible()
+    upload(page, browser_csv)
     expect(sidebar.get_by_text("not chosen yet")).to_be_visible()
 
     go_to(page, "2 · Columns")
     expect(page.get_by_text("Suggested from the column names and values: diabetes")).to_be_visible()
     expect(sidebar.get_by_text("Current run")).to_be_visible()  # the page stops early: the sidebar stays
-    target = page.locator('[data-testid="stSelectbox"]', has_text="Target").locator("input")
-    target.click()
-    target.press_sequentially("diabetes")  # the option list is virtualised: filter it first
-    page.get_by_role("option", name="diabetes", exact=True).click()
+    choose(page, "Target", "diabetes")
     ignore = page.locator('[data-testid="stMultiSelect"]', has_text="Ignore").locator("input")
     ignore.click()
     ignore.press_sequentially("sedentary")  # the option list is virtualised: filter it first
@@ -117,17 +133,11 @@ def test_a_regression_target_trains_and_reads_in_its_own_metric(page: Page, serv
     url, _ = server
     csv = tmp_path / "systolic_600.csv"
     pd.read_csv(ROOT / "sample_data" / "nhanes_systolic_bp.csv").sample(600, random_state=1).to_csv(csv, index=False)
-    page.set_default_timeout(60_000)
-    expect.set_options(timeout=60_000)
-    page.goto(url)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(csv)
-    expect(page.get_by_role("heading", name="systolic_600.csv")).to_be_visible()
+    open_dashboard(page, url)
+    upload(page, csv)
 
     go_to(page, "2 · Columns")
-    target = page.locator('[data-testid="stSelectbox"]', has_text="Target").first.locator("input")
-    target.click()
-    target.press_sequentially("systolic")
-    page.get_by_role("option", name="systolic_bp", exact=True).click()
+    choose(page, "Target", "systolic_bp", typed="systolic")
     expect(page.get_by_role("combobox", name="Target kind")).to_have_value("regression (a number)")
     expect(page.get_by_text("Positive class")).to_have_count(0)
 
@@ -162,18 +172,12 @@ def test_notes_show_highlighted_spans_beside_hybrids_and_train(page: Page, serve
     csv = tmp_path / "reviews_500.csv"
     table = pd.read_csv(ROOT / "sample_data" / "drug_reviews.csv").head(500)
     table[["drug", "review", "positive"]].to_csv(csv, index=False)
-    page.set_default_timeout(60_000)
-    expect.set_options(timeout=60_000)
-    page.goto(url)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(csv)
-    expect(page.get_by_role("heading", name="reviews_500.csv")).to_be_visible()
+    open_dashboard(page, url)
+    upload(page, csv)
 
     go_to(page, "2 · Columns")
-    for label, option in (("Target", "positive"), ("Text column", "review")):
-        box = page.locator('[data-testid="stSelectbox"]', has_text=label).first.locator("input")
-        box.click()
-        box.press_sequentially(option)
-        page.get_by_role("option", name=option, exact=True).click()
+    choose(page, "Target", "positive")
+    choose(page, "Text column", "review")
     expect(page.get_by_text("Sensitive span types (protected inside the notes)")).to_be_visible()
     expect(page.get_by_text("Rows per part: support 50")).to_be_visible()
     expect(page.get_by_text("Sensitive columns (protected with feature-level DP)")).to_have_count(0)
