@@ -11,6 +11,8 @@ import logging
 import math
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -355,7 +357,7 @@ def run(
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
     # Started before the preparation, so that workers start up on the spare core while this process reads the table.
-    with TrainingPool(worker_processes(workers, len(runs), cfg.device, cfg.data)) as pool:
+    with TrainingPool(worker_processes(workers, len(runs), cfg.device, cfg.data)) as pool, _worker_failures():
         progress = PhaseBars(quiet)
         prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
                     else _prepare_table(cfg, progress, strict, pool.executor))
@@ -390,6 +392,18 @@ def run(
     again = f" --epsilon {','.join(f'{e:g}' for e in grid)}" if len(grid) > 1 else ""
     typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
                f"(rerun with: fusiondp run --config {out / 'config.yaml'}{again})")
+
+
+@contextmanager
+def _worker_failures() -> Iterator[None]:
+    """A worker process that dies (killed, out of memory) becomes one message saying what to do, not a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield
+    except BrokenProcessPool as exc:
+        raise ConfigError("A worker process stopped unexpectedly (often: out of memory). Rerun with --workers 1 to "
+                          "keep everything in one process, or free memory.") from exc
 
 
 def _print_preparation(prepared: PreparedData) -> None:

@@ -98,3 +98,25 @@ def test_cli_workers_flag_changes_nothing_but_time(tmp_path: Path) -> None:
     assert [r["metrics"] for r in outputs[0]] == [r["metrics"] for r in outputs[1]]
     bad = CliRunner().invoke(app, ["run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--workers", "0"])
     assert bad.exit_code != 0 and "--workers must be at least 1" in bad.output
+
+
+def test_a_worker_that_dies_is_one_clear_cli_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A killed worker (out of memory) ends the command with what to do, not a BrokenProcessPool traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fusiondp.cli import main
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise BrokenProcessPool("a child process terminated abruptly")
+
+    monkeypatch.setattr(TrainingPool, "train", broken)
+    monkeypatch.setattr("sys.argv", ["fusiondp", "run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC),
+                                     "--modes", "sgd_ori", "--seeds", "2", "--epochs", "1", "--workers", "1",
+                                     "--quiet", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "A worker process stopped unexpectedly" in error and "--workers 1" in error
+    assert "Traceback" not in error
