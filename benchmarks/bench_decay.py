@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def epoch_curves(prepared: PreparedData, mode_name: str, seed: int) -> list[dict[str, Any]]:
-    """Train one model as ``train_mode`` does and score it after every epoch on the three validation/test views."""
+    """Train one model as ``train_models`` does and score it after every epoch on the three validation/test views."""
     mode = get_mode(mode_name)
     sigma, _, _, _ = privacy_plan(prepared, mode)
     tensors = prepared.tensors

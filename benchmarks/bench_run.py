@@ -138,7 +138,8 @@ def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: st
     """``fusiondp run`` as a subprocess on a ``rows``-row table: what a user waits for at the prompt.
 
     ``workers``: ``--workers`` (default: the command's own choice, worker processes on a multi-core machine).
-    ``training_s`` sums the models' training times, so with workers it exceeds the training's wall time.
+    ``training_s`` sums the trainings' times (models trained in lockstep count once), so with workers it exceeds
+    the training's wall time.
     """
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "table.csv"
@@ -151,7 +152,8 @@ def shell_run(rows: int, *, modes: str = "fusiondp", seeds: int = 1, epsilon: st
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         results = json.loads((Path(folder) / "out" / "results.json").read_text())
-    training = sum(record["timing"]["wall_time_s"] for record in results["records"])
+    training = sum(record["timing"]["wall_time_s"] / record["timing"]["models_in_lockstep"]
+                   for record in results["records"])
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return {"rows": rows, "columns": 37,
             "command": f"fusiondp run --modes {modes} --seeds {seeds} --epsilon {epsilon}"
@@ -187,7 +189,7 @@ def main() -> None:
     for epsilon, workers in ([("1", None), ("1", 1), ("0.5,1,2,4", None)] if args.all_modes_rows else []):
         curves.append(shell_run(args.all_modes_rows, modes="all", seeds=3, epsilon=epsilon, workers=workers))
         print(f"shell prompt, {curves[-1]['command']} on {args.all_modes_rows} rows: {curves[-1]['models']} models, "
-              f"{curves[-1]['wall_s']} s wall ({curves[-1]['cpu_s']} s CPU), training summed over models "
+              f"{curves[-1]['wall_s']} s wall ({curves[-1]['cpu_s']} s CPU), training summed over trainings "
               f"{curves[-1]['training_s']} s")
     if curves:
         print(f"one ε, worker processes / this process alone: {curves[1]['wall_s'] / curves[0]['wall_s']:.2f}× "

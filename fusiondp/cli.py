@@ -327,7 +327,7 @@ def run(
     from tqdm.auto import tqdm
 
     from fusiondp.metrics import validation_metric
-    from fusiondp.parallel import TrainingPool, worker_processes
+    from fusiondp.parallel import TrainingPool, lockstep_groups, worker_processes
     from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
 
     overrides = dict(
@@ -357,7 +357,8 @@ def run(
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
     # Started before the preparation, so that workers start up on the spare core while this process reads the table.
-    with TrainingPool(worker_processes(workers, len(runs), cfg.device, cfg.data)) as pool, _worker_failures():
+    trainings = len(lockstep_groups(runs))
+    with TrainingPool(worker_processes(workers, trainings, cfg.device, cfg.data)) as pool, _worker_failures():
         progress = PhaseBars(quiet)
         prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
                     else _prepare_table(cfg, progress, strict, pool.executor))

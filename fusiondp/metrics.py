@@ -69,7 +69,7 @@ def summary_metrics(names: Iterable[str]) -> tuple[str, ...]:
 
 THRESHOLD_RULE = ("the threshold that maximises F1 on the validation rows' hybrid view (imputed sensitive values: "
                   "public information), not a fixed 0.5")
-"""How ``train_mode`` chooses a binary model's decision threshold (recorded as ``metrics["threshold"]``), and a
+"""How ``train_models`` chooses a binary model's decision threshold (recorded as ``metrics["threshold"]``), and a
 multi-label model's threshold for each label (``label_thresholds``)."""
 
 

@@ -11,9 +11,10 @@ spare core meanwhile; the imputer hands them prediction tasks and fits the rest 
 pickle file each worker loads on its first run, and every epoch's report streams back so
 progress bars still move per epoch.
 
-Records are what ``pipeline.train_run`` returns in the parent: the same seeds, the same σ,
-the same ledger; only the thread count differs (one per worker). Measured in
-``benchmarks/bench_run.py``.
+A curve's ε of one private (mode, seed) are one training (``lockstep_groups``): their models
+step in lockstep through one batched pass (``pipeline.fit_runs``). Records are what
+``pipeline.fit_runs`` returns in the parent: the same seeds, the same σ, the same ledger; only
+the thread count differs (one per worker). Measured in ``benchmarks/bench_run.py``.
 """
 
 from __future__ import annotations
@@ -61,12 +62,13 @@ SHARED_PREPARATION_BYTES = 4_000_000
 imputer's fits, shared with it, save more than the worker costs to start (≈ 2 s on the spare core)."""
 
 
-def worker_processes(requested: int | None, runs: int, device: str, data: str | Path | None = None) -> int:
+def worker_processes(requested: int | None, trainings: int, device: str, data: str | Path | None = None) -> int:
     """Worker processes for a command (0: everything in this process).
 
     ``requested`` (``--workers``) counts the processes that train side by side, so 1 means this process alone.
-    Otherwise, on CPU: one per core when there are several runs to train; one fewer when there is one run but
-    a table large enough to share its imputation (this process fits its part too); none for one small run.
+    ``trainings`` counts ``lockstep_groups``: the ε of one (mode, seed) are one training. Otherwise, on CPU: one
+    per core when there are several trainings; one fewer when there is one but a table large enough to share
+    its imputation (this process fits its part too); none for one training on a small table.
     On a GPU the runs stay in this process: one device is shared better by one process than by several.
     """
     if requested is not None:
@@ -75,14 +77,14 @@ def worker_processes(requested: int | None, runs: int, device: str, data: str | 
     if cores < 2 or device == "cuda":
         return 0
     large = data is not None and Path(data).is_file() and Path(data).stat().st_size >= SHARED_PREPARATION_BYTES
-    if runs < 2 and not large:
+    if trainings < 2 and not large:
         return 0
     if device == "auto":
         import torch
 
         if torch.cuda.is_available():
             return 0
-    return cores if runs >= 2 else cores - 1
+    return cores if trainings >= 2 else cores - 1
 
 
 def one_thread() -> None:
@@ -108,30 +110,47 @@ def _ready() -> None:
     """A no-op task: submitting one per worker makes the pool start its processes now."""
 
 
-def _train_in_worker(data_path: str, index: int, run: Run) -> RunRecord:
-    from fusiondp.pipeline import train_run, with_epsilon
+def lockstep_groups(runs: Sequence[Run]) -> list[list[int]]:
+    """Indices into ``runs`` of the trainings a command does: the ε of one private (mode, seed) train in
+    lockstep (``pipeline.fit_runs``), every other run alone. Larger groups first, so that the longest
+    trainings start first when several processes share them; otherwise in the order of ``runs``."""
+    from fusiondp.train.modes import get_mode
 
+    groups: dict[tuple[str, int] | int, list[int]] = {}
+    for index, (_, mode, seed) in enumerate(runs):
+        groups.setdefault((mode, seed) if get_mode(mode).is_private else index, []).append(index)
+    return sorted(groups.values(), key=len, reverse=True)
+
+
+def _train_group(prepared: PreparedData, runs: Sequence[Run], group: list[int],
+                 on_epoch: EpochCallback | None) -> list[RunRecord]:
+    """The records of ``runs[i]`` for ``i`` in ``group`` (one mode and seed), trained in lockstep."""
+    from fusiondp.pipeline import fit_runs
+
+    _, mode, seed = runs[group[0]]
+    callback = None if on_epoch is None else (lambda k, report: on_epoch(group[k], report))
+    return [record for record, _ in fit_runs(prepared, mode, seed, [runs[i][0] for i in group], on_epoch=callback)]
+
+
+def _train_in_worker(data_path: str, runs: Sequence[Run], group: list[int]) -> list[RunRecord]:
     if data_path not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[data_path] = pickle.loads(Path(data_path).read_bytes())
-    epsilon, mode, seed = run
 
-    def on_epoch(report: EpochReport) -> None:
+    def on_epoch(index: int, report: EpochReport) -> None:
         _WORKER_PROGRESS.put((index, report))
 
-    return train_run(with_epsilon(_WORKER_DATA[data_path], epsilon), mode, seed, on_epoch=on_epoch)
+    return _train_group(_WORKER_DATA[data_path], runs, group, on_epoch)
 
 
 def train_sequentially(prepared: PreparedData, runs: Sequence[Run],
                        on_epoch: EpochCallback | None = None) -> list[RunRecord]:
-    """Every run in this process, one after another (one run, a GPU, or no worker processes)."""
-    from fusiondp.pipeline import train_run, with_epsilon
-
-    records = []
-    for index, (epsilon, mode, seed) in enumerate(runs):
-        callback = None if on_epoch is None else (lambda report, index=index: on_epoch(index, report))
-        records.append(train_run(with_epsilon(prepared, epsilon), mode, seed, on_epoch=callback))
-    return records
+    """Every run in this process (one run, a GPU, or no worker processes), the ε of a (mode, seed) in lockstep."""
+    records: list[RunRecord | None] = [None] * len(runs)
+    for group in lockstep_groups(runs):
+        for index, record in zip(group, _train_group(prepared, runs, group, on_epoch), strict=True):
+            records[index] = record
+    return [record for record in records if record is not None]
 
 
 class TrainingPool:
@@ -189,9 +208,10 @@ class TrainingPool:
         self._shipped += 1  # a new file name per preparation: workers cache what they loaded by its path
         data_path = Path(self._folder.name) / f"prepared-{self._shipped}.pkl"
         data_path.write_bytes(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))
-        futures: list[Future[RunRecord]] = [self._pool.submit(_train_in_worker, str(data_path), index, run)
-                                            for index, run in enumerate(runs)]
-        pending: set[Future[RunRecord]] = set(futures)
+        groups = lockstep_groups(runs)
+        futures: list[Future[list[RunRecord]]] = [self._pool.submit(_train_in_worker, str(data_path), runs, group)
+                                                  for group in groups]
+        pending: set[Future[list[RunRecord]]] = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
             self._relay(on_epoch)
@@ -199,11 +219,14 @@ class TrainingPool:
                 future.result()  # a failed run stops the command here, with its own error
         self._relay(on_epoch)
         self._release()
-        return [future.result() for future in futures]
+        records: dict[int, RunRecord] = {}
+        for group, future in zip(groups, futures, strict=True):
+            records.update(zip(group, future.result(), strict=True))
+        return [records[index] for index in range(len(runs))]
 
     def trains_side_by_side(self, prepared: PreparedData, runs: Sequence[Run]) -> bool:
         """Whether ``train`` hands ``runs`` to the workers (several runs on CPU) or trains them here."""
-        return self._pool is not None and len(runs) > 1 and prepared.device.type == "cpu"
+        return self._pool is not None and len(lockstep_groups(runs)) > 1 and prepared.device.type == "cpu"
 
     def _release(self) -> None:
         if self._pool is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ from fusiondp.spec import TableSpec, split_labels
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
 from fusiondp.task import BINARY, Task, label_scaling
-from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_mode
+from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_models
 from fusiondp.train.modes import Mode, get_mode
 
 log = logging.getLogger(__name__)
@@ -570,30 +570,59 @@ def fit_run(
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[RunRecord, TabularMLP]:
     """Like ``train_run``, also returning the trained model."""
-    config = prepared.config
-    mode = get_mode(mode_name)
-    sigma, q, _, calibration_s = privacy_plan(prepared, mode)
-    if mode.is_private:
-        relation = training_relation(prepared, mode)
+    callback = None if on_epoch is None else (lambda index, report: on_epoch(report))
+    return fit_runs(prepared, mode_name, seed, [prepared.config.epsilon], on_epoch=callback,
+                    should_stop=should_stop)[0]
 
-        def epsilon_at(steps: int) -> float:
-            return epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation)
-    else:
-        def epsilon_at(steps: int) -> float | None:
-            return None
-    with torch_threads(config.threads):
-        outcome = train_mode(prepared.tensors, mode, config.train_settings(), seed=seed, sigma=sigma,
-                             epsilon_at=epsilon_at, on_epoch=on_epoch, should_stop=should_stop)
-    ledger = _ledger(prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
-    ledger.statement = privacy_statement(ledger, prepared.spec, mode.name, public_part=prepared.public_part)
-    timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
-              "impute_s": round(prepared.impute_s, 3),
-              "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
-              "device": str(prepared.device)}
-    record = RunRecord(mode=mode.name, seed=seed, config=config.to_dict(), metrics=outcome.metrics, privacy=ledger,
-                       imputer=prepared.imputer_summary(), timing=timing, history=outcome.history,
-                       data=prepared.data_summary(), cancelled=outcome.cancelled)
-    return record, outcome.model
+
+def fit_runs(
+    prepared: PreparedData,
+    mode_name: str,
+    seed: int,
+    epsilons: Sequence[float],
+    *,
+    on_epoch: Callable[[int, EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[tuple[RunRecord, TabularMLP]]:
+    """The runs ``(ε, mode_name, seed)`` for each ε of ``epsilons``, trained in lockstep, with their models.
+
+    Each model and record is what ``fit_run`` on ``with_epsilon(prepared, ε)`` gives (the same
+    initialisation, samples, noise draw and σ; float rounding aside, as the batched pass may round
+    differently): a curve's ε share one pass per step instead of one training each (``train.loop.ModeStep``).
+    ``on_epoch(k, report)`` speaks for ``epsilons[k]``. A non-private mode takes one ε (its model has none).
+    """
+    mode = get_mode(mode_name)
+    if len(epsilons) != 1 and not mode.is_private:
+        raise ValueError(f"{mode_name} trains without noise: one run, not one per ε")
+    runs = [with_epsilon(prepared, epsilon) for epsilon in epsilons]
+    plans = [privacy_plan(run_prepared, mode) for run_prepared in runs]
+    q = plans[0][1]
+    epsilon_at = []
+    for run_prepared, (sigma, _, _, _) in zip(runs, plans, strict=True):
+        if mode.is_private:
+            config, relation = run_prepared.config, training_relation(run_prepared, mode)
+            epsilon_at.append(lambda done, sigma=sigma, config=config, relation=relation:
+                              epsilon_spent(sigma, q, done, config.delta, config.accountant, relation))
+        else:
+            epsilon_at.append(lambda done: None)
+    with torch_threads(prepared.config.threads):
+        outcomes = train_models(prepared.tensors, mode, prepared.config.train_settings(), seed=seed,
+                                sigmas=[plan[0] for plan in plans], epsilon_at=epsilon_at, on_epoch=on_epoch,
+                                should_stop=should_stop)
+    fitted = []
+    for run_prepared, (sigma, _, _, calibration_s), outcome in zip(runs, plans, outcomes, strict=True):
+        ledger = _ledger(run_prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
+        ledger.statement = privacy_statement(ledger, run_prepared.spec, mode.name,
+                                             public_part=run_prepared.public_part)
+        timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
+                  "impute_s": round(prepared.impute_s, 3),
+                  "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
+                  "device": str(prepared.device), "models_in_lockstep": len(outcomes)}
+        record = RunRecord(mode=mode.name, seed=seed, config=run_prepared.config.to_dict(), metrics=outcome.metrics,
+                           privacy=ledger, imputer=prepared.imputer_summary(), timing=timing,
+                           history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled)
+        fitted.append((record, outcome.model))
+    return fitted
 
 
 def with_epsilon(prepared: PreparedData, epsilon: float) -> PreparedData:

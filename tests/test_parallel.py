@@ -8,13 +8,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.impute.gbdt import GBDTImputer
-from fusiondp.parallel import SHARED_PREPARATION_BYTES, TrainingPool, usable_cores, worker_processes
-from fusiondp.pipeline import curve_runs, load_inputs, prepare_splits, split_for, training_spec
+from fusiondp.parallel import (
+    SHARED_PREPARATION_BYTES,
+    TrainingPool,
+    lockstep_groups,
+    usable_cores,
+    worker_processes,
+)
+from fusiondp.pipeline import (
+    curve_runs,
+    fit_run,
+    fit_runs,
+    load_inputs,
+    prepare_splits,
+    split_for,
+    training_spec,
+    with_epsilon,
+)
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 
@@ -64,6 +80,35 @@ def test_worker_processes_policy(tmp_path: Path) -> None:
     cores = usable_cores()
     assert worker_processes(None, 2, "cpu", small) == (cores if cores > 1 else 0)
     assert worker_processes(None, 1, "cpu", large) == cores - 1  # this process imputes too
+
+
+def test_lockstep_groups_gather_the_epsilons_of_one_private_mode_and_seed() -> None:
+    runs = curve_runs(["sgd_ori", "fusiondp", "dpsgd"], [0, 1], [0.5, 1.0, 4.0])
+    groups = lockstep_groups(runs)
+    assert sorted(index for group in groups for index in group) == list(range(len(runs)))
+    assert [len(group) for group in groups] == [3, 3, 3, 3, 1, 1]  # the longest trainings first
+    for group in groups:
+        assert len({runs[index][1:] for index in group}) == 1  # one (mode, seed)
+        assert sorted(runs[index][0] for index in group) == ([0.5, 1.0, 4.0] if len(group) > 1 else [0.5])
+
+
+def test_runs_in_lockstep_equal_runs_apart(quick_config: RunConfig) -> None:
+    """``fit_runs`` over a curve's ε gives each ε's own run: the same ledger, and (float rounding aside) the
+    same model and metrics as ``fit_run`` at that ε."""
+    _, splits = _support(quick_config)
+    prepared = prepare_splits(quick_config, splits)
+    epsilons = [0.5, 4.0]
+    together = fit_runs(prepared, "fusiondp", 1, epsilons)
+    for epsilon, (record, model) in zip(epsilons, together, strict=True):
+        alone, alone_model = fit_run(with_epsilon(prepared, epsilon), "fusiondp", 1)
+        assert record.privacy == alone.privacy and record.privacy.epsilon_target == epsilon
+        assert record.metrics == pytest.approx(alone.metrics, abs=2e-3)
+        assert [h["epoch"] for h in record.history] == [h["epoch"] for h in alone.history]
+        for a, b in zip(model.parameters(), alone_model.parameters(), strict=True):
+            assert torch.allclose(a, b, atol=1e-4)
+        assert record.timing["models_in_lockstep"] == 2 and alone.timing["models_in_lockstep"] == 1
+    with pytest.raises(ValueError, match="one run"):
+        fit_runs(prepared, "sgd_ori", 0, epsilons)
 
 
 @pytest.mark.slow

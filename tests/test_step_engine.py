@@ -9,7 +9,14 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from fusiondp.models import build_model
-from fusiondp.train.ghost import pack_rows, parameter_names, row_layout, step_gradients, supports
+from fusiondp.train.ghost import (
+    pack_rows,
+    parameter_names,
+    row_layout,
+    stacked_step_gradients,
+    step_gradients,
+    supports,
+)
 from fusiondp.train.loop import ModeStep, TrainSettings, TrainTensors
 from fusiondp.train.modes import ALL_MODES, get_mode
 from fusiondp.train.private import PrivateLoss, clip_and_sum, per_sample_gradients
@@ -104,6 +111,57 @@ def test_private_sum_is_exactly_zero_when_the_views_agree(batch: int, n_public: 
     out = _run(model, x_public, y_public, x_real, x_real.clone(), y, 2, 1.0)
     assert out.private is not None and all(torch.count_nonzero(g) == 0 for g in out.private)
     assert out.private_loss.item() == 0.0 and torch.count_nonzero(out.norms) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_agreeing_views_cancel_exactly_in_every_model_of_a_stack(dtype: torch.dtype) -> None:
+    """Three different models stepped in one batched pass: each one's private sum is exactly zero where the
+    views agree, and each one's gradients are what its own pass gives."""
+    models = [_model(seed=seed, dtype=dtype) for seed in range(3)]
+    weights = [torch.stack(tensors) for tensors in zip(*(m.parameters() for m in models), strict=True)]
+    x_public, y_public, x_real, x_ref, y = _rows(37, 33, dtype=dtype)
+    for reference in (x_real.clone(), x_ref):
+        x, labels = pack_rows(x_public, y_public, [x_real, reference], y)
+        out = stacked_step_gradients(models[0], weights, x, labels, n_public=37, batch=33, views=2, beta=BETA,
+                                     rep_clip=REP_CLIP)
+        assert out.private is not None and out.public is not None and out.norms.shape == (3, 33)
+        for index, model in enumerate(models):
+            alone = _run(model, x_public, y_public, x_real, reference, y, 2, 1.0)
+            assert alone.private is not None and alone.public is not None
+            for stacked, single in zip(out.public + out.private, alone.public + alone.private, strict=True):
+                assert torch.allclose(stacked[index], single, rtol=1e-5, atol=1e-6)
+            if reference is x_ref:
+                assert torch.count_nonzero(out.norms[index]) == 33  # the views differ: a real private term
+            else:
+                assert all(torch.count_nonzero(g[index]) == 0 for g in out.private)
+                assert out.private_loss[index].item() == 0.0 and torch.count_nonzero(out.norms[index]) == 0
+
+
+@pytest.mark.parametrize("mode", [name for name in ALL_MODES if get_mode(name).is_private])
+def test_models_in_lockstep_train_as_separate_runs_would(mode: str) -> None:
+    """One ModeStep with three σ lands, step after step, where three runs with the same seed do: the same
+    initialisation, public rows, Poisson samples and ξ, each scaled by its own σ."""
+    data = _tensors()
+    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8))
+    sigmas = [0.6, 1.5, 4.0]
+    together = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigmas)
+    apart = [ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma) for sigma in sigmas]
+    for _ in range(6):
+        together()
+        for step in apart:
+            step()
+    for model, step in zip(together.models, apart, strict=True):
+        for a, b in zip(model.parameters(), step.model.parameters(), strict=True):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    first, last = (torch.cat([p.flatten() for p in m.parameters()]) for m in (together.models[0], together.models[-1]))
+    assert not torch.allclose(first, last, atol=1e-3), "different σ must give different models"
+    assert together.take_losses() == pytest.approx([loss for step in apart for loss in step.take_losses()],
+                                                   rel=1e-5, nan_ok=True)
+
+
+def test_only_private_modes_take_several_noise_multipliers() -> None:
+    with pytest.raises(ValueError, match="one model per run"):
+        ModeStep(_tensors(), get_mode("sgd_ori"), TrainSettings(hidden=(16, 8)), seed=0, sigma=[1.0, 2.0])
 
 
 def test_each_clipped_sample_gradient_has_norm_at_most_c() -> None:

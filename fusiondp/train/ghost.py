@@ -119,16 +119,16 @@ def parameter_names(model: nn.Module) -> list[str]:
 
 
 def _gram(t: torch.Tensor) -> torch.Tensor:
-    """``(m, b, k) → (m, m, b)``: dot products between the m rows of each sample."""
-    return torch.linalg.vecdot(t.unsqueeze(1), t.unsqueeze(0))
+    """``(K, m, b, k) → (K, m, m, b)``: dot products between the m rows of each sample, per model."""
+    return torch.linalg.vecdot(t.unsqueeze(2), t.unsqueeze(1))
 
 
 def _blockwise_sum(weighted: torch.Tensor) -> torch.Tensor:
-    """Sum over rows within each view first, then over views, so agreeing views cancel exactly."""
-    return weighted.sum(1).sum(0)
+    """``(K, views, rows, …) → (K, …)``: sum over rows within each view first, then over views, so agreeing
+    views cancel exactly."""
+    return weighted.sum(2).sum(1)
 
 
-@torch.no_grad()
 def step_gradients(
     model: TabularMLP,
     x: torch.Tensor,
@@ -151,6 +151,37 @@ def step_gradients(
     ``task`` gives the loss ``L`` and the head's width: one output, or one logit per class, whose
     per-row gradient is a vector (the head's ghost norm then takes its Gram matrix like any layer's).
     """
+    weights = [p.unsqueeze(0) for p in model.parameters()]
+    out = stacked_step_gradients(model, weights, x, y, n_public=n_public, batch=batch, views=views, beta=beta,
+                                 rep_clip=rep_clip, max_norm=max_norm, task=task)
+    return StepGradients(None if out.public is None else [g[0] for g in out.public],
+                         None if out.private is None else [g[0] for g in out.private],
+                         out.public_loss[0], out.private_loss[0], out.norms[0])
+
+
+@torch.no_grad()
+def stacked_step_gradients(
+    model: TabularMLP,
+    weights: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    n_public: int,
+    batch: int,
+    views: int,
+    beta: float = 0.0,
+    rep_clip: float = 1.0,
+    max_norm: float = 1.0,
+    task: Task = BINARY,
+) -> StepGradients:
+    """``step_gradients`` for K models of ``model``'s shape at once, on the same rows.
+
+    ``weights`` are the K models' parameters in ``model.parameters()`` order, each stacked on a
+    leading axis of K (``model`` gives the layer structure only); every tensor returned has that
+    leading axis too. The K passes run as batched products, so a step of K models costs little more
+    than a step of one: at this model size a step is per-operation overhead, paid once here. Each
+    model's rows sit in their own aligned blocks, so agreeing views still cancel exactly.
+    """
     blocks = _blocks(model)
     if blocks is None:
         raise TypeError("step_gradients runs TabularMLP (Linear, LayerNorm, exact GELU) only")
@@ -160,76 +191,81 @@ def step_gradients(
     if views not in (0, 1, 2) or (batch and not views) or len(x) != total or len(y) != total:
         raise ValueError(f"{len(x)} rows, {len(y)} labels: expected {total} for {n_public} public rows "
                          f"and {views} view(s) of {batch}")
-    head = model.head
+    models = len(weights[0])
+    layers = [weights[4 * index:4 * index + 4] for index in range(len(blocks))]
+    head_weight, head_bias = weights[-2:]
 
     saved = []
-    a = x
-    for linear, norm in blocks:
-        z = torch.addmm(linear.bias, a, linear.weight.t())
-        out, mean, rstd = torch.native_layer_norm(z, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        saved.append((a, z, out, mean, rstd))
+    a = x.expand(models, *x.shape)
+    for (linear_weight, linear_bias, gamma, shift), (_, norm) in zip(layers, blocks, strict=True):
+        z = torch.baddbmm(linear_bias.unsqueeze(1), a, linear_weight.transpose(1, 2))
+        normalised, mean, rstd = torch.native_layer_norm(z, norm.normalized_shape, None, None, norm.eps)
+        out = torch.addcmul(shift.unsqueeze(1), normalised, gamma.unsqueeze(1))
+        saved.append((a, z, normalised, out, mean, rstd))
         a = gelu(out)
     h = a
-    single = head.out_features == 1
-    logit = torch.addmm(head.bias, h, head.weight.t())
+    single = model.head.out_features == 1
+    logit = torch.baddbmm(head_bias.unsqueeze(1), h, head_weight.transpose(1, 2))
     if single:
-        logit = logit.view(-1)
+        logit = logit.view(models, -1)
 
-    losses, dlogit = task.losses_and_gradient(logit, y)  # dlogit: d loss / d output, row by row
-    public_loss = private_loss = logit.new_zeros(())
+    flat_losses, flat_dlogit = task.losses_and_gradient(logit.reshape(models * total, *logit.shape[2:]),
+                                                        y.expand(models, *y.shape).reshape(models * total,
+                                                                                           *y.shape[1:]))
+    losses, dlogit = flat_losses.view(models, total), flat_dlogit.view(logit.shape)  # dlogit: d loss / d output
+    public_loss = private_loss = logit.new_zeros(models)
     if n_public:
-        public_loss = losses[:n_public].mean()
-        dlogit[:n_public].div_(n_public)
-    dlogit[n_public:first] = 0.0
+        public_loss = losses[:, :n_public].mean(1)
+        dlogit[:, :n_public].div_(n_public)
+    dlogit[:, n_public:first] = 0.0
     if views:
-        per_view = dlogit[first:].view(views, block, *dlogit.shape[1:])
-        per_view[:, batch:] = 0.0
-        view_losses = losses[first:].view(views, block)[:, :batch].sum(1)
-        private_loss = view_losses[0] if views == 1 else view_losses[0] - view_losses[1]
+        per_view = dlogit[:, first:].view(models, views, block, *dlogit.shape[2:])
+        per_view[:, :, batch:] = 0.0
+        view_losses = losses[:, first:].view(models, views, block)[:, :, :batch].sum(2)
+        private_loss = view_losses[:, 0] if views == 1 else view_losses[:, 0] - view_losses[:, 1]
         if views == 2:
-            per_view[1].neg_()
-    grad = dlogit.unsqueeze(1) * head.weight if single else dlogit @ head.weight
+            per_view[:, 1].neg_()
+    grad = dlogit.unsqueeze(2) * head_weight if single else torch.bmm(dlogit, head_weight)
     if views == 2 and beta and batch:
         # β·min(1, ‖d‖²/C_h²): gradient ±2β d/C_h² on the two views where the clamp is inactive
         real, ref = slice(first, first + batch), slice(first + block, first + block + batch)
-        diff = h[real] - h[ref]
+        diff = h[:, real] - h[:, ref]
         distance = torch.linalg.vecdot(diff, diff) / rep_clip**2
-        private_loss = private_loss + beta * distance.clamp(max=1.0).sum()
-        push = diff * ((distance <= 1.0).to(diff.dtype) * (2 * beta / rep_clip**2)).unsqueeze(1)
-        grad[real] += push
-        grad[ref] -= push
+        private_loss = private_loss + beta * distance.clamp(max=1.0).sum(1)
+        push = diff * ((distance <= 1.0).to(diff.dtype) * (2 * beta / rep_clip**2)).unsqueeze(2)
+        grad[:, real] += push
+        grad[:, ref] -= push
 
     deltas = []
     for index in reversed(range(len(blocks))):
-        linear, norm = blocks[index]
-        _, z, out, mean, rstd = saved[index]
+        (linear_weight, _, gamma, _), (_, norm) = layers[index], blocks[index]
+        _, z, _, out, mean, rstd = saved[index]
         d_out = _aten.gelu_backward(grad, out)
-        d_z = _aten.native_layer_norm_backward(d_out, z, norm.normalized_shape, mean, rstd, norm.weight, norm.bias,
-                                               [True, False, False])[0]
+        d_z = _aten.native_layer_norm_backward(d_out * gamma.unsqueeze(1), z, norm.normalized_shape, mean, rstd,
+                                               None, None, [True, False, False])[0]
         deltas.append((d_out, d_z))
         if index:
-            grad = d_z @ linear.weight
+            grad = torch.bmm(d_z, linear_weight)
     deltas.reverse()
 
     public = None
     if n_public:
         public = []
         rows = slice(None, n_public)
-        for (_, norm), (a_in, z, _, mean, rstd), (d_out, d_z) in zip(blocks, saved, deltas, strict=True):
-            public += [d_z[rows].t() @ a_in[rows], d_z[rows].sum(0)]
-            public += _aten.native_layer_norm_backward(d_out[rows], z[rows], norm.normalized_shape, mean[rows],
-                                                       rstd[rows], norm.weight, norm.bias, [False, True, True])[1:]
+        for (a_in, _, normalised, _, _, _), (d_out, d_z) in zip(saved, deltas, strict=True):
+            public += [torch.bmm(d_z[:, rows].transpose(1, 2), a_in[:, rows]), d_z[:, rows].sum(1),
+                       (d_out[:, rows] * normalised[:, rows]).sum(1), d_out[:, rows].sum(1)]
         if single:
-            public += [(dlogit[rows] @ h[rows]).unsqueeze(0), dlogit[rows].sum(0, keepdim=True)]
+            public += [torch.bmm(dlogit[:, rows].unsqueeze(1), h[:, rows]), dlogit[:, rows].sum(1, keepdim=True)]
         else:
-            public += [dlogit[rows].t() @ h[rows], dlogit[rows].sum(0)]
+            public += [torch.bmm(dlogit[:, rows].transpose(1, 2), h[:, rows]), dlogit[:, rows].sum(1)]
 
-    private, norms = None, logit.new_zeros(0)
+    private, norms = None, logit.new_zeros(models, 0)
     if batch:
         private, norms = _clipped_private_sum(saved, deltas, dlogit, h, first, views, block, max_norm)
-        norms = norms[:batch]
+        norms = norms[:, :batch]
     elif views:
-        private = [torch.zeros_like(p) for p in model.parameters()]
+        private = [torch.zeros_like(w) for w in weights]
     return StepGradients(public, private, public_loss, private_loss, norms)
 
 
@@ -243,32 +279,32 @@ def _clipped_private_sum(
     block: int,
     max_norm: float,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Per-sample norms from Gram matrices, then ``Σ_i clip factor_i · g_i`` per parameter.
+    """Per-sample norms from Gram matrices, then ``Σ_i clip factor_i · g_i`` per parameter, for each model.
 
-    Rows from ``first`` on are viewed as ``(views, block, width)``: row i of every view
+    Rows from ``first`` on are viewed as ``(models, views, block, width)``: row i of every view
     belongs to sample i (padding samples have zero gradients and add nothing).
     """
-    shape = (views, block, -1)
+    models = len(h)
+    shape = (models, views, block, -1)
     rows = slice(first, None)
     linears, norms_ = [], []
-    for (a_in, z, _, mean, rstd), (d_out, d_z) in zip(saved, deltas, strict=True):
-        linears.append((d_z[rows].view(shape), a_in[rows].view(shape)))
-        normalised = (z[rows] - mean[rows]).mul_(rstd[rows])
-        norms_.append((d_out[rows].view(shape), normalised.view(shape)))
-    linears.append((dlogit[rows].view(shape), h[rows].view(shape)))
+    for (a_in, _, normalised, _, _, _), (d_out, d_z) in zip(saved, deltas, strict=True):
+        linears.append((d_z[:, rows].reshape(shape), a_in[:, rows].reshape(shape)))
+        norms_.append((d_out[:, rows].reshape(shape), normalised[:, rows].reshape(shape)))
+    linears.append((dlogit[:, rows].reshape(shape), h[:, rows].reshape(shape)))
 
-    squared = [torch.linalg.vecdot(_gram(d), _gram(a) + 1, dim=0).sum(0) for d, a in linears]
+    squared = [torch.linalg.vecdot(_gram(d), _gram(a) + 1, dim=1).sum(1) for d, a in linears]
     for d, normalised in norms_:
-        per_sample = torch.cat([(d * normalised).sum(0), d.sum(0)], 1)  # the sample's (γ, β) gradient
+        per_sample = torch.cat([(d * normalised).sum(1), d.sum(1)], 2)  # the sample's (γ, β) gradient
         squared.append(torch.linalg.vecdot(per_sample, per_sample))
     # rounding can push an exactly-zero paired norm slightly negative
     norms = torch.stack(squared).sum(0).clamp_(min=0).sqrt_()
-    factors = (max_norm / (norms + 1e-12)).clamp_(max=1.0).view(1, block, 1)
+    factors = (max_norm / (norms + 1e-12)).clamp_(max=1.0).view(models, 1, block, 1)
 
     summed = []
     for index, (d, a) in enumerate(linears):
         weighted = d * factors
-        summed += [torch.bmm(weighted.transpose(1, 2), a).sum(0), _blockwise_sum(weighted)]
+        summed += [torch.matmul(weighted.transpose(2, 3), a).sum(1), _blockwise_sum(weighted)]
         if index < len(norms_):
             d_norm, normalised = norms_[index]
             weighted_norm = d_norm * factors

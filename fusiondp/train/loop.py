@@ -9,9 +9,10 @@ to norm ≤ M. Tensors stay on the device; losses are read back once per epoch.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from fusiondp.metrics import f1_threshold, label_thresholds, target_metrics
 from fusiondp.models import TabularMLP, build_model
 from fusiondp.task import BINARY, Task
-from fusiondp.train.ghost import row_layout, step_gradients, supports
+from fusiondp.train.ghost import row_layout, stacked_step_gradients, supports
 from fusiondp.train.modes import Mode
 from fusiondp.train.private import PrivateLoss, noisy_private_gradient
 from fusiondp.train.settings import TrainSettings
@@ -149,28 +150,59 @@ def support_rep_clip(model: TabularMLP, real: torch.Tensor, reference: torch.Ten
     return max(float(torch.quantile(distance, REP_CLIP_QUANTILE)), 1e-3)
 
 
-class ModeStep:
-    """One optimisation step of a mode, with everything a step needs kept on the device.
+def _shared_parameters(models: list[TabularMLP]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One ``(models, parameters)`` buffer holding every model's parameters, and its per-tensor views.
 
-    Holds the model, the seeded generator, the minibatch order of the non-private modes
+    Each model's parameters are made views of its row (so evaluating a model reads the buffer as
+    trained); the returned views are ``(models, *shape)``, in ``parameters()`` order, as the fused pass
+    takes them. Entries follow ``parameters()`` order, the layout a noise draw of one vector has.
+    """
+    params = [list(model.parameters()) for model in models]
+    flat = torch.stack([torch.cat([p.detach().reshape(-1) for p in row]) for row in params])
+    weights, offset = [], 0
+    for index, first in enumerate(params[0]):
+        size = first.numel()
+        weights.append(flat[:, offset:offset + size].view(len(models), *first.shape))
+        for row, model_params in enumerate(params):
+            model_params[index].data = flat[row, offset:offset + size].view(first.shape)
+        offset += size
+    return flat, weights
+
+
+class ModeStep:
+    """One optimisation step of a mode, for one model or several trained in lockstep, kept on the device.
+
+    Holds the models, the seeded generator, the minibatch order of the non-private modes
     and the running loss sums, which are read back (one host sync) once per epoch. For the
-    library's MLP a step is one fused pass (``ghost.step_gradients``) over the rows
+    library's MLP a step is one fused pass (``ghost.stacked_step_gradients``) over the rows
     ``[public | real | reference]``, gathered into a buffer reused across steps; other
     models take autograd for the public term and ``torch.func`` for the private one.
+
+    ``sigma`` may list several noise multipliers (one model each: the ε of a curve). The models
+    start from the seed's one initialisation and see the seed's one stream of draws — public
+    rows, Poisson samples, the standard normal ξ scaled by each σ — exactly as separate runs with
+    that seed would; their parameters live side by side in one ``(models, parameters)`` buffer,
+    so one fused pass and a few whole-buffer operations step them all.
     """
 
     def __init__(self, data: TrainTensors, mode: Mode, settings: TrainSettings, *, seed: int,
-                 sigma: float | None) -> None:
-        self.data, self.mode, self.settings, self.sigma = data, mode, settings, sigma
+                 sigma: float | Sequence[float] | None) -> None:
+        self.data, self.mode, self.settings = data, mode, settings
+        sigmas = list(sigma) if isinstance(sigma, Sequence) else [sigma]
+        if not sigmas or (len(sigmas) > 1 and not mode.is_private):
+            raise ValueError(f"mode {mode.name} trains one model per run (got {len(sigmas)} noise multipliers)")
+        self.sigma = sigmas[0]
         device = data.y.device
         self.generator = torch.Generator(device=device).manual_seed(seed)
         public_only = mode.public_view == "public_only"
         self.x_eval_val = data.x_val_hybrid[:, data.public_features] if public_only else data.x_val_hybrid
         self.x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
         self.model = build_model(self.x_eval_test.shape[1], settings.hidden, seed, device, data.task.outputs)
+        self.models = [self.model] + [copy.deepcopy(self.model) for _ in sigmas[1:]]
         self.params = dict(self.model.named_parameters())
-        self.param_list = list(self.params.values())
+        self.param_list = list(self.model.parameters())
         self.param_sizes = [p.numel() for p in self.param_list]
+        self.flat, self.weights = _shared_parameters(self.models)
         self.n_rows = len(data.y)
         self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
         self.x_public = data.view(mode.public_view) if mode.public_view else None
@@ -178,8 +210,10 @@ class ModeStep:
         self.private_loss: PrivateLoss | None = None
         self.views = 0
         if mode.is_private:
-            if sigma is None:
+            if any(s is None for s in sigmas):
                 raise ValueError(f"mode {mode.name} needs a noise multiplier")
+            self.noise_scale = torch.tensor(sigmas, dtype=self.flat.dtype, device=device).mul_(
+                settings.max_grad_norm).unsqueeze(1)
             calibrated = mode.private_loss == "calibrated"
             if calibrated:
                 self.rep_clip = settings.rep_clip or support_rep_clip(
@@ -188,11 +222,15 @@ class ModeStep:
             self.x_ref = data.view(mode.private_view)
             self.views = 2 if calibrated else 1
         self.alpha = settings.alpha if mode.public_view else 1.0
-        self.public_loss_sum = torch.zeros((), device=device)
+        self.public_loss_sum = torch.zeros(len(self.models), device=device)
         self.public_steps = 0
         self.order = torch.randperm(self.n_rows, generator=self.generator, device=device)
         self.cursor = 0
         self.fused = supports(self.model)
+        if len(self.models) > 1 and not self.fused:
+            raise ValueError("several models train in lockstep only through the fused pass (the library's MLP)")
+        self.tensor_of_entry = torch.repeat_interleave(torch.arange(len(self.param_sizes), device=device),
+                                                       torch.tensor(self.param_sizes, device=device))
         self.every_public_row = (self.x_public is not None and mode.is_private
                                  and settings.public_batch_size >= self.n_rows)
         width = (self.x_public if self.x_public is not None else data.x_real).shape[1]
@@ -214,13 +252,25 @@ class ModeStep:
         return rows
 
     def __call__(self) -> None:
-        update = self._fused_update() if self.fused else self._autograd_update()
+        if self.fused:
+            self.flat.sub_(self._fused_update(), alpha=self.settings.lr)
+            if self.settings.param_bound is not None:
+                self._project()
+            return
         params = self.param_list
+        update = self._autograd_update()
         with torch.no_grad():
             torch._foreach_add_(params, update, alpha=-self.settings.lr)
             if self.settings.param_bound is not None:
                 norms = torch.stack(torch._foreach_norm(params))
                 torch._foreach_mul_(params, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
+
+    def _project(self) -> None:
+        """Scale each parameter tensor of each model to norm ≤ M, all in a few whole-buffer operations."""
+        squares = self.flat.new_zeros(len(self.flat), len(self.param_sizes))
+        squares.index_add_(1, self.tensor_of_entry, self.flat.square())
+        factors = squares.sqrt_().reciprocal_().mul_(self.settings.param_bound).clamp_(max=1.0)
+        self.flat.mul_(factors.index_select(1, self.tensor_of_entry))
 
     def _sample_private_rows(self) -> torch.Tensor:
         return poisson_sample(self.n_rows, self.q, self.generator)
@@ -268,30 +318,24 @@ class ModeStep:
                 self.y_rows[first + block:first + block + batch] = self.y_rows[first:first + batch]
         return self.x_rows[:total], self.y_rows[:total], n_public, batch
 
-    def _noise(self) -> list[torch.Tensor]:
-        """``N(0, I)`` for every parameter tensor, drawn as one vector."""
-        first = self.param_list[0]
-        noise = torch.randn(sum(self.param_sizes), generator=self.generator, device=first.device, dtype=first.dtype)
-        return [chunk.view_as(p) for chunk, p in zip(noise.split(self.param_sizes), self.param_list, strict=True)]
-
-    def _fused_update(self) -> list[torch.Tensor]:
-        """``g_pub + α (Σ_i clip(g_i) + σCξ) / B`` from one pass over this step's rows."""
+    def _fused_update(self) -> torch.Tensor:
+        """``g_pub + α (Σ_i clip(g_i) + σCξ) / B`` for every model, ``(models, parameters)``, from one pass."""
         x, y, n_public, batch = self._step_rows()
-        out = step_gradients(self.model, x, y, n_public=n_public, batch=batch, views=self.views,
-                             beta=self.settings.beta, rep_clip=self.rep_clip or 1.0,
-                             max_norm=self.settings.max_grad_norm, task=self.data.task)
-        update = out.public
-        if update is not None:
+        out = stacked_step_gradients(self.model, self.weights, x, y, n_public=n_public, batch=batch,
+                                     views=self.views, beta=self.settings.beta, rep_clip=self.rep_clip or 1.0,
+                                     max_norm=self.settings.max_grad_norm, task=self.data.task)
+        models = len(self.models)
+        update = None
+        if out.public is not None:
+            update = torch.cat([g.reshape(models, -1) for g in out.public], 1)
             self.public_loss_sum += out.public_loss
             self.public_steps += 1
         if out.private is not None:
-            assert self.sigma is not None
-            noised = torch._foreach_add(out.private, self._noise(), alpha=self.sigma * self.settings.max_grad_norm)
+            noise = torch.randn(self.flat.shape[1], generator=self.generator, device=self.flat.device,
+                                dtype=self.flat.dtype)  # ξ ~ N(0, I), one draw shared by the models
+            noised = torch.cat([g.reshape(models, -1) for g in out.private], 1).addcmul_(self.noise_scale, noise)
             weight = self.alpha / (self.q * self.n_rows)
-            if update is None:
-                update = torch._foreach_mul(noised, weight)
-            else:
-                torch._foreach_add_(update, noised, alpha=weight)
+            update = noised.mul_(weight) if update is None else update.add_(noised, alpha=weight)
         assert update is not None, "every mode has a public or a private term"
         return update
 
@@ -323,33 +367,36 @@ class ModeStep:
         assert update is not None, "every mode has a public or a private term"
         return update
 
-    def take_losses(self) -> float:
-        """Mean public loss per step since the last call.
+    def take_losses(self) -> list[float]:
+        """Each model's mean public loss per step since the last call.
 
         The private loss is never read back: Σ ℓ_i over the sampled rows is an unnoised
         statistic of the private rows, and whatever leaves the loop may be shown or exported
         (METHOD.md §5).
         """
-        public = float(self.public_loss_sum) / self.public_steps if self.public_steps else float("nan")
+        steps = self.public_steps or float("nan")
+        public = [float(total) / steps for total in self.public_loss_sum.cpu()]
         self.public_loss_sum.zero_()
         self.public_steps = 0
         return public
 
 
-def train_mode(
+def train_models(
     data: TrainTensors,
     mode: Mode,
     settings: TrainSettings,
     *,
     seed: int,
-    sigma: float | None,
-    epsilon_at: Callable[[int], float | None] = lambda steps: None,
-    on_epoch: Callable[[EpochReport], None] | None = None,
+    sigmas: Sequence[float | None],
+    epsilon_at: Sequence[Callable[[int], float | None]],
+    on_epoch: Callable[[int, EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> TrainOutcome:
-    """Train one model in ``mode`` and score it on the real test rows."""
-    runner = ModeStep(data, mode, settings, seed=seed, sigma=sigma)
-    history: list[dict[str, Any]] = []
+) -> list[TrainOutcome]:
+    """Train one model per noise multiplier in ``mode``, in lockstep (``ModeStep``), and score each on the
+    real test rows. ``epsilon_at[k]`` and ``on_epoch(k, report)`` speak for model k; each outcome's wall
+    time is the whole lockstep training's."""
+    runner = ModeStep(data, mode, settings, seed=seed, sigma=list(sigmas))
+    histories: list[list[dict[str, Any]]] = [[] for _ in runner.models]
     started = time.perf_counter()
     step, epoch, cancelled = 0, 0, False
     task = data.task
@@ -358,28 +405,35 @@ def train_mode(
         runner()
         step += 1
         if step == runner.epoch_ends[epoch]:
-            public_loss = runner.take_losses()
-            val = target_metrics(task.kind, y_val, predict_proba(runner.model, runner.x_eval_val, task))
-            report = EpochReport(
-                mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
-                steps=runner.total_steps, public_loss=public_loss, val_auroc=val.get("auroc", float("nan")),
-                epsilon_spent=epsilon_at(step), val_r2=val.get("r2"),
-            )
-            history.append(report.to_dict())
-            if on_epoch is not None:
-                on_epoch(report)
+            for index, (model, public_loss) in enumerate(zip(runner.models, runner.take_losses(), strict=True)):
+                val = target_metrics(task.kind, y_val, predict_proba(model, runner.x_eval_val, task))
+                report = EpochReport(
+                    mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
+                    steps=runner.total_steps, public_loss=public_loss, val_auroc=val.get("auroc", float("nan")),
+                    epsilon_spent=epsilon_at[index](step), val_r2=val.get("r2"),
+                )
+                histories[index].append(report.to_dict())
+                if on_epoch is not None:
+                    on_epoch(index, report)
             epoch += 1
         if should_stop is not None and should_stop():
             cancelled = True
             break
     wall = time.perf_counter() - started
+    return [TrainOutcome(model, _test_metrics(model, runner, y_val), history, step, runner.rep_clip, wall, cancelled)
+            for model, history in zip(runner.models, histories, strict=True)]
+
+
+def _test_metrics(model: TabularMLP, runner: ModeStep, y_val: np.ndarray) -> dict[str, float]:
+    """A trained model's metrics on the real test rows, at the threshold its validation rows choose."""
+    task = runner.data.task
     threshold: float | np.ndarray = 0.5
     if task.kind == "binary":  # metrics.THRESHOLD_RULE: chosen on validation rows, public information
-        threshold = f1_threshold(y_val, predict_proba(runner.model, runner.x_eval_val, task))
+        threshold = f1_threshold(y_val, predict_proba(model, runner.x_eval_val, task))
     elif task.kind == "multilabel":  # the same rule, label by label
-        threshold = label_thresholds(y_val, predict_proba(runner.model, runner.x_eval_val, task))
-    metrics = target_metrics(task.kind, task.label_values(data.y_test.cpu().numpy()),
-                             predict_proba(runner.model, runner.x_eval_test, task), threshold)
+        threshold = label_thresholds(y_val, predict_proba(model, runner.x_eval_val, task))
+    metrics = target_metrics(task.kind, task.label_values(runner.data.y_test.cpu().numpy()),
+                             predict_proba(model, runner.x_eval_test, task), threshold)
     if task.kind == "binary":
         metrics["threshold"] = threshold
-    return TrainOutcome(runner.model, metrics, history, step, runner.rep_clip, wall, cancelled)
+    return metrics
