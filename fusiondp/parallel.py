@@ -111,15 +111,14 @@ def _ready() -> None:
 
 
 def lockstep_groups(runs: Sequence[Run]) -> list[list[int]]:
-    """Indices into ``runs`` of the trainings a command does: the ε of one private (mode, seed) train in
-    lockstep (``pipeline.fit_runs``), every other run alone. Larger groups first, so that the longest
-    trainings start first when several processes share them; otherwise in the order of ``runs``."""
+    """Indices into ``runs`` of the trainings a command does, in the order of ``runs``: the ε of one private
+    (mode, seed) train in lockstep (``pipeline.fit_runs``), every other run alone."""
     from fusiondp.train.modes import get_mode
 
     groups: dict[tuple[str, int] | int, list[int]] = {}
     for index, (_, mode, seed) in enumerate(runs):
         groups.setdefault((mode, seed) if get_mode(mode).is_private else index, []).append(index)
-    return sorted(groups.values(), key=len, reverse=True)
+    return list(groups.values())
 
 
 def _train_group(prepared: PreparedData, runs: Sequence[Run], group: list[int],
@@ -208,7 +207,7 @@ class TrainingPool:
         self._shipped += 1  # a new file name per preparation: workers cache what they loaded by its path
         data_path = Path(self._folder.name) / f"prepared-{self._shipped}.pkl"
         data_path.write_bytes(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))
-        groups = lockstep_groups(runs)
+        groups = sorted(lockstep_groups(runs), key=len, reverse=True)  # the longest trainings start first
         futures: list[Future[list[RunRecord]]] = [self._pool.submit(_train_in_worker, str(data_path), runs, group)
                                                   for group in groups]
         pending: set[Future[list[RunRecord]]] = set(futures)

@@ -86,7 +86,7 @@ def test_lockstep_groups_gather_the_epsilons_of_one_private_mode_and_seed() -> N
     runs = curve_runs(["sgd_ori", "fusiondp", "dpsgd"], [0, 1], [0.5, 1.0, 4.0])
     groups = lockstep_groups(runs)
     assert sorted(index for group in groups for index in group) == list(range(len(runs)))
-    assert [len(group) for group in groups] == [3, 3, 3, 3, 1, 1]  # the longest trainings first
+    assert [len(group) for group in groups] == [1, 1, 3, 3, 3, 3]  # in the order of the runs
     for group in groups:
         assert len({runs[index][1:] for index in group}) == 1  # one (mode, seed)
         assert sorted(runs[index][0] for index in group) == ([0.5, 1.0, 4.0] if len(group) > 1 else [0.5])
