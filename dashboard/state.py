@@ -28,7 +28,8 @@ from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunCon
 from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.errors import MissingDeclarations
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, Progress, fit_run, prepare_splits, split_for
+from fusiondp.parallel import lockstep_groups
+from fusiondp.pipeline import PreparedData, Progress, fit_runs, prepare_splits, split_for
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
@@ -577,24 +578,29 @@ class TrainingJob:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     done: bool = False
-    epsilon: float | None = None
-    """Target ε of the run in progress (``None`` for a non-private reference, which has none)."""
+    epsilons: list[float] = field(default_factory=list)
+    """Target ε of the models in training now: a private mode's ε train in lockstep (empty for a non-private
+    reference, which has none)."""
 
     def start(self) -> None:
         threading.Thread(target=self._work, name="fusiondp-training", daemon=True).start()
 
-    def _on_epoch(self, report: EpochReport) -> None:
-        self.epochs.append({**report.to_dict(), "epsilon": self.epsilon})
-
     def _work(self) -> None:
         try:
-            for epsilon, mode, seed in self.runs:
-                self.epsilon = epsilon if MODES[mode].is_private else None
-                record, model = fit_run(self.prepared[epsilon], mode, seed, on_epoch=self._on_epoch,
-                                        should_stop=self.cancel.is_set)
-                self.models.append(model)  # before the record: a polling reader never finds a record without its model
-                self.records.append(record)
-                if record.cancelled:
+            for group in lockstep_groups(self.runs):
+                _, mode, seed = self.runs[group[0]]
+                epsilons = [self.runs[index][0] for index in group]
+                self.epsilons = epsilons if MODES[mode].is_private else []
+
+                def on_epoch(index: int, report: EpochReport, epsilons: list[float] = self.epsilons) -> None:
+                    self.epochs.append({**report.to_dict(), "epsilon": epsilons[index] if epsilons else None})
+
+                fitted = fit_runs(self.prepared[epsilons[0]], mode, seed, epsilons, on_epoch=on_epoch,
+                                  should_stop=self.cancel.is_set)
+                for record, model in fitted:  # the model first: a polling reader never finds a record without it
+                    self.models.append(model)
+                    self.records.append(record)
+                if any(record.cancelled for record, _ in fitted):
                     break
         except FusionDPError as exc:
             self.error = error_message(exc)

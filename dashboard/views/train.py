@@ -118,16 +118,22 @@ def progress() -> None:
     job: state.TrainingJob | None = st.session_state.job
     if job is None:
         return
-    finished = len(job.records)
+    finished = sum(not record.cancelled for record in job.records)
     last = job.epochs[-1] if job.epochs else None
-    fraction = finished / len(job.runs)
-    if last is not None and not job.done:
-        fraction += last["epoch"] / last["epochs"] / len(job.runs)
+    fraction = len(job.records) / len(job.runs)
+    if last is not None and not job.done:  # the models in training now, in lockstep: one per ε of a private mode
+        fraction += last["epoch"] / last["epochs"] * max(len(job.epsilons), 1) / len(job.runs)
     st.progress(min(fraction, 1.0), text=f"{finished} of {len(job.runs)} models trained")
     if last is not None:
-        epsilon = "" if last["epsilon"] is None else f" at ε = {last['epsilon']:g}"
-        spent = "—" if last["epsilon_spent"] is None else f"{last['epsilon_spent']:.3g}"
-        loss = "" if not math.isfinite(last["public_loss"]) else f" · public loss {last['public_loss']:.4f}"
+        # a private mode's ε train in lockstep: the reports of that epoch, one per ε
+        current = [report for report in job.epochs[-max(len(job.epsilons), 1):]
+                   if (report["mode"], report["seed"], report["epoch"]) == (last["mode"], last["seed"], last["epoch"])]
+        epsilons = ", ".join(f"{r['epsilon']:g}" for r in current if r["epsilon"] is not None)
+        epsilon = f" at ε = {epsilons}" if epsilons else ""
+        spent = ("—" if last["epsilon_spent"] is None
+                 else ", ".join(f"{r['epsilon_spent']:.3g}" for r in current))
+        loss = ("" if len(current) > 1 or not math.isfinite(last["public_loss"])
+                else f" · public loss {last['public_loss']:.4f}")
         st.markdown(f"{'Last' if job.done else 'Current'}: `{last['mode']}`{epsilon}, seed {last['seed']} · "
                     f"epoch {last['epoch']}/{last['epochs']}{loss} · ε spent so far {spent}")
         kind = next(iter(job.prepared.values())).tensors.task.kind
@@ -143,7 +149,9 @@ def progress() -> None:
     if job.error:
         st.error(job.error, icon="⚠️")
     elif job.cancel.is_set():
-        st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished; their results are kept.")
+        stopped = len(job.records) - finished
+        st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished"
+                   + (f", {stopped} stopped early" if stopped else "") + "; their results are kept.")
     else:
         st.success(f"Done: {finished} models trained.")
     if job.records:
