@@ -36,7 +36,7 @@ import math
 import multiprocessing
 import pickle
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing
 from pathlib import Path
@@ -51,7 +51,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import PreparedData, fit_run, prepare
+from fusiondp.pipeline import PreparedData, fit_runs, prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
     Relation,
@@ -260,29 +260,50 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def execute_task(prepared: PreparedData, task: SweepTask, audit_rows: int | None = None) -> dict[str, Any]:
-    """Train one task on shared prepared data; return its ``runs.jsonl`` line.
+def lockstep_tasks(tasks: Sequence[SweepTask]) -> list[list[SweepTask]]:
+    """The tasks in trainings: a private mode's tasks that differ in ε alone train in lockstep
+    (``pipeline.fit_runs``), every other task alone. Larger groups first, so the longest trainings start first."""
+    groups: dict[str, list[SweepTask]] = {}
+    for task in tasks:
+        key = (_digest({**task.config.to_dict(), "epsilon": None}) if get_mode(task.mode).is_private
+               else task.key)
+        groups.setdefault(key, []).append(task)
+    return sorted(groups.values(), key=len, reverse=True)
 
-    Also scores the model on the *real* validation rows (``val_auroc_real``; ``val_r2_real`` for a
+
+def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows: int | None = None,
+                  wanted: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Train one ``lockstep_tasks`` group on shared prepared data; return the ``runs.jsonl`` lines of its tasks
+    whose key is ``wanted`` (default: all). A resumed sweep trains a group whole, so that a run's numbers do not
+    depend on which of its group's runs an interrupted sweep had finished.
+
+    Also scores each model on the *real* validation rows (``val_auroc_real``; ``val_r2_real`` for a
     regression target) so that ``select_best(by="val_real")`` is possible; that number is never used
     unless asked.
-    With ``audit_rows`` the model is audited here, where it exists (workers return rows,
+    With ``audit_rows`` each model is audited here, where it exists (workers return rows,
     not models), on that many training and held-out rows.
     """
-    run_prepared = dataclasses.replace(prepared, config=task.config)
-    record, model = fit_run(run_prepared, task.mode, task.seed)
+    first = tasks[0]
+    fitted = fit_runs(dataclasses.replace(prepared, config=first.config), first.mode, first.seed,
+                      [task.config.epsilon for task in tasks])
     x_val = real_features(prepared, prepared.splits.val)
-    if get_mode(task.mode).public_view == "public_only":
+    if get_mode(first.mode).public_view == "public_only":
         x_val = x_val[:, prepared.tensors.public_features]
     target = prepared.tensors.task
-    real = target_metrics(target.kind, target.label_values(prepared.tensors.y_val.cpu().numpy()),
-                          predict_proba(model, x_val, target))[selection_metric(target.kind)]
-    row = row_from_record(record, task.knobs, real)
-    if audit_rows is not None:
-        summary = audit_model(run_prepared, model, task.mode, rows=audit_rows, seed=task.seed).summary()
-        row.update({name: _finite(summary[name]) for name in AUDIT_FIELDS})
-    row["key"] = task.key
-    return {"key": task.key, "row": row, "record": record.to_dict()}
+    y_val = target.label_values(prepared.tensors.y_val.cpu().numpy())
+    entries = []
+    for task, (record, model) in zip(tasks, fitted, strict=True):
+        if wanted is not None and task.key not in wanted:
+            continue
+        real = target_metrics(target.kind, y_val, predict_proba(model, x_val, target))[selection_metric(target.kind)]
+        row = row_from_record(record, task.knobs, real)
+        if audit_rows is not None:
+            run_prepared = dataclasses.replace(prepared, config=task.config)
+            summary = audit_model(run_prepared, model, task.mode, rows=audit_rows, seed=task.seed).summary()
+            row.update({name: _finite(summary[name]) for name in AUDIT_FIELDS})
+        row["key"] = task.key
+        entries.append({"key": task.key, "row": row, "record": record.to_dict()})
+    return entries
 
 
 _WORKER_DATA: dict[str, PreparedData] = {}
@@ -294,8 +315,8 @@ def _init_worker(payload: bytes) -> None:
     _WORKER_DATA.update(pickle.loads(payload))
 
 
-def _run_in_worker(task: SweepTask, audit_rows: int | None) -> dict[str, Any]:
-    return execute_task(_WORKER_DATA[task.prepare_key], task, audit_rows)
+def _run_in_worker(tasks: list[SweepTask], audit_rows: int | None, wanted: frozenset[str]) -> list[dict[str, Any]]:
+    return execute_tasks(_WORKER_DATA[tasks[0].prepare_key], tasks, audit_rows, wanted)
 
 
 class _RayRunner:
@@ -305,19 +326,19 @@ class _RayRunner:
         one_thread()
         self.prepared: dict[str, PreparedData] = pickle.loads(payload)
 
-    def run(self, task: SweepTask, audit_rows: int | None) -> dict[str, Any]:
-        return execute_task(self.prepared[task.prepare_key], task, audit_rows)
+    def run(self, tasks: list[SweepTask], audit_rows: int | None, wanted: frozenset[str]) -> list[dict[str, Any]]:
+        return execute_tasks(self.prepared[tasks[0].prepare_key], tasks, audit_rows, wanted)
 
 
-def _run_local(tasks: Sequence[SweepTask], payload: bytes, workers: int,
+def _run_local(groups: Sequence[list[SweepTask]], wanted: frozenset[str], payload: bytes, workers: int,
                audit_rows: int | None) -> Iterator[dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(payload,)) as pool:
-        futures = [pool.submit(_run_in_worker, task, audit_rows) for task in tasks]
+        futures = [pool.submit(_run_in_worker, group, audit_rows, wanted) for group in groups]
         try:
             for future in as_completed(futures):
-                yield future.result()
+                yield from future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -331,8 +352,8 @@ def _import_ray() -> Any:
     return ray
 
 
-def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None, address: str | None,
-             audit_rows: int | None) -> Iterator[dict[str, Any]]:
+def _run_ray(groups: Sequence[list[SweepTask]], wanted: frozenset[str], payload: bytes, workers: int | None,
+             address: str | None, audit_rows: int | None) -> Iterator[dict[str, Any]]:
     ray = _import_ray()
     from ray.util import ActorPool
 
@@ -341,14 +362,16 @@ def _run_ray(tasks: Sequence[SweepTask], payload: bytes, workers: int | None, ad
         if address:
             ray.init(address=address)
         else:
-            ray.init(num_cpus=workers or default_workers(len(tasks)), include_dashboard=False)
+            ray.init(num_cpus=workers or default_workers(len(groups)), include_dashboard=False)
     try:
         actors_wanted = workers or int(ray.cluster_resources().get("CPU", 1))
         shared = ray.put(payload)
         runner = ray.remote(num_cpus=1)(_RayRunner)
-        pool = ActorPool([runner.remote(shared) for _ in range(max(1, min(actors_wanted, len(tasks))))])
+        pool = ActorPool([runner.remote(shared) for _ in range(max(1, min(actors_wanted, len(groups))))])
         try:
-            yield from pool.map_unordered(lambda actor, task: actor.run.remote(task, audit_rows), list(tasks))
+            for entries in pool.map_unordered(lambda actor, group: actor.run.remote(group, audit_rows, wanted),
+                                              list(groups)):
+                yield from entries
         except ray.exceptions.RayTaskError as exc:
             if isinstance(exc.cause, FusionDPError):
                 raise exc.cause from None
@@ -430,12 +453,14 @@ def run_sweep(
     write_text_atomic(runs_path, "".join(json.dumps(entry, allow_nan=False) + "\n" for entry in done.values()))
 
     audit_rows = grid.audit_rows if grid.audit else None
-    pending = [task for task in tasks if task.key not in done or (grid.audit and not _audited(done[task.key]))]
+    pending = frozenset(task.key for task in tasks
+                        if task.key not in done or (grid.audit and not _audited(done[task.key])))
     if pending:
-        payload = pickle.dumps(_prepare_all(pending))
-        n_workers = workers or default_workers(len(pending))
-        results = (_run_local(pending, payload, n_workers, audit_rows) if backend == "local"
-                   else _run_ray(pending, payload, workers, address, audit_rows))
+        groups = [group for group in lockstep_tasks(tasks) if any(task.key in pending for task in group)]
+        payload = pickle.dumps(_prepare_all([task for group in groups for task in group]))
+        n_workers = workers or default_workers(len(groups))
+        results = (_run_local(groups, pending, payload, n_workers, audit_rows) if backend == "local"
+                   else _run_ray(groups, pending, payload, workers, address, audit_rows))
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), unit="run", disable=not progress,
                    file=sys.stderr, desc=f"sweep ({backend})")
         with closing(results), open(runs_path, "a", encoding="utf-8") as log_file, bar:

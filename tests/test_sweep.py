@@ -24,6 +24,7 @@ from fusiondp.sweep import (
     SELECTION_LABELS,
     SweepGrid,
     expand,
+    lockstep_tasks,
     needs_selection,
     run_sweep,
     select_best,
@@ -90,6 +91,18 @@ def test_alpha_zero_runs_really_ignore_the_collapsed_knobs() -> None:
         outputs[alpha, clip] = predict_proba(model, prepared.tensors.x_test)
     assert np.array_equal(outputs[0.0, 1.0], outputs[0.0, 3.0])
     assert not np.allclose(outputs[3.0, 1.0], outputs[3.0, 3.0])
+
+
+def test_a_private_modes_epsilons_train_in_lockstep() -> None:
+    """Tasks that differ in ε alone are one training; anything else (α, seed, mode) keeps them apart."""
+    tasks = expand(tiny_grid(seeds=[0, 1]))
+    groups = lockstep_tasks(tasks)
+    assert sorted(task.key for group in groups for task in group) == sorted(task.key for task in tasks)
+    # sgd_ori: one run per seed; dpsgd (ignores α): both ε per seed; fusiondp: both ε per (α, seed)
+    assert [len(group) for group in groups] == [2] * 6 + [1] * 2
+    for group in groups:
+        assert len({(task.mode, task.seed, task.config.alpha, task.prepare_key) for task in group}) == 1
+        assert len({task.epsilon for task in group}) == len(group)
 
 
 def test_expand_prepares_once_per_split_and_imputer() -> None:
