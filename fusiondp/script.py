@@ -2,8 +2,8 @@
 
 The script holds the resolved ``RunConfig`` and the ε grid, prepares the table once (split,
 imputation, encoding: nothing there reads ε) and trains every (ε, mode, seed) of
-``fusiondp.pipeline.curve_runs``, as the dashboard and ``fusiondp run --grid`` do, so the
-same table and seeds give the same records.
+``fusiondp.pipeline.curve_runs`` (a DP mode's ε in lockstep, ``fusiondp.parallel.train_sequentially``),
+as the dashboard and ``fusiondp run --epsilon`` do, so the same table and seeds give the same records.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from __future__ import annotations
 import argparse
 
 from fusiondp import RunConfig
-from fusiondp.pipeline import curve_runs, prepare, save_results, train_run, with_epsilon
+from fusiondp.parallel import train_sequentially
+from fusiondp.pipeline import curve_runs, prepare, save_results
 from fusiondp.record import summarize
 from fusiondp.verdicts import run_verdicts
 
@@ -47,10 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     config = RunConfig.build(**{{**CONFIG, "data": args.table, "support_data": args.support}})
     prepared = prepare(config)
-    records = []
-    for epsilon, mode, seed in curve_runs(config.modes, config.seeds, EPSILONS):
-        print(f"training {{mode}} at ε = {{epsilon:g}}, seed {{seed}}", flush=True)
-        records.append(train_run(with_epsilon(prepared, epsilon), mode, seed))
+    runs = curve_runs(config.modes, config.seeds, EPSILONS)
+    print(f"training {{len(runs)}} models (each DP mode's ε in lockstep, one seed at a time)", flush=True)
+    records = train_sequentially(prepared, runs)
     summary = summarize(records)
     shown = [c for c in ("mode", "epsilon", "seeds", "auroc_mean", "auprc_mean", "accuracy_mean", "f1_mean",
                          "micro_f1_mean", "macro_f1_mean", "r2_mean", "rmse_mean", "epsilon_spent") if c in summary]
