@@ -230,6 +230,10 @@ def _print_summary(records: list) -> None:
     typer.echo("")
     if threshold := threshold_note(records):
         typer.echo(f"  {threshold}")
+    lockstep = max(record.timing.get("models_in_lockstep", 1) for record in records)
+    if lockstep > 1:
+        typer.echo(f"  time s: a DP mode's ε of one seed trained in lockstep ({lockstep} models, one training); "
+                   "each of their rows shows that training's time")
     for adjacency in dict.fromkeys(table["adjacency"]):
         typer.echo(f"  {adjacency}: {ADJACENCY_EXPLAINED[adjacency]}")
     records = table.to_dict(orient="records")

@@ -81,7 +81,9 @@ def test_cli_multi_epsilon_prepares_once_and_prints_the_curve(tmp_path: Path) ->
     assert result.stdout.count("imputer: gbdt") == 1, "one preparation serves every ε"
     assert "Privacy-utility curve" in result.stdout and "reference sgd_pub" in result.stdout
     assert "WARNING: income_poverty_ratio" in result.stdout, "a column whose imputation loses its missingness is named"
+    assert "trained in lockstep (2 models, one training)" in result.stdout, "the shared time column is explained"
     records = json.loads((out / "results.json").read_text())["records"]
+    assert {r["mode"]: r["timing"]["models_in_lockstep"] for r in records} == {"fusiondp": 2, "dpsgd": 2, "sgd_pub": 1}
     runs = sorted((r["mode"], r["privacy"]["epsilon_target"], r["seed"]) for r in records)
     assert runs == sorted([(m, e, s) for m in ("fusiondp", "dpsgd") for e in (0.5, 2.0) for s in (0, 1)]
                           + [("sgd_pub", None, 0), ("sgd_pub", None, 1)])
