@@ -201,7 +201,6 @@ class ModeStep:
         self.models = [self.model] + [copy.deepcopy(self.model) for _ in sigmas[1:]]
         self.params = dict(self.model.named_parameters())
         self.param_list = list(self.model.parameters())
-        self.param_sizes = [p.numel() for p in self.param_list]
         self.flat, self.weights = _shared_parameters(self.models)
         self.n_rows = len(data.y)
         self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
@@ -229,8 +228,8 @@ class ModeStep:
         self.fused = supports(self.model)
         if len(self.models) > 1 and not self.fused:
             raise ValueError("several models train in lockstep only through the fused pass (the library's MLP)")
-        self.tensor_of_entry = torch.repeat_interleave(torch.arange(len(self.param_sizes), device=device),
-                                                       torch.tensor(self.param_sizes, device=device))
+        self.model_tensors = [weight[index] for index in range(len(self.models)) for weight in self.weights]
+        """Every model's parameter tensors, as views of the buffer: what the norm bound projects."""
         self.every_public_row = (self.x_public is not None and mode.is_private
                                  and settings.public_batch_size >= self.n_rows)
         width = (self.x_public if self.x_public is not None else data.x_real).shape[1]
@@ -252,25 +251,17 @@ class ModeStep:
         return rows
 
     def __call__(self) -> None:
-        if self.fused:
-            self.flat.sub_(self._fused_update(), alpha=self.settings.lr)
-            if self.settings.param_bound is not None:
-                self._project()
-            return
-        params = self.param_list
-        update = self._autograd_update()
+        update = self._fused_update() if self.fused else self._autograd_update()
         with torch.no_grad():
-            torch._foreach_add_(params, update, alpha=-self.settings.lr)
-            if self.settings.param_bound is not None:
-                norms = torch.stack(torch._foreach_norm(params))
-                torch._foreach_mul_(params, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
-
-    def _project(self) -> None:
-        """Scale each parameter tensor of each model to norm ≤ M, all in a few whole-buffer operations."""
-        squares = self.flat.new_zeros(len(self.flat), len(self.param_sizes))
-        squares.index_add_(1, self.tensor_of_entry, self.flat.square())
-        factors = squares.sqrt_().reciprocal_().mul_(self.settings.param_bound).clamp_(max=1.0)
-        self.flat.mul_(factors.index_select(1, self.tensor_of_entry))
+            if self.fused:
+                self.flat.sub_(update, alpha=self.settings.lr)
+                tensors = self.model_tensors
+            else:
+                tensors = self.param_list
+                torch._foreach_add_(tensors, update, alpha=-self.settings.lr)
+            if self.settings.param_bound is not None:  # each parameter tensor of each model to norm ≤ M
+                norms = torch.stack(torch._foreach_norm(tensors))
+                torch._foreach_mul_(tensors, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
 
     def _sample_private_rows(self) -> torch.Tensor:
         return poisson_sample(self.n_rows, self.q, self.generator)
