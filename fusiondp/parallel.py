@@ -145,11 +145,15 @@ def _train_in_worker(data_path: str, runs: Sequence[Run], group: list[int]) -> l
 def train_sequentially(prepared: PreparedData, runs: Sequence[Run],
                        on_epoch: EpochCallback | None = None) -> list[RunRecord]:
     """Every run in this process (one run, a GPU, or no worker processes), the ε of a (mode, seed) in lockstep."""
-    records: list[RunRecord | None] = [None] * len(runs)
-    for group in lockstep_groups(runs):
-        for index, record in zip(group, _train_group(prepared, runs, group, on_epoch), strict=True):
-            records[index] = record
-    return [record for record in records if record is not None]
+    groups = lockstep_groups(runs)
+    return _in_run_order(groups, [_train_group(prepared, runs, group, on_epoch) for group in groups])
+
+
+def _in_run_order(groups: Sequence[list[int]], trained: Sequence[list[RunRecord]]) -> list[RunRecord]:
+    """The records of ``trained[g]`` (those of ``groups[g]``), back in the order of the runs."""
+    records = {index: record for group, group_records in zip(groups, trained, strict=True)
+               for index, record in zip(group, group_records, strict=True)}
+    return [records[index] for index in range(len(records))]
 
 
 class TrainingPool:
@@ -218,13 +222,10 @@ class TrainingPool:
                 future.result()  # a failed run stops the command here, with its own error
         self._relay(on_epoch)
         self._release()
-        records: dict[int, RunRecord] = {}
-        for group, future in zip(groups, futures, strict=True):
-            records.update(zip(group, future.result(), strict=True))
-        return [records[index] for index in range(len(runs))]
+        return _in_run_order(groups, [future.result() for future in futures])
 
     def trains_side_by_side(self, prepared: PreparedData, runs: Sequence[Run]) -> bool:
-        """Whether ``train`` hands ``runs`` to the workers (several runs on CPU) or trains them here."""
+        """Whether ``train`` hands ``runs`` to the workers (several trainings on CPU) or trains them here."""
         return self._pool is not None and len(lockstep_groups(runs)) > 1 and prepared.device.type == "cpu"
 
     def _release(self) -> None:

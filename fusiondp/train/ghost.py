@@ -28,6 +28,10 @@ The public gradient comes from the public rows' slices alone, so it carries noth
 the private rows.
 The result equals ``clip_and_sum(per_sample_gradients(...))`` and autograd's public
 gradient (checked in the tests against a per-row loop, in float64).
+
+``stacked_step_gradients`` is the pass itself, for K models of one shape at once (a leading model
+axis on every tensor, batched products): the ε of a curve, trained in lockstep on the same rows.
+``step_gradients`` is its one-model case.
 """
 
 from __future__ import annotations
