@@ -12,8 +12,11 @@ Three things keep that affordable and honest:
   use β and C_h; with α = 0 the noised private term is multiplied by zero, so C, β, C_h and
   the accountant are ignored too. Their table cells are empty rather than repeated, and a
   collapsed run is trained — and counted among a selection's candidates — once.
+* A private mode's runs that differ in ε alone train in lockstep (``lockstep_tasks``): one
+  batched pass per step for all of them, each model at its own σ (``pipeline.fit_runs``).
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
-  rows and ``resume=True`` skips them (runs are keyed by a digest of their full config).
+  rows and ``resume=True`` skips them (runs are keyed by a digest of their full config; a
+  lockstep group with a run left to do is trained whole again, so its numbers match).
 
 With ``audit: true`` each worker also attacks the model it just trained (``fusiondp.privacy.audit``:
 attribute and loss-threshold membership inference) while the model is still in memory, and adds
