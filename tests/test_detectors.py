@@ -114,6 +114,41 @@ def test_rules_on_the_labelled_notes() -> None:
     assert span_counts(lambda text: detect(text, detector="rules")) == {"tp": 28, "fp": 0, "fn": 7}
 
 
+CLINICAL_FORMS: tuple[tuple[str, tuple[tuple[SpanType, str, str | None], ...]], ...] = (
+    ("67 y.o. with chest pain.", (("age", "67 y.o.", "67"),)),
+    ("Pt is a 67M with chest pain.", (("age", "67", "67"), ("sex", "M", "male"))),
+    ("72 F presents with HF; temp 101 F, T 99 F; 16F Foley placed; 2 M KCl given.",
+     (("age", "72", "72"), ("sex", "F", "female"))),
+    ("The patient is 58 years of age.", (("age", "58 years of age", "58"),)),
+    ("My age is 71 and I take it daily.", (("age", "age is 71", "71"),)),
+    ("62 y.o. M seen today.", (("age", "62 y.o.", "62"), ("sex", "M", "male"))),
+    ("54 yo WF; white blood cells 12k, black stool, last BM yesterday, white matter lesions.",
+     (("age", "54 yo", "54"), ("ethnicity", "W", "white"), ("sex", "F", "female"))),
+    ("AAM with HTN, 45 yo, seen today.", (("ethnicity", "AA", "black"), ("sex", "M", "male"), ("age", "45 yo", "45"))),
+    ("A 38 yo BM, AA female sister.", (("age", "38 yo", "38"), ("ethnicity", "B", "black"), ("sex", "M", "male"),
+                                      ("ethnicity", "AA", "black"), ("sex", "female", "female"))),
+    ("She is Black. The stool was black and the sputum is white. Had migraines for 20 years.",
+     (("sex", "She", "female"), ("ethnicity", "Black", "black"))),
+    ("A Black 45 yo woman.", (("ethnicity", "Black", "black"), ("age", "45 yo", "45"), ("sex", "woman", "female"))),
+    ("He identifies as white.", (("sex", "He", "male"), ("ethnicity", "white", "white"))),
+    ("Race: White.", (("ethnicity", "White", "white"),)),
+    ("non-Hispanic white female", (("ethnicity", "non-Hispanic", "non-hispanic"), ("ethnicity", "white", "white"),
+                                   ("sex", "female", "female"))),
+    ("Ethnicity: Not Hispanic or Latino.", (("ethnicity", "Not Hispanic or Latino", "non-hispanic"),)),
+)
+"""Clinical shorthand the rules once missed (issue 27, M3), each with every span it holds: (type, text, value).
+Beside them, look-alikes that must stay public words: colours of things ("white blood cells", "black stool"), "BM"
+and "HF" without an age (a bowel movement, heart failure), a temperature ("101 F"), a catheter size ("16F"), a
+concentration ("2 M KCl"), a duration ("for 20 years")."""
+
+
+@pytest.mark.parametrize(("text", "spans"), CLINICAL_FORMS)
+def test_rules_take_clinical_ages_sex_letters_and_ethnicity_shorthand(
+    text: str, spans: tuple[tuple[SpanType, str, str | None], ...]
+) -> None:
+    assert [(s.kind, s.text, s.value) for s in detect(text)] == list(spans)
+
+
 def test_presidio_maps_its_entities_to_our_span_types_on_the_labelled_notes() -> None:
     """Measured, quoted in docs/method.md §8: Presidio adds the international phone number, the card, the IP
     address and the URL, takes the dotted date for an identifier (a wrong type, still removed) and nothing in the

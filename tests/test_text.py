@@ -126,6 +126,43 @@ def test_zero_when_exact_for_a_note_equal_to_its_hybrid() -> None:
     assert out.norms[1].item() > 0
 
 
+def test_planted_private_note_keeps_no_age_token_in_its_public_block() -> None:
+    """Issue 27 (M3): the public block trains without noise, so an age the rules miss is unprotected. The support
+    notes hold "45", "62" and "years" as public words, so the encoder has a feature for each of them."""
+    spec = TextSpec(text_column="note", target="good")
+    support = make_notes(120, seed=1)["note"].tolist() + ["Took 45 mg for years, then 62 mg."] * 2
+    encoder = NoteVectorizer(spec).fit(parse_notes(support, spec.sensitive_spans))
+    ages = ["45", "62", "years"]
+    assert set(ages) <= set(encoder.words_.vocabulary_)
+    note = "Patient is 45 years of age; her father, 62 y.o. M, has diabetes."
+    (parsed,) = parse_notes([note], spec.sensitive_spans)
+    assert re.search(r"\b(?:45|62)\b|years|y\.o\.", parsed.public) is None, parsed.public
+    public = encoder.public_block([parsed])[0]
+    assert all(public[encoder.words_.vocabulary_[word]] == 0 for word in ages)
+    assert public.any(), "the note's other words stay public"
+    assert [(s.kind, s.value) for s in parsed.spans if s.kind in ("age", "sex")] == [
+        ("age", "45"), ("sex", "female"), ("age", "62"), ("sex", "male")]
+
+
+def test_hybrid_notes_are_rendered_from_surrogates_only() -> None:
+    """Issue 27 (m1): the hybrid view is public, so no real span value may be copied into it. Two notes with the
+    same public words get the same surrogates, and must then get the same hybrid, whatever their spans held — an
+    age whose group the surrogate shares included, and "her" vs "him"/"his" or "Mrs." vs "Mr." under either
+    surrogate sex."""
+    generator = HybridNoteGenerator(seed=0).fit(make_notes(120, seed=1)["note"].tolist())
+    pairs = [("She is a 67 yo Hispanic woman. I gave her the pills and her pain eased. Mrs. Adams agreed.",
+              "He is a 70 yo white man. I gave him the pills and his pain eased. Mr. Adams agreed."),
+             ("A 66-year-old F, non-Hispanic, seen for prostate trouble; hers worked.",
+              "A 80-year-old M, Caucasian, seen for prostate trouble; his worked.")]
+    for first, second in pairs:
+        one, other = generator.transform([first, second])
+        assert one.parsed.public == other.parsed.public and one.surrogates == other.surrogates
+        assert one.text == other.text, (one.text, other.text)
+    ages = range(19, 90)  # every age of a group is written as the group's surrogate, its own one included
+    for hybrid in generator.transform([f"He is a {age}-year-old man treated for back pain." for age in ages]):
+        assert re.findall(r"\d+", hybrid.text) == [str(AGE_SURROGATE[hybrid.surrogates["age"]])]
+
+
 @pytest.mark.parametrize("surrogate", ["male", "female"])
 def test_hybrid_tokens_do_not_depend_on_the_real_sex(surrogate: str) -> None:
     """The hybrid view is public: under one surrogate, notes that differ only in their sex words encode alike
@@ -167,6 +204,7 @@ def test_hygiene_private_spans_never_reach_generator_vocabulary_or_defaults() ->
     assert torch.equal(base.tensors.x_real[:, public], changed.tensors.x_real[:, public])
     for name in ("x_hybrid", "x_blank", "x_val_hybrid"):  # the public views: surrogates and placeholders only
         assert torch.equal(getattr(base.tensors, name), getattr(changed.tensors, name)), name
+    pd.testing.assert_frame_equal(base.hybrid_train, changed.hybrid_train)  # the hybrid notes: surrogates only
     assert base.notes == changed.notes, "what every output prints about the notes is public"
     assert base.config == changed.config
 

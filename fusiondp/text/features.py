@@ -7,13 +7,13 @@
   its sensitive spans — identical in the real, hybrid and uninformative views of a note, and the
   only block ``sgd_pub`` sees (``public_features``);
 - the span block counts one token per span, ``type:value`` — an age group (``age:45-64``), a sex
-  (``sex:female``: the value, not the word, whose form under a surrogate sex would still tell the
-  real one — "her" becomes "his" for a male surrogate where "him" stays "him"), an ethnicity group,
+  (``sex:female``: the value, not the word, so that a hybrid's token is the surrogate's whichever
+  words the note used), an ethnicity group,
   a name / date / place / identifier's words where the support notes hold them — or the type
   placeholder (``age:[AGE]``), log-scaled and L2-normalised.
 
 The MLP's first layer over this vector is an embedding-bag classifier. Vocabulary, IDF and the span
-tokens come from the support notes and the declared value domains (age groups, sex words, ethnicity
+tokens come from the support notes and the declared value domains (age groups, sexes, ethnicity
 groups, placeholders): a word or value that only private notes hold is not a feature.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from fusiondp.text.hybrid import AGE_GROUPS, PREDICTED, HybridNote, ParsedNote, age_group
-from fusiondp.text.spans import ETHNICITY_TERMS, SEX_FORMS, Span, placeholder
+from fusiondp.text.spans import ETHNICITY_TERMS, SEXES, Span, placeholder
 from fusiondp.text.spec import SpanType, TextSpec
 
 
@@ -71,14 +71,14 @@ def declared_values(kind: SpanType) -> list[str]:
     if kind == "age":
         return [label for _, _, label in AGE_GROUPS]
     if kind == "sex":
-        return list(SEX_FORMS)
+        return list(SEXES)
     if kind == "ethnicity":
         return list(ETHNICITY_TERMS)
     return []
 
 
 def declared_tokens(kinds: Sequence[SpanType]) -> list[str]:
-    """Span tokens known without reading any note: placeholders, age groups, sex words, ethnicity groups."""
+    """Span tokens known without reading any note: placeholders, age groups, sexes, ethnicity groups."""
     tokens = [f"{kind}:{placeholder(kind)}" for kind in kinds]
     return tokens + [f"{kind}:{value}" for kind in PREDICTED if kind in kinds for value in declared_values(kind)]
 

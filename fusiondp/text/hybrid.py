@@ -8,6 +8,12 @@ ethnicity group. A model is used only if its cross-fitted accuracy on the suppor
 majority value; otherwise the majority value is the surrogate. A type with too few support notes
 (``MIN_LABELLED_NOTES``), or one no model can predict (names, dates, places, identifiers), is
 replaced by its type placeholder (``[NAME]``) — named as such in every output.
+
+The hybrid is public (the public term trains on it without noise), so its words come from the
+surrogates only (``surrogate_words``): a span's value or wording is never copied into it, not even
+where the surrogate's group is the note's own — a 67-year-old whose surrogate group is 65+ is written
+77, as every note of that group is. A surrogate may still equal the real value: it was predicted
+from the public words without looking at the span, so the equality tells nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from sklearn.model_selection import StratifiedKFold
 
 from fusiondp.text.detectors import detect
 from fusiondp.text.spans import (
+    ETHNICITY_LETTERS,
     ETHNICITY_TERMS,
-    GROUP_OF_TERM,
-    SEX_FORMS,
+    GROUP_OF_LETTERS,
+    PRONOUNS,
+    SEX_SLOTS,
+    SLOT_OF_WORD,
     Span,
     match_case,
     placeholder,
@@ -46,6 +55,8 @@ MIN_LABELLED_NOTES = 12
 CROSS_FIT_FOLDS = 3
 GENERATOR = "support-fitted surrogates (logistic regression on the note's public words)"
 """The generator's name, shown in every output with what each span type actually got."""
+NOT_A_GROUP = "non-hispanic"
+"""The ethnicity value that says what a note's group is not: a note's value only where it names no group."""
 
 
 def age_group(years: int) -> str:
@@ -53,7 +64,8 @@ def age_group(years: int) -> str:
 
 
 def note_attributes(spans: Sequence[Span]) -> dict[str, str]:
-    """The note-level value of each predicted type: the first age's group, the majority sex, the first ethnicity."""
+    """The note-level value of each predicted type: the first age's group, the majority sex, the first ethnicity
+    group ("non-hispanic" only where the note names no other)."""
     values: dict[str, str] = {}
     ages = [s for s in spans if s.kind == "age" and s.value is not None]
     if ages:
@@ -61,9 +73,9 @@ def note_attributes(spans: Sequence[Span]) -> dict[str, str]:
     sexes = Counter(s.value for s in spans if s.kind == "sex" and s.value is not None)
     if sexes:
         values["sex"] = max(sexes, key=lambda sex: (sexes[sex], sex == next(s.value for s in spans if s.kind == "sex")))
-    ethnicity = next((s.value for s in spans if s.kind == "ethnicity" and s.value is not None), None)
-    if ethnicity is not None:
-        values["ethnicity"] = ethnicity
+    groups = [s.value for s in spans if s.kind == "ethnicity" and s.value is not None]
+    if groups:  # "non-Hispanic white": the group, not the negation
+        values["ethnicity"] = next((group for group in groups if group != NOT_A_GROUP), groups[0])
     return values
 
 
@@ -224,34 +236,63 @@ class HybridNoteGenerator:
         return [self._hybrid(note, values) for note, values in zip(parsed, self.predict_values(parsed), strict=True)]
 
     def _hybrid(self, note: ParsedNote, values: dict[str, str]) -> HybridNote:
-        replacements = [surrogate_text(span, values.get(span.kind), note.attributes.get(span.kind))
-                        for span in note.spans]
-        return HybridNote(note, values, render(note.text, note.spans, replacements))
+        return HybridNote(note, values, render(note.text, note.spans, surrogate_words(note, values)))
 
     def describe(self) -> str:
         """One line: what each span type gets."""
         return "; ".join(f"{kind}: {choice.used}" for kind, choice in self.choices_.items())
 
 
-def surrogate_text(span: Span, value: str | None, real: str | None) -> str:
-    """The words standing in for ``span`` given its type's surrogate ``value`` (``None``: the placeholder).
+_NOT_A_NOUN = frozenset((
+    "a", "an", "the", "and", "or", "but", "nor", "so", "to", "for", "with", "at", "in", "on", "of", "from", "by", "as",
+    "that", "this", "these", "those", "it", "up", "down", "out", "off", "back", "home", "too", "again", "is", "was",
+    "are", "were", "be", "been", "has", "had", "have", "more", "less", "all", "very", "much", "about", "since",
+    "after", "before", "into", "over", "because", "anymore", "yet", "now", "once", "twice", "daily", "what", "how",
+    "when", "if", "than", "some", "any", "no", "not", "alone", "well", "i", "me", "my", "we", "you", "he", "she",
+    "they", "them", "there", "here", "just", "only", "either", "neither", "both", "each", "every", "do", "does",
+    "did", "will", "would", "can", "could", "should", "may", "might", "must", "seems", "seemed", "got", "gets"))
+"""Words after "her"/"his"/"him" that make it an object ("gave her the pills"); any other word makes it a
+possessive ("her pain")."""
 
-    The span is left as it is when the surrogate equals the note's own value, so a note whose surrogates all
-    equal its values is its own hybrid, character for character.
+
+def _pronoun_slot(note: ParsedNote, index: int) -> str:
+    """``possessive`` or ``object`` for a pronoun span, read from the public words after it (or from a span
+    starting right after it: an adjective or a noun), never from the pronoun itself."""
+    spans = note.spans
+    limit = spans[index + 1].start if index + 1 < len(spans) else len(note.text)
+    after = note.text[spans[index].end:limit]
+    if not after.strip() and index + 1 < len(spans):
+        return "possessive"
+    word = re.match(r"\s*([A-Za-z]+)", after)
+    return "possessive" if word and word.group(1).lower() not in _NOT_A_NOUN else "object"
+
+
+def surrogate_words(note: ParsedNote, values: dict[str, str]) -> list[str]:
+    """The words standing in for each of ``note``'s spans, given each type's surrogate value (``values``; a type
+    without one gets its placeholder).
+
+    The hybrid is public, so these words are a function of the surrogates, each span's type and place, the public
+    words and the span's shape only — never of its value or wording: an age keeps the words around its number ("67
+    y.o." → "77 y.o."); a sex word is rewritten from its slot in the sentence ("she" and "he" are the subject slot,
+    "her"/"his"/"him" read their slot from the next public word), keeping its capitals; an ethnicity span becomes
+    the surrogate group's term, or its letters where the span is a code's letters ("AA" of "AAM" → "W").
     """
-    if value is None:
-        return placeholder(span.kind)
-    if value == real:
-        return span.text
-    if span.kind == "age":
-        return re.sub(r"\d+", str(AGE_SURROGATE[value]), span.text, count=1)
-    if span.kind == "sex":
-        word = span.text.rstrip(".")
-        return match_case(SEX_FORMS[value][word.lower()], word) + span.text[len(word):]
-    if GROUP_OF_TERM.get(span.text.lower()) == value:
-        return span.text
-    return match_case(ETHNICITY_TERMS[value][0].title() if span.text[:1].isupper() else ETHNICITY_TERMS[value][0],
-                      span.text)
+    words = []
+    for index, span in enumerate(note.spans):
+        value = values.get(span.kind)
+        if value is None:
+            words.append(placeholder(span.kind))
+        elif span.kind == "age":
+            words.append(re.sub(r"\d+", str(AGE_SURROGATE[value]), span.text, count=1))
+        elif span.kind == "sex":
+            word = span.text.rstrip(".").lower()
+            slot = _pronoun_slot(note, index) if word in PRONOUNS else SLOT_OF_WORD[word]
+            words.append(match_case(SEX_SLOTS[slot][value], span.text))
+        elif span.text in GROUP_OF_LETTERS:
+            words.append(ETHNICITY_LETTERS[value])
+        else:
+            words.append(ETHNICITY_TERMS[value][0].title())
+    return words
 
 
 AGE_SURROGATE = {label: (low + min(high, 90)) // 2 for low, high, label in AGE_GROUPS}

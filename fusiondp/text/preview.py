@@ -18,7 +18,7 @@ import pandas as pd
 from fusiondp.errors import SpecError
 from fusiondp.pipeline import PreparedData
 from fusiondp.text.detectors import describe, detect
-from fusiondp.text.hybrid import HybridNote, HybridNoteGenerator, surrogate_text
+from fusiondp.text.hybrid import HybridNote, HybridNoteGenerator, surrogate_words
 from fusiondp.text.pipeline import support_generator
 from fusiondp.text.spans import Span, placeholder
 from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
@@ -53,9 +53,7 @@ def highlight_spans(text: str, kinds: Iterable[SpanType] = SPAN_TYPES,
 def hybrid_pieces(note: HybridNote) -> list[Piece]:
     """A note's hybrid cut as ``highlight_spans`` cuts the note: each span's stretch is its surrogate or placeholder."""
     parsed = note.parsed
-    replacements = [surrogate_text(span, note.surrogates.get(span.kind), parsed.attributes.get(span.kind))
-                    for span in parsed.spans]
-    return _pieces(parsed.text, parsed.spans, replacements)
+    return _pieces(parsed.text, parsed.spans, surrogate_words(parsed, note.surrogates))
 
 
 def highlight_html(pieces: Sequence[Piece]) -> str:
