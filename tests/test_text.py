@@ -329,6 +329,22 @@ def test_note_preflight_reports_identifiers_the_detector_misses() -> None:
     assert note_preflight(notes[2:], SPAN_TYPES, "note") == []
 
 
+def test_note_preflight_flags_ages_and_ethnicity_words_the_rules_cannot_place() -> None:
+    notes = ["Pt is 130 years old; his son, age approx 67, drove him. A 45 yr M came too.",
+             "Her father was Puerto Rican and she is biracial; an Arab neighbour came with her 38 WF friend.",
+             "45 years of age, 62 y.o. M, AAM, non-Hispanic white female: all detected. For 20 years, 2 M KCl."]
+    assert residual_matches(notes[0], SPAN_TYPES) == {"note_unplaced_age": ["130 years old", "age approx 67",
+                                                                            "45 yr M"]}
+    assert residual_matches(notes[1], SPAN_TYPES) == {"note_ethnicity_word": ["Puerto Rican", "biracial", "Arab",
+                                                                              "38 WF"]}
+    assert residual_matches(notes[2], SPAN_TYPES) == {}
+    assert residual_matches(notes[2], ["sex"])["note_unplaced_age"] == ["45 years of age", "62 y.o."], "undeclared"
+    codes = {f.code: f for f in note_preflight(notes, SPAN_TYPES, "note")}
+    assert set(codes) == {"note_unplaced_age", "note_ethnicity_word"}
+    unplaced = codes["note_unplaced_age"].evidence
+    assert "1 of 3 notes" in unplaced and "“130 years old”" in unplaced
+
+
 def test_cli_prints_the_notes_preflight_and_strict_refuses_on_a_missed_name(tmp_path: Path) -> None:
     table = make_notes(330)
     table.loc[5, "note"] += " Doctor Zedkin saw me."

@@ -4,8 +4,10 @@ The span detector (``fusiondp.text.detectors``) misses what its rules do not lis
 misses is treated as public: it reaches the model without noise. ``note_preflight`` looks in every
 note's *public* words (the note with its detected spans removed) for patterns that usually are
 identifying — a capitalised word after a title the name rule does not take ("Doctor Smith",
-"Nurse Jones", "Dr. McDonald"), long digit runs and phone-like numbers, spelled-out ages, web
-addresses — and reports each as a finding with how many notes hold it. With ``cross_check`` a second
+"Nurse Jones", "Dr. McDonald"), long digit runs and phone-like numbers, spelled-out ages, ages the
+age rule cannot place ("130 years old", "45 yr M", "age approx 67"), ethnicity words it does not list
+("Puerto Rican", "biracial", "Black" mid-sentence, "38 WF"), web addresses — and reports each as a
+finding with how many notes hold it. With ``cross_check`` a second
 detector, presidio-analyzer's recognizers, reads the same public words: what it finds there is what
 the run's detector missed. The findings quote up to three examples: they are read from the notes
 themselves, so they are for the data owner, locally, not for publication (``LOCAL_NOTE``).
@@ -27,6 +29,21 @@ _TITLE = r"(?:(?i:doctor|nurse|professor) +|(?i:dr|prof|mr|mrs|ms|mx|rev)\.? +)"
 ("Dr. Patel", "nurse Jones"; not "Dr. said", nor "doctor. Then", where the dot ends a sentence)."""
 _NUMBER_WORD = (r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
                 r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?")
+_AGE_WORDS = r"(?:y\s*\.?\s*/?\s*o\b\.?|yrs?\.?\s*old\b|years?[- ]old\b|years?\s+of\s+age\b)"
+"""What follows a number that makes it an age ("yo", "y.o.", "y/o", "yrs old", "year-old", "years of age")."""
+_UNPLACED_AGE = (rf"\b\d{{1,3}}\s*(?:-\s*)?{_AGE_WORDS}"
+                 r"|\b\d{1,3}\s*(?:-\s*)?(?:years?|yrs?|y)\.?[ \t]?(?-i:AA|[WBH])?(?-i:[MF])\b"
+                 r"|\bage[sd]?\b[^\d.;\n]{0,15}\d{1,3}\b")
+"""A number with an age word, a number of years with a sex letter, a number soon after "age": outside the detected
+spans, an age the rule could not place (over 120 years, an unusual form, or age not declared sensitive)."""
+_ETHNICITY_WORDS = (r"\b(?:latinx|latin american|pacific islander|(?:native )?hawaiian|alaskan? native|middle eastern|"
+                    r"arab|arabic|chinese|japanese|korean|vietnamese|filipin[oa]|indian|mexican|puerto rican|cuban|"
+                    r"dominican|haitian|jamaican|caribbean|somali|ethiopian|nigerian|african|european|jewish|"
+                    r"biracial|multiracial|mixed[- ]race)\b"
+                    r"|(?<=[A-Za-z,] )(?-i:Black|White)\b"
+                    r"|\b\d{1,3}[ \t]?(?-i:AA|[WBH])(?-i:[MF])\b|\b(?-i:AAM|AAF|WM|WF|BF|HM)\b")
+"""Origins and races the ethnicity rule does not list, a capitalised colour inside a sentence, and clinical codes
+("38 WF", "AAM") it did not place. "BM" and "HF" alone are left out: a bowel movement, heart failure."""
 LOCAL_NOTE = "Examples quoted from your notes: a local diagnostic, not differentially private; do not publish them."
 MAX_EXAMPLES = 3
 
@@ -60,6 +77,16 @@ RESIDUAL_CHECKS: tuple[ResidualCheck, ...] = (
                   re.compile(rf"\b{_NUMBER_WORD}[- ]years?[- ]old\b|\baged? {_NUMBER_WORD}\b", re.IGNORECASE),
                   "an age written in words, which the age rule (digits only) does not take",
                   "Write ages as digits (\"70-year-old\") so that they are detected, or remove them."),
+    ResidualCheck("note_unplaced_age", "medium", re.compile(_UNPLACED_AGE, re.IGNORECASE),
+                  "an age the age rule cannot place (a number with 'years old', 'y.o.', 'years of age' or a sex "
+                  "letter, or a number after 'age')",
+                  "Write ages as '67 yo', '67-year-old', '67 years of age' or 'age 67' so that they are detected "
+                  "(ages over 120 are not), declare age sensitive, or remove them."),
+    ResidualCheck("note_ethnicity_word", "medium", re.compile(_ETHNICITY_WORDS, re.IGNORECASE),
+                  "an ethnicity, origin or race word the ethnicity rule does not take",
+                  "The ethnicity rule takes Caucasian, white, African American, Black, AA, Hispanic, Latino/Latina, "
+                  "non-Hispanic, Asian, Native American and American Indian (colours only of a person, letter codes "
+                  "only after an age): remove or replace other origins and races in the text before training."),
     ResidualCheck("note_web_address", "medium", re.compile(r"\b(?:https?://|www\.)\S*[^\s.,;:!?)]", re.IGNORECASE),
                   "a web address", "Remove web addresses: a profile or a personal page can identify the writer."),
 )
