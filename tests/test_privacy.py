@@ -6,6 +6,7 @@ import math
 
 import dp_accounting
 import pytest
+from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 from opacus.accountants.rdp import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
@@ -47,14 +48,44 @@ def test_recipes_reference_numbers() -> None:
     assert epsilon_spent(1.0, q, steps, 1e-5, "prv") == pytest.approx(4.51, abs=0.05)
 
 
-def test_replace_relation_costs_more_than_removal_but_at_most_group_bound() -> None:
-    sigma, q, steps, delta = 3.0, 0.04, 300, 1e-5
-    remove = epsilon_spent(sigma, q, steps, delta, "pld", "remove")
-    replace = epsilon_spent(sigma, q, steps, delta, "pld", "replace")
-    group = epsilon_spent(sigma, q, steps, delta, "rdp", "replace")
-    assert remove < replace <= group + 1e-9
-    # group privacy needs the remove guarantee at a smaller δ₁ = δ / (1 + e^ε₁), so it costs more than 2ε(δ)
-    assert group > 2 * epsilon_spent(sigma, q, steps, delta, "rdp")
+def _opacus_rdp_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+    """Opacus' own RDP accountant, through its public API."""
+    accountant = RDPAccountant()
+    accountant.history = [(sigma, q, steps)]
+    return accountant.get_epsilon(delta)
+
+
+@pytest.mark.parametrize(("sigma", "q", "steps"), [(3.0, 0.04, 300), (8.0, 1.0, 10)])
+def test_replace_epsilon_matches_dp_accounting_and_the_group_bound_an_explicit_computation(
+        sigma: float, q: float, steps: int) -> None:
+    """Replace-one ε, computed independently of our code.
+
+    PLD: dp-accounting's ``PLDAccountant`` under ``REPLACE_ONE`` at its default discretisation (ours is
+    coarser: within 1%). RDP: the group-privacy bound written out — opacus' remove-relation ε at the δ₁ that
+    solves (1 + e^ε(δ₁))·δ₁ = δ, found by bisection here, doubled.
+    """
+    delta = 1e-5
+    relation = dp_accounting.NeighboringRelation
+    event = dp_accounting.GaussianDpEvent(sigma)
+    if q < 1:
+        event = dp_accounting.PoissonSampledDpEvent(q, event)
+    theirs = PLDAccountant(relation.REPLACE_ONE).compose(event, steps).get_epsilon(delta)
+    removal = PLDAccountant(relation.ADD_OR_REMOVE_ONE).compose(event, steps).get_epsilon(delta)
+    ours = epsilon_spent(sigma, q, steps, delta, "pld", "replace")
+    assert ours == pytest.approx(theirs, rel=1e-2)
+    assert abs(ours - removal) > 0.05 * removal, "the replace figure is not the removal one"
+
+    low, high = 1e-30, delta
+    for _ in range(60):  # (1 + e^ε(δ₁))·δ₁ grows with δ₁ here; 60 halvings of its log-range
+        middle = (low * high) ** 0.5
+        if (1 + math.exp(_opacus_rdp_epsilon(sigma, q, steps, middle))) * middle > delta:
+            high = middle
+        else:
+            low = middle
+    delta_one = low
+    assert (1 + math.exp(_opacus_rdp_epsilon(sigma, q, steps, delta_one))) * delta_one <= delta
+    group = 2 * _opacus_rdp_epsilon(sigma, q, steps, delta_one)
+    assert epsilon_spent(sigma, q, steps, delta, "rdp", "replace") == pytest.approx(group, rel=1e-4)
 
 
 def test_replace_equals_double_sensitivity_without_subsampling() -> None:

@@ -80,12 +80,36 @@ def test_membership_ranks_rows_by_the_kind_loss_and_the_attack_finds_memorisatio
     assert 0.2 < leak.imputer_accuracy < 0.5, "the imputer cannot guess an independent attribute"
 
 
-def test_public_only_model_leaks_no_attribute_and_shadow_attacks_run(memorisable) -> None:
+def test_public_only_model_leaks_no_attribute_and_the_shadow_auc_is_recomputed(
+        memorisable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calibrated membership AUC, recomputed from the two models' outputs in float64 numpy: a row's score
+    is the shadow model's loss minus the audited model's, and the AUC the Mann-Whitney statistic of "higher
+    score = member" (training rows against test rows, ties counting one half)."""
+    from fusiondp.privacy import audit
+
     _, model = fit_run(memorisable, "sgd_pub", 0)
+    shadows = []
+    fit = audit.fit_run
+
+    def keep_shadow(prepared: PreparedData, mode: str, seed: int, **kwargs: object):  # type: ignore[no-untyped-def]
+        record, trained = fit(prepared, mode, seed, **kwargs)
+        shadows.append((prepared, trained))
+        return record, trained
+
+    monkeypatch.setattr(audit, "fit_run", keep_shadow)
     report = audit_model(memorisable, model, "sgd_pub", rows=300, shadow=shadow_data(memorisable))
     (leak,) = report.attribute
     assert abs(leak.advantage) < 0.1 and abs(leak.learned_advantage) < 0.1, leak
-    assert 0 <= report.shadow_membership_auc <= 1
+
+    (shadow, shadow_model), = shadows
+    assert shadow.encoder.state() == memorisable.encoder.state(), "one support set: one encoding of the rows"
+    tensors = memorisable.tensors
+    public = tensors.public_features  # sgd_pub reads the public columns only
+    scores = [_row_losses(memorisable, shadow_model, x[:, public], y) - _row_losses(memorisable, model, x[:, public], y)
+              for x, y in ((tensors.x_real, tensors.y), (tensors.x_test, tensors.y_test))]
+    members, outsiders = scores
+    higher, tied = members[:, None] > outsiders[None, :], members[:, None] == outsiders[None, :]
+    assert report.shadow_membership_auc == pytest.approx((higher + tied / 2).mean(), abs=1e-6)
 
 
 def test_a_shadow_missing_a_class_is_refused_with_one_clear_error() -> None:
