@@ -2,9 +2,11 @@
 
 Per-sample gradients come from ``torch.func.vmap(grad(...))`` over one forward pass per
 sample that carries both views (real and reference) as a batch of two, so the real and
-reference losses share every parameter tensor and ``ℓ_i`` vanishes when the views agree — up
-to float rounding (≈1e-7 in float32: a batched kernel may round its two rows differently); the
-library's MLP takes the fused ghost path (``fusiondp.train.ghost``), where it is exactly zero.
+reference losses share every parameter tensor and ``ℓ_i`` vanishes when the views agree — its
+gradient up to float rounding (≈1e-7 in float32: a batched kernel may round its two rows
+differently); the library's MLP takes the fused ghost path (``fusiondp.train.ghost``), where such
+a sample's gradient norm is exactly zero (and a batch sum with or without it agrees up to float
+rounding, not bit for bit).
 Clipping and summation are one vectorised contraction; nothing keeps autograd history (METHOD.md §5b).
 """
 
