@@ -95,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "max_grad_norm": 1.8,
     "seed": 0,
     "n_seeds": 1,
+    "reproducible_noise": False,
     "audit_rows": 500,
     "audit_shadow": False,
     "tutorial": False,
@@ -417,6 +418,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         alpha=st.session_state.alpha,
         beta=st.session_state.beta,
         max_grad_norm=st.session_state.max_grad_norm,
+        reproducible_noise=st.session_state.reproducible_noise,
     )
 
 

@@ -203,11 +203,13 @@ class PhaseBars:
 
 def _print_summary(records: list) -> None:
     from fusiondp.metrics import METRIC_LABELS, summary_metrics
+    from fusiondp.privacy.joint import joint_release_of_records
     from fusiondp.record import summarize
     from fusiondp.verdicts import run_verdicts, threshold_note
 
     table = summarize(records)
     notes = run_verdicts(records)
+    joint = joint_release_of_records(records)
     shown = summary_metrics(table.columns)
     headers = ["mode", *(METRIC_LABELS[m] for m in shown), "ε spent", "δ", "σ", "q", "steps", "accountant",
                "adjacency", "imputer", "time s"]
@@ -247,6 +249,8 @@ def _print_summary(records: list) -> None:
     if replace:
         typer.echo("  ε_replace (same noise, any change to one row's sensitive values, PLD accountant): "
                    + ", ".join(f"{m} {_cell(e)}" for m, e in replace.items()))
+    if joint is not None:
+        typer.echo(f"  joint release: {joint.line()}")
     for line in notes:
         typer.echo(f"note: {line}")
 
@@ -324,6 +328,11 @@ def run(
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
     span_detector: SpanDetectorOpt = None,
+    reproducible_noise: Annotated[bool | None, Opt(
+        "--reproducible-noise/--secret-noise",
+        help="Derive the DP sampling and noise from the seeds so the run can be replayed exactly. For teaching and "
+             "benchmarks only: anyone who knows the seed can then regenerate the noise, so no ε holds and every "
+             "output says so. Default: secret noise from the operating system's entropy.")] = None,
 ) -> None:
     """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
     roles = _roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans, target_kind,
@@ -348,6 +357,7 @@ def run(
         sensitive_bounds=_bounds(sensitive_bounds), synth_bins=synth_bins, synth_public_bins=synth_public_bins,
         synth_condition_on=_split_list(synth_condition_on), synthesizer=synthesizer,
         synth_latent_dim=synth_latent_dim, synth_epochs=synth_epochs, synth_accountant=synth_accountant,
+        reproducible_noise=reproducible_noise,
     )
     if seeds is not None and seeds < 1:
         raise typer.BadParameter("--seeds must be at least 1")

@@ -66,7 +66,9 @@ class _FusionDPEstimator:
 
     Parameters mirror ``RunConfig`` (see its field descriptions); ``mode`` picks the
     training rule (default ``"fusiondp"``) and ``random_state`` the seed of split,
-    imputer and training.
+    imputer, initialisation and public batches. The DP sampling and noise are secret (drawn from the
+    OS's entropy), so two fits differ by their noise; ``reproducible_noise=True`` derives them from
+    ``random_state`` as well, for teaching and tests — the fitted model then carries no DP guarantee.
     """
 
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, alpha: float = 1.0, beta: float = 0.5,
@@ -74,7 +76,7 @@ class _FusionDPEstimator:
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
-                 threads: int | None = 1, random_state: int = 0) -> None:
+                 threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False) -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.alpha = alpha
@@ -94,6 +96,7 @@ class _FusionDPEstimator:
         self.device = device
         self.threads = threads
         self.random_state = random_state
+        self.reproducible_noise = reproducible_noise
 
     def _config(self, spec: TableSpec, support_fraction: float) -> RunConfig:
         return RunConfig.build(
@@ -104,6 +107,7 @@ class _FusionDPEstimator:
             public_batch_size=self.public_batch_size, lr=self.lr, alpha=self.alpha, beta=self.beta,
             max_grad_norm=self.max_grad_norm, rep_clip=self.rep_clip, param_bound=self.param_bound,
             hidden=list(self.hidden), device=self.device, threads=self.threads,
+            reproducible_noise=self.reproducible_noise,
         )
 
     def _fit(self, X: pd.DataFrame, y: Sequence[Any], kind: TargetKind | None, sensitive: Sequence[str],

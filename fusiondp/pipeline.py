@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_impute
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
+from fusiondp.privacy.joint import joint_release_of_records
+from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.reference import expected_encoding, shrink, shrinkage
@@ -518,6 +521,9 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
                      rep_clip: float | None) -> PrivacyLedger:
     config = prepared.config
     notes = [n for n in prepared.notes if "δ" in n]
+    void = config.reproducible_noise and (mode.is_private or prepared.splits.synthetic is not None)
+    if void:
+        notes.insert(0, NO_GUARANTEE)
     if not mode.is_private:
         spent = None if mode.name == "sgd_ori" else 0.0
         if spent is None:
@@ -527,7 +533,8 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
         else:
             notes.append("training spends ε = 0 on the sensitive columns; their real values reach the model only "
                          "through the DP-synthetic support set the imputer was fitted on (ε_syn)")
-        return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes)
+        return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes,
+                             reproducible_noise=void)
     relation = training_relation(prepared, mode)
     if relation != mode.relation:
         notes.append("accounted under replace-one: the imputation that defines FusionDP's removal relation was "
@@ -545,7 +552,7 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
         delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
         accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None),
         epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),
-        rep_clip=rep_clip, notes=notes,
+        rep_clip=rep_clip, notes=notes, relation=relation, reproducible_noise=void,
     )
 
 
@@ -586,9 +593,12 @@ def fit_runs(
 ) -> list[tuple[RunRecord, TabularMLP]]:
     """The runs ``(ε, mode_name, seed)`` for each ε of ``epsilons``, trained in lockstep, with their models.
 
-    Each model and record is what ``fit_run`` on ``with_epsilon(prepared, ε)`` gives (the same
-    initialisation, samples, noise draw and σ; float rounding aside, as the batched pass may round
-    differently): a curve's ε share one pass per step instead of one training each (``train.loop.ModeStep``).
+    The models share the seed's initialisation and public rows and one stream of Poisson samples; each
+    draws its own secret noise ξ. With ``reproducible_noise`` each model and record is what ``fit_run`` on
+    ``with_epsilon(prepared, ε)`` gives (float rounding aside, as the batched pass may round differently).
+    A curve's ε share one pass per step instead of one training each (``train.loop.ModeStep``); their
+    records share a ``sampling_group``, so the joint release is accounted as one subsampled Gaussian
+    (``fusiondp.privacy.joint``).
     ``on_epoch(k, report)`` speaks for ``epsilons[k]``. A non-private mode takes one ε (its model has none).
     """
     mode = get_mode(mode_name)
@@ -610,8 +620,10 @@ def fit_runs(
                                 sigmas=[plan[0] for plan in plans], epsilon_at=epsilon_at, on_epoch=on_epoch,
                                 should_stop=should_stop)
     fitted = []
+    sampling_group = uuid.uuid4().hex[:12] if mode.is_private else None  # the models that shared their samples
     for run_prepared, (sigma, _, _, calibration_s), outcome in zip(runs, plans, outcomes, strict=True):
         ledger = _ledger(run_prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
+        ledger.sampling_group = sampling_group
         ledger.statement = privacy_statement(ledger, run_prepared.spec, mode.name,
                                              public_part=run_prepared.public_part)
         timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
@@ -658,7 +670,8 @@ def run(
 
 
 def save_results(out: str | Path, prepared: PreparedData, records: list[RunRecord]) -> Path:
-    """Write ``results.json`` (records, summary, imputation report) and ``config.yaml`` to ``out``."""
+    """Write ``results.json`` (records, summary, imputation report; with several DP models, the ε of releasing
+    them together: ``joint_release``) and ``config.yaml`` to ``out``."""
     out = Path(out)
     summary = summarize(records)
     payload = {
@@ -668,6 +681,9 @@ def save_results(out: str | Path, prepared: PreparedData, records: list[RunRecor
         "data": prepared.data_summary(),
         "records": [r.to_dict() for r in records],
     }
+    joint = joint_release_of_records(records)
+    if joint is not None:
+        payload["joint_release"] = joint.to_dict()
     write_json_atomic(out / "results.json", payload)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(prepared.config.to_dict(), sort_keys=False))
     write_text_atomic(out / "summary.csv", summary.to_csv(index=False))

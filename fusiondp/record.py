@@ -51,6 +51,14 @@ class PrivacyLedger:
     """How ``epsilon_total`` was composed (basic, RDP or PLD); added in schema 1 with defaults: old records load."""
     synth_mechanism: str | None = None
     """How the DP-synthetic support set spent ε_syn, in a phrase (e.g. the zCDP marginals or the DP-SGD stages)."""
+    relation: str | None = None
+    """The accounting relation of ``epsilon_spent``: ``remove`` (sensitivity C) or ``replace`` (2C); ``None`` for a
+    mode without noise."""
+    sampling_group: str | None = None
+    """An opaque id shared by the models that saw the same Poisson samples (one lockstep training), so that
+    ``fusiondp.privacy.joint`` can account their joint release; unrelated to any random draw."""
+    reproducible_noise: bool = False
+    """The sampling and noise were derived from the seed (``RunConfig.reproducible_noise``): no guarantee holds."""
 
 
 @dataclass

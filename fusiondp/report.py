@@ -29,6 +29,8 @@ from fusiondp.metrics import (
     summary_metrics,
 )
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
+from fusiondp.privacy.joint import joint_release_of_records
+from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.sweep import (
     LEDGER_FIELDS,
@@ -551,6 +553,11 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
     if any(label.startswith("not accounted") for label in labels):
         warning = ("<p class='warn'><b>Not accounted:</b> hyperparameters were selected on real validation rows; "
                    "no privacy ledger covers that choice.</p>")
+    if any(record.privacy.reproducible_noise for record in records):
+        warning += f"<p class='warn'><b>No DP guarantee:</b> {html.escape(NO_GUARANTEE)}.</p>"
+    joint = joint_release_of_records(records)
+    joint_html = (f"<p><b>Joint release.</b> {html.escape(joint.line())} How: {html.escape(joint.method)}.</p>"
+                  if joint is not None else "")
     audit_note = ("<p>Audit columns: each model was attacked right after training. <b>Attribute advantage</b> is "
                   "how much more often an attacker who queries the model guesses a sensitive value of a training "
                   "row than of a row the model never saw (0 = no measurable leak); <b>membership AUC</b> is how "
@@ -576,7 +583,7 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
 <h2>Privacy-utility curves</h2>{plots}
 <p>FusionDP gain: {html.escape(GAIN_RELATIONS_NOTE)}</p>
 <h2>Per-ε table</h2>{_curve_table_html(per_epsilon_table(results))}{one_seed}{audit_note}
-<h2>Privacy ledger</h2>{_ledger_html(results)}
+<h2>Privacy ledger</h2>{_ledger_html(results)}{joint_html}
 <h2>Imputation</h2>{_imputation_html(records)}
 {_audit_html(audit) if audit else ""}
 </body></html>"""

@@ -3,7 +3,8 @@
 The script holds the resolved ``RunConfig`` and the ε grid, prepares the table once (split,
 imputation, encoding: nothing there reads ε) and trains every (ε, mode, seed) of
 ``fusiondp.pipeline.curve_runs`` (a DP mode's ε in lockstep, ``fusiondp.parallel.train_sequentially``),
-as the dashboard and ``fusiondp run --epsilon`` do, so the same table and seeds give the same records.
+as the dashboard and ``fusiondp run --epsilon`` do, so the same table and seeds give the same splits,
+imputation, initialisation and public batches — and, with ``reproducible_noise``, the same records.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ TEMPLATE = '''"""Reproduce a FusionDP Studio run with the fusiondp library ({sum
 
 TABLE defaults to the file the run was made on, {data!r}: put it next to this script or
 give its path. With --out the results are written as `fusiondp run --out` writes them (results.json,
-summary.csv, config.yaml). The same table, settings and seeds give the same metrics and the same
-privacy ledger; the imputer is chosen again on this machine ({imputer} ran the first time).
+summary.csv, config.yaml). The same table, settings and seeds give the same splits, imputation and
+privacy ledger; the DP models draw fresh secret noise, so their metrics differ as a rerun's would
+(identical records only with reproducible_noise, which voids the guarantee); the imputer is chosen
+again on this machine ({imputer} ran the first time).
 """
 
 from __future__ import annotations

@@ -16,15 +16,18 @@ Three things keep that affordable and honest:
   batched pass per step for all of them, each model at its own σ (``pipeline.fit_runs``).
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
   rows and ``resume=True`` skips them (runs are keyed by a digest of their full config; a
-  lockstep group with a run left to do is trained whole again, so its numbers match).
+  lockstep group with a run left to do is trained whole again: with ``reproducible_noise`` its numbers
+  then match an uninterrupted sweep; with secret noise the retrain is a new release, whose records
+  carry their own ``sampling_group`` and compose with the earlier ones in the joint-release ε).
 
 With ``audit: true`` each worker also attacks the model it just trained (``fusiondp.privacy.audit``:
 attribute and loss-threshold membership inference) while the model is still in memory, and adds
 the figures to the run's row (``AUDIT_FIELDS``). It is off by default: it costs extra time per run.
 
 Backends: ``local`` (spawned worker processes, one torch thread each) and ``ray`` (a local
-Ray instance, or a cluster given by ``address``). Training is deterministic per seed, so
-both give identical numbers.
+Ray instance, or a cluster given by ``address``). Every candidate draws its own secret noise, so
+the candidates' releases compose (``select_best``'s ε with tuning, ``fusiondp.privacy.joint``); with
+``reproducible_noise`` training is deterministic per seed and both backends give identical numbers.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from fusiondp.privacy.accounting import (
     epsilon_spent,
 )
 from fusiondp.privacy.audit import audit_model, real_features
+from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic
 from fusiondp.spec import TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
@@ -78,10 +82,10 @@ PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "sup
                   "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins",
                   "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
                   "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
-                  "hybrid_data", "quality_holdout", "device", "delta")
+                  "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
-                 "epsilon_replace", "epsilon_total", "epsilon_syn", "delta_syn", "rho_syn")
+                 "epsilon_replace", "epsilon_total", "epsilon_syn", "delta_syn", "rho_syn", "reproducible_noise")
 NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
 SELECTION_NONE = "none: every grid point reported"
 SELECTION_LABELS = {
@@ -533,6 +537,8 @@ def tuning_cost(candidates: pd.DataFrame, mode: str) -> TuningCost:
     spent = pd.to_numeric(candidates["epsilon_spent"], errors="coerce")
     if spent.isna().any():
         return TuningCost(None, None, "none: a candidate has no privacy guarantee")
+    if "reproducible_noise" in candidates and candidates["reproducible_noise"].fillna(False).astype(bool).any():
+        return TuningCost(None, None, f"none: {NO_GUARANTEE}")
     synthetic = _synthetic_support(candidates)
     if not get_mode(mode).is_private:
         if synthetic is None:

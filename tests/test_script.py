@@ -21,10 +21,11 @@ GRID = [1.0, 4.0]
 
 def test_the_exported_script_runs_and_reproduces_the_records(tmp_path, sample_spec: TableSpec) -> None:
     """As the dashboard trains: one config per ε, each prepared from the uploaded bytes; the script,
-    run beside a copy of the table with no arguments, must give the same metrics and ledgers."""
+    run beside a copy of the table with no arguments, must give the same metrics and ledgers (with
+    reproducible noise, which the config carries: secret noise would differ from run to run)."""
     shutil.copy(SAMPLE_CSV, tmp_path / SAMPLE_CSV.name)
     config = RunConfig.build(data=SAMPLE_CSV.name, spec=sample_spec, imputer="gbdt", epochs=1,
-                             modes=["sgd_pub", "fusiondp"], seeds=[0, 1])
+                             modes=["sgd_pub", "fusiondp"], seeds=[0, 1], reproducible_noise=True)
     script = tmp_path / "fusiondp_run.py"
     script.write_text(python_script(config, [4, 1, 4], imputer="gbdt"), encoding="utf-8")
 

@@ -140,9 +140,10 @@ def test_agreeing_views_cancel_exactly_in_every_model_of_a_stack(dtype: torch.dt
 @pytest.mark.parametrize("mode", [name for name in ALL_MODES if get_mode(name).is_private])
 def test_models_in_lockstep_train_as_separate_runs_would(mode: str) -> None:
     """One ModeStep with three σ lands, step after step, where three runs with the same seed do: the same
-    initialisation, public rows, Poisson samples and ξ, each scaled by its own σ."""
+    initialisation, public rows and Poisson samples, each model its own ξ scaled by its own σ (with
+    reproducible noise, each model's ξ is keyed by its σ, so a separate run at that σ draws it too)."""
     data = _tensors()
-    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8))
+    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8), reproducible_noise=True)
     sigmas = [0.6, 1.5, 4.0]
     together = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigmas)
     apart = [ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma) for sigma in sigmas]
@@ -248,6 +249,17 @@ def _float64_torch_func(step: ModeStep) -> None:
     step.fused = False
 
 
+def generator_states(step: ModeStep) -> list[torch.Tensor]:
+    """The states of a step's public, sampling and noise generators, to replay one step on another path."""
+    return [g.get_state() for g in (step.generator, step.sampling_generator, *step.noise_generators)]
+
+
+def set_generator_states(step: ModeStep, states: list[torch.Tensor]) -> None:
+    for generator, state in zip((step.generator, step.sampling_generator, *step.noise_generators), states,
+                                strict=True):
+        generator.set_state(state)
+
+
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("public_batch_size", [64, 4096])
 def test_fused_step_equals_the_autograd_step(mode: str, public_batch_size: int,
@@ -265,9 +277,9 @@ def test_fused_step_equals_the_autograd_step(mode: str, public_batch_size: int,
         raise AssertionError("the reference must not use the ghost engine")
 
     for _ in range(3):
-        state = fused.generator.get_state()  # the paths draw the (here zero) noise in different layouts
+        states = generator_states(fused)  # the paths draw the (here zero) noise in different layouts
         fused()
-        reference.generator.set_state(state)
+        set_generator_states(reference, states)
         with monkeypatch.context() as patch:
             patch.setattr("fusiondp.train.private.ghost_clipped_sum", no_ghost)
             reference()

@@ -32,8 +32,10 @@ from fusiondp.sweep import (
 from fusiondp.train.loop import predict_proba
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
+# reproducible_noise: these tests compare one sweep's numbers across backends, resumes and audits, which only
+# replayable noise can match (no DP guarantee; secret, independent noise per candidate: tests/test_secret_noise.py)
 BASE = {"data": str(SAMPLE_CSV), "spec": str(SAMPLE_SPEC), "imputer": "gbdt", "imputer_params": {"max_iter": 20},
-        "epochs": 1}
+        "epochs": 1, "reproducible_noise": True}
 TINY = {"modes": ["sgd_ori", "dpsgd", "fusiondp"], "epsilon": [1, 4], "alpha": [1, 3], "seeds": [0]}
 COMPARED = ["auroc", "auprc", "accuracy", "f1", "brier", "val_auroc", "val_auroc_real", "epsilon_spent", "sigma"]
 

@@ -14,6 +14,7 @@ from fusiondp.train.ghost import pack_rows, parameter_names, step_gradients
 from fusiondp.train.loop import ModeStep, TrainSettings, TrainTensors
 from fusiondp.train.modes import get_mode
 from fusiondp.train.private import PrivateLoss, clip_and_sum, per_sample_gradients
+from tests.test_step_engine import generator_states, set_generator_states
 
 BETA, REP_CLIP = 0.5, 0.3
 TASKS = {"multiclass": Task("multiclass", 4), "regression": Task("regression", center=3.0, scale=2.0),
@@ -152,9 +153,9 @@ def test_fused_step_equals_the_float64_torch_func_step(kind: str, mode: str,
         raise AssertionError("the reference must not use the ghost engine")
 
     for _ in range(3):
-        state = fused.generator.get_state()
+        states = generator_states(fused)
         fused()
-        reference.generator.set_state(state)
+        set_generator_states(reference, states)
         with monkeypatch.context() as patch:
             patch.setattr("fusiondp.train.private.ghost_clipped_sum", no_ghost)
             reference()

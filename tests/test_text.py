@@ -223,6 +223,8 @@ def test_views_and_all_modes_train_on_notes() -> None:
     assert record.privacy.epsilon_spent <= 1.0 + 1e-6 and record.privacy.adjacency == "feature removal"
     assert "spans of 'note'" in record.privacy.statement and "outside the detected spans" in record.privacy.statement
     assert record.imputer["name"] == prepared.imputer.used and record.data["n_features"] == prepared.encoder.n_features
+    baseline = train_run(prepared, "feature_dp", 0).privacy.statement
+    assert "type placeholders ([AGE], [SEX], …)" in baseline and "'missing'" not in baseline
 
 
 def test_text_spec_and_config_errors() -> None:
@@ -248,7 +250,7 @@ def test_cli_runs_every_mode_on_notes_and_reproduces_from_config(tmp_path: Path)
     out = tmp_path / "out"
     result = _cli("run", "--data", str(data), "--text-column", "note", "--target", "good", "--sensitive-spans",
                   "age,sex,name,date", "--split-column", "part", "--modes", "all", "--epochs", "2",
-                  "--batch-size", "32", "--delta", "1e-4", "--out", str(out), "--quiet")
+                  "--batch-size", "32", "--delta", "1e-4", "--out", str(out), "--quiet", "--reproducible-noise")
     assert result.returncode == 0, result.stderr
     for mode in ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
         assert f"\n{mode} " in result.stdout

@@ -13,6 +13,8 @@ import yaml
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
+from fusiondp.privacy.joint import joint_release_of_records
+from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.report import (
     ALL_METRICS,
     METRIC_LABELS,
@@ -48,6 +50,8 @@ if job.cancel.is_set():
             f"(of {len(job.runs)} planned).", icon="ℹ️")
 
 st.subheader("Read this first")
+if any(r.privacy.reproducible_noise for r in records):
+    st.error(f"No DP guarantee for these models: {NO_GUARANTEE}.", icon="🚫")
 notes = run_verdicts(records)
 for line in notes:
     st.warning(line, icon="⚠️")
@@ -100,6 +104,10 @@ else:
             "references, which carry no guarantee.", icon="ℹ️")
 st.dataframe(ledger_table(summary), hide_index=True, width="stretch")
 st.caption(NOT_APPLICABLE_NOTE)
+if (joint := joint_release_of_records(records)) is not None:
+    st.markdown(f"**Joint release.** {joint.line()}")
+    st.caption(f"How: {joint.method}. Each row's ε above covers that model alone; download or share several "
+               "models and this is the ε that holds for them together.")
 with st.expander("What each ε refers to (adjacency)"):
     for adjacency in dict.fromkeys(summary["adjacency"]):
         st.markdown(f"- **{adjacency}**: {ADJACENCY_EXPLAINED[adjacency]}")

@@ -67,6 +67,12 @@ with st.expander("Training knobs (defaults: a quick first look with 3 epochs; th
     cols[2].number_input("Learning rate", 1e-4, 1.0, key="lr", format="%g", persist_state="session")
     cols[3].number_input("First seed", 0, 10_000, key="seed", persist_state="session")
     cols[4].number_input("Seeds", 1, 10, key="n_seeds", persist_state="session")
+    st.checkbox("Reproducible noise (teaching only: no DP guarantee)", key="reproducible_noise",
+                persist_state="session",
+                help="Derives the DP sampling and noise from the seed, so the same settings give the same models. "
+                     "Anyone who knows the seed can then regenerate the noise and undo it: no ε holds, and every "
+                     "result says so. Off (the default), the noise comes from the operating system's entropy and "
+                     "is recorded nowhere.")
 
 # Everything Train needs is checked here, before any training: roles and split, then σ for every private
 # mode at every ε. A role or split problem shows its message and leaves the Train button disabled; an ε

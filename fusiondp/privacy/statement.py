@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import PrivacyLedger
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, get_mode
@@ -54,6 +55,13 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *,
 
     ``public_part`` names what is public besides the label when it is not a set of columns (a note's words
     outside its sensitive spans)."""
+    statement = _statement(ledger, spec, mode_name, public_part)
+    if ledger.reproducible_noise and (get_mode(mode_name).is_private or ledger.epsilon_syn is not None):
+        return f"NO DP GUARANTEE: {NO_GUARANTEE}. What follows holds only for secret noise. {statement}"
+    return statement
+
+
+def _statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, public_part: str | None) -> str:
     mode = get_mode(mode_name)
     sensitive = ", ".join(spec.sensitive)
     group_level = ("group-level inference — the model may still learn how the sensitive columns relate to the "
@@ -75,6 +83,10 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *,
     if mode.name == "dpsgd":
         protected = ("Protected: every training row as a whole (ordinary row-level DP): whether any single row was "
                      "in the training data at all.")
+    elif ledger.adjacency == "feature removal to missing" and public_part is not None:
+        protected = (f"Protected: the values of {sensitive} in every training note. Neighbouring datasets differ in "
+                     "one note's sensitive spans, replaced by their type placeholders ([AGE], [SEX], …) (the "
+                     "'removal to placeholders' relation: the feature-DP baseline's reference, not a surrogate).")
     elif ledger.adjacency == "feature removal to missing":
         protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
                      "row's sensitive values, replaced by 'missing' (the 'removal to missing' relation: the "
@@ -105,7 +117,10 @@ def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *,
                "values were in the training data can be right " + "; or ".join(bounds) + ". A coin flip achieves "
                "the same true- and false-positive rate, so the closer these numbers are to the false-positive "
                "rate, the stronger the protection (hypothesis-testing reading of DP: Kairouz, Oh & Viswanath 2015; "
-               "bound computed from dp-accounting's privacy-loss distribution of this run).")
+               "bound computed from dp-accounting's privacy-loss distribution of this run). These bounds assume "
+               "the attacker does not know the training's random draws: the Poisson samples and the noise were "
+               "drawn from the operating system's entropy and recorded nowhere. They cover this model alone: "
+               "several models released together are covered by their joint-release ε, not by this one.")
     extra = ""
     if relation == "remove" and ledger.epsilon_replace is not None:
         extra = (f" For an arbitrary change of one row's sensitive values (replace-one), the same noise gives "

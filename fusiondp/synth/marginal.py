@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.errors import ConfigError, PrivacyError
+from fusiondp.privacy.randomness import protective_numpy_generator
 from fusiondp.spec import TableSpec
 from fusiondp.synth.settings import SynthSettings, check_domains, declared_codes
 
@@ -188,7 +189,8 @@ class MarginalSynthesizer:
 
     def fit(self, train: pd.DataFrame) -> MarginalSynthesizer:
         """Bin the public columns (public), choose each column's conditioning columns, measure its noisy table."""
-        rng = np.random.default_rng(np.random.SeedSequence([self.settings.seed, 0]))
+        # selection and measurement noise: secret unless reproducible_noise (fusiondp.privacy.randomness)
+        rng = protective_numpy_generator((self.settings.seed, "marginal") if self.settings.reproducible_noise else None)
         candidates = _PublicBinning(self.spec, self.spec.public, self.settings.public_bins).fit(train)
         public_codes = {c: (candidates.codes(train, c), size) for c, size in zip(self.spec.public, candidates.sizes(),
                                                                                  strict=True)}

@@ -45,6 +45,8 @@ class SynthSettings:
     epochs: int = 20
     accountant: Literal["pld", "prv", "rdp"] = "pld"
     diffusion: bool = True
+    reproducible_noise: bool = False
+    """Derive the synthesizer's DP noise from ``seed`` (no guarantee; ``fusiondp.privacy.randomness``)."""
     """Two-stage only: ``False`` samples latents straight from the released mixture (an ablation of stage 2)."""
 
 

@@ -51,6 +51,7 @@ from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, PrivacyError
 from fusiondp.models import seeded_init
 from fusiondp.privacy.accounting import GaussianSteps, check_budget, composed_epsilon, smallest_sigma
+from fusiondp.privacy.randomness import protective_torch_generator
 from fusiondp.spec import TableSpec
 from fusiondp.synth.settings import SynthSettings, check_domains, declared_codes
 
@@ -310,11 +311,14 @@ class TwoStageSynthesizer:
         sigma = self._calibrate(q, steps)
         model = _Autoencoder(self.coding, public.shape[1], self.settings.latent_dim)
         seeded_init(model, generator)
-        _dp_sgd(model, (values, observed, public_t), q, steps, sigma, generator)
+        # the DP-SGD sampling and noise, and the mixture's noise: secret unless reproducible_noise
+        protective = protective_torch_generator(
+            "cpu", (self.settings.seed, "two_stage") if self.settings.reproducible_noise else None)
+        _dp_sgd(model, (values, observed, public_t), q, steps, sigma, protective)
         latent_sigma = LATENT_NOISE_FACTOR * sigma
         with torch.no_grad():
             latents = model.encode(values, observed, public_t).numpy().astype(float)
-        mixture = _release_mixture(latents, public, latent_sigma, self.settings.seed, generator)
+        mixture = _release_mixture(latents, public, latent_sigma, self.settings.seed, protective)
         events = (GaussianSteps(sigma, q, steps), GaussianSteps(latent_sigma, 1.0, 1))
         return _Stage1Release(model, mixture, sigma, q, steps, _epsilon_by_accountant(events, self.settings.delta))
 

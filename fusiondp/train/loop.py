@@ -21,6 +21,7 @@ import torch
 
 from fusiondp.metrics import f1_threshold, label_thresholds, target_metrics
 from fusiondp.models import TabularMLP, build_model
+from fusiondp.privacy.randomness import protective_torch_generator
 from fusiondp.task import BINARY, Task
 from fusiondp.train.ghost import row_layout, stacked_step_gradients, supports
 from fusiondp.train.modes import Mode
@@ -172,17 +173,24 @@ def _shared_parameters(models: list[TabularMLP]) -> tuple[torch.Tensor, list[tor
 class ModeStep:
     """One optimisation step of a mode, for one model or several trained in lockstep, kept on the device.
 
-    Holds the models, the seeded generator, the minibatch order of the non-private modes
+    Holds the models, the generators, the minibatch order of the non-private modes
     and the running loss sums, which are read back (one host sync) once per epoch. For the
     library's MLP a step is one fused pass (``ghost.stacked_step_gradients``) over the rows
     ``[public | real | reference]``, gathered into a buffer reused across steps; other
     models take autograd for the public term and ``torch.func`` for the private one.
 
+    Randomness of two kinds (``fusiondp.privacy.randomness``): the seed governs the initialisation,
+    the public rows and the minibatch order; the Poisson samples come from a protective stream of
+    their own and every model draws its own standard normal ξ from another, both seeded from the
+    OS's entropy and recorded nowhere (with ``settings.reproducible_noise``: derived from the seed,
+    the mode and the model's σ, so a run can be replayed — and carries no guarantee).
+
     ``sigma`` may list several noise multipliers (one model each: the ε of a curve). The models
-    start from the seed's one initialisation and see the seed's one stream of draws — public
-    rows, Poisson samples, the standard normal ξ scaled by each σ — exactly as separate runs with
-    that seed would; their parameters live side by side in one ``(models, parameters)`` buffer,
-    so one fused pass and a few whole-buffer operations step them all.
+    start from the seed's one initialisation, see the same public rows and the same Poisson
+    samples, and each adds its own ξ scaled by its own σ; their parameters live side by side in one
+    ``(models, parameters)`` buffer, so one fused pass and a few whole-buffer operations step them
+    all. Releasing several of them is one subsampled Gaussian of σ_eff = (Σσ_k⁻²)^−½ per step
+    (``fusiondp.privacy.joint``).
     """
 
     def __init__(self, data: TrainTensors, mode: Mode, settings: TrainSettings, *, seed: int,
@@ -194,6 +202,13 @@ class ModeStep:
         self.sigma = sigmas[0]
         device = data.y.device
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        """Public randomness: minibatch order and public rows."""
+        keyed = settings.reproducible_noise
+        self.sampling_generator = protective_torch_generator(device, (seed, mode.name, "sampling") if keyed else None)
+        self.noise_generators = [
+            protective_torch_generator(device, (seed, mode.name, "noise", float(s or 0.0)) if keyed else None)
+            for s in sigmas]
+        """One protective stream per model: no two models share their ξ, even in one batched pass."""
         public_only = mode.public_view == "public_only"
         self.x_eval_val = data.x_val_hybrid[:, data.public_features] if public_only else data.x_val_hybrid
         self.x_eval_test = data.x_test[:, data.public_features] if public_only else data.x_test
@@ -202,6 +217,7 @@ class ModeStep:
         self.params = dict(self.model.named_parameters())
         self.param_list = list(self.model.parameters())
         self.flat, self.weights = _shared_parameters(self.models)
+        self.noise = torch.empty_like(self.flat)
         self.n_rows = len(data.y)
         self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
         self.x_public = data.view(mode.public_view) if mode.public_view else None
@@ -264,7 +280,13 @@ class ModeStep:
                 torch._foreach_mul_(tensors, (self.settings.param_bound / norms).clamp(max=1.0).unbind())
 
     def _sample_private_rows(self) -> torch.Tensor:
-        return poisson_sample(self.n_rows, self.q, self.generator)
+        return poisson_sample(self.n_rows, self.q, self.sampling_generator)
+
+    def _draw_noise(self) -> torch.Tensor:
+        """ξ ~ N(0, I), ``(models, parameters)``: each model's row from its own stream."""
+        for row, generator in zip(self.noise, self.noise_generators, strict=True):
+            torch.randn(row.shape, generator=generator, device=row.device, dtype=row.dtype, out=row)
+        return self.noise
 
     def _reserve_rows(self, rows: int) -> None:
         """Grow the row buffer to ``rows`` (rarely: a Poisson sample larger than any before).
@@ -322,9 +344,8 @@ class ModeStep:
             self.public_loss_sum += out.public_loss
             self.public_steps += 1
         if out.private is not None:
-            noise = torch.randn(self.flat.shape[1], generator=self.generator, device=self.flat.device,
-                                dtype=self.flat.dtype)  # ξ ~ N(0, I), one draw shared by the models
-            noised = torch.cat([g.reshape(models, -1) for g in out.private], 1).addcmul_(self.noise_scale, noise)
+            noised = torch.cat([g.reshape(models, -1) for g in out.private], 1).addcmul_(self.noise_scale,
+                                                                                          self._draw_noise())
             weight = self.alpha / (self.q * self.n_rows)
             update = noised.mul_(weight) if update is None else update.add_(noised, alpha=weight)
         assert update is not None, "every mode has a public or a private term"
@@ -348,7 +369,7 @@ class ModeStep:
             noisy, _ = noisy_private_gradient(
                 self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
                 max_norm=self.settings.max_grad_norm, sigma=self.sigma, expected_batch=self.q * self.n_rows,
-                generator=self.generator,
+                generator=self.noise_generators[0],
             )
             private = [noisy[name] for name in self.params]
             if update is None:

@@ -19,3 +19,5 @@ class TrainSettings:
     rep_clip: float | None = None
     param_bound: float | None = 10.0
     hidden: tuple[int, ...] = (64, 32)
+    reproducible_noise: bool = False
+    """Derive Poisson sampling and the noise ξ from the seed (no DP guarantee: ``fusiondp.privacy.randomness``)."""
