@@ -241,8 +241,13 @@ def _print_summary(records: list) -> None:
     records = table.to_dict(orient="records")
     totals = {r["mode"]: r["epsilon_total"] for r in records if not _missing(r["epsilon_total"])}
     if totals:
-        typer.echo("  ε_total (training composed with the DP-synthetic support set's ε_syn): "
-                   + ", ".join(f"{m} {_cell(e)}" for m, e in totals.items()))
+        typer.echo("  ε_total (training composed with the DP-synthetic support set's ε_syn, each under its mode's "
+                   "relation): " + ", ".join(f"{m} {_cell(e)}" for m, e in totals.items()))
+        replace_totals = {r["mode"]: r["epsilon_total_replace"] for r in records
+                          if not _missing(r.get("epsilon_total_replace"))}
+        if replace_totals:
+            typer.echo("  ε_total under replace-one (any change of one row's sensitive values; comparable across "
+                       "modes): " + ", ".join(f"{m} {_cell(e)}" for m, e in replace_totals.items()))
     several = len({r["epsilon"] for r in records if not _missing(r["sigma"])}) > 1
     replace = {(f"{r['mode']} at ε {r['epsilon']:g}" if several else r["mode"]): r["epsilon_replace"]
                for r in records if not _missing(r["epsilon_replace"])}

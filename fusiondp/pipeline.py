@@ -514,6 +514,13 @@ def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, s
         ledger.epsilon_total, ledger.delta_total, ledger.composition = total.epsilon, total.delta, total.method
         if total.basic_epsilon is not None and total.epsilon != total.basic_epsilon:
             ledger.notes.append(f"basic composition would give ε_total = {total.basic_epsilon:.3g}")
+        if relation == "replace" or ledger.epsilon_replace is None:
+            ledger.epsilon_total_replace = ledger.epsilon_total
+        else:  # the same total read under replace-one, the one relation every mode's total can be compared on
+            ledger.epsilon_total_replace = compose_with_synthesizer(
+                ledger.epsilon_replace, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
+                synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
+                sigma=sigma, q=q, steps=steps, accountant="pld", relation="replace").epsilon
     return ledger
 
 

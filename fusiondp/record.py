@@ -46,6 +46,9 @@ class PrivacyLedger:
     """The marginal synthesizer's zCDP parameter (its (ε_syn, δ_syn) is a conversion of it); ``None`` for two_stage."""
     epsilon_total: float | None = None
     """ε of training and the DP-synthetic support together; ``None`` without a synthetic support set."""
+    epsilon_total_replace: float | None = None
+    """``epsilon_total`` under replace-one of one row's sensitive values: the relation on which every mode's total
+    can be compared (feature_dp's own total reads removal to missing, fusiondp's may read replace-one)."""
     delta_total: float | None = None
     composition: str | None = None
     """How ``epsilon_total`` was composed (basic, RDP or PLD); added in schema 1 with defaults: old records load."""
@@ -120,6 +123,9 @@ def summarize(records: list[RunRecord]) -> pd.DataFrame:
         row["epsilon_spent"] = None if any(s is None for s in spent) else float(np.max(spent))
         totals = [r.privacy.epsilon_total for r in group]
         row["epsilon_total"] = None if any(t is None for t in totals) else float(np.max(totals))
+        replace_totals = [r.privacy.epsilon_total_replace for r in group]
+        row["epsilon_total_replace"] = (None if any(t is None for t in replace_totals)
+                                        else float(np.max(replace_totals)))
         for key in ("delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency", "epsilon_replace",
                     "epsilon_syn"):
             row[key] = getattr(first.privacy, key)

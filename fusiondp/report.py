@@ -348,6 +348,8 @@ def ledger_table(summary: pd.DataFrame) -> pd.DataFrame:
                "ε spent": summary["epsilon_spent"].map(_fmt)}
     if summary["epsilon_total"].notna().any():
         columns["ε total (with ε_syn)"] = summary["epsilon_total"].map(_fmt)
+        if "epsilon_total_replace" in summary:
+            columns["ε total, replace-one (comparable across modes)"] = summary["epsilon_total_replace"].map(_fmt)
     columns.update({
         "δ": summary["delta"].map(_fmt), "σ (noise)": summary["sigma"].map(_fmt),
         "q (sampling rate)": summary["sampling_rate"].map(_fmt),

@@ -85,7 +85,8 @@ PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "sup
                   "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
-                 "epsilon_replace", "epsilon_total", "epsilon_syn", "delta_syn", "rho_syn", "reproducible_noise")
+                 "epsilon_replace", "epsilon_total", "epsilon_total_replace", "epsilon_syn", "delta_syn", "rho_syn",
+                 "reproducible_noise")
 NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
 SELECTION_NONE = "none: every grid point reported"
 SELECTION_LABELS = {

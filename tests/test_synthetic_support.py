@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fusiondp.cli import app, error_message, main
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, MissingDeclarations
-from fusiondp.pipeline import prepare
+from fusiondp.pipeline import fit_run, prepare
 from fusiondp.privacy.accounting import compose_with_synthesizer, epsilon_spent
 from fusiondp.record import RunRecord
 from fusiondp.spec import TableSpec
@@ -265,3 +265,17 @@ def test_synthetic_support_comes_from_training_rows_only(sample_spec: TableSpec)
     for column, values in SAMPLE_DOMAINS.items():
         assert set(splits.support[column]) <= set(values)
     assert splits.synthetic is not None and splits.synthetic.epsilon == 1.0
+
+
+def test_every_modes_total_is_also_stated_under_replace_one(sample_spec: TableSpec) -> None:
+    """m4: feature_dp's own total reads removal to missing, fusiondp's replace-one; side by side they are not
+    comparable, so each ledger also states its total under replace-one."""
+    config = RunConfig.build(data=str(SAMPLE_CSV), spec=sample_spec, imputer="gbdt", support_source="dp_synthetic",
+                             sensitive_domains=SAMPLE_DOMAINS, sensitive_bounds=SAMPLE_BOUNDS, epochs=1)
+    prepared = prepare(config)
+    baseline = fit_run(prepared, "feature_dp", 0)[0].privacy
+    fusion = fit_run(prepared, "fusiondp", 0)[0].privacy
+    assert fusion.adjacency == "feature replace-one" and fusion.epsilon_total_replace == fusion.epsilon_total
+    assert baseline.adjacency == "feature removal to missing"
+    assert baseline.epsilon_total < baseline.epsilon_total_replace
+    assert baseline.epsilon_replace < baseline.epsilon_total_replace <= baseline.epsilon_replace + 1.0 + 1e-9
