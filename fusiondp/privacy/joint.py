@@ -51,7 +51,8 @@ class JointRelease:
     accountant: str
     method: str
     epsilon_sum: float
-    """The sum of the models' own ε: what a reader adding them up would assume (a valid, looser bound)."""
+    """The sum of the models' ε under ``relation``: what a reader adding them up would assume (basic composition:
+    valid at δ = models·δ, not at ``delta``)."""
     epsilon_total: float | None = None
     """With a DP-synthetic support set: the joint release plus the synthesizer's, once (basic composition)."""
     delta_total: float | None = None
@@ -69,8 +70,8 @@ class JointRelease:
                      f"δ = {self.delta_total:g}")
         return (f"Releasing these {self.models} DP models together: ε = {self.epsilon:.3g} at δ = {self.delta:g} "
                 f"({self.relation}; {self.trainings} independent training{'s' if self.trainings != 1 else ''}, "
-                f"{self.accountant.upper()}){total}. Each model's own ε covers that model alone; their sum, "
-                f"{self.epsilon_sum:.3g}, is a looser bound.")
+                f"{self.accountant.upper()}){total}. Each model's own ε covers that model alone; adding them up "
+                f"gives {self.epsilon_sum:.3g}, and only at δ = {self.models * self.delta:g}.")
 
 
 def joint_release(ledgers: Sequence[PrivacyLedger]) -> JointRelease | None:
@@ -80,8 +81,6 @@ def joint_release(ledgers: Sequence[PrivacyLedger]) -> JointRelease | None:
     if len(private) < 2:
         return None
     delta = max(float(ledger.delta or 0.0) for ledger in private)
-    spent = [ledger.epsilon_spent for ledger in private]
-    epsilon_sum = math.inf if any(e is None for e in spent) else float(sum(e for e in spent if e is not None))
     groups: dict[str, list[PrivacyLedger]] = {}
     for index, ledger in enumerate(private):
         groups.setdefault(ledger.sampling_group or f"unknown-{index}", []).append(ledger)
@@ -89,6 +88,8 @@ def joint_release(ledgers: Sequence[PrivacyLedger]) -> JointRelease | None:
     relations = {ledger.relation for ledger in private}
     own = next(iter(relations)) if len(adjacencies) == 1 and len(relations) == 1 else None
     relation_text = next(iter(adjacencies)) if own is not None else REPLACE_ONE
+    spent = [ledger.epsilon_spent if own is not None else ledger.epsilon_replace for ledger in private]
+    epsilon_sum = math.inf if any(e is None for e in spent) else float(sum(e for e in spent if e is not None))
     common = {"delta": delta, "models": len(private), "trainings": len(groups), "epsilon_sum": epsilon_sum}
     if any(ledger.reproducible_noise for ledger in private):
         return JointRelease(None, relation=relation_text, epsilon_replace=None, accountant="none",
