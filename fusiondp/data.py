@@ -8,6 +8,7 @@ says what to change.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.spec import TableSpec, TargetKind, _did_you_mean
+from fusiondp.spec import TableSpec, TargetKind, _did_you_mean, category_text, value_kind
 from fusiondp.synth import SynthesisSummary, SynthSettings, TwoStageSummary, make_synthesizer
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 def load_table(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> pd.DataFrame:
     """Read a CSV / TSV, Parquet or Excel file into a DataFrame, validating its shape."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a folder, not a table file: give the path of a CSV, TSV, Parquet or "
+                        "Excel file inside it.")
     if not path.is_file():
         raise DataError(f"Table file {str(path)!r} does not exist.")
     size = path.stat().st_size
@@ -58,8 +62,10 @@ def read_table_bytes(content: bytes, name: str) -> pd.DataFrame:
     if suffix in PARQUET_SUFFIXES:
         table = _read_binary(pd.read_parquet, content, name, "Parquet")
     elif suffix in EXCEL_SUFFIXES:
-        table = _one_sheet(_read_binary(lambda data: pd.read_excel(data, sheet_name=None), content, name, "Excel"),
-                           name)
+        # Cells as stored, typed as a CSV's are: pandas' own Excel typing turns a True/False column with one
+        # blank cell into 1.0/0.0, so one private row's missing value would make a categorical column numeric.
+        sheets = _read_binary(lambda data: pd.read_excel(data, sheet_name=None, dtype=object), content, name, "Excel")
+        table = _one_sheet(sheets, name).infer_objects()
     elif suffix in CSV_SUFFIXES or not suffix:
         table = _read_delimited(content, name)
     else:
@@ -383,6 +389,27 @@ def split_table(
         synthetic=synthetic,
         target_kind=kind,
     )
+
+
+def typed_like_support(splits: Splits, spec: TableSpec) -> Splits:
+    """``splits`` with each categorical feature column written as category text, alike in every part.
+
+    How a reader writes a cell depends on the rest of its column, i.e. on every row of the file (CSV,
+    Parquet or Excel alike): one missing cell turns True/False into Python objects and 3 into 3.0, one
+    word turns numbers into text. Each column's form is read off the support set's values instead
+    (``value_kind``) and every part — user-provided imputations (``imputed_column``) included — is
+    written by it (``category_text``), so that no private row can rename a category for the imputer,
+    the encoder or the notes (METHOD.md §5). ``spec`` must be resolved (its types read from the support set).
+    """
+    kinds = {column: value_kind(splits.support[column]) for column in spec.categorical
+             if column in splits.support.columns}
+
+    def written(frame: pd.DataFrame) -> pd.DataFrame:
+        columns = {name: kind for column, kind in kinds.items() for name in (column, imputed_column(column))
+                   if name in frame.columns}
+        return frame.assign(**{name: category_text(frame[name], kind) for name, kind in columns.items()})
+
+    return dataclasses.replace(splits, **{part: written(getattr(splits, part)) for part in SPLIT_PARTS})
 
 
 REGRESSION_STRATA = 5

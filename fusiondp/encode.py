@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fusiondp.spec import TableSpec
+from fusiondp.spec import TableSpec, ValueKind, category_text, value_kind
 
 MISSING_LEVEL = "<missing>"
 STANDARD_CLIP = 5.0
@@ -48,8 +48,8 @@ def _fit_numeric(values: pd.Series, missing_code: bool) -> NumericCoding:
     return NumericCoding(fill, float(present.mean()), std if std > 0 else 1.0, indicator)
 
 
-def _fit_levels(values: pd.Series, missing_code: bool) -> tuple[str, ...]:
-    levels = sorted(values.dropna().astype(str).unique().tolist())
+def _fit_levels(values: pd.Series, kind: ValueKind, missing_code: bool) -> tuple[str, ...]:
+    levels = sorted(category_text(values, kind).dropna().unique().tolist())
     if missing_code or values.isna().any():
         levels.append(MISSING_LEVEL)
     return tuple(levels)
@@ -68,11 +68,15 @@ class TableEncoder:
         """
         self.numeric_: dict[str, NumericCoding] = {}
         self.levels_: dict[str, tuple[str, ...]] = {}
+        self.kinds_: dict[str, ValueKind] = {}
+        """How each categorical column's values are named (``category_text``): read off the fitting rows, so
+        that a row transformed later — private, or typed otherwise by its reader — is named alike."""
         for column in self.spec.features:
             sensitive = column not in self.spec.public
             source = sensitive_rows if sensitive else public_rows
             if self.spec.is_categorical(column):
-                self.levels_[column] = _fit_levels(source[column], missing_code=sensitive)
+                self.kinds_[column] = value_kind(source[column])
+                self.levels_[column] = _fit_levels(source[column], self.kinds_[column], missing_code=sensitive)
             else:
                 self.numeric_[column] = _fit_numeric(source[column], missing_code=sensitive)
         self.feature_names_ = [name for column in self.spec.features for name in self._names(column)]
@@ -106,7 +110,7 @@ class TableEncoder:
         blocks = []
         for column in self.spec.features:
             if column in self.levels_:
-                values = table[column].astype("string").fillna(MISSING_LEVEL)
+                values = category_text(table[column], self.kinds_[column]).fillna(MISSING_LEVEL)
                 codes = pd.Index(self.levels_[column]).get_indexer(values)
                 block = np.zeros((len(table), len(self.levels_[column])), dtype=np.float32)
                 known = codes >= 0
@@ -133,5 +137,6 @@ class TableEncoder:
         return {
             "numeric": {c: vars(v) for c, v in self.numeric_.items()},
             "levels": {c: list(v) for c, v in self.levels_.items()},
+            "kinds": dict(self.kinds_),
             "features": list(self.feature_names_),
         }

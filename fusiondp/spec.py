@@ -22,6 +22,10 @@ from fusiondp.yamlfile import read_yaml
 
 MIN_NUMERIC_FRACTION = 0.95
 """Share of non-missing values that must parse as numbers for a text column to count as numeric."""
+BOOLEAN_WORDS = {"True": "True", "TRUE": "True", "true": "True", "False": "False", "FALSE": "False", "false": "False"}
+"""The words a CSV reader takes for true/false (pandas' defaults), each with the category text it stands for."""
+
+ValueKind = Literal["boolean", "number", "text"]
 
 TargetKind = Literal["binary", "multiclass", "multilabel", "regression"]
 TARGET_KINDS: tuple[TargetKind, ...] = ("binary", "multiclass", "multilabel", "regression")
@@ -207,18 +211,20 @@ class TableSpec(BaseModel):
         both = set(self.categorical) & set(self.numeric)
         if both:
             raise SpecError(f"Column(s) {sorted(both)} are declared both categorical and numeric; pick one.")
-        for name in [*roles, *self.categorical, *self.numeric]:
-            if name not in columns:
-                raise SpecError(
-                    f"Column {name!r} named in the spec is not in the table.{_did_you_mean(name, columns)}"
-                )
+        declared = {name: ["declared categorical"] for name in self.categorical}
+        declared.update({name: ["declared numeric"] for name in self.numeric})
+        for name, tags in {**declared, **roles}.items():
+            if name not in columns:  # named by its role: the roles may come from flags, not a spec file
+                raise SpecError(f"Column {name!r} (given as {' and '.join(tags)}) is not in the table."
+                                f"{_did_you_mean(name, columns)}")
 
     def _column_is_categorical(self, series: pd.Series, column: str) -> bool:
+        """Declared type, else ``value_kind``: read off the values, never off the dtype (which other rows set)."""
         if column in self.categorical:
             return True
-        values = series.dropna()
-        if column in self.numeric or pd.api.types.is_bool_dtype(series):
-            if column in self.numeric and not pd.api.types.is_numeric_dtype(series):
+        if column in self.numeric:
+            values = series.dropna()
+            if not pd.api.types.is_numeric_dtype(series):
                 parsed = pd.to_numeric(values, errors="coerce")
                 junk = values[parsed.isna()]
                 if len(junk):
@@ -227,11 +233,8 @@ class TableSpec(BaseModel):
                         f"Column {column!r} is declared numeric but holds non-numeric values "
                         f"({examples}; {len(junk)} rows). Clean them, or declare the column categorical."
                     )
-            return pd.api.types.is_bool_dtype(series)
-        if pd.api.types.is_numeric_dtype(series):
             return False
-        parsed = pd.to_numeric(values, errors="coerce")
-        return len(values) == 0 or parsed.notna().mean() < MIN_NUMERIC_FRACTION
+        return value_kind(series) != "number"
 
     def _check_values(self, table: pd.DataFrame) -> None:
         for column in self.sensitive:
@@ -380,6 +383,77 @@ class TableSpec(BaseModel):
         positive = matches[0]
         negative = classes[0] if positive == classes[1] else classes[1]
         return negative, positive
+
+
+def value_kind(values: pd.Series) -> ValueKind:
+    """Whether a column's non-missing values are true/false, numbers or text, read off the values themselves.
+
+    A file reader types a column by all of the file's rows: one missing cell turns a True/False
+    column into Python objects and integers into floats, one stray word turns numbers into text.
+    Reading the values of the rows at hand instead (the support set) gives the type those rows
+    alone would have had, so no other row — no private one — can change it (METHOD.md §5).
+    Numbers are at least ``MIN_NUMERIC_FRACTION`` of the values parsing as numbers (the rest is junk
+    that ``TableSpec.resolve`` reports); a column with no value is text.
+    """
+    present = values.dropna()
+    if present.empty:
+        return "text"
+    if pd.api.types.is_bool_dtype(present) or pd.api.types.infer_dtype(present) == "boolean":
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(present):
+        return "number"
+    if present.astype(str).isin(BOOLEAN_WORDS).all():
+        return "boolean"
+    return "number" if pd.to_numeric(present, errors="coerce").notna().mean() >= MIN_NUMERIC_FRACTION else "text"
+
+
+def category_text(values: pd.Series, kind: ValueKind) -> pd.Series:
+    """A categorical column's values as the text naming their category (``object``; missing stays missing).
+
+    The text depends on the value and on ``kind`` — the ``value_kind`` of the support set's values
+    — only, not on how the rest of the column was read: ``True`` is 'True' whether it came from a
+    ``bool`` column, an ``object`` one or the word 'TRUE'; 3, 3.0 and (in a column of numbers) the
+    text '3' or '03' are all '3'. The imputer's states, the encoder's levels and the notes all name
+    categories by this text, so one private row cannot rename them.
+    """
+    if kind == "text" and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.astype(object)  # text is its own name: the common case, kept fast for every transform
+    if values.dtype == object:  # a Python object per cell: True == 1 == 1.0, so name each by its own type
+        names: dict[tuple[type, Any], str] = {}
+        named: list[object] = []
+        for value in values:
+            key = (type(value), value)
+            if key not in names:
+                names[key] = np.nan if _missing(value) else _category_name(value, kind)
+            named.append(names[key])
+        return pd.Series(named, index=values.index, dtype=object)
+    codes, uniques = pd.factorize(values)
+    named = np.array([*(_category_name(v, kind) for v in uniques), np.nan], dtype=object)
+    return pd.Series(named[codes], index=values.index, dtype=object)  # code -1 (missing) takes the last
+
+
+def _category_name(value: Any, kind: ValueKind) -> str:
+    """One present value's category text (``category_text``)."""
+    if kind == "boolean" or isinstance(value, (bool, np.bool_)):
+        return BOOLEAN_WORDS.get(str(value), str(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return _float_name(float(value))
+    if kind == "number" and isinstance(value, str):
+        try:
+            return str(int(value))
+        except ValueError:
+            try:
+                return _float_name(float(value))
+            except ValueError:
+                return value
+    return str(value)
+
+
+def _float_name(number: float) -> str:
+    """An integral float named as the integer it is (3.0 → '3'), any other as Python writes it."""
+    return str(int(number)) if np.isfinite(number) and number == round(number) else str(number)
 
 
 def split_labels(cells: Iterable[Any], delimiter: str = DEFAULT_DELIMITER) -> list[tuple[str, ...]]:

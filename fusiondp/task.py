@@ -22,6 +22,7 @@ at two inputs, so it is exactly zero whenever the two views agree, for every kin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits, cross_entropy, huber_loss, one_hot
 
 from fusiondp.errors import DataError
-from fusiondp.spec import DEFAULT_DELIMITER, TargetKind
+from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 
 HUBER_DELTA = 1.0
 """Where the regression loss turns from quadratic to linear, in standard deviations of the label."""
@@ -116,3 +117,33 @@ def label_scaling(support_target: pd.Series, name: str,
                         "(a separate support table needs the target column too).")
     spread = float(values.std(ddof=0))
     return float(values.mean()), spread if spread > 0 else 1.0
+
+
+def support_classes(spec: TableSpec, support_target: pd.Series, table_target: pd.Series) -> list[Any]:
+    """The classes (multi-label: the labels) a classifier's outputs code, read off the support set's labels.
+
+    Not off the training rows: under ``dpsgd``'s relation a training row is private as a whole, label
+    included, and one row with a rare label would change the model's output width or turn the run into
+    an error. ``table_target`` — the labels of the rows trained and scored on — is read only to refuse a
+    class the support set lacks (its rows could not be coded); the error says what to do.
+    """
+    def present(target: pd.Series) -> list[Any]:
+        if spec.target_kind == "multilabel":
+            return sorted({label for labels in spec.label_sets(target) for label in labels})
+        return sorted(set(target.dropna().tolist()), key=lambda v: (str(type(v)), v))
+
+    one, many = ("label", "labels") if spec.target_kind == "multilabel" else ("class", "classes")
+    known = set(present(support_target))
+    lacking = [value for value in present(table_target) if value not in known]
+    if lacking:
+        shown = ", ".join(repr(value) for value in lacking[:10]) + (" …" if len(lacking) > 10 else "")
+        raise DataError(f"Target {spec.target!r}: the support set has no row of {many if len(lacking) > 1 else one} "
+                        f"{shown}, which the table's training, validation or test rows hold. The model's {many} are "
+                        f"read from the support set (public), never from the private rows. Give the support set rows "
+                        f"of every {one} (raise support_fraction, or add them to the support table), or merge the "
+                        f"rare {many} into others or drop their rows.")
+    if spec.target_kind == "multiclass":
+        return list(spec.class_values(support_target, min_rows=1))
+    if spec.target_kind == "multilabel":
+        return present(support_target)
+    return list(spec.target_classes(support_target))
