@@ -25,7 +25,15 @@ import torch
 import yaml
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits, attach_imputations, check_split_column, imputed_column, load_table, split_table
+from fusiondp.data import (
+    Splits,
+    attach_imputations,
+    check_split_column,
+    imputed_column,
+    load_table,
+    split_table,
+    typed_like_support,
+)
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
@@ -40,7 +48,7 @@ from fusiondp.reference import expected_encoding, shrink, shrinkage
 from fusiondp.spec import TableSpec, split_labels
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
-from fusiondp.task import BINARY, Task, label_scaling
+from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_models
 from fusiondp.train.modes import Mode, get_mode
 
@@ -240,22 +248,23 @@ def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
 def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
     """The target kind's ``Task`` and the target values each label codes (class values; none for regression).
 
-    Classes are read from the training rows, which hold every class (``split_table`` checks it);
+    Classes (multi-label: labels) are read from the support set's labels (``fusiondp.task.support_classes``:
+    under ``dpsgd`` a training row's label is private, so no training row may decide the model's outputs);
     a regression label is standardised by the support rows' labels (``fusiondp.task.label_scaling``),
     clipped into the spec's ``target_bounds`` when it declares them.
     """
-    target = splits.train[spec.target]
-    if spec.target_kind == "multiclass":
-        classes = list(spec.class_values(target, min_rows=1))
-        return Task("multiclass", len(classes)), classes
-    if spec.target_kind == "multilabel":
-        labels = list(spec.label_vocabulary(target, min_rows=1))
-        return Task("multilabel", len(labels), delimiter=spec.delimiter), labels
+    support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
     if spec.target_kind == "regression":
-        support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
         center, scale = label_scaling(support_target, spec.target, spec.target_bounds)
         return Task("regression", center=center, scale=scale, bounds=spec.target_bounds), []
-    return BINARY, list(spec.target_classes(target))
+    rows = pd.concat([splits.train[spec.target], splits.val[spec.target], splits.test[spec.target]],
+                     ignore_index=True)
+    classes = support_classes(spec, support_target, rows)
+    if spec.target_kind == "multiclass":
+        return Task("multiclass", len(classes)), classes
+    if spec.target_kind == "multilabel":
+        return Task("multilabel", len(classes), delimiter=spec.delimiter), classes
+    return BINARY, classes
 
 
 def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torch.device) -> torch.Tensor:
@@ -267,8 +276,8 @@ def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torc
         codes = pd.Categorical(target, categories=classes).codes
         if (codes < 0).any():
             unseen = sorted({str(v) for v in target[codes < 0]})
-            raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the training rows' classes; "
-                            "every class needs training rows (merge or drop rare classes).")
+            raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the support set's classes; "
+                            "give the support set rows of every class (merge or drop rare classes).")
         return _tensor(codes.astype(float), device)
     if task.kind == "multilabel":
         return _tensor(multilabel_indicators(task, classes, target), device)
@@ -277,40 +286,51 @@ def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torc
 
 
 def multilabel_indicators(task: Task, labels: list[Any], target: pd.Series) -> np.ndarray:
-    """``(rows, labels)`` 0/1: which of the training rows' ``labels`` each row's target cell lists.
+    """``(rows, labels)`` 0/1: which of the support set's ``labels`` (``training_task``) each row's target cell lists.
 
-    A label outside them is one clear error, as an unseen class is (``split_table`` checks every label
-    has training rows)."""
+    A label outside them is one clear error, as an unseen class is (``training_task`` checks that the support set
+    holds every label of the rows trained and scored on)."""
     index = {label: k for k, label in enumerate(labels)}
     indicators = np.zeros((len(target), task.classes))
     for row, cell in enumerate(split_labels(target, task.delimiter)):
         unseen = [label for label in cell if label not in index]
         if unseen:
-            raise DataError(f"Target {target.name!r} has label(s) {unseen} outside the training rows' labels; every "
-                            "label needs training rows (merge or drop rare labels).")
+            raise DataError(f"Target {target.name!r} has label(s) {unseen} outside the support set's labels; give "
+                            "the support set rows of every label (merge or drop rare labels).")
         indicators[row, [index[label] for label in cell]] = 1.0
     return indicators
 
 
 def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
-    """Public columns' categories of the train/val/test rows that the support set never shows (public information)."""
-    rows = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    """Public columns' categories of the validation and test rows that the support set never shows.
+
+    Training rows are left out: under ``dpsgd``'s relation a training row is private as a whole, public
+    columns included, and one row's rare category would show in the report (``private_unseen_category_notes``
+    reports them locally). Validation and test rows are scored, not protected.
+    """
+    rows = pd.concat([splits.val, splits.test], ignore_index=True)
     return [f"Public column {column!r}: {describe_categories(values)} never occur in the support set; the imputer "
             "treats them as missing and the encoder as an all-zero 'other' code."
             for column, values in unseen_categories(spec, splits.support, rows, spec.public).items()]
 
 
 def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
-    """Sensitive columns' categories of the private rows that the support set never shows.
+    """Categories the support set never shows: of the private rows' sensitive columns, and of the training rows'
+    public columns.
 
-    Read from the private rows' real values, so these notes stay out of the (public) quality
-    report and say that they are a local diagnostic.
+    Read from values a neighbouring table may change (sensitive values; a whole training row under
+    ``dpsgd``), so these notes stay out of the (public) quality report and say that they are a local diagnostic.
     """
     rows = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
-    return [f"Sensitive column {column!r}: {describe_categories(values)} of the private rows never occur in the "
-            "support set. Imputers predict support categories only and the encoder gives these an all-zero "
-            "'other' code. (Read from private values: a diagnostic for the data owner, not for publication.)"
-            for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
+    sensitive = [f"Sensitive column {column!r}: {describe_categories(values)} of the private rows never occur in "
+                 "the support set. Imputers predict support categories only and the encoder gives these an all-zero "
+                 "'other' code. (Read from private values: a diagnostic for the data owner, not for publication.)"
+                 for column, values in unseen_categories(spec, splits.support, rows, spec.sensitive).items()]
+    public = [f"Public column {column!r}: {describe_categories(values)} of the training rows never occur in the "
+              "support set; the imputer treats them as missing and the encoder as an all-zero 'other' code. (Read "
+              "from training rows, which dpsgd protects whole: a diagnostic for the data owner, not for publication.)"
+              for column, values in unseen_categories(spec, splits.support, splits.train, spec.public).items()]
+    return sensitive + public
 
 
 def training_size_note(config: RunConfig, n_train: int, unit: str) -> str | None:
@@ -339,6 +359,7 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
 
         return prepare_note_splits(config, splits, progress)
     spec = training_spec(config, splits)
+    splits = typed_like_support(splits, spec)
     notes = list(splits.notes)
     delta_note = training_size_note(config, len(splits.train), "row")
     if delta_note is not None:
@@ -550,9 +571,9 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
     if relation == "replace" and config.accountant != "pld":
         notes.append("replace-one relation accounted by group privacy over the remove relation (conservative)")
     if mode.name == "dpsgd" and prepared.splits.synthetic is not None:
-        notes.append("the DP-synthetic support set copies the training rows' public columns and label, so the "
-                     "whole-row claim covers this training step only; the total ε is stated for the sensitive "
-                     "values (replace-one)")
+        notes.append("the DP-synthetic support set copies the training rows' public columns and label, and the "
+                     "imputer and encoders are fitted on it: the model protects the sensitive values only (the "
+                     "total ε, replace-one), not whole rows")
     return PrivacyLedger(
         epsilon_target=config.epsilon,
         epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),

@@ -72,6 +72,10 @@ def _statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, public_pa
     not_protected = f"Not protected: {public} and the label, which are treated as public; and {group_level}."
     if mode_name == "dpsgd":
         not_protected = f"Not protected: {group_level}."
+        if ledger.epsilon_syn is not None:
+            not_protected = (f"Not protected: {public}, the label and membership of each training row — the "
+                             "DP-synthetic support set copies the training rows' public columns and label without "
+                             f"noise, and the imputer and encoders are fitted on it; and {group_level}.")
     if not mode.is_private:
         if mode.name == "sgd_ori":
             return (f"No privacy protection: this model ({mode.name}) was trained on the real values of {sensitive} "
@@ -80,7 +84,13 @@ def _statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, public_pa
                                       f"{ADJACENCY_EXPLAINED[mode.adjacency]}.", synthetic_support_statement(ledger),
                                       not_protected]))
     relation = "replace" if ledger.adjacency == "feature replace-one" else "remove"
-    if mode.name == "dpsgd":
+    if mode.name == "dpsgd" and ledger.epsilon_syn is not None:
+        protected = (f"Protected: the values of {sensitive} of every training row — not whole rows. The noised "
+                     "training steps bound what the gradients reveal about any one whole row (ε below), but the "
+                     "imputer and encoders were fitted on a support set synthesised from the training rows, which "
+                     "copies their public columns and label; so the model protects the sensitive values only, with "
+                     "the total below (synthesis and training, replace-one of one row's sensitive values).")
+    elif mode.name == "dpsgd":
         protected = ("Protected: every training row as a whole (ordinary row-level DP): whether any single row was "
                      "in the training data at all.")
     elif ledger.adjacency == "feature removal to missing" and public_part is not None:
