@@ -556,8 +556,8 @@ def _epsilons(text: str) -> list[float]:
     try:
         values = sorted({float(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        raise typer.BadParameter(f"--epsilon takes a number or comma-separated numbers, e.g. 0.5,1,2,4 (got "
-                                 f"{text!r}).", param_hint="--epsilon") from None
+        raise typer.BadParameter(f"give a number or comma-separated numbers, e.g. 0.5,1,2,4 (got {text!r}).",
+                                 param_hint="--epsilon") from None
     if not values:
         raise typer.BadParameter("--epsilon needs at least one value, e.g. 1 or 0.5,1,2,4.", param_hint="--epsilon")
     for value in values:
@@ -938,13 +938,34 @@ def error_message(exc: FusionDPError) -> str:
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one message and exit status 2."""
+    """Entry point: run the app, turning user errors — the library's and a bad flag alike — into one line on
+    stderr (after any progress bar, which stops there) and exit status 2."""
+    # click's base error, whichever click typer runs on (its own vendored copy, or the click package)
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        app()
+        status = app(standalone_mode=False)
     except FusionDPError as exc:
-        typer.echo(f"Error: {error_message(exc)}", err=True)
-        sys.exit(2)
+        _fail(error_message(exc), 2)
+    except click_error as exc:  # a flag's value or a usage error: one line too, not click's usage box
+        if not exc.format_message():  # no command given: click has printed the help
+            sys.exit(exc.exit_code)
+        _fail(f"{exc.format_message()} (see --help)", exc.exit_code)
+    except typer.Abort:
+        _fail("Aborted.", 1)
+    if isinstance(status, int) and status:
+        sys.exit(status)
+
+
+def _fail(message: str, status: int) -> None:
+    """Close the progress bars still drawn (each ends its own line and draws no more), then the message."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    sys.stderr.flush()
+    typer.echo(f"Error: {message}", err=True)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_synthetic_support_totals_feature_dp_and_dpsgd_under_their_fixed_relatio
     assert dpsgd.epsilon_replace == pytest.approx(theirs_replace, rel=1e-2)
     assert dpsgd.epsilon_spent == pytest.approx(theirs_remove, rel=1e-2)  # its own row relation (pld)
     _assert_basic_composition(dpsgd, dpsgd.epsilon_replace)
-    assert any("whole-row claim covers this training step only" in note for note in dpsgd.notes)
+    assert any("protects the sensitive values only" in note and "not whole rows" in note for note in dpsgd.notes)
 
 
 def fixed_splits(table: pd.DataFrame) -> Splits:
