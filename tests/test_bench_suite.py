@@ -18,6 +18,7 @@ from benchmarks.suite.sources import SourceUnavailable
 from fusiondp.config import RunConfig
 from fusiondp.data import load_table
 from fusiondp.sweep import SweepGrid, expand
+from tests.pages import readable
 
 TABLES = suite_tables()
 PROVENANCE_FIELDS = {"title", "builder", "derivation", "rows", "fingerprint", "package", "original_source", "licence",
@@ -95,4 +96,4 @@ def test_bench_utility_writes_json_and_html(tmp_path: Path) -> None:
     check = next(c for c in payload["checks"] if c["metric"] == "auroc")
     assert check["baselines_compared"] == ["dpsgd", "sgd_hybrid"] and check["paired_gain"]["dpsgd"]["seeds"] == 2
     page = out.with_suffix(".html").read_text(encoding="utf-8")
-    assert "hmda_deny" in page and (tmp_path / "plotly.min.js").is_file()
+    assert "hmda_deny" in readable(page) and (tmp_path / "plotly.min.js").is_file()

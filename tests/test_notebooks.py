@@ -37,5 +37,6 @@ def test_there_are_notebooks() -> None:
 
 def test_notebooks_take_their_terms_from_the_library_glossary() -> None:
     """One glossary (fusiondp.glossary) for the dashboard and the notebooks, never a copy."""
-    using = {p.stem for p in NOTEBOOKS if "from fusiondp.glossary import" in p.read_text(encoding="utf-8")}
+    using = {p.stem for p in NOTEBOOKS  # the cells' decoded source, not the notebook file's JSON text
+             if any("from fusiondp.glossary import" in cell.source for cell in nbformat.read(p, as_version=4).cells)}
     assert {"01_feature_level_dp", "03_anatomy_of_a_fusiondp_step", "04_privacy_accounting"} <= using

@@ -30,6 +30,7 @@ from fusiondp.report import (
 from fusiondp.spec import TableSpec
 from fusiondp.verdicts import run_verdicts
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
+from tests.pages import readable
 
 EPSILONS = (0.5, 2.0, 8.0)
 PRIVATE = {"dpsgd": 0.60, "feature_dp": 0.65, "fusiondp": 0.70}
@@ -140,11 +141,13 @@ def test_image_export_says_why_without_kaleido(tmp_path: Path, monkeypatch: pyte
 
 
 def _assert_report(path: Path) -> str:
+    """The page's text with its figures decoded (tests.pages.readable), after the checks every report passes."""
     page = path.read_text(encoding="utf-8")
-    for section in ("Privacy-utility curves", "Per-ε table", "Privacy ledger", "Imputation", "gbdt"):
-        assert section in page, section
     assert page.count("* plotly.js v") == 1 and 'src="http' not in page  # plotly.js inline, once: works offline
-    return page
+    text = readable(page)
+    for section in ("Privacy-utility curves", "Per-ε table", "Privacy ledger", "Imputation", "gbdt"):
+        assert section in text, section
+    return text
 
 
 @pytest.mark.slow
@@ -168,7 +171,7 @@ def test_cli_sweep_then_report_from_the_sweep_folder(tmp_path: Path) -> None:
     real = CliRunner().invoke(app, ["report", str(out), "--select", "val_real"])
     assert real.exit_code == 0, real.output
     assert "not accounted: selected on real validation rows" in real.output
-    assert "Not accounted:" in (out / "report.html").read_text(encoding="utf-8")
+    assert "Not accounted:" in readable((out / "report.html").read_text(encoding="utf-8"))
 
 
 @pytest.mark.slow
@@ -211,7 +214,7 @@ def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(SAMPLE_CSV), "--spec",
                     str(SAMPLE_SPEC), "--modes", "fusiondp,sgd_ori", "--epochs", "1", "--imputer", "knn",
                     "--out", str(tmp_path), "--quiet"], check=True, capture_output=True, timeout=300)
-    page = build_html_report(tmp_path).read_text(encoding="utf-8")
+    page = readable(build_html_report(tmp_path).read_text(encoding="utf-8"))
     assert page.count("Privacy statement in plain words") == 1
     assert "fusiondp at ε = 1" in page and "Protected: the values of age" in page
     assert "<title>FusionDP report: nhanes_diabetes.csv</title>" in page
@@ -223,7 +226,7 @@ def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     assert "Audit: what could an attacker learn" not in page
     leak = AttributeLeak("age", 10, 0.2, 0.2, 0.4, train_rows=100, holdout_rows=100)
     audited = [(records[0], AuditReport(records[0].mode, 100, [leak], 0.51, 0.012))]
-    page = build_html_report(tmp_path, audit=audited).read_text(encoding="utf-8")
+    page = readable(build_html_report(tmp_path, audit=audited).read_text(encoding="utf-8"))
     assert "Audit: what could an attacker learn" in page
     low, high = audited[0][1].advantage_interval()
     assert "<td>no measurable leak</td>" in page and f"<td>+0.000 ({low:+.3f} to {high:+.3f})</td>" in page

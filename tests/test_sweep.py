@@ -31,6 +31,7 @@ from fusiondp.sweep import (
 )
 from fusiondp.train.loop import predict_proba
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
+from tests.pages import readable
 
 # reproducible_noise: these tests compare one sweep's numbers across backends, resumes and audits, which only
 # replayable noise can match (no DP guarantee; secret, independent noise per candidate: tests/test_secret_noise.py)
@@ -206,7 +207,7 @@ def test_audited_sweep_adds_audit_columns_and_the_report_shows_them(
     unaudited.mkdir()
     for name in ("runs.jsonl", "results.csv"):
         shutil.copy(out / name, unaudited / name)
-    page = build_html_report(unaudited).read_text(encoding="utf-8")
+    page = readable(build_html_report(unaudited).read_text(encoding="utf-8"))
     assert "membership AUC" not in page and "attribute advantage" not in page
 
     # Resuming the unaudited runs with the audit on redoes them, audited (a sub-grid: the same run keys).
@@ -234,7 +235,7 @@ def test_audited_sweep_adds_audit_columns_and_the_report_shows_them(
     assert len(lines) == 7 + 2 and all("membership_auc" in entry["row"] for entry in lines[-2:])
     # The audit only reads the trained model: training gives the same numbers as without it.
     pd.testing.assert_frame_equal(by_key(table)[COMPARED], by_key(plain).loc[sorted(table["key"])][COMPARED])
-    page = build_html_report(audited).read_text(encoding="utf-8")
+    page = readable(build_html_report(audited).read_text(encoding="utf-8"))
     for label in ("attribute advantage", "membership AUC", "membership TPR @ 1% FPR", "no measurable leak"):
         assert label in page, label
 

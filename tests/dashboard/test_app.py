@@ -15,6 +15,7 @@ from fusiondp.metrics import THRESHOLD_RULE
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
 from fusiondp.train.modes import ALL_MODES, MODES
 from tests.apptest_steps import train_on_page, wait_for_training
+from tests.pages import strings
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -273,7 +274,8 @@ def test_full_flow_preview_train_results(app: AppTest, small_csv: Path) -> None:
     at.session_state.declared_values = f"education: {EDUCATION}"  # as a sample's codebook declares it
     at = at.switch_page("views/imputation.py").run()
     assert not at.exception and not errors(at)
-    education = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "education" in c.proto.spec)
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    education = next(f for f in figures if "education" in "\n".join(strings(f)))  # decoded, not the JSON text
     shown = education["data"][0]["x"]
     assert shown == [e for e in EDUCATION if e in shown], "categories in the codebook's order, not alphabetically"
     quality = table_with(at, "baseline")
