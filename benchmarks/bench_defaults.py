@@ -57,15 +57,59 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def ranking(rows: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
-    """Per mode and setting: validation AUROC centred per (table, ε, seed), averaged; test AUROC beside it."""
+    """Per mode and setting: validation AUROC centred per (table, ε, seed), averaged; its worst-case regret;
+    test AUROC beside them.
+
+    The worst-case regret of a setting (METHOD.md §6, a fair comparison) is, over tables and ε, the largest
+    shortfall of its validation AUROC (mean over split seeds) from the best setting of the same mode on that
+    table and ε: a mode's settings are chosen by the smallest worst-case regret, each mode by the same rule,
+    so no baseline is run at settings chosen for another mode. Sorted by it, then by the centred mean.
+    """
     keyed = rows.copy()
     cell = ["table", "epsilon", "split_seed", "mode"]
     keyed["val_centred"] = keyed["val_auroc_real"] - keyed.groupby(cell)["val_auroc_real"].transform("mean")
     summary = (keyed.groupby(["mode", *knobs], dropna=False)
                .agg(val_centred=("val_centred", "mean"), val_auroc_real=("val_auroc_real", "mean"),
                     test_auroc=("auroc", "mean"), runs=("auroc", "size"))
-               .reset_index().sort_values(["mode", "val_centred"], ascending=[True, False]))
-    return summary
+               .reset_index())
+    per_table = (keyed.groupby(["mode", *knobs, "table", "epsilon"], dropna=False)["val_auroc_real"].mean()
+                 .reset_index())
+    best = per_table.groupby(["mode", "table", "epsilon"])["val_auroc_real"].transform("max")
+    per_table["regret"] = best - per_table["val_auroc_real"]
+    worst = per_table.groupby(["mode", *knobs], dropna=False)["regret"].max().rename("worst_regret").reset_index()
+    summary = summary.merge(worst, on=["mode", *knobs], how="left")
+    return summary.sort_values(["mode", "worst_regret", "val_centred"], ascending=[True, True, False])
+
+
+def chosen_settings(summary: pd.DataFrame, knobs: list[str]) -> dict[str, dict[str, float | None]]:
+    """Each mode's setting of least worst-case regret (``ranking``'s first row per mode)."""
+    first = summary.groupby("mode", sort=False).head(1)
+    return {row["mode"]: {k: (None if pd.isna(row[k]) else float(row[k])) for k in knobs}
+            for _, row in first.iterrows()}
+
+
+def at_chosen(rows: pd.DataFrame, chosen: dict[str, dict[str, float | None]], knobs: list[str]) -> pd.DataFrame:
+    """Test AUROC per table and ε of each mode at its own chosen setting, mean ± sd over split seeds (reported
+    once, after the choice) and fusiondp minus the better baseline, paired by split seed."""
+    picked = []
+    for mode, setting in chosen.items():
+        mine = rows[rows["mode"] == mode]
+        for knob, value in setting.items():
+            mine = mine[mine[knob].isna()] if value is None else mine[mine[knob] == value]
+        picked.append(mine)
+    runs = pd.concat(picked, ignore_index=True)
+    wide = runs.pivot_table(index=["table", "epsilon", "split_seed"], columns="mode", values="auroc")
+    out = []
+    for (table, epsilon), group in wide.groupby(level=[0, 1]):
+        row: dict[str, object] = {"table": table, "epsilon": epsilon}
+        for mode in group.columns:
+            row[mode] = f"{group[mode].mean():.3f} ± {group[mode].std(ddof=1):.3f}"
+        baselines = [m for m in ("dpsgd", "feature_dp") if m in group.columns]
+        if "fusiondp" in group.columns and baselines:
+            gain = group["fusiondp"] - group[baselines].max(axis=1)
+            row["fusiondp − best baseline"] = f"{gain.mean():+.3f} ± {gain.std(ddof=1):.3f}"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,15 +129,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = pd.concat(frames, ignore_index=True)
     knobs = list(args.grid)
     summary = ranking(rows, knobs)
+    chosen = chosen_settings(summary, knobs)
+    comparison = at_chosen(rows, chosen, knobs)
     columns = ["table", "split_seed", "mode", "seed", "epsilon", *knobs, "val_auroc_real", "val_auroc", "auroc"]
     payload = {"benchmark": "bench_defaults", "machine": machine(), "grid": args.grid, "modes": args.modes,
                "epsilons": args.epsilons, "seeds": args.seeds, "tables": names,
                "wall_s": round(time.perf_counter() - started, 1),
-               "selection": "mean real-validation AUROC, centred per table, ε and seed; test AUROC not used",
-               "ranking": summary.to_dict(orient="records"),
+               "selection": "per mode: least worst-case regret over tables and ε of real-validation AUROC (ties: "
+                            "mean centred per table, ε and seed); test AUROC not used",
+               "ranking": summary.to_dict(orient="records"), "chosen": chosen,
+               "test_at_chosen": comparison.to_dict(orient="records"),
                "runs": rows[[c for c in columns if c in rows.columns]].to_dict(orient="records")}
     write_json_atomic(args.out, payload)
     print_table(summary.to_dict(orient="records"))
+    print(f"\nchosen per mode (least worst-case regret): {chosen}\n")
+    print_table(comparison.to_dict(orient="records"))
     print(f"\nwrote {args.out}")
 
 
