@@ -202,6 +202,7 @@ class PhaseBars:
 
 
 def _print_summary(records: list) -> None:
+    from fusiondp.comparison import comparison_lines
     from fusiondp.metrics import METRIC_LABELS, summary_metrics
     from fusiondp.privacy.joint import joint_release_of_records
     from fusiondp.record import summarize
@@ -209,6 +210,7 @@ def _print_summary(records: list) -> None:
 
     table = summarize(records)
     notes = run_verdicts(records)
+    comparisons = comparison_lines(records)
     joint = joint_release_of_records(records)
     shown = summary_metrics(table.columns)
     headers = ["mode", *(METRIC_LABELS[m] for m in shown), "ε spent", "δ", "σ", "q", "steps", "accountant",
@@ -257,6 +259,8 @@ def _print_summary(records: list) -> None:
     if joint is not None:
         typer.echo(f"  joint release: {joint.line()}")
     for line in notes:
+        typer.echo(f"note: {line}")
+    for line in comparisons:
         typer.echo(f"note: {line}")
 
 
