@@ -102,13 +102,31 @@ class EpsilonBand:
 
 
 EPSILON_BANDS = (
-    EpsilonBand(1.0, "strong", "green", "an observer's odds about a sensitive value grow by a factor of at most "
-                "e^ε ≤ e ≈ 2.7"),
-    EpsilonBand(8.0, "moderate", "orange", "common in practice; the bound is a worst case (e^8 ≈ 3,000)"),
-    EpsilonBand(math.inf, "weak", "red", "the bound lets an observer's odds grow by a factor of thousands or more "
-                "(e^10 ≈ 22,000)"),
+    EpsilonBand(1.0, "strong", "green", "the odds barely move"),
+    EpsilonBand(8.0, "moderate", "orange", "common in practice; the bound is a worst case"),
+    EpsilonBand(math.inf, "weak", "red", "the bound says little"),
 )
 """The one reading of ε's size, for the Train page, the About page and the notebooks."""
+WEAK_EXAMPLE = 10.0
+"""The ε whose factor illustrates the unbounded weak band."""
+
+
+def odds_factor(epsilon: float) -> str:
+    """``e^ε`` in words that read at a glance: ``e^1 ≈ 2.7``, ``e^4 ≈ 55``, ``e^8 ≈ 3,000``, ``e^32 ≈ 7.9 × 10^13``.
+
+    Every reading of ε names the factor of the ε it is about: the factor of another ε (e^8 beside an ε of 4)
+    overstates or understates the bound by orders of magnitude."""
+    factor = math.exp(epsilon)
+    if factor < 10:
+        shown = f"{factor:.1f}"
+    elif factor < 1000:
+        shown = f"{factor:.0f}"
+    elif factor < 1e6:
+        shown = f"{float(f'{factor:.2g}'):,.0f}"
+    else:
+        mantissa, exponent = f"{factor:.1e}".split("e")
+        shown = f"{mantissa} × 10^{int(exponent)}"
+    return f"e^{epsilon:g} ≈ {shown}"
 
 
 def epsilon_band(epsilon: float) -> EpsilonBand:
@@ -117,18 +135,22 @@ def epsilon_band(epsilon: float) -> EpsilonBand:
 
 
 def epsilon_reading(largest: float) -> str:
-    """One sentence on a grid whose largest ε is ``largest`` (what the Train page shows beside the ε choice)."""
+    """One sentence on a grid whose largest ε is ``largest`` (what the Train page shows beside the ε choice), with
+    the odds factor of that ε."""
     band = epsilon_band(largest)
-    return f"ε up to {largest:g}: a {band.strength} guarantee — {band.reading}."
+    return (f"ε up to {largest:g}: a {band.strength} guarantee — an observer's odds about a sensitive value can grow "
+            f"by a factor of at most {odds_factor(largest)}: {band.reading}.")
 
 
 def epsilon_bands_markdown() -> str:
-    """Every band as a Markdown list (the About page, the notebooks)."""
+    """Every band as a Markdown list (the About page, the notebooks), each with the odds factor at its top."""
     lines, lower = [], None
     for band in EPSILON_BANDS:
         span = (f"ε ≤ {band.upper:g}" if lower is None else f"ε above {lower:g}" if math.isinf(band.upper)
                 else f"{lower:g} < ε ≤ {band.upper:g}")
-        lines.append(f"- **{span}: {band.strength}** — {band.reading}.")
+        example = WEAK_EXAMPLE if math.isinf(band.upper) else band.upper
+        lines.append(f"- **{span}: {band.strength}** — {band.reading} (at ε = {example:g}, an observer's odds about a "
+                     f"sensitive value can grow by a factor of {odds_factor(example)}).")
         lower = band.upper
     return "\n".join(lines)
 
