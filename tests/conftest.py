@@ -1,17 +1,36 @@
-"""Shared fixtures: the sample table and small configs that train in seconds."""
+"""Shared fixtures: the sample table and small configs that train in seconds.
+
+Every test process computes on one thread. The suite runs on two worker processes (pytest-xdist, ``-n 2`` in
+pyproject.toml), and many tests start more (``fusiondp run`` and its workers, notebook kernels, a streamlit
+server): with each on torch's, OpenMP's and BLAS's default of one thread per core, they contend for two cores
+and the threads spin while they wait; the two-stage synthesizer's fit took 82 s that way and 12 s on one
+thread. The variables are inherited by every subprocess a test starts; a value set beforehand is kept.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from collections.abc import Iterator
-from pathlib import Path
+import os
 
-import pandas as pd
-import pytest
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-from fusiondp.config import RunConfig
-from fusiondp.spec import TableSpec
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+if os.environ["OMP_NUM_THREADS"].isdigit():  # libraries a plugin loaded before this file read the variables already
+    threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+from fusiondp.config import RunConfig  # noqa: E402
+from fusiondp.spec import TableSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = ROOT / "sample_data" / "nhanes_diabetes.csv"
@@ -63,3 +82,21 @@ def no_network() -> Iterator[None]:
         yield
     finally:
         socket.socket.connect = original
+
+
+SHARED_MODULE_FIXTURES = ("cli_outcomes", "cli_sweep", "local_sweep")
+"""Module-scoped fixtures that run the CLI or train for tens of seconds before their tests (test_bad_input,
+test_target_sweeps, test_sweep). Under ``--dist loadgroup`` (pyproject.toml) the tests that share one of them
+(one value of a parametrized one) go to one worker, which computes the fixture once; spread over both workers,
+each would compute it."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the test ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in SHARED_MODULE_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                param = getattr(getattr(item, "callspec", None), "params", {}).get(name)
+                group = f"{item.module.__name__}.{name}" + ("" if param is None else f".{param}")  # no "]": xdist
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
