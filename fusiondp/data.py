@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,9 +104,13 @@ def _decode(content: bytes, name: str) -> str:
                         "table as CSV (a Parquet or Excel file is read too, under its own extension).")
     for encoding in ENCODINGS:
         try:
-            return content.decode(encoding)
+            text = content.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if encoding != ENCODINGS[0]:  # not UTF-8: accented names may read wrong, and the reader should know why
+            logger.warning("%s is not UTF-8; read as %s. Check that accented names and categories look right, or "
+                           "save the file as UTF-8 CSV.", name, encoding)
+        return text
     raise DataError(f"{name}: unknown text encoding. Save the file as UTF-8 CSV.")
 
 
@@ -131,6 +136,31 @@ def _read_delimited(content: bytes, name: str) -> pd.DataFrame:
             "the same number of fields."
         ) from exc
     table.columns = [str(c).strip() for c in table.columns]
+    return _decimal_commas(table, delimiter, name) if delimiter != "," else table
+
+
+DECIMAL_COMMA = r"^\s*[-+]?\d+,\d+\s*$"
+"""A number written with a decimal comma ('0,82'), as spreadsheets in many locales export beside ';'."""
+
+
+def _decimal_commas(table: pd.DataFrame, delimiter: str, name: str) -> pd.DataFrame:
+    """Text columns whose values are numbers written with a decimal comma, read as numbers (with a warning).
+
+    A ';'-separated export usually writes 0,82 for 0.82; read as text, each number would become its own
+    category of a categorical column, and the model would silently learn nothing from it.
+    """
+    converted = []
+    for column in table.select_dtypes(include=object).columns:
+        present = table[column].dropna().astype(str)
+        if present.empty or not present.str.contains(",").any():
+            continue
+        decimal = present.str.replace(",", ".", regex=False)
+        if present.str.match(DECIMAL_COMMA).any() and pd.to_numeric(decimal, errors="coerce").notna().all():
+            table[column] = pd.to_numeric(table[column].astype("string").str.replace(",", ".", regex=False))
+            converted.append(column)
+    if converted:
+        logger.warning("%s is separated by %r and writes numbers with a decimal comma: column(s) %s read as numbers.",
+                       name, delimiter, converted)
     return table
 
 
@@ -170,11 +200,59 @@ def _check_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
         raise DataError(f"{name}: column(s) {nested} hold nested values (lists or records). Flatten them into plain "
                         "columns, one value per cell, before loading.")
     numeric = table.select_dtypes("number")
-    infinite = numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)].tolist()
-    if infinite:
-        logger.warning("%s: infinite values in %s are treated as missing.", name, infinite)
-        table[infinite] = table[infinite].replace([np.inf, -np.inf], np.nan)
+    counts = pd.Series(np.isinf(numeric.to_numpy(dtype=float)).sum(axis=0), index=numeric.columns)
+    infinite = counts[counts > 0]
+    if len(infinite):
+        logger.warning("%s: infinite values are read as missing: %s.", name, _cell_counts(infinite, len(table)))
+        table[list(infinite.index)] = table[list(infinite.index)].replace([np.inf, -np.inf], np.nan)
     return table
+
+
+def _cell_counts(counts: pd.Series, rows: int) -> str:
+    """``{'x1': 3}`` → ``'x1' (3 of 300 rows)``: how much of each column a cleaning step changed."""
+    return ", ".join(f"{column!r} ({count} of {rows} rows)" for column, count in counts.items())
+
+
+def _numbers_only(table: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """``table`` with the non-numeric cells of its numeric feature columns read as missing, with a warning that
+    counts them per column.
+
+    A public column is numeric when declared so, or when its values are numbers (``value_kind``) and it is not
+    declared categorical; a column of numbers with more text than that is categorical, and said so. A stray word
+    ('abc', 'n/a') among numbers was read as missing silently on private rows and refused on support rows, while
+    ±inf got a warning: now both are read as missing and both are counted, before the split. A sensitive column
+    is cleaned only when declared numeric: otherwise its type is read off the support set alone (METHOD.md §5),
+    which the private rows' values must not change.
+    """
+    junk: dict[str, int] = {}
+    mixed: dict[str, int] = {}
+    examples: list[str] = []
+    cleaned = table
+    for column in spec.features:
+        series = table[column] if column in table.columns else None
+        if (series is None or column in spec.categorical or pd.api.types.is_numeric_dtype(series)
+                or (column in spec.sensitive and column not in spec.numeric)):
+            continue
+        parsed = pd.to_numeric(series, errors="coerce")
+        bad = series.notna() & parsed.isna()
+        if not bad.any():
+            continue
+        if column in spec.numeric or value_kind(series) == "number":
+            junk[column] = int(bad.sum())
+            cleaned = cleaned.assign(**{column: parsed})
+        elif parsed.notna().sum() >= bad.sum():  # mostly numbers, too much text to be stray: a category, said so
+            mixed[column] = int(bad.sum())
+        else:
+            continue
+        examples.extend(repr(v) for v in series[bad].astype(str).unique()[:2])
+    shown = ", ".join(dict.fromkeys(examples))
+    if junk:
+        logger.warning("Non-numeric values (%s) in numeric columns are read as missing: %s. Clean them, or declare "
+                       "the column categorical.", shown, _cell_counts(pd.Series(junk), len(table)))
+    if mixed:
+        logger.warning("Columns of numbers hold text (%s): %s; each is read as categorical. Declare it numeric to "
+                       "read the text as missing, or clean it.", shown, _cell_counts(pd.Series(mixed), len(table)))
+    return cleaned
 
 
 def row_hashes(table: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -197,6 +275,8 @@ class Splits:
     """Set when the support set is DP-synthetic: its budget and how it was made (public facts)."""
     target_kind: TargetKind = "binary"
     """The target kind the table was split for (declared, or inferred from every labelled row)."""
+    table_rows: int | None = None
+    """Rows of the table split (a separate or synthetic support set aside): the N of the default δ."""
 
     def sizes(self) -> dict[str, int]:
         return {"support": len(self.support), "train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -314,6 +394,12 @@ def split_table(
                          ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
             raise ConfigError(f"{label} must be in [0, 1); got {value}.")
+    _check_usable_columns(table, spec, support is None)
+    table = _numbers_only(table, spec)
+    # a multi-label row with an empty cell has no label (TableSpec.target_delimiter), not a missing one
+    has_target = (table[spec.target].notna() if spec.target_kind != "multilabel"
+                  else pd.Series(True, index=table.index))
+    _check_table_size(int(has_target.sum()), own_fraction, val_fraction, test_fraction, split_column)
     held_out = val_fraction + test_fraction + (support_fraction if own_fraction else 0)
     if split_column is None and held_out >= 0.9:
         raise ConfigError(
@@ -321,9 +407,6 @@ def split_table(
             "training rows. Keep their sum below 0.9."
         )
     assigned = None if split_column is None else split_assignments(table, spec, split_column)
-    # a multi-label row with an empty cell has no label (TableSpec.target_delimiter), not a missing one
-    has_target = (table[spec.target].notna() if spec.target_kind != "multilabel"
-                  else pd.Series(True, index=table.index))
     labelled = table[has_target].reset_index(drop=True)
     dropped = len(table) - len(labelled)
     notes = [f"{dropped} rows with a missing target were left out."] if dropped else []
@@ -337,14 +420,23 @@ def split_table(
     else:
         parts, remaining = _parts_by_column(assigned[has_target.to_numpy()], split_column, own_fraction,
                                             support is not None)
-        notes.append(f"Split taken from column {split_column!r}; support_fraction, val_fraction, test_fraction and "
-                     "split_seed are not used for splitting.")
+        carved = own_fraction and not len(parts["support"])
+        if carved:  # no row marked 'support': the fraction carves the support set out of the rows marked 'train'
+            parts["support"] = np.sort(_stratified_take(remaining, labels[remaining],
+                                                        round(support_fraction * len(remaining)),
+                                                        np.random.default_rng(seed)))
+            remaining = np.setdiff1d(remaining, parts["support"])
+        unused = ("val_fraction, test_fraction" if carved
+                  else "support_fraction, val_fraction, test_fraction and split_seed")
+        notes.append(f"Split taken from column {split_column!r}; {unused} are not used for splitting.")
     train = labelled.iloc[remaining].reset_index(drop=True)
     synthetic = None
     if own_fraction:
         support_rows = labelled.iloc[parts["support"]].reset_index(drop=True)
-        declared = (f"rows marked 'support' in column {split_column!r}" if assigned is not None
-                    else f"public fraction {support_fraction:g} of the table")
+        declared = (f"public fraction {support_fraction:g} of the table" if assigned is None
+                    else f"public fraction {support_fraction:g} of the rows marked 'train' in column "
+                         f"{split_column!r} (none is marked 'support')" if carved
+                    else f"rows marked 'support' in column {split_column!r}")
         source = f"{declared} ({len(support_rows)} rows, disjoint from train)"
     elif synthesize is not None:
         synthesizer = make_synthesizer(spec, synthesize).fit(train)
@@ -388,7 +480,49 @@ def split_table(
         notes=notes,
         synthetic=synthetic,
         target_kind=kind,
+        table_rows=len(table),
     )
+
+
+def minimum_table_rows(own_support: bool, val_fraction: float, test_fraction: float) -> int:
+    """The fewest labelled rows that any split can serve: ``MIN_SUPPORT_ROWS`` private training rows, as many
+    support rows when the support set comes from the table, and the validation and test fractions beside them."""
+    needed = MIN_SUPPORT_ROWS * (2 if own_support else 1)
+    return math.ceil(needed / max(1 - val_fraction - test_fraction, 1e-9))
+
+
+def _check_table_size(rows: int, own_support: bool, val_fraction: float, test_fraction: float,
+                      split_column: str | None) -> None:
+    """Refuse a table too small for any split before any fraction is blamed: "raise the support fraction"
+    cannot help a table of 6 rows."""
+    minimum = (MIN_SUPPORT_ROWS * (2 if own_support else 1) if split_column is not None
+               else minimum_table_rows(own_support, val_fraction, test_fraction))
+    if rows >= minimum:
+        return
+    parts = "the support set and the private training rows need" if own_support else "the private training rows need"
+    each = " each" if own_support else ""
+    beside = ("" if split_column is not None
+              else f", and with val_fraction {val_fraction:g} and test_fraction {test_fraction:g} beside them")
+    raise DataError(f"The table has {rows} labelled row(s), too few for any split: {parts} at least "
+                    f"{MIN_SUPPORT_ROWS} rows{each}{beside}, the table needs at least {minimum} labelled rows. "
+                    "Use a larger table.")
+
+
+def _check_usable_columns(table: pd.DataFrame, spec: TableSpec, own_support: bool) -> None:
+    """Columns with no value in any row, said by name before the split rather than found later in its parts: a
+    sensitive one is refused (nothing to protect or impute), a public one is said to carry nothing (it trains as
+    an all-missing feature). A sensitive column is checked only when the support set comes from this table (an
+    empty one then leaves the support set empty too, which would be refused after the split): beside a separate
+    support table, its values in the private rows are nobody's business."""
+    empty = [column for column in spec.features if column in table.columns and table[column].isna().all()]
+    sensitive = [column for column in empty if column in spec.sensitive and own_support]
+    if sensitive:
+        raise DataError(f"Sensitive column(s) {sensitive} are entirely missing (no value in any row): there is "
+                        "nothing to protect or impute. Remove them from the sensitive columns or supply their values.")
+    public = [column for column in empty if column in spec.public]
+    if public:
+        logger.warning("Column(s) %s have no value in any row: they carry nothing for the model. Leave them out "
+                       "(the spec's ignore list, or --ignore).", public)
 
 
 def typed_like_support(splits: Splits, spec: TableSpec) -> Splits:

@@ -69,9 +69,11 @@ class _FusionDPEstimator:
     imputer, initialisation and public batches. The DP sampling and noise are secret (drawn from the
     OS's entropy), so two fits differ by their noise; ``reproducible_noise=True`` derives them from
     ``random_state`` as well, for teaching and tests — the fitted model then carries no DP guarantee.
+    ``delta=None`` takes δ from the number of rows (``fusiondp.privacy.accounting.default_delta``); the fitted
+    ledger (``privacy_``) holds the δ used.
     """
 
-    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, alpha: float = 1.0, beta: float = 0.5,
+    def __init__(self, *, epsilon: float = 1.0, delta: float | None = None, alpha: float = 1.0, beta: float = 0.5,
                  max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 512,
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,14 @@ from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.models import TabularMLP, resolve_device
-from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
+from fusiondp.privacy.accounting import (
+    DEFAULT_DELTA,
+    Relation,
+    calibrate_sigma,
+    compose_with_synthesizer,
+    default_delta,
+    epsilon_spent,
+)
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.privacy.statement import privacy_statement
@@ -51,6 +58,9 @@ from fusiondp.synth.settings import check_domains
 from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_models
 from fusiondp.train.modes import Mode, get_mode
+
+if TYPE_CHECKING:
+    from fusiondp.privacy.preflight import Finding
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +129,17 @@ class PreparedData:
     support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
     public_part: str | None = None
     """What is public besides the label when it is not a set of columns (notes: the words outside the spans)."""
+    preflight: list[Finding] = field(default_factory=list)
+    """The privacy preflight's findings, when a front end ran it (``fusiondp.privacy.preflight.preflight``)."""
+
+    @property
+    def proxies(self) -> tuple[str, ...]:
+        """The preflight's high-severity proxies, each in a few words: a public column (or several) that nearly
+        determines a sensitive one releases it without noise, so every "the sensitive values never reach the
+        model" holds only without them."""
+        return tuple(f"{f.columns[0]!r} predicts {f.columns[1]!r}" if f.code == "proxy"
+                     else f"the public columns together predict {f.columns[0]!r}"
+                     for f in self.preflight if f.severity == "high" and f.code in ("proxy", "joint_proxy"))
 
     def data_summary(self) -> dict[str, Any]:
         synthetic = self.splits.synthetic
@@ -205,6 +226,7 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
         from fusiondp.text.pipeline import split_notes
 
         return split_notes(config, table, support)
+    config = with_resolved_delta(config, len(table))  # a DP-synthetic support set spends δ (δ_syn's default) here
     if config.split_column is not None and config.spec is not None:
         check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
     spec = declared_spec(config)
@@ -333,6 +355,38 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
     return sensitive + public
 
 
+def with_resolved_delta(config: RunConfig, n_rows: int) -> RunConfig:
+    """``config`` with its δ: as given, or, left to N (``None``), ``default_delta`` of the table's ``n_rows``.
+
+    Resolved where N is first known (the split, the preparation), so that training, the ledger and the saved
+    config.yaml all hold the δ used, and a rerun from that file uses it again.
+    """
+    if config.delta is not None:
+        return config
+    return config.model_copy(update={"delta": default_delta(n_rows)})
+
+
+def delta_choice_note(delta: float, n_rows: int) -> str:
+    """Which δ a run that named none got, and why: the front-ends print it, the ledger keeps it."""
+    if delta == DEFAULT_DELTA:
+        return f"δ = {delta:g} (the default: below 1/N = {1 / n_rows:.2g} for the table's {n_rows:,} rows)."
+    return (f"δ = {delta:g}, not the usual {DEFAULT_DELTA:g}: the table has {n_rows:,} rows and δ must stay below "
+            "1/N, so the default is 1/(10·N), rounded down. Set delta to choose another.")
+
+
+def table_rows(splits: Splits) -> int:
+    """The N of the default δ: the rows of the table split (its labelled parts and dropped rows if not recorded)."""
+    return splits.table_rows if splits.table_rows is not None else sum(splits.sizes().values()) + splits.dropped_rows
+
+
+def for_run(prepared: PreparedData, config: RunConfig) -> PreparedData:
+    """``prepared`` for a run's own ``config`` (its training knobs), keeping the δ resolved at preparation when
+    ``config`` leaves δ to N."""
+    if config.delta is None:
+        config = config.model_copy(update={"delta": prepared.config.delta})
+    return dataclasses.replace(prepared, config=config)
+
+
 def training_size_note(config: RunConfig, n_train: int, unit: str) -> str | None:
     """Refuse a batch larger than the ``n_train`` private training ``unit``s; the note to add when δ ≥ 1/N."""
     if config.batch_size > n_train:
@@ -354,6 +408,10 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     (``config.text``), the notes' preparation: hybrid notes and the notes' encoder
     (``fusiondp.text.pipeline.prepare_note_splits``).
     """
+    if config.delta is None:
+        n_rows = table_rows(splits)
+        config = with_resolved_delta(config, n_rows)
+        splits = dataclasses.replace(splits, notes=[*splits.notes, delta_choice_note(config.delta, n_rows)])
     if config.text is not None:
         from fusiondp.text.pipeline import prepare_note_splits
 
@@ -545,6 +603,14 @@ def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, s
     return ledger
 
 
+def proxy_condition(proxies: tuple[str, ...]) -> str:
+    """The clause that makes a claim about the sensitive values conditional on the preflight's proxies ('' without
+    any): a public column that nearly determines a sensitive one releases it, whatever ε says."""
+    if not proxies:
+        return ""
+    return f" — unless a public column is a proxy: the preflight found {len(proxies)} ({'; '.join(proxies)})"
+
+
 def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, steps: int,
                      rep_clip: float | None) -> PrivacyLedger:
     config = prepared.config
@@ -552,15 +618,16 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
     void = config.reproducible_noise and (mode.is_private or prepared.splits.synthetic is not None)
     if void:
         notes.insert(0, NO_GUARANTEE)
+    unless = proxy_condition(prepared.proxies)
     if not mode.is_private:
         spent = None if mode.name == "sgd_ori" else 0.0
         if spent is None:
             notes.append("no privacy: trains on the real sensitive values")
         elif prepared.splits.synthetic is None:
-            notes.append("ε = 0 for the sensitive columns: their real values never reach the model")
+            notes.append(f"ε = 0 for the sensitive columns: their real values never reach the model{unless}")
         else:
             notes.append("training spends ε = 0 on the sensitive columns; their real values reach the model only "
-                         "through the DP-synthetic support set the imputer was fitted on (ε_syn)")
+                         f"through the DP-synthetic support set the imputer was fitted on (ε_syn){unless}")
         return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes,
                              reproducible_noise=void)
     relation = training_relation(prepared, mode)
@@ -574,6 +641,8 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
         notes.append("the DP-synthetic support set copies the training rows' public columns and label, and the "
                      "imputer and encoders are fitted on it: the model protects the sensitive values only (the "
                      "total ε, replace-one), not whole rows")
+    if unless and (mode.name != "dpsgd" or prepared.splits.synthetic is not None):  # whole rows: proxies included
+        notes.append(f"ε bounds what the model reveals about the sensitive values{unless}")
     return PrivacyLedger(
         epsilon_target=config.epsilon,
         epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
@@ -653,7 +722,7 @@ def fit_runs(
         ledger = _ledger(run_prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
         ledger.sampling_group = sampling_group
         ledger.statement = privacy_statement(ledger, run_prepared.spec, mode.name,
-                                             public_part=run_prepared.public_part)
+                                             public_part=run_prepared.public_part, proxies=run_prepared.proxies)
         timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
                   "impute_s": round(prepared.impute_s, 3),
                   "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),

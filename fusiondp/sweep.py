@@ -57,7 +57,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import PreparedData, fit_runs, prepare
+from fusiondp.pipeline import PreparedData, fit_runs, for_run, prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
     Relation,
@@ -83,7 +83,8 @@ PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "sup
                   "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
                   "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
                   "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
-"""The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note and as δ_syn's default)."""
+"""The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note, as δ_syn's default, and, left to N,
+resolved there: ``fusiondp.pipeline.with_resolved_delta``)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
                  "epsilon_replace", "epsilon_total", "epsilon_total_replace", "epsilon_syn", "delta_syn", "rho_syn",
                  "reproducible_noise")
@@ -292,7 +293,7 @@ def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows
     not models), on that many training and held-out rows.
     """
     first = tasks[0]
-    fitted = fit_runs(dataclasses.replace(prepared, config=first.config), first.mode, first.seed,
+    fitted = fit_runs(for_run(prepared, first.config), first.mode, first.seed,
                       [task.config.epsilon for task in tasks])
     x_val = real_features(prepared, prepared.splits.val)
     if get_mode(first.mode).public_view == "public_only":
@@ -306,7 +307,7 @@ def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows
         real = target_metrics(target.kind, y_val, predict_proba(model, x_val, target))[selection_metric(target.kind)]
         row = row_from_record(record, task.knobs, real)
         if audit_rows is not None:
-            run_prepared = dataclasses.replace(prepared, config=task.config)
+            run_prepared = for_run(prepared, task.config)
             summary = audit_model(run_prepared, model, task.mode, rows=audit_rows, seed=task.seed).summary()
             row.update({name: _finite(summary[name]) for name in AUDIT_FIELDS})
         row["key"] = task.key

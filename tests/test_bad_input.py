@@ -207,7 +207,7 @@ CASES = [
     Case("parquet-nested-columns", nested_parquet, load_table, DataError, ("['visits']", "nested values", "Flatten")),
     Case("file-over-the-cap", GOOD, lambda p: load_table(p, max_bytes=1024), DataError, ("over the 0 MiB limit",)),
     Case("tiny-table", lambda root: write_table(root / "table.csv", make_table(15)), lambda p: prepare(run_config(p)),
-         DataError, ("support set has 3 rows",)),
+         DataError, ("The table has 15 labelled row(s), too few for any split", "at least 143 labelled rows")),
     Case("missing-file", lambda root: root / "nope.csv", load_table, DataError, ("nope.csv", "does not exist")),
     # --- roles against the table (SpecError / DataError from TableSpec.resolve)
     Case(

@@ -177,7 +177,8 @@ def test_the_quality_report_records_the_choice_and_the_missingness_and_warns_at_
     lines = format_quality_lines(report)
     warned = {line.split(":")[1].strip() for line in lines if line.startswith("WARNING")}
     assert warned == {"noise_num", "noise_cat"}
-    assert any(line.startswith("age (numeric): RMSE") and "used: model (CV rmse" in line for line in lines)
+    assert any(line.startswith("age (numeric): RMSE") and "used: model (the model beats the baseline by "
+               "cross-validation: rmse" in line for line in lines)
     assert any(line.startswith("lab (numeric)") and "missing: " in line and "imputed" in line for line in lines)
 
 

@@ -67,6 +67,12 @@ class ColumnQuality:
     selection: dict[str, Any] | None = None
 
     def beats_baseline(self) -> bool:
+        """Whether the imputation beats the baseline: the imputer's own cross-validated choice when it made one
+        (scored on these rows against this baseline, ``ColumnwiseImputer._choose``), so that the report gives one
+        verdict, the one the hybrid view was built on; else this report's metrics."""
+        decision = (self.selection or {}).get("value")
+        if decision is not None and decision.get("model") is not None:
+            return decision["used"] == "model"
         key = "r2" if self.kind == "numeric" else "accuracy"
         return self.metrics[key] > self.baseline[key]
 
@@ -274,9 +280,10 @@ def _selection_text(selection: dict[str, Any] | None) -> str:
         label = "" if task == "value" else "missing: "
         if decision["model"] is None:
             parts.append(f"{label}{decision['used']} ({decision['reason']})")
-        else:
-            parts.append(f"{label}{decision['used']} (CV {decision['metric']} {decision['model']:.3g} model vs "
-                         f"{decision['baseline']:.3g} baseline)")
+        else:  # the baseline is the line's own: its number is not repeated
+            verdict = "beats" if decision["used"] == "model" else "does not beat"
+            parts.append(f"{label}{decision['used']} (the model {verdict} the baseline by cross-validation: "
+                         f"{decision['metric']} {decision['model']:.3g})")
     return " · used: " + ", ".join(parts)
 
 

@@ -272,6 +272,25 @@ def check_epsilon(epsilon: float, name: str = "ε", usual: str = USUAL_EPSILON) 
                            f"says nothing. {usual}")
 
 
+DEFAULT_DELTA = 1e-5
+"""The usual δ, kept as the default while it is below 1/N."""
+
+
+def default_delta(n_rows: int) -> float:
+    """The δ of a run that names none, for a table of ``n_rows`` rows: ``DEFAULT_DELTA`` while it is below 1/N,
+    else 1/(10·N) rounded down to one significant digit (4e-07 for 215,000 rows).
+
+    δ ≥ 1/N would be met by a mechanism that publishes one row at random (METHOD.md §4), so a fixed
+    1e-5 is no default for a table of 100,000 rows or more. N is the table's row count, at least the
+    number of private training rows the guarantee is about.
+    """
+    if 1 / max(n_rows, 1) > DEFAULT_DELTA:
+        return DEFAULT_DELTA
+    exact = 1 / (10 * n_rows)
+    scale = 10.0 ** math.floor(math.log10(exact))
+    return float(f"{math.floor(exact / scale * (1 + 1e-12)) * scale:.1g}")
+
+
 def check_budget(epsilon: float, delta: float) -> None:
     """Reject budgets that no mechanism can meet or that make no sense."""
     check_epsilon(epsilon)

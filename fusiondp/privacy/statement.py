@@ -50,12 +50,19 @@ def epsilon_delta_tpr_bound(epsilon: float, delta: float, fpr: float) -> float:
     return min(1.0, math.exp(min(epsilon, 700)) * fpr + delta)
 
 
-def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *, public_part: str | None = None) -> str:
+def privacy_statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, *, public_part: str | None = None,
+                      proxies: tuple[str, ...] = ()) -> str:
     """What the model protects, what it spent, what that means, and what it does not protect.
 
     ``public_part`` names what is public besides the label when it is not a set of columns (a note's words
-    outside its sensitive spans)."""
+    outside its sensitive spans). ``proxies``: the preflight's high-severity proxies (``PreparedData.proxies``);
+    a public column that nearly determines a sensitive one releases it without noise, so the statement opens
+    with that condition (row-level ``dpsgd`` protects the public columns too, and ``sgd_ori`` claims nothing)."""
     statement = _statement(ledger, spec, mode_name, public_part)
+    if proxies and mode_name != "sgd_ori" and (mode_name != "dpsgd" or ledger.epsilon_syn is not None):
+        statement = (f"Unless a public column is a proxy — the preflight found {len(proxies)} ({'; '.join(proxies)}): "
+                     "what follows does not hold for the sensitive values such a column determines, which it "
+                     f"releases without noise. {statement}")
     if ledger.reproducible_noise and (get_mode(mode_name).is_private or ledger.epsilon_syn is not None):
         return f"NO DP GUARANTEE: {NO_GUARANTEE}. What follows holds only for secret noise. {statement}"
     return statement

@@ -25,7 +25,15 @@ from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import ImputerChoice, QualityReport
 from fusiondp.impute.quality import ColumnQuality
 from fusiondp.models import resolve_device
-from fusiondp.pipeline import PreparedData, Progress, label_tensor, torch_threads, training_size_note, training_task
+from fusiondp.pipeline import (
+    PreparedData,
+    Progress,
+    label_tensor,
+    prepare_splits,
+    torch_threads,
+    training_size_note,
+    training_task,
+)
 from fusiondp.spec import _did_you_mean
 from fusiondp.text.detectors import describe
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, placeholder_tokens, real_tokens
@@ -81,7 +89,7 @@ def prepare_text(config: RunConfig, table: pd.DataFrame | None = None, support: 
     report("split", 0.0)
     splits = load_notes(config, table, support)
     report("split", 1.0)
-    return prepare_note_splits(config, splits, progress)
+    return prepare_splits(config, splits, progress)  # resolves a δ left to N, then prepare_note_splits
 
 
 def load_notes(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> Splits:
