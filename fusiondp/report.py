@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from fusiondp.comparison import comparison_lines
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.metrics import (
     METRIC_LABELS,
@@ -311,15 +312,15 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-ONE_SEED_NOTE = "± —: one seed, so no spread to show; train several seeds to see how much a number varies."
+ONE_SEED_NOTE = "(1 seed): no spread to show; train several seeds to see how much a number varies."
 NOT_APPLICABLE_NOTE = "—: not applicable (a non-private reference has no ε, σ or sampling rate)."
 
 
 def mean_sd(mean: Any, sd: Any, seeds: int) -> str:
-    """``0.812 ± 0.010``; ``0.812 ± —`` for one seed (no spread, not a spread of 0); ``—`` for no value."""
+    """``0.812 ± 0.010``; ``0.812 (1 seed)`` for one seed (no spread, not a spread of 0); ``—`` for no value."""
     if mean is None or pd.isna(mean):
         return "—"
-    return f"{mean:.3f} ± —" if seeds < 2 else f"{mean:.3f} ± {sd:.3f}"
+    return f"{mean:.3f} (1 seed)" if seeds < 2 else f"{mean:.3f} ± {sd:.3f}"
 
 
 def _epsilon_cell(epsilon: Any) -> str:
@@ -403,7 +404,7 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     metrics = _record_metrics(records)
     return pd.DataFrame([{
         "mode": r.mode, "ε target": _epsilon_cell(r.privacy.epsilon_target), "seed": r.seed,
-        **{METRIC_LABELS[m]: mean_sd(r.metrics.get(m), None, 1).removesuffix(" ± —") for m in metrics},
+        **{METRIC_LABELS[m]: mean_sd(r.metrics.get(m), None, 1).removesuffix(" (1 seed)") for m in metrics},
         "ε spent": _fmt(r.privacy.epsilon_spent), "cancelled": "yes" if r.cancelled else "no",
     } for r in records])
 
@@ -540,7 +541,7 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
     raw, records = load_results(folder)
     results, selection = prepare_for_report(raw, select)
     dataset = html.escape(dataset_name(records))
-    notes = "".join(f"<li>{html.escape(line)}</li>" for line in run_verdicts(records))
+    notes = "".join(f"<li>{html.escape(line)}</li>" for line in [*comparison_lines(records), *run_verdicts(records)])
     verdict_html = f"<h2>Read this first</h2><ul>{notes}</ul>" if notes else ""
     one_seed = f"<p>{html.escape(ONE_SEED_NOTE)}</p>" if raw["seed"].nunique() < 2 else ""
     threshold = threshold_note(records)

@@ -21,8 +21,8 @@ from fusiondp.metrics import METRIC_LABELS, THRESHOLD_RULE, summary_metrics
 from fusiondp.record import RunRecord, summarize
 
 REFERENCES = ("sgd_pub", "sgd_hybrid")
-"""Modes that spend ε = 0 on the sensitive columns: a DP mode below them gains nothing from its budget."""
-BASELINES = ("dpsgd", "feature_dp")
+"""Modes that spend ε = 0 on the sensitive columns: a DP mode below them gains nothing from its budget. The private
+baselines (dpsgd, feature_dp) are compared by ``fusiondp.comparison``, paired by seed."""
 
 
 def _number(value: object) -> float:
@@ -62,34 +62,31 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
             lines.append(f"{reference} (ε = 0 for the sensitive columns) beats fusiondp at ε = {at} by more than one "
                          f"sd ({label} {ref_mean:.3f}): at that budget the noisy correction costs more than the real "
                          "sensitive values add beyond their imputation. Prefer the reference, or raise ε.")
-    for baseline in BASELINES:
-        rows = replicated[replicated["mode"] == baseline]
-        for _, ours in fusion.iterrows():
-            theirs = rows[rows["epsilon"] == ours["epsilon"]]
-            if theirs.empty:
-                continue
-            gap = _number(ours[f"{metric}_mean"]) - _number(theirs[f"{metric}_mean"].iloc[0])
-            noise = math.hypot(_number(ours[f"{metric}_sd"]), _number(theirs[f"{metric}_sd"].iloc[0]))
-            if gap < -noise:
-                lines.append(f"At ε = {_number(ours['epsilon']):g}, {baseline} beats fusiondp ({label} gap {gap:+.3f}, "
-                             f"beyond the seeds' spread {noise:.3f}).")
     return lines
 
 
 def _single_seed(summary: pd.DataFrame, metric: str) -> list[str]:
-    """One line when a zero-ε reference or a baseline scores above fusiondp with one seed: no claim, a hint."""
+    """One line when a zero-ε reference scores above fusiondp with one seed: no claim, a hint.
+
+    A reference has no ε, so it is named once, with the ε of the fusiondp models it is above. The private
+    baselines are ``fusiondp.comparison``'s (paired by seed, its own one-seed line)."""
     fusion = summary[summary["mode"] == "fusiondp"]
-    above = []
-    for mode in (*REFERENCES, *BASELINES):
-        for _, ours in fusion.iterrows():
-            rows = summary[(summary["mode"] == mode)
-                           & ((summary["epsilon"] == ours["epsilon"]) | (mode in REFERENCES))]
-            if not rows.empty and _number(rows[f"{metric}_mean"].iloc[0]) > _number(ours[f"{metric}_mean"]):
-                above.append(f"{mode} at ε = {_number(ours['epsilon']):g}")
+    above = {}
+    for mode in REFERENCES:
+        rows = summary[summary["mode"] == mode]
+        if rows.empty:
+            continue
+        score = _number(rows[f"{metric}_mean"].iloc[0])
+        below = [f"{_number(ours['epsilon']):g}" for _, ours in fusion.iterrows()
+                 if score > _number(ours[f"{metric}_mean"])]
+        if below:
+            above[mode] = below
     if not above:
         return []
-    return [f"Above fusiondp in {METRIC_LABELS[metric]}: {', '.join(dict.fromkeys(above))}. One seed: no spread, so "
-            "this may be noise — train 3 or more seeds (Train page: Seeds; CLI: --seeds 0,1,2) before concluding."]
+    named = "; ".join(f"{mode} (ε = 0 for the sensitive columns) is above fusiondp at ε = {', '.join(epsilons)}"
+                      for mode, epsilons in above.items())
+    return [f"In {METRIC_LABELS[metric]}, {named}. One seed: no spread, so this may be noise — train 3 or more seeds "
+            "(Train page: Seeds; CLI: --seeds 0,1,2) before concluding."]
 
 
 def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[str]:
@@ -118,6 +115,27 @@ def imputation_verdicts(quality: QualityReport | dict[str, Any] | None) -> list[
             "feature-DP shrinks and sgd_pub (which ignores them) is the fair reference. Try: a larger or more "
             "representative support set (a bigger public fraction or a separate public table), another imputer "
             "(knn, or TabPFN once its weights are on this machine), or public columns that predict them better."]
+
+
+CODED_CATEGORY_VALUES = 5
+"""At most this many distinct whole numbers in a numeric sensitive column's support values: perhaps coded categories."""
+
+
+def coded_categories(quality: QualityReport, support: pd.DataFrame) -> dict[str, list[float]]:
+    """Numeric sensitive columns whose support values are a few whole numbers (0/1, 1–3 …), with those values.
+
+    Such a column may code categories: imputed as a number, it gets values between the codes (0.4 for a 0/1
+    column) and is drawn as a histogram; marked categorical, it gets one of its codes and a confusion matrix.
+    Reads the support rows only (public information).
+    """
+    coded = {}
+    for column in quality.columns:
+        if column.kind != "numeric" or column.column not in support:
+            continue
+        values = pd.to_numeric(support[column.column], errors="coerce").dropna().unique()
+        if 0 < len(values) <= CODED_CATEGORY_VALUES and all(float(v).is_integer() for v in values):
+            coded[column.column] = sorted(float(v) for v in values)
+    return coded
 
 
 def threshold_note(records: list[RunRecord]) -> str | None:
@@ -151,10 +169,34 @@ def multilabel_note(records: list[RunRecord]) -> str:
 
 
 def run_verdicts(records: list[RunRecord]) -> list[str]:
-    """Every verdict on a run: the imputation's (from the first record's quality report), then the models'."""
+    """Every verdict on a run: the imputation's (from the first record's quality report), then the models'.
+
+    Models whose training was cancelled are left out: a model cut off mid-training says nothing about its mode."""
     if not records:
         return []
-    return [*imputation_verdicts(records[0].imputer.get("quality")), *verdicts(summarize(records))]
+    finished = [record for record in records if not record.cancelled]
+    models = verdicts(summarize(finished)) if finished else []
+    return [*imputation_verdicts(records[0].imputer.get("quality")), *models]
+
+
+def nothing_flagged(records: list[RunRecord]) -> str:
+    """What ``run_verdicts`` checked, said when it found nothing: only the checks that applied to the models that
+    finished, so that nothing is said about a mode that did not train."""
+    finished = [record for record in records if not record.cancelled]
+    checked = []
+    if any("f1" in record.metrics for record in finished):
+        checked.append("every model predicts both classes")
+    quality = records[0].imputer.get("quality") if records else None
+    if quality is not None:
+        notes = QualityReport.from_dict(quality).text_column is not None
+        checked.append("the surrogates beat the majority value on every span type" if notes
+                       else "the imputation beats its baseline on every sensitive column")
+    modes = {record.mode for record in finished}
+    if "fusiondp" not in modes:
+        checked.append("no fusiondp model finished, so nothing is said about it")
+    elif modes & set(REFERENCES):
+        checked.append("no zero-ε reference (sgd_pub, sgd_hybrid) scores clearly above fusiondp")
+    return f"Nothing flagged: {'; '.join(checked)}." if checked else "Nothing flagged."
 
 
 def imputer_headline(reason: str) -> str:

@@ -219,7 +219,7 @@ def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     assert "fusiondp at ε = 1" in page and "Protected: the values of age" in page
     assert "<title>FusionDP report: nhanes_diabetes.csv</title>" in page
     assert str(tmp_path) not in page and str(SAMPLE_CSV.parent) not in page, "no local or temporary path"
-    assert "± —" in page and "± 0.000" not in page, "one seed has no spread, not a spread of 0"
+    assert "(1 seed)" in page and "± 0.000" not in page, "one seed has no spread, not a spread of 0"
     _, records = load_results(tmp_path)
     notes = run_verdicts(records)
     assert all(html.escape(line) in page for line in notes) and ("Read this first" in page) == bool(notes)
