@@ -10,7 +10,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import PrivacyError
 from fusiondp.pipeline import prepare, train_run
 from fusiondp.privacy.accounting import epsilon_spent
-from fusiondp.privacy.preflight import check_strict, preflight, proxy_scores
+from fusiondp.privacy.preflight import ProxyScore, _proxy_evidence, check_strict, preflight, proxy_scores
 from fusiondp.privacy.statement import attacker_tpr_bound, epsilon_delta_tpr_bound
 from fusiondp.spec import TableSpec
 
@@ -107,6 +107,17 @@ def test_decile_bins_of_a_skewed_sensitive_column_are_a_high_proxy() -> None:
     assert "raises the imputer's held-out R² on the rank scale" in proxy.evidence
     with pytest.raises(PrivacyError, match="los_band"):
         check_strict(findings)
+
+
+def test_a_proxy_that_adds_nothing_to_the_others_is_not_said_to_raise_the_imputation() -> None:
+    """Issue 29.12: "raises the imputer's held-out R² … from 1.00 to 1.00" described a change that is none."""
+    support = _length_of_stay_table()
+    same = _proxy_evidence(LOS_SPEC, support, "los_band", "los_days", ProxyScore(0.99, 0.996, 1.0))
+    assert "raises" not in same and "from 1.00 to 1.00" not in same
+    assert "the other public columns predict it as well without it (the imputer's held-out R² on the rank scale is " \
+           "1.00 without it, 1.00 with it)" in same
+    more = _proxy_evidence(LOS_SPEC, support, "los_band", "los_days", ProxyScore(0.9, 0.40, 0.95))
+    assert "raises the imputer's held-out R² on the rank scale from 0.40 to 0.95" in more
 
 
 def test_unrelated_public_columns_are_no_proxy() -> None:

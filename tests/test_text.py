@@ -331,6 +331,19 @@ def test_note_preflight_reports_identifiers_the_detector_misses() -> None:
     assert note_preflight(notes[2:], SPAN_TYPES, "note") == []
 
 
+def test_a_lower_case_title_before_a_capitalised_word_is_a_lesser_finding() -> None:
+    """Issue 29.11: "according to my dr. Loved the taste" was rated a high finding (a name after a title): the dot may
+    end the sentence, so a lower-case "dr." before a capitalised word is a medium finding of its own."""
+    notes = ["It did not clean me out enough according to my dr. Loved the taste and small amount to drink.",
+             "My dr. Patel said so, and dr Kumar agreed.", "Dr. said it works; DR. Okafor agreed."]
+    assert residual_matches(notes[0], SPAN_TYPES) == {"note_lower_title_word": ["dr. Loved"]}
+    assert residual_matches(notes[1], SPAN_TYPES) == {"note_titled_name": ["dr Kumar"],
+                                                      "note_lower_title_word": ["dr. Patel"]}
+    assert residual_matches(notes[2], SPAN_TYPES) == {"note_titled_name": ["DR. Okafor"]}
+    (finding,) = note_preflight(notes[:1], SPAN_TYPES, "note")
+    assert finding.severity == "medium" and "“dr. Loved”" in finding.evidence
+
+
 def test_note_preflight_flags_ages_and_ethnicity_words_the_rules_cannot_place() -> None:
     notes = ["Pt is 130 years old; his son, age approx 67, drove him. A 45 yr M came too.",
              "Her father was Puerto Rican and she is biracial; an Arab neighbour came with her 38 WF friend.",

@@ -227,8 +227,12 @@ def _proxy_evidence(spec: TableSpec, support: pd.DataFrame, public: str, sensiti
                 f"{sensitive!r} with {measure} {score.alone:.2f} on held-out rows")
     if score.without is not None and score.with_column is not None:
         quality = "accuracy gain" if categorical else "R² on the rank scale"
+        # "raises … from 1.00 to 1.00" would read as a change that is none: the other columns already carry it.
         evidence += (f"; adding it to the other public columns raises the imputer's held-out {quality} from "
-                     f"{score.without:.2f} to {score.with_column:.2f}")
+                     f"{score.without:.2f} to {score.with_column:.2f}"
+                     if round(score.with_column, 2) > round(score.without, 2) else
+                     f"; the other public columns predict it as well without it (the imputer's held-out {quality} is "
+                     f"{score.without:.2f} without it, {score.with_column:.2f} with it)")
     return evidence + "."
 
 
@@ -342,7 +346,7 @@ def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | N
     findings += _support_findings(resolved, splits.support) + _joint_findings(resolved, splits.support,
                                                                               config.split_seed, quality)
     n_private = len(splits.train)
-    if config.delta >= 1 / n_private:
+    if config.delta is not None and config.delta >= 1 / n_private:  # None: default_delta, below 1/N by design
         findings.append(Finding(
             "high", "delta", (), f"δ = {config.delta:g} is not below 1/N = {1 / n_private:.2g} ({n_private} private "
             "rows): a mechanism that publishes one row at random would meet it.",

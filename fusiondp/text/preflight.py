@@ -4,7 +4,8 @@ The span detector (``fusiondp.text.detectors``) misses what its rules do not lis
 misses is treated as public: it reaches the model without noise. ``note_preflight`` looks in every
 note's *public* words (the note with its detected spans removed) for patterns that usually are
 identifying — a capitalised word after a title the name rule does not take ("Doctor Smith",
-"Nurse Jones", "Dr. McDonald"), long digit runs and phone-like numbers, spelled-out ages, ages the
+"Nurse Jones", "Dr. McDonald"; a lower-case "dr." before one, which may instead end a sentence, as a lesser finding),
+long digit runs and phone-like numbers, spelled-out ages, ages the
 age rule cannot place ("130 years old", "45 yr M", "age approx 67"), ethnicity words it does not list
 ("Puerto Rican", "biracial", "Black" mid-sentence, "38 WF"), web addresses — and reports each as a
 finding with how many notes hold it. With ``cross_check`` a second
@@ -24,9 +25,13 @@ from fusiondp.text.detectors import detect, presidio_spans
 from fusiondp.text.hybrid import public_text
 from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
-_TITLE = r"(?:(?i:doctor|nurse|professor) +|(?i:dr|prof|mr|mrs|ms|mx|rev)\.? +)"
-"""A title in any case — a word, or an abbreviation with or without its dot — then the capitalised word after it
-("Dr. Patel", "nurse Jones"; not "Dr. said", nor "doctor. Then", where the dot ends a sentence)."""
+_ABBREVIATED_TITLE = r"(?i:dr|prof|mr|mrs|ms|mx|rev)"
+_TITLE = rf"(?:(?i:doctor|nurse|professor) +|(?!(?-i:dr|prof|mr|mrs|ms|mx|rev)\.){_ABBREVIATED_TITLE}\.? +)"
+"""A title — a word in any case, or an abbreviation capitalised or without its dot — then the capitalised word after
+it ("Dr. Patel", "nurse Jones", "dr Patel"; not "Dr. said", nor "doctor. Then", where the dot ends a sentence)."""
+_LOWER_TITLE_DOT = r"(?-i:dr|prof|mr|mrs|ms|mx|rev)\. +"
+"""A lower-case abbreviation with its dot: before a capitalised word it may be a title ("my dr. Patel") or end a
+sentence ("according to my dr. Loved the taste"); the rules cannot tell, so it is a finding of its own."""
 _NUMBER_WORD = (r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
                 r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?")
 _AGE_WORDS = r"(?:y\s*\.?\s*/?\s*o\b\.?|yrs?\.?\s*old\b|years?[- ]old\b|years?\s+of\s+age\b)"
@@ -66,6 +71,11 @@ RESIDUAL_CHECKS: tuple[ResidualCheck, ...] = (
                   "a title followed by a name-like word that was not detected as a name",
                   "Names after 'Doctor', 'Nurse' or 'Prof', lower-case titles and names such as McDonald are not "
                   "taken by the name rule: remove or replace them in the text before training."),
+    ResidualCheck("note_lower_title_word", "medium",
+                  re.compile(rf"\b{_LOWER_TITLE_DOT}(?:Mc|Mac|O')?[A-Z][a-z][A-Za-z'-]*"),
+                  "a lower-case title with its dot, then a capitalised word: a name, or the next sentence's first word",
+                  "Read the examples: where the word is a name, remove or replace it in the text before training "
+                  "(the name rule takes 'Dr. Patel', not 'dr. Patel'); where the dot ends a sentence, nothing leaks."),
     ResidualCheck("note_digit_run", "high", re.compile(r"(?<![\d.,-])\d{7,}(?![\d.,-])"),
                   "a run of 7 or more digits (an ID, a record or phone number) outside the detected identifiers",
                   "Remove or mask identifiers in the text before training; the identifier rule takes phone numbers "
