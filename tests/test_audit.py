@@ -15,8 +15,15 @@ from fusiondp.privacy.audit import (
     MEMBERSHIP_CAVEAT,
     AttributeLeak,
     AuditReport,
+    TableView,
+    _features,
+    _labels,
+    _log_likelihood,
+    _nearest,
+    _query,
     audit_grid,
     audit_model,
+    audit_view,
     membership_scope,
     shadow_data,
 )
@@ -149,3 +156,34 @@ def test_an_attack_below_the_imputer_is_flagged_for_explaining() -> None:
     level = AuditReport("fusiondp", 100, [AttributeLeak("race", 6, 0.38, 0.38, 0.4, train_rows=100,
                                                         holdout_rows=100)], 0.5, 0.01)
     assert below.below_imputer and not level.below_imputer
+
+
+def test_batched_queries_and_remembered_imputations_answer_as_one_query_per_candidate() -> None:
+    """Issue 29.13 (the audit took 13× training): every candidate is encoded in one call and the imputer's guess is
+    imputed once per rows for every model; the attack's scores and the baseline's guesses must not change."""
+    rng = np.random.default_rng(1)
+    n = 600
+    table = pd.DataFrame({f"p{i}": rng.normal(size=n) for i in range(4)})
+    table["secret"] = rng.choice(["a", "b", "c"], size=n)
+    table["income"] = table["p0"] * 2 + rng.normal(size=n)
+    table["y"] = (table["p1"] + (table["secret"] == "a") > 0.5).astype(int)
+    spec = TableSpec(target="y", sensitive=("secret", "income"), categorical=("secret",))
+    prepared = prepare(RunConfig.build(spec=spec, imputer="gbdt", epochs=2, support_fraction=0.2), table=table)
+    _, model = fit_run(prepared, "sgd_ori", 0)
+    view = audit_view(prepared)
+    rows = prepared.splits.train.iloc[:120]
+    for column in ("secret", "income"):
+        candidates = view.candidates(column)
+        queries = _query(model, view, rows, column, candidates, public_only=False)
+        labels = _labels(prepared, queries.rows)
+        one_by_one = torch.stack([_log_likelihood(model, prepared, _features(view, queries.rows, (column, value)),
+                                                  labels, False) for value in candidates], dim=1).numpy()
+        np.testing.assert_allclose(queries.scores, one_by_one, rtol=1e-6, atol=1e-6)
+        inputs = queries.rows[[*prepared.spec.public, spec.target]]
+        direct = prepared.fitted_imputer.transform(inputs)[column]
+        expected = TableView(prepared).baseline_guess(queries.rows, column, candidates)
+        assert (view.baseline_guess(queries.rows, column, candidates) == expected).all()
+        assert (expected == _nearest(direct, candidates, column == "secret")).all()
+    steps: list[tuple[str, float]] = []
+    audit_model(prepared, model, "sgd_ori", rows=100, progress=lambda step, done: steps.append((step, done)))
+    assert steps == [("attacking secret", 0.0), ("attacking income", 0.5), ("done", 1.0)]
