@@ -35,7 +35,7 @@ def show_preview(prepared: PreparedData) -> None:
     for note in prepared.notes:
         st.caption(note)
     st.subheader("What stands in for each span type")
-    st.dataframe(preview.choices_table(), hide_index=True, width="stretch")
+    st.table(preview.choices_table(), hide_index=True)  # a table wraps its "why" cells; a data frame cuts them off
     quality = prepared.quality.to_frame()
     if len(quality):
         st.caption(f"The generator scored on the support notes, each predicted by a fit that did not see it "

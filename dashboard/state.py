@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from fusiondp.models import TabularMLP
 from fusiondp.parallel import lockstep_groups
 from fusiondp.pipeline import PreparedData, Progress, fit_runs, prepare_splits, split_for
 from fusiondp.privacy.accounting import calibrate_sigma
-from fusiondp.privacy.audit import AuditReport, audit_model, shadow_data
+from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind
 from fusiondp.sweep import PREPARE_FIELDS
@@ -39,32 +40,63 @@ from fusiondp.synth import split_declarations
 from fusiondp.text.preflight import note_preflight
 from fusiondp.text.spec import SPAN_TYPES, TextSpec
 from fusiondp.train.loop import EpochReport, planned_steps
-from fusiondp.train.modes import MODES
+from fusiondp.train.modes import ALL_MODES, MODES
 from fusiondp.verdicts import imputer_headline
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = ROOT / "sample_data"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A table of sample_data/ (see its README.md) and the roles it comes with."""
+
+    csv: Path
+    spec: Path | None = None
+    """Its column roles (``TableSpec`` YAML); ``None`` for notes, whose roles are ``text_roles``."""
+    text_roles: dict[str, Any] = field(default_factory=dict)
+    """The Columns page's choices for a table of notes: its text column, target and positive class."""
+    declarations: Path | None = None
+    """A config whose ``sensitive_domains``/``sensitive_bounds`` were declared from the sample's codebook."""
+
+
 SAMPLES = {
-    "NHANES 2017–2018 adults: diabetes": (
-        ROOT / "sample_data" / "nhanes_diabetes.csv",
-        ROOT / "sample_data" / "nhanes_diabetes.spec.yaml",
-    ),
+    "NHANES 2017–2018 adults: diabetes": Sample(
+        SAMPLE_DATA / "nhanes_diabetes.csv", SAMPLE_DATA / "nhanes_diabetes.spec.yaml",
+        declarations=SAMPLE_DATA / "nhanes_dp_synthetic.config.yaml"),
+    "NHANES adults: systolic blood pressure (regression)": Sample(
+        SAMPLE_DATA / "nhanes_systolic_bp.csv", SAMPLE_DATA / "nhanes_systolic_bp.spec.yaml"),
+    "NHANES adults: glycemic status (multi-class)": Sample(
+        SAMPLE_DATA / "nhanes_glycemic.csv", SAMPLE_DATA / "nhanes_glycemic.spec.yaml"),
+    "NHANES adults: cardiometabolic conditions (multi-label)": Sample(
+        SAMPLE_DATA / "nhanes_conditions.csv", SAMPLE_DATA / "nhanes_conditions.spec.yaml"),
+    "Drug reviews: patients' notes, rated positive or not (notes)": Sample(
+        SAMPLE_DATA / "drug_reviews.csv",
+        text_roles={"target": "positive", "positive_class": "yes", "target_kind": "binary", "text_column": "review"}),
 }
+"""Every sample table, by the label the Data page offers it under (the tutorial's first)."""
 EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Log-spaced ε values offered by the range slider."""
 DEFAULT_EPSILON_RANGE = (1.0, 4.0)
 """Set as the slider's value, not in ``DEFAULTS``: a tuple value is what makes it a range slider."""
-DEFAULT_MODES = ["sgd_ori", "sgd_pub", "fusiondp", "dpsgd"]
+DEFAULT_MODES = ["sgd_ori", "sgd_pub", "sgd_hybrid", "fusiondp", "dpsgd", "feature_dp"]
+"""Every mode but naive_fusion (an ablation): fusiondp beside both private baselines and both zero-ε references."""
+FULL_COMPARISON = {"epochs": RunConfig.model_fields["epochs"].default, "n_seeds": 3}
+"""The defaults of a comparison whose ranking can be read: the CLI's epochs, and three seeds for an interval."""
+COMPARED_MODES = ("dpsgd", "feature_dp", "sgd_hybrid")
+"""What fusiondp is measured against: both private baselines, and the reference that uses the imputation alone."""
 SENSITIVE_NAME = re.compile(
     r"age|sex|gender|race|ethnic|educat|marital|income|poverty|religio|nationality|birth|zip|postcode|language",
     re.IGNORECASE,
 )
 """Column names that usually hold demographic, protected attributes: suggested as sensitive."""
-TARGET_NAME = re.compile(r"target|label|outcome|diagnos|diabetes|disease|death|mortality|readmi", re.IGNORECASE)
+TARGET_NAME = re.compile(r"target|label|outcome|diagnos|diabetes|disease|death|mortality|readmi|positive",
+                         re.IGNORECASE)
+SPLIT_NAME = re.compile(r"split|fold|partition", re.IGNORECASE)
+"""Two-valued columns that assign rows to parts (train/test), never an outcome: not suggested as the target."""
 
 TUTORIAL_SAMPLE = "NHANES 2017–2018 adults: diabetes"
 """The sample table tutorial mode loads (``fusiondp.glossary.TUTORIAL`` describes it)."""
-SAMPLE_DECLARATIONS = {"NHANES 2017–2018 adults: diabetes": ROOT / "sample_data" / "nhanes_dp_synthetic.config.yaml"}
-"""Per sample, a config whose ``sensitive_domains``/``sensitive_bounds`` were declared from its codebook."""
 SUPPORT_FRACTION = "A public fraction of this table"
 SUPPORT_TABLE = "A separate public table"
 SUPPORT_SYNTHETIC = "DP-synthetic: made from the private rows under its own ε (no public rows needed)"
@@ -87,14 +119,14 @@ DEFAULTS: dict[str, Any] = {
     "delta": 1e-5,
     "accountant": "rdp",
     "modes": DEFAULT_MODES,
-    "epochs": 3,
+    "epochs": FULL_COMPARISON["epochs"],
     "batch_size": 128,
     "lr": 0.05,
     "alpha": 1.0,
     "beta": 0.5,
     "max_grad_norm": 1.8,
     "seed": 0,
-    "n_seeds": 1,
+    "n_seeds": FULL_COMPARISON["n_seeds"],
     "reproducible_noise": False,
     "audit_rows": 500,
     "audit_shadow": False,
@@ -117,6 +149,88 @@ class Table:
     """Roles shipped with a sample table (``None`` for uploads)."""
     declared_values: str = ""
     """Sensitive columns' domains shipped with a sample (YAML, from its codebook); empty for uploads."""
+    text_roles: dict[str, Any] = field(default_factory=dict)
+    """A notes sample's text column, target and positive class (empty otherwise)."""
+
+
+SESSION_PARAM = "session"
+"""The URL query parameter naming this tab's kept session: a reload of the page (or the link) brings it back."""
+KEPT_SESSIONS = 32
+"""Sessions this server keeps for a reload, the least recently used forgotten first."""
+KEPT_FOR_S = 12 * 3600
+"""A session not used for this long is forgotten."""
+KEPT_KEYS = (*DEFAULTS, *ROLE_KEYS, "table", "support_table", "records", "job", "audit_results", "eps_range",
+             "target_kind", "suggested_target", "target_low", "target_high", "target_delimiter", "sample",
+             "last_sample", "last_support", "curve_metric")
+"""What a reload keeps: the table, roles, settings, training job and results (not the uploader widgets, which a
+browser cannot be given a file back in)."""
+RESUMED = "Your session is back after the reload: table, column roles, settings and results."
+EXPIRED = ("This link's session is no longer kept on this server (the server restarted, or the session was unused "
+           "for 12 hours): load the table again. A run config downloaded from Results loads its roles and settings "
+           "back on the Columns page.")
+
+
+@dataclass
+class KeptSession:
+    """A tab's work, kept in this server's memory (never on disk) under its link's ``SESSION_PARAM``."""
+
+    values: dict[str, Any]
+    owner: str
+    """The browser session that last wrote it: another one writing the same link forks its own."""
+    saved: float
+
+
+_kept: OrderedDict[str, KeptSession] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _session_id() -> str:
+    """This browser session's own id (a reload starts a new session, hence a new id)."""
+    return st.session_state.setdefault("session_id", secrets.token_hex(8))
+
+
+def resume_session() -> None:
+    """Give this tab a link that brings its work back after a reload, and bring it back when the link names one.
+
+    Streamlit starts a new, empty session on every reload; the values of ``KEPT_KEYS`` are kept in this server's
+    memory under a random token in the URL, so the new session takes them over (a training job goes on in its
+    thread meanwhile). Whoever has the link can resume the session, as with any session link.
+    """
+    if "session_token" not in st.session_state:
+        token = st.query_params.get(SESSION_PARAM)
+        with _kept_lock:
+            kept = _kept.get(token) if token else None
+            if kept is not None:
+                kept.owner = _session_id()
+        if kept is not None:
+            st.session_state.update(kept.values)
+            st.session_state.session_note = RESUMED
+        else:
+            st.session_state.session_note = EXPIRED if token else None
+            token = secrets.token_urlsafe(16)
+        st.session_state.session_token = token
+    if st.query_params.get(SESSION_PARAM) != st.session_state.session_token:
+        st.query_params[SESSION_PARAM] = st.session_state.session_token
+
+
+def keep_session() -> None:
+    """Keep this tab's work for a reload (``resume_session``); called after every run of the script."""
+    token = st.session_state.get("session_token")
+    if token is None:
+        return
+    values = {key: st.session_state[key] for key in KEPT_KEYS if key in st.session_state}
+    me, now = _session_id(), time.monotonic()
+    with _kept_lock:
+        kept = _kept.get(token)
+        if kept is not None and kept.owner != me:  # another tab opened this link: each keeps its own work
+            token = st.session_state.session_token = secrets.token_urlsafe(16)
+            st.query_params[SESSION_PARAM] = token
+        _kept[token] = KeptSession(values, me, now)
+        _kept.move_to_end(token)
+        for stale in [key for key, session in _kept.items() if now - session.saved > KEPT_FOR_S]:
+            del _kept[stale]
+        while len(_kept) > KEPT_SESSIONS:
+            _kept.popitem(last=False)
 
 
 def init_state() -> None:
@@ -139,14 +253,25 @@ def collect_finished_job() -> None:
 DECLARED_VALUES_LABEL = "Declared values of each sensitive column (YAML, one line per column)"
 
 
+APP_CONTROLS = {"support_fraction": "“Public fraction of the table” (Columns page)"}
+"""Config keys the library's messages name, as the control the user sees here."""
+
+
+def in_app_words(text: str) -> str:
+    """A library message with each config key it names replaced by its control on these pages (``APP_CONTROLS``)."""
+    for key, control in APP_CONTROLS.items():
+        text = re.sub(rf"\b{key}\b", control, text)
+    return text
+
+
 def error_message(exc: Exception) -> str:
-    """A library error in the app's words: a missing declaration points at the Columns page's box, not at
-    the config keys or the command line's flags."""
+    """A library error in the app's words: a missing declaration points at the Columns page's box, and a config
+    key at its control (``in_app_words``), not at the config keys or the command line's flags."""
     if isinstance(exc, MissingDeclarations):
         lines = "\n".join(f"{column}: {shape}" for column, shape in exc.placeholders().items())
         return (f"{exc.problem()} On the Columns page, write one line per column in “{DECLARED_VALUES_LABEL}”:"
                 f"\n```yaml\n{lines}\n```")
-    return str(exc)
+    return in_app_words(str(exc))
 
 
 def show_error(exc: Exception) -> None:
@@ -162,6 +287,50 @@ def imputer_line(name: str, reason: str) -> None:
         with st.expander("Details: why this imputer"):
             for part in reason.split("; "):
                 st.markdown(f"- {part}")
+
+
+def plain_type(column: pd.Series) -> str:
+    """A column's type in words (the Data page), not pandas' dtype names (str, int64, float64)."""
+    if pd.api.types.is_bool_dtype(column):
+        return "yes / no"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "date"
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.dropna()
+        return "whole number" if pd.api.types.is_integer_dtype(column) or (values % 1 == 0).all() else "number"
+    return "text / category"
+
+
+def export_name(table_name: str, what: str) -> str:
+    """A download's file name after the dataset: ``nhanes_diabetes-report.html`` for ``sample_data/nhanes_diabetes.csv``
+    and ``report.html``."""
+    return f"{Path(table_name).stem}-{what}"
+
+
+def quick_look(records: list[RunRecord]) -> list[str]:
+    """How these records fall short of the full comparison (``FULL_COMPARISON``, ``COMPARED_MODES``), in phrases;
+    empty when they do not. A quick look may rank the modes differently from the full run."""
+    short = []
+    epochs = min(record.config["epochs"] for record in records)
+    if epochs < FULL_COMPARISON["epochs"]:
+        short.append(f"{epochs} epochs (the full run: {FULL_COMPARISON['epochs']}, as the command line)")
+    seeds = len({record.seed for record in records})
+    if seeds < FULL_COMPARISON["n_seeds"]:
+        short.append(f"{seeds} seed{'s' if seeds > 1 else ''} (the full run: {FULL_COMPARISON['n_seeds']}, for an "
+                     "interval)")
+    missing = [mode for mode in COMPARED_MODES if mode not in {record.mode for record in records}]
+    if missing:
+        short.append(f"without {', '.join(missing)}")
+    return short
+
+
+def set_up_full_comparison() -> None:
+    """The Train page's fields for the full comparison: the default epochs and seeds, and ``COMPARED_MODES`` added to
+    the chosen modes."""
+    st.session_state.epochs = FULL_COMPARISON["epochs"]
+    st.session_state.n_seeds = max(st.session_state.n_seeds, FULL_COMPARISON["n_seeds"])
+    chosen = {*st.session_state.modes, *COMPARED_MODES}
+    st.session_state.modes = [mode for mode in ALL_MODES if mode in chosen]
 
 
 def digest(content: bytes) -> str:
@@ -192,15 +361,24 @@ def read_upload(name: str, content: bytes) -> Table:
 
 
 def read_sample(label: str) -> Table:
-    csv_path, spec_path = SAMPLES[label]
-    table = read_upload(f"sample_data/{csv_path.name}", csv_path.read_bytes())
-    table.spec = TableSpec.from_yaml(spec_path)
-    if label in SAMPLE_DECLARATIONS:
-        config = yaml.safe_load(SAMPLE_DECLARATIONS[label].read_text(encoding="utf-8"))
+    sample = SAMPLES[label]
+    table = read_upload(f"sample_data/{sample.csv.name}", sample.csv.read_bytes())
+    table.spec = TableSpec.from_yaml(sample.spec) if sample.spec is not None else None
+    table.text_roles = dict(sample.text_roles)
+    if sample.declarations is not None:
+        config = yaml.safe_load(sample.declarations.read_text(encoding="utf-8"))
         declared = {**config.get("sensitive_domains", {}), **config.get("sensitive_bounds", {})}
         table.declared_values = yaml.safe_dump(declared, sort_keys=False, allow_unicode=True, width=1000,
                                              default_flow_style=None)
     return table
+
+
+def spec_roles(spec: TableSpec, columns: list[str]) -> dict[str, Any]:
+    """The Columns page's fields for ``spec`` (categorical columns listed only where the table has them)."""
+    return {"target": spec.target, "target_kind": spec.target_kind, "positive_class": spec.positive_class,
+            "sensitive": list(spec.sensitive), "ignore": list(spec.ignore),
+            "categorical": [c for c in columns if c in spec.categorical], "text_column": None,
+            **target_declarations(spec)}
 
 
 def suggest_roles(table: Table) -> dict[str, Any]:
@@ -212,14 +390,13 @@ def suggest_roles(table: Table) -> dict[str, Any]:
     frame = table.frame
     columns = list(frame.columns)
     if table.spec is not None:
-        spec = table.spec
-        categorical = [c for c in columns if c in spec.categorical]
-        return {"target": spec.target, "suggested_target": spec.target, "positive_class": spec.positive_class,
-                "target_kind": spec.target_kind, "sensitive": list(spec.sensitive), "ignore": list(spec.ignore),
-                "categorical": categorical, "text_column": None, **target_declarations(spec)}
-    binary = [c for c in columns if frame[c].dropna().nunique() == 2]
+        return {"suggested_target": table.spec.target, **spec_roles(table.spec, columns)}
+    binary = [c for c in columns if frame[c].dropna().nunique() == 2 and not SPLIT_NAME.search(c)]
     named = [c for c in binary if TARGET_NAME.search(c)]
-    target = (named or binary or columns)[-1]
+    target = table.text_roles.get("target") or (named or binary or columns)[-1]
+    if table.text_roles:  # notes: the model reads the text column only, so no column is tagged
+        return {"suggested_target": target, "sensitive": [], "ignore": [], "categorical": [],
+                **target_declarations(None), **table.text_roles}
     sensitive = [c for c in columns if c != target and SENSITIVE_NAME.search(c)]
     # Sensitive columns are typed later, from the support set (a type read off private rows is a release).
     categorical = [c for c in columns if c != target and c not in sensitive
@@ -244,7 +421,8 @@ def set_table(table: Table) -> str | None:
     tagged = [st.session_state.get("target"), st.session_state.get("text_column"),
               *st.session_state.get("sensitive", []),
               *st.session_state.get("ignore", []), *st.session_state.get("categorical", [])]
-    keep = old is not None and table.spec is None and all(c in table.frame.columns for c in tagged if c)
+    keep = (old is not None and table.spec is None and not table.text_roles
+            and all(c in table.frame.columns for c in tagged if c))
     if not keep:
         st.session_state.update(suggest_roles(table))
     st.session_state.declared_values = table.declared_values
@@ -256,13 +434,121 @@ def set_table(table: Table) -> str | None:
 
 
 def start_tutorial() -> None:
-    """The tutorial toggle's callback: turned on, it loads the sample table (a no-op when it is loaded already)."""
+    """The tutorial toggle's callback: turned on, it loads the sample table — at once when nothing else is loaded,
+    else only once the user agrees (``tutorial_question``), since it replaces the table and clears its results."""
+    st.session_state.tutorial_question = False
     if not st.session_state.tutorial:
         return
+    table: Table | None = st.session_state.table
+    if table is None or table.name == f"sample_data/{SAMPLES[TUTORIAL_SAMPLE].csv.name}":
+        load_tutorial_sample()
+    else:
+        st.session_state.tutorial_question = True
+
+
+def forget_sample_choice() -> None:
+    """The uploader's callback: a new upload replaces the sample, so the sample chooser stops naming one."""
+    st.session_state.sample = st.session_state.last_sample = None
+
+
+def load_tutorial_sample() -> None:
+    """Load the tutorial's sample table, and show it as the sample chooser's choice."""
+    st.session_state.tutorial_question = False
     try:
         st.session_state.switch_note = set_table(read_sample(TUTORIAL_SAMPLE))
     except FusionDPError as exc:
         st.session_state.load_error = str(exc)
+        return
+    st.session_state.sample = st.session_state.last_sample = TUTORIAL_SAMPLE
+
+
+def keep_table_without_tutorial() -> None:
+    """The answer "keep my table" to ``tutorial_question``: tutorial mode stays off, nothing is replaced."""
+    st.session_state.tutorial_question = False
+    st.session_state.tutorial = False
+
+
+def tutorial_question() -> None:
+    """Ask before tutorial mode replaces the user's table (and its results) with the sample."""
+    if not st.session_state.get("tutorial_question"):
+        return
+    table: Table = st.session_state.table
+    results = " and clears its results" if st.session_state.records or st.session_state.job else ""
+    with st.container(border=True):
+        st.warning(f"Tutorial mode explains each step on the sample table. Loading it replaces **{table.name}**"
+                   f"{results}.", icon="🎓")
+        answers = st.container(horizontal=True)
+        answers.button("Load the sample table", key="tutorial_yes", on_click=load_tutorial_sample, type="primary")
+        answers.button(f"Keep {table.name} (tutorial off)", key="tutorial_no", on_click=keep_table_without_tutorial)
+
+
+ROLES_FILE_LABEL = "Load column roles or a run config (spec.yaml, or a config.yaml downloaded from Results)"
+SUPPORT_SOURCE_LABELS = {"fraction": SUPPORT_FRACTION, "table": SUPPORT_TABLE, "dp_synthetic": SUPPORT_SYNTHETIC}
+
+
+def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
+    """The Columns and Train pages' fields for a run config: its roles, support set and training knobs."""
+    if config.text is not None:
+        text = config.text
+        roles = {"target": text.target, "target_kind": text.target_kind, "positive_class": text.positive_class,
+                 "text_column": text.text_column, "sensitive_spans": list(text.sensitive_spans),
+                 "span_detector": text.detector}
+    else:
+        roles = spec_roles(config.spec, columns)
+    epsilon = float(config.epsilon)
+    grid = {"eps_range": (epsilon, epsilon), "extra_epsilon": None} if epsilon in EPSILON_STEPS else \
+        {"extra_epsilon": epsilon}
+    declared = {**config.sensitive_domains, **{k: list(v) for k, v in config.sensitive_bounds.items()}}
+    return {**roles, **grid, "support_source": SUPPORT_SOURCE_LABELS[config.support_source],
+            "support_fraction": config.support_fraction, "synthesizer": config.synthesizer,
+            "epsilon_syn": config.epsilon_syn, "imputer": config.imputer, "modes": list(config.modes),
+            "seed": min(config.seeds), "n_seeds": len(config.seeds), "delta": config.delta,
+            "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
+            "lr": config.lr, "alpha": config.alpha, "beta": config.beta, "max_grad_norm": config.max_grad_norm,
+            "reproducible_noise": config.reproducible_noise,
+            **({"declared_values": yaml.safe_dump(declared, sort_keys=False, allow_unicode=True,
+                                                  default_flow_style=None)} if declared else {})}
+
+
+def settings_from_file(name: str, content: bytes, frame: pd.DataFrame) -> tuple[dict[str, Any], str]:
+    """The page fields a spec or run config file sets, checked against ``frame``'s columns, and what was loaded.
+
+    A file with a ``spec`` or ``text`` key is a run config (``RunConfig``: roles, support set and knobs; its
+    ``data`` path is not read); any other a column spec (``TableSpec``). Errors raise with the library's message.
+    """
+    try:
+        raw = yaml.safe_load(content.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{name} is not a YAML file: {exc}") from None
+    columns = [str(c) for c in frame.columns]
+    if isinstance(raw, dict) and ("spec" in raw or "text" in raw):
+        config = RunConfig.build(**raw)
+        if config.spec is not None:
+            config.spec.with_roles(frame)
+        else:
+            missing = [c for c in (config.text.text_column, config.text.target) if c not in columns]
+            if missing:
+                raise SpecError(f"{name} names column(s) {missing}, which this table does not have.")
+        return _config_settings(config, columns), (f"Loaded the roles, support set and training settings of {name} "
+                                                   "(ε, modes, seeds, knobs: see the Train page).")
+    spec = TableSpec.from_dict(raw, source=name)
+    spec.with_roles(frame)
+    return spec_roles(spec, columns), f"Loaded the column roles of {name}."
+
+
+def load_settings_file() -> None:
+    """The roles-file uploader's callback: apply the file's roles (and a config's settings) to the pages' fields,
+    before any widget is drawn; an error leaves every field as it was and is shown on the page."""
+    upload = st.session_state.get("roles_upload")
+    if upload is None:
+        return
+    try:
+        settings, message = settings_from_file(upload.name, upload.getvalue(), st.session_state.table.frame)
+    except FusionDPError as exc:
+        st.session_state.roles_file_note = ("error", error_message(exc))
+        return
+    st.session_state.update(settings)
+    st.session_state.roles_file_note = ("success", message)
 
 
 TARGET_KIND_LABELS = {"binary": "binary (two classes)", "multiclass": "multi-class (three or more classes)",
@@ -612,6 +898,14 @@ class TrainingJob:
             self.done = True
 
 
+def finished_count(job: TrainingJob) -> str:
+    """How far a job got, in the one wording the Train and Results pages share: "2 of 24 models finished, 1 stopped
+    early" (a model stopped early is one whose training a cancel cut short)."""
+    finished = sum(not record.cancelled for record in job.records)
+    stopped = len(job.records) - finished
+    return f"{finished} of {len(job.runs)} models finished" + (f", {stopped} stopped early" if stopped else "")
+
+
 @dataclass
 class AuditResults:
     """The audit of one training job's models, kept until the next training replaces the job."""
@@ -623,21 +917,24 @@ class AuditResults:
 
 
 def audit_job(job: TrainingJob, rows: int, shadow: bool,
-              on_model: Callable[[int, RunRecord], None] | None = None) -> AuditResults:
-    """Attack every model of ``job`` with the library's audit (on that model's own prepared data).
+              progress: Callable[[int, RunRecord, str, float], None] | None = None) -> AuditResults:
+    """Attack every finished model of ``job`` with the library's audit (on that model's own prepared data).
 
     ``shadow`` first builds the attacker's shadow data once (it depends on the data only) and
-    then trains one shadow model per audited model; ``on_model(i, record)`` is called before
-    model ``i`` is attacked, for the page's progress bar.
+    then trains one shadow model per audited model; ``progress(i, record, step, fraction)`` hears each
+    step of model ``i``'s audit (``fusiondp.privacy.audit.AuditProgress``), for the page's progress bar.
     """
     any_prepared = next(iter(job.prepared.values()))
     shadow_prepared = shadow_data(any_prepared, any_prepared.config.split_seed) if shadow else None
     reports = []
-    for index, (record, model) in enumerate(zip(job.records, job.models, strict=True)):
-        if on_model is not None:
-            on_model(index, record)
+    finished = [(record, model) for record, model in zip(job.records, job.models, strict=True) if not record.cancelled]
+    for index, (record, model) in enumerate(finished):
+        heard: AuditProgress | None = None
+        if progress is not None:
+            def heard(step: str, fraction: float, index: int = index, record: RunRecord = record) -> None:
+                progress(index, record, step, fraction)
         report = audit_model(job.prepared[record.config["epsilon"]], model, record.mode, rows=rows,
-                             seed=record.seed, shadow=shadow_prepared)
+                             seed=record.seed, shadow=shadow_prepared, progress=heard)
         reports.append((record, report))
     return AuditResults(job, rows, shadow, reports)
 

@@ -17,8 +17,8 @@ from fusiondp.text.spans import DETECTOR
 from fusiondp.text.spec import DETECTOR_NAMES, SPAN_TYPES
 from fusiondp.verdicts import imputer_headline
 
+# How the span detector selector names each detector.
 DETECTOR_LABELS = {"rules": "Rules (built in)", "presidio": "Rules + Presidio (presidio-analyzer)"}
-"""How the span detector selector names each detector."""
 
 st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
@@ -34,6 +34,14 @@ st.info(
     "privacy. **Public** columns (e.g. lab values) are assumed non-sensitive and are used as they are. "
     "**Ignore** drops a column from the model. Suggestions come from the column names; check them."
 )
+with st.expander(state.ROLES_FILE_LABEL):
+    st.file_uploader(state.ROLES_FILE_LABEL, type=["yaml", "yml"], key="roles_upload",
+                     on_change=state.load_settings_file, label_visibility="collapsed",
+                     help="A column spec (target, sensitive, categorical, …, as in sample_data/*.spec.yaml) sets the "
+                          "roles below; a run config saved from the Results page also sets the support set and the "
+                          "Train page's ε, modes, seeds and knobs.")
+if note := st.session_state.pop("roles_file_note", None):
+    (st.error if note[0] == "error" else st.success)(note[1], icon="📄")
 left, right = st.columns(2)
 with left:
     st.selectbox("Target (the outcome to predict)", columns, key="target", index=None,
@@ -206,6 +214,6 @@ if ok:
                    else "No proxy, identifier or set-up problem found.", icon="✅")
     show = {"high": st.error, "medium": st.warning, "low": st.info}
     for finding in findings:
-        show[finding.severity](f"**{finding.severity}** · {finding.evidence} {finding.action}")
+        show[finding.severity](state.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
 if ok:
     st.page_link("views/imputation.py", label="Next: preview the imputation →", icon="➡️")

@@ -9,17 +9,27 @@ from dashboard import state
 from fusiondp import FusionDPError
 
 st.title("1 · Data")
+st.markdown(
+    "**FusionDP Studio** trains a model on your table while protecting only its *sensitive* columns (age, sex, "
+    "income, …) with differential privacy, and shows what that protection costs and buys against ordinary and "
+    "fully private training."
+)
 st.write(
-    "Upload the table you want to learn from, or start with the sample. The file is read into this "
-    "browser session only: it is never written to disk, and other users of this server cannot see it."
+    "Upload the table you want to learn from, or start with a sample. The file is never written to disk: it is kept "
+    "in this server's memory for this tab's link, so that reloading the page keeps your work, and other users of "
+    "this server cannot see it (unless you share the link)."
 )
 cap_mb = state.upload_cap_bytes() / 2**20
 upload = st.file_uploader(
     f"Upload a table: CSV / TSV, Parquet or Excel, at most {cap_mb:.0f} MB", key="upload",
     help="One row per patient, one column per variable, a header row. Empty cells count as missing.",
+    on_change=state.forget_sample_choice,
 )
 sample = st.selectbox("…or use a sample table", list(state.SAMPLES), index=None, key="sample",
-                      placeholder="Pick a sample table")
+                      placeholder="Pick a sample table", persist_state="session",
+                      help="Real public tables from sample_data/ (its README says where each comes from), each with "
+                           "its column roles: a binary, a regression, a multi-class and a multi-label target, and "
+                           "patients' drug reviews as notes.")
 
 loaded: state.Table | None = None
 try:
@@ -55,7 +65,7 @@ cols[1].metric("Columns", frame.shape[1])
 cols[2].metric("Missing cells", f"{frame.isna().mean().mean():.1%}")
 overview = pd.DataFrame({
     "column": frame.columns,
-    "type": [str(t) for t in frame.dtypes],
+    "type": [state.plain_type(frame[c]) for c in frame.columns],
     "distinct values": [frame[c].nunique() for c in frame.columns],
     "missing": [f"{frame[c].isna().mean():.1%}" for c in frame.columns],
     "example": [str(frame[c].dropna().iloc[0]) if frame[c].notna().any() else "" for c in frame.columns],

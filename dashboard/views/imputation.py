@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import notes, state
 from fusiondp import FusionDPError
 from fusiondp.impute.figures import quality_table, report_figures
-from fusiondp.verdicts import imputation_verdicts
+from fusiondp.verdicts import coded_categories, imputation_verdicts
 
 st.title("3 · Imputation preview")
 if st.session_state.table is None:
@@ -54,6 +54,12 @@ st.dataframe(quality_table(report), hide_index=True, width="stretch", height="co
 st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are better.")
 
 st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")
+coded = coded_categories(report, prepared.splits.support)
 for column, figure in report_figures(report, state.declared_orders()).items():
+    if column in coded:
+        values = ", ".join(f"{value:g}" for value in coded[column])
+        st.info(f"`{column}` holds only the values {values} on the support rows. If these numbers are codes for "
+                "categories, add it to “Categorical columns” on the Columns page: it is then imputed as one of its "
+                "codes and shown as a confusion matrix, not as a number between them in a histogram.", icon="💡")
     st.plotly_chart(figure, width="stretch", key=f"impute_{column}")
 st.page_link("views/train.py", label="Next: train →", icon="➡️")

@@ -53,7 +53,8 @@ st.caption("  \n".join([*(f"**{m}** — {MODES[m].description}" for m in st.sess
                         "Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as "
                         "horizontal lines; private modes are trained at every ε."]))
 
-with st.expander("Training knobs (defaults: a quick first look with 3 epochs; the CLI's default is 13)"):
+with st.expander(f"Training knobs (defaults: {state.FULL_COMPARISON['epochs']} epochs, as the command line, and "
+                 f"{state.FULL_COMPARISON['n_seeds']} seeds, so that Results can give an interval)"):
     cols = st.columns(3)
     cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session",
                    help=help_text("alpha"))
@@ -97,6 +98,10 @@ if configs is not None:
     band.markdown(f":{epsilon_band(largest).colour}[{epsilon_reading(largest)}]")
     runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
+    full = state.FULL_COMPARISON
+    if st.session_state.epochs < full["epochs"] or st.session_state.n_seeds < full["n_seeds"]:
+        st.caption(f"🔭 A quick look: fewer than {full['epochs']} epochs or {full['n_seeds']} seeds. The Results page "
+                   "will say that its ranking of the modes may change in the full comparison.")
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):
@@ -143,7 +148,8 @@ def progress() -> None:
         st.markdown(f"{'Last' if job.done else 'Current'}: `{last['mode']}`{epsilon}, seed {last['seed']} · "
                     f"epoch {last['epoch']}/{last['epochs']}{loss} · ε spent so far {spent}")
         kind = next(iter(job.prepared.values())).tensors.task.kind
-        st.plotly_chart(training_figure(pd.DataFrame(job.epochs), validation_metric(kind)), width="stretch",
+        # A copy: the worker appends to job.epochs while the frame is built.
+        st.plotly_chart(training_figure(pd.DataFrame(list(job.epochs)), validation_metric(kind)), width="stretch",
                         key="live")
         st.caption(f"Validation {METRIC_DESCRIPTIONS[kind]} per epoch, on imputed validation rows (public "
                    "information). One colour per mode, one line style per ε.")
@@ -155,9 +161,7 @@ def progress() -> None:
     if job.error:
         st.error(job.error, icon="⚠️")
     elif job.cancel.is_set():
-        stopped = len(job.records) - finished
-        st.warning(f"Cancelled: {finished} of {len(job.runs)} models finished"
-                   + (f", {stopped} stopped early" if stopped else "") + "; their results are kept.")
+        st.warning(f"Cancelled: {state.finished_count(job)}. The finished models' results are kept.")
     else:
         st.success(f"Done: {finished} models trained.")
     if job.records:

@@ -89,8 +89,10 @@ def confusion_figure(column: ColumnQuality, declared: Sequence[Any] | None = Non
     figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
                                   texttemplate="%{text}", hovertemplate="real %{y}<br>imputed %{x}<br>%{z} rows"
                                   "<extra></extra>"))
+    # Category axes: labels such as "0" and "1" would otherwise be read as numbers, on an axis from -0.5 to 1.5.
     figure.update_layout(title=f"{column.column}: confusion matrix (unseen support rows)",
-                         xaxis_title="imputed", yaxis_title="real", yaxis_autorange="reversed")
+                         xaxis_title="imputed", yaxis_title="real", yaxis_autorange="reversed",
+                         xaxis_type="category", yaxis_type="category")
     return figure
 
 

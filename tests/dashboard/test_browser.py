@@ -85,6 +85,15 @@ def choose(page: Page, label: str, option: str, typed: str | None = None) -> Non
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def one_seed(page: Page) -> None:
+    """On the Train page: one seed instead of the default three (the knobs' expander holds the box)."""
+    page.get_by_text("Training knobs").click()
+    seeds = page.get_by_label("Seeds")
+    seeds.fill("1")
+    seeds.press("Enter")
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
 def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_csv: Path) -> None:
     url, started = server
     open_dashboard(page, url)
@@ -110,9 +119,10 @@ def test_upload_tag_train_curve(page: Page, server: tuple[str, float], browser_c
 
     go_to(page, "4 · Train")
     page.get_by_role("button", name="Remove sgd_pub").click()
-    expect(page.get_by_text("7 models to train")).to_be_visible()
+    one_seed(page)
+    expect(page.get_by_text("11 models to train")).to_be_visible()  # sgd_ori, sgd_hybrid; 3 private modes × 3 ε
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text("Done: 7 models trained.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Done: 11 models trained.")).to_be_visible(timeout=120_000)
 
     go_to(page, "5 · Results")
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
@@ -142,8 +152,9 @@ def test_a_regression_target_trains_and_reads_in_its_own_metric(page: Page, serv
     expect(page.get_by_text("Positive class")).to_have_count(0)
 
     go_to(page, "4 · Train")
+    one_seed(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text("Done: 8 models trained.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Done: 12 models trained.")).to_be_visible(timeout=120_000)
     expect(page.get_by_text("Validation R² per epoch")).to_be_visible()
 
     go_to(page, "5 · Results")
@@ -190,10 +201,42 @@ def test_notes_show_highlighted_spans_beside_hybrids_and_train(page: Page, serve
     page.screenshot(path=ARTIFACTS / "imputation_notes.png", full_page=True)
 
     go_to(page, "4 · Train")
+    one_seed(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text("Done: 8 models trained.")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Done: 12 models trained.")).to_be_visible(timeout=120_000)
 
     go_to(page, "5 · Results")
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
     expect(page.get_by_text("words of 'review' outside the detected spans").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_results_fill_in_by_themselves_and_a_reload_keeps_the_session(page: Page, server: tuple[str, float],
+                                                                      browser_csv: Path) -> None:
+    """Issue 29.1 and 29.2: Results said "No results yet" until the user left the page and came back, and a reload
+    wiped the table, roles and results."""
+    url, _ = server
+    open_dashboard(page, url)
+    upload(page, browser_csv)
+    go_to(page, "2 · Columns")
+    choose(page, "Target", "diabetes")
+    expect(page.get_by_text("Rows per part: support 60")).to_be_visible()
+    go_to(page, "4 · Train")
+    for mode in ("sgd_pub", "sgd_hybrid", "feature_dp"):
+        page.get_by_role("button", name=f"Remove {mode}").click()
+    one_seed(page)
+    expect(page.get_by_text("7 models to train")).to_be_visible()
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("of 7 models trained")).to_be_visible()  # the data prepared, training under way
+    go_to(page, "5 · Results")
+    expect(page.get_by_text("This page shows the results as soon as training ends.")).to_be_visible()
+    expect(page.get_by_text("No results yet")).to_have_count(0)
+    expect(page.get_by_text("Read this first")).to_be_visible(timeout=120_000)  # no click, no page change
+    expect(page.get_by_text("fusiondp vs the best private baseline (dpsgd)")).to_have_count(3)  # one line per ε
+    assert "session=" in page.url
+    page.reload()
+    expect(page.get_by_text("Your session is back after the reload")).to_be_visible()
+    expect(page.get_by_text("Read this first")).to_be_visible()
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text(browser_csv.name)).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -131,6 +131,7 @@ def preview_and_set_up(at: AppTest) -> AppTest:
     at.multiselect(key="modes").set_value(["sgd_ori", "fusiondp"]).run()
     at.select_slider(key="eps_range").set_value((2.0, 2.0)).run()
     at.number_input(key="batch_size").set_value(8).run()
+    at.number_input(key="n_seeds").set_value(1).run()
     return at.slider(key="epochs").set_value(10).run()
 
 

@@ -54,7 +54,7 @@ def test_text_column_tags_previews_support_notes_trains_and_reaches_results(app:
 
     at = at.switch_page("views/imputation.py").run()
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
-    choices = at.dataframe[0].value
+    choices = at.table[0].value
     assert list(choices["span type"]) == SPANS and choices["surrogate"].str.len().gt(0).all()
     fragments = [h.proto.body for h in at.get("html") if "<mark" in h.proto.body and "title=" in h.proto.body]
     assert len(fragments) == 6, "three support notes, each beside its hybrid"
