@@ -209,10 +209,13 @@ if audit is not None and audit.job is job:
     short = {"attack accuracy: training": "attack: training", "attack accuracy: held-out": "attack: held-out",
              "membership TPR @ 1% FPR": "TPR @ 1% FPR"}
     headers = {name: st.column_config.Column(label, help=name.capitalize()) for name, label in short.items()}
+    # The reading and the advantage it reads come first: a narrow window hides a wide table's last columns.
+    shown = ["ε target", "seed", "reading", "advantage (95% interval)"]
+    shown += [c for c in table.columns if c not in (*shown, "mode", "rows attacked")]
     for mode in dict.fromkeys(table["mode"]):
         st.markdown(f"**{mode}** — {MODES[mode].description}. Membership vs ε: {membership_scope(mode)}.")
-        st.dataframe(table[table["mode"] == mode].drop(columns=["mode", "rows attacked"]), hide_index=True,
-                     width="stretch", height="content", column_config=headers)
+        st.dataframe(table.loc[table["mode"] == mode, shown], hide_index=True, width="stretch", height="content",
+                     column_config=headers)
     unseen = [record for record, report in audit.reports  # models that protect nothing, yet show no leak
               if MODES[record.mode].adjacency == "none" and report.reading() == "no measurable leak"]
     if unseen:

@@ -214,6 +214,9 @@ def test_results_fill_in_when_training_ends_and_a_cancel_gives_one_count_and_no_
     at.number_input(key="audit_rows").set_value(50).run()
     at = at.button(key="audit").click().run()
     assert [r.mode for r, _ in at.session_state.audit_results.reports] == ["sgd_pub"], "finished models only"
+    audited = next(df.value for df in at.dataframe if "reading" in df.value.columns)
+    assert list(audited.columns[:4]) == ["ε target", "seed", "reading", "advantage (95% interval)"], \
+        "29.10: the reading first, where a narrow window does not hide it"
 
 
 def test_the_columns_page_draws_no_stray_line_above_its_title(app: AppTest, small_csv: Path) -> None:
