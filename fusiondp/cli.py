@@ -282,7 +282,8 @@ def run(
     epsilon: Annotated[str | None, Opt(
         help="Target ε of the DP modes; several, comma-separated (0.5,1,2,4), train a privacy-utility curve from "
              "one preparation.")] = None,
-    delta: Annotated[float | None, Opt(help="Target δ (below 1/N).")] = None,
+    delta: Annotated[float | None, Opt(help="Target δ (below 1/N). Default: 1e-5, or 1/(10·N) rounded down for a "
+                                            "table of N ≥ 100,000 rows; the note 'δ = …' says which.")] = None,
     accountant: Annotated[str | None, Opt(help="rdp, prv or pld.")] = None,
     epochs: Annotated[int | None, Opt()] = None,
     batch_size: Annotated[int | None, Opt(help="Expected Poisson batch size.")] = None,
@@ -383,8 +384,9 @@ def run(
     trainings = len(lockstep_groups(runs))
     with TrainingPool(worker_processes(workers, trainings, cfg.device, cfg.data)) as pool, _worker_failures():
         progress = PhaseBars(quiet)
-        prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
-                    else _prepare_table(cfg, progress, strict, pool.executor))
+        with _settings_named_as_flags():
+            prepared = (_prepare_notes(cfg, cfg.text, progress, strict) if cfg.text is not None
+                        else _prepare_table(cfg, progress, strict, pool.executor))
         _print_preparation(prepared)
         plans = [(value, mode) for value in grid for mode in cfg.modes]
         progress("σ calibration", 0.0)
@@ -405,6 +407,9 @@ def run(
         records = pool.train(prepared, runs, on_epoch)
         bar.close()
     _print_summary(records)
+    for finding in prepared.preflight:  # said once at the top, before pages of training: said again where it counts
+        if finding.severity == "high":
+            typer.echo(f"note: preflight [high] {finding.evidence} → {finding.action}")
     if len(grid) > 1:
         _print_run_curve(records)
     private = [r for r in records if r.privacy.sigma is not None]
@@ -416,6 +421,25 @@ def run(
     again = f" --epsilon {','.join(f'{e:g}' for e in grid)}" if len(grid) > 1 else ""
     typer.echo(f"\nresults: {out / 'results.json'} · config: {out / 'config.yaml'} "
                f"(rerun with: fusiondp run --config {out / 'config.yaml'}{again})")
+
+
+@contextmanager
+def _settings_named_as_flags() -> Iterator[None]:
+    """The library's errors name settings by their config keys ("raise support_fraction"); on the command line the
+    fix is a flag, so each key of a multi-word setting becomes its flag (--support-fraction), which also overrides a
+    --config file's value. A key inside quotes (a column's name) is left as it is."""
+    import re
+
+    from fusiondp.config import RunConfig
+
+    try:
+        yield
+    except FusionDPError as exc:
+        if isinstance(exc, MissingDeclarations) or len(exc.args) != 1 or not isinstance(exc.args[0], str):
+            raise
+        keys = "|".join(key for key in RunConfig.model_fields if "_" in key)
+        exc.args = (re.sub(rf"(?<![\w'\-])({keys})(?![\w'])", lambda m: "--" + m[1].replace("_", "-"), exc.args[0]),)
+        raise
 
 
 @contextmanager
@@ -470,7 +494,7 @@ def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool,
     splits = split_for(cfg, table, support_table, progress=progress)
     prepared = prepare_splits(cfg, splits, progress, executor)
     progress("preflight", 0.0)
-    findings = preflight(table, cfg.spec, support=support_table, config=cfg, splits=splits,
+    findings = preflight(table, cfg.spec, support=support_table, config=prepared.config, splits=splits,
                          quality=prepared.builtin_quality or prepared.quality)
     progress("preflight", 1.0)
     for finding in findings:
@@ -479,6 +503,7 @@ def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool,
         typer.echo("preflight: no proxy, identifier or set-up problem found")
     if strict:
         check_strict(findings)
+    prepared.preflight = findings  # the ledgers and statements are conditional on its proxies
     return prepared
 
 

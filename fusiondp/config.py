@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from fusiondp.synth import SynthSettings
 
 
+FILE_FIELDS = ("data", "support_data", "hybrid_data")
+"""The settings that name a file."""
+
+
+def beside_config(value: str, folder: Path) -> str:
+    """A config file's relative path as written when it exists from the working folder, else the file of that name
+    in the config's own ``folder`` when that one exists: "put the table next to config.yaml" then holds wherever
+    the command runs. A path found in neither place is kept as written, so that the error names it."""
+    written = Path(value)
+    if written.is_absolute() or written.exists() or not (folder / written).exists():
+        return value
+    return str(folder / written)
+
+
 class RunConfig(BaseModel):
     """A complete, reproducible description of one experiment (modes × seeds on one table)."""
 
@@ -94,7 +108,9 @@ class RunConfig(BaseModel):
     modes: list[str] = Field(default_factory=lambda: ["fusiondp"])
     seeds: list[int] = Field(default_factory=lambda: [0])
     epsilon: float = Field(1.0, description="Target ε for the DP modes.")
-    delta: float = Field(1e-5, description="Target δ; should be below 1/N.")
+    delta: float | None = Field(None, description="Target δ; should be below 1/N. None: chosen from the table's N "
+                                "when the data is prepared (fusiondp.privacy.accounting.default_delta: 1e-5 while "
+                                "it is below 1/N, else 1/(10·N)), and written back here.")
     accountant: Literal["rdp", "prv", "pld"] = "rdp"
     epochs: int = Field(13, ge=1)
     batch_size: int = Field(128, ge=1, description="Expected Poisson batch size B (q = B/N).")
@@ -230,9 +246,13 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
+        """Read a config file; its file paths are read as ``beside_config`` says."""
         raw = read_yaml(path, "Config file", ConfigError) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"Config file {str(path)!r} must hold a mapping of settings.")
+        for key in FILE_FIELDS:
+            if isinstance(raw.get(key), str):
+                raw[key] = beside_config(raw[key], Path(path).parent)
         return cls.build(**raw)
 
     def to_dict(self) -> dict[str, Any]:
