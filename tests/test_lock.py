@@ -38,6 +38,9 @@ def test_torch_is_pinned_without_a_build_tag_and_no_cuda_package_is() -> None:
     pins = update_lock.read_pins(LOCK.read_text(encoding="utf-8"))
     assert "+" not in pins["torch"], "a build tag (+cpu) would refuse PyPI's CUDA build, and vice versa"
     assert not [name for name in pins if update_lock.LEFT_OUT.match(name)]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"pip install torch=={pins['torch']}" in readme, "the README installs the torch the lock was tested with"
+    assert readme.count("pip install -c requirements/lock.txt -e") >= 2, "both set-up commands use the lock"
     assert "-c requirements/lock.txt" in (ROOT / ".ci" / "run").read_text(encoding="utf-8"), "CI installs the lock"
 
 
