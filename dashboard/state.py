@@ -502,7 +502,9 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
     return {**roles, **grid, "support_source": SUPPORT_SOURCE_LABELS[config.support_source],
             "support_fraction": config.support_fraction, "synthesizer": config.synthesizer,
             "epsilon_syn": config.epsilon_syn, "imputer": config.imputer, "modes": list(config.modes),
-            "seed": min(config.seeds), "n_seeds": len(config.seeds), "delta": config.delta,
+            "seed": min(config.seeds), "n_seeds": len(config.seeds),
+            # a config that left δ to the table's N (None) keeps the page's δ control on its default
+            "delta": DEFAULTS["delta"] if config.delta is None else config.delta,
             "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
             "lr": config.lr, "alpha": config.alpha, "beta": config.beta, "max_grad_norm": config.max_grad_norm,
             "reproducible_noise": config.reproducible_noise,
