@@ -388,3 +388,21 @@ def test_generator_warnings_are_worded_for_notes() -> None:
     assert verdict.startswith("Surrogates no better than the majority value on the support notes: age")
     assert "imputer" not in verdict and "public columns" not in verdict and "'note'" in verdict
     assert "support notes" in report.scored_on() and "rows" not in report.scored_on()
+
+
+def test_a_doctors_pronoun_in_a_patients_own_note_is_not_the_patients_sex() -> None:
+    """Issue 29.11: in a review the patient writes, "He" after "my doctor" is the doctor's, not the patient's sex.
+    A clinician's own note keeps every pronoun (a missed patient's pronoun would leak), and the preflight lists the
+    pronouns the rule left public."""
+    review = "My doctor switched me to this. He said it would help, and my wife says she agrees: I feel better."
+    assert [(span.text, span.value) for span in detect_spans(review, ["sex"])] == [("she", "female")]
+    assert parse_notes([review], ["sex"])[0].attributes["sex"] == "female"
+    clinical = "Seen by Dr. Lee for his chest pain. He was given aspirin."
+    assert [span.text for span in detect_spans(clinical, ["sex"])] == ["his", "He"]
+    caregiver = "My son has ADHD. He takes 10 mg and sleeps well."
+    assert [span.text for span in detect_spans(caregiver, ["sex"])] == ["He"]
+    assert residual_matches(review, ["sex"]) == {"note_clinician_pronoun": ["He"]}
+    assert residual_matches(review, ["age"]) == {}
+    findings = {finding.code: finding for finding in note_preflight([review, clinical], ["sex"], "note")}
+    finding = findings["note_clinician_pronoun"]
+    assert finding.severity == "low" and "1 of 2 notes" in finding.evidence and "“He”" in finding.evidence

@@ -7,10 +7,10 @@ identifying — a capitalised word after a title the name rule does not take ("D
 "Nurse Jones", "Dr. McDonald"; a lower-case "dr." before one, which may instead end a sentence, as a lesser finding),
 long digit runs and phone-like numbers, spelled-out ages, ages the
 age rule cannot place ("130 years old", "45 yr M", "age approx 67"), ethnicity words it does not list
-("Puerto Rican", "biracial", "Black" mid-sentence, "38 WF"), web addresses — and reports each as a
-finding with how many notes hold it. With ``cross_check`` a second
-detector, presidio-analyzer's recognizers, reads the same public words: what it finds there is what
-the run's detector missed. The findings quote up to three examples: they are read from the notes
+("Puerto Rican", "biracial", "Black" mid-sentence, "38 WF"), web addresses, pronouns the sex rule read as
+a clinician's ("my doctor … he") — and reports each as a finding with how many notes hold it. With
+``cross_check`` a second detector, presidio-analyzer's recognizers, reads the same public words: what it
+finds there is what the run's detector missed. The findings quote up to three examples: they are read from the notes
 themselves, so they are for the data owner, locally, not for publication (``LOCAL_NOTE``).
 """
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fusiondp.privacy.preflight import Finding, Severity
 from fusiondp.text.detectors import detect, presidio_spans
 from fusiondp.text.hybrid import public_text
+from fusiondp.text.spans import clinician_pronouns
 from fusiondp.text.spec import SPAN_TYPES, DetectorName, SpanType
 
 _ABBREVIATED_TITLE = r"(?i:dr|prof|mr|mrs|ms|mx|rev)"
@@ -97,6 +98,11 @@ RESIDUAL_CHECKS: tuple[ResidualCheck, ...] = (
                   "The ethnicity rule takes Caucasian, white, African American, Black, AA, Hispanic, Latino/Latina, "
                   "non-Hispanic, Asian, Native American and American Indian (colours only of a person, letter codes "
                   "only after an age): remove or replace other origins and races in the text before training."),
+    ResidualCheck("note_clinician_pronoun", "low", None,
+                  "a pronoun read as a clinician's, not the patient's (in a note written as 'I', the nearest person "
+                  "before it is a doctor, nurse or other clinician), left out of the sex spans",
+                  "Read the examples: where the pronoun is the patient's after all (\"my son's doctor said he\"), "
+                  "replace it in the text before training."),
     ResidualCheck("note_web_address", "medium", re.compile(r"\b(?:https?://|www\.)\S*[^\s.,;:!?)]", re.IGNORECASE),
                   "a web address", "Remove web addresses: a profile or a personal page can identify the writer."),
 )
@@ -124,6 +130,8 @@ def residual_matches(note: str, kinds: Sequence[SpanType], detector: DetectorNam
     public = public_text(note, detect(note, kinds, detector))
     found = {check.code: [m.group(0) for m in check.pattern.finditer(public)]
              for check in RESIDUAL_CHECKS if check.pattern is not None}
+    if "sex" in kinds:
+        found["note_clinician_pronoun"] = clinician_pronouns(note)
     if cross_check:
         for span in presidio_spans(public, SPAN_TYPES):
             found.setdefault(f"note_second_detector_{span.kind}", []).append(span.text)

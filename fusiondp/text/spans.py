@@ -16,6 +16,10 @@ catheter size, "101 F" a temperature, "black stool"), so they count only in a co
 them a person's: right after an age, at the start of a sentence before "with"/"presents", after
 "she is", "identifies as", "race:".
 
+A third-person pronoun in a note the patient writes ("I", "my") is the patient's sex unless the nearest
+person word before it is a clinician's ("My doctor switched me. He said …"): that one is left out, and the
+preflight lists it.
+
 Rules miss what they do not list (a name without a title, a spelled-out age): every output names
 this detector, and the preflight should be read with that in mind. No model is loaded and
 nothing is downloaded.
@@ -220,9 +224,46 @@ def _codes(text: str) -> Iterable[Span]:
         yield Span(match.start("sex"), match.end("sex"), "sex", letter, SEX_OF_WORD[letter.lower()])
 
 
+_CLINICIAN = (r"doctors?|docs?|drs?|physicians?|nurses?|surgeons?|pharmacists?|psychiatrists?|psychologists?|"
+              r"therapists?|gps?|providers?|dentists?|specialists?|practitioners?|counsell?ors?|pediatricians?|"
+              r"paediatricians?|obgyn|ob/gyn|gyno?|\w+ologists?|attendings?|residents?|pcp|np|md")
+_PERSON_NOUN = re.compile(rf"\b(?:(?P<clinician>{_CLINICIAN})|patient|pt|mr|mrs|ms|miss|son|daughter|husband|wife|"
+                          r"mother|mom|mum|father|dad|brother|sister|boyfriend|girlfriend|partner|child|kid|baby|"
+                          r"friend|grand\w+|aunt|uncle|man|woman|boy|girl|gentleman|lady|teen|toddler|infant)\b",
+                          re.IGNORECASE)
+"""A person word: a clinician's ("my doctor", "the dermatologist", "dr") or anyone else's ("my son", "the patient")."""
+_FIRST_PERSON = re.compile(r"(?:^|(?<=[\s(\"]))(?:(?-i:I)|I'm|I've|I'd|me|my|myself)\b", re.IGNORECASE)
+"""A first-person word standing as a word ("my", "I"), not the end of a web address ("example.org/me")."""
+_SENTENCE_END = re.compile(r"[.!?]+\s+")
+THIRD_PERSON_PRONOUNS = frozenset({"he", "him", "his", "himself", "she", "her", "hers", "herself"})
+
+
+def is_clinician_pronoun(text: str, start: int) -> bool:
+    """Whether the pronoun at ``text[start]`` is a clinician's, not the patient's: in a note the patient writes
+    (it speaks of "I"/"my"), the nearest person word before the pronoun, in its sentence or the one before, is a
+    clinician ("My doctor switched me to it. He said …"). A pronoun's own sex word is then no attribute of the
+    patient. Only first-person notes: in a clinician's note ("Seen by Dr. Lee for his chest pain") a pronoun after a
+    doctor is usually the patient's, and a missed patient's pronoun leaks, so the rule stays narrow (the preflight
+    lists what it left public)."""
+    if not _FIRST_PERSON.search(text):
+        return False
+    ends = [match.end() for match in _SENTENCE_END.finditer(text, 0, start)]
+    window = text[(ends[-2] if len(ends) > 1 else 0):start]
+    people = list(_PERSON_NOUN.finditer(window))
+    return bool(people) and people[-1].group("clinician") is not None
+
+
+def clinician_pronouns(text: str) -> list[str]:
+    """The third-person pronouns of ``text`` that ``is_clinician_pronoun`` leaves out of the sex spans."""
+    return [match.group(0) for match in _SEX_PATTERN.finditer(text)
+            if match.group(0).lower() in THIRD_PERSON_PRONOUNS and is_clinician_pronoun(text, match.start())]
+
+
 def _sexes(text: str) -> Iterable[Span]:
     for match in _SEX_PATTERN.finditer(text):
         word = match.group(0).rstrip(".").lower()
+        if word in THIRD_PERSON_PRONOUNS and is_clinician_pronoun(text, match.start()):
+            continue
         end = match.end() if word in ("mr", "mrs", "ms") else match.start() + len(word)
         yield Span(match.start(), end, "sex", text[match.start():end], SEX_OF_WORD[word])
     yield from (span for span in _codes(text) if span.kind == "sex")
