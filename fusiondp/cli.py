@@ -373,7 +373,8 @@ def run(
         raise typer.BadParameter("--seeds must be at least 1")
     if workers is not None and workers < 1:
         raise typer.BadParameter("--workers must be at least 1")
-    cfg = _build_config(config, overrides)
+    with _settings_named_as_flags():
+        cfg = _build_config(config, overrides)
     if cfg.text is None:
         _require_roles(cfg)
     if cfg.data is None:

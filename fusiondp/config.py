@@ -211,10 +211,17 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fractions_leave_training_rows(self) -> RunConfig:
-        total = self.val_fraction + self.test_fraction + (self.support_fraction if self.support_source == "fraction"
-                                                          else 0)
+        own_support = self.support_source == "fraction"
+        total = self.val_fraction + self.test_fraction + (self.support_fraction if own_support else 0)
         if total >= 0.9:
-            raise ValueError(f"support + val + test fractions add up to {total:.2f}; keep them below 0.9")
+            held_out = self.val_fraction + self.test_fraction
+            parts = (f"support_fraction {self.support_fraction:g} + " if own_support else "") + \
+                f"val_fraction {self.val_fraction:g} + test_fraction {self.test_fraction:g}"
+            room = (f"; beside these val_fraction and test_fraction, support_fraction can be at most "
+                    f"{max(0.0, 0.9 - held_out - 0.01):.2f}" if own_support and held_out < 0.85 else "")
+            raise ValueError(f"{parts} = {total:.2f} leaves (almost) no private training rows: keep the sum below "
+                             f"0.9{room}. A table too small for its support set needs more rows, not a larger "
+                             "fraction")
         return self
 
     def synth_settings(self) -> SynthSettings | None:

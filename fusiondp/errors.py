@@ -75,11 +75,11 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
     """One readable sentence per invalid field of a pydantic model."""
     problems = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or what
+        where = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ").rstrip(".")
         if err["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
-        problems.append(f"{where}: {message}")
+        problems.append(f"{where}: {message}" if where else message)  # a whole-model check names its own fields
     return f"Invalid {what}: " + "; ".join(problems) + "."
 
 

@@ -393,7 +393,7 @@ CASES = [
         GOOD,
         lambda p: run_config(p, support_fraction=0.5, val_fraction=0.2, test_fraction=0.3),
         ConfigError,
-        ("fractions add up to 1.00",),
+        ("support_fraction 0.5 + val_fraction 0.2 + test_fraction 0.3 = 1.00", "support_fraction can be at most 0.39"),
     ),
     # --- run settings checked against the data (from prepare)
     Case(

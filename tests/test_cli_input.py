@@ -83,6 +83,10 @@ def test_a_table_too_small_for_any_split_says_so_with_the_minimum(tmp_path: Path
         line = _error_line(_cli("run", "--data", path, *ROLES, *extra))
         assert "The table has 6 labelled row(s), too few for any split" in line, line
         assert f"at least {minimum} labelled rows" in line and "support_fraction" not in line and "Raise" not in line
+    line = _error_line(_cli("run", "--data", path, *ROLES, "--support-fraction", "0.9"))
+    assert "--support-fraction 0.9 + --val-fraction 0.1 + --test-fraction 0.2 = 1.20" in line, line
+    assert "--support-fraction can be at most 0.59" in line and "needs more rows, not a larger fraction" in line
+    assert "configuration: run configuration" not in line and "support_fraction" not in line
 
 
 # ---------------------------------------------------------------- 19: stray text and ±inf, counted alike
