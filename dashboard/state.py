@@ -31,7 +31,7 @@ from fusiondp.errors import MissingDeclarations
 from fusiondp.models import TabularMLP
 from fusiondp.parallel import lockstep_groups
 from fusiondp.pipeline import PreparedData, Progress, fit_runs, prepare_splits, split_for
-from fusiondp.privacy.accounting import calibrate_sigma
+from fusiondp.privacy.accounting import calibrate_sigma, default_delta
 from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind
@@ -161,7 +161,7 @@ KEPT_FOR_S = 12 * 3600
 """A session not used for this long is forgotten."""
 KEPT_KEYS = (*DEFAULTS, *ROLE_KEYS, "table", "support_table", "records", "job", "audit_results", "eps_range",
              "target_kind", "suggested_target", "target_low", "target_high", "target_delimiter", "sample",
-             "last_sample", "last_support", "curve_metric")
+             "last_sample", "last_support", "curve_metric", "delta_auto")
 """What a reload keeps: the table, roles, settings, training job and results (not the uploader widgets, which a
 browser cannot be given a file back in)."""
 RESUMED = "Your session is back after the reload: table, column roles, settings and results."
@@ -426,11 +426,34 @@ def set_table(table: Table) -> str | None:
     if not keep:
         st.session_state.update(suggest_roles(table))
     st.session_state.declared_values = table.declared_values
+    follow_table_delta(len(table.frame))
     if old is None:
         return None
     roles = "kept (every tagged column exists in the new table)" if keep else "reset to suggestions for the new table"
     return (f"Switched dataset from {old.name} to {table.name}. Column roles were {roles}; training settings "
             "were kept; results of the previous table were cleared.")
+
+
+def follow_table_delta(rows: int) -> None:
+    """δ follows the table's size as the command line's does (``default_delta``: 1e-5, or 1/(10·N) where 1e-5 is
+    not below 1/N), unless the user set δ by hand: a hand-set value is kept across tables."""
+    auto = default_delta(rows)
+    if st.session_state.get("delta") == st.session_state.get("delta_auto", DEFAULTS["delta"]):
+        st.session_state.delta = auto
+    st.session_state.delta_auto = auto
+
+
+def delta_note(rows: int) -> str | None:
+    """Why δ is what it is, where it is not the usual 1e-5: the table's size set it, or a hand-set δ is not below
+    1/N."""
+    delta = st.session_state.delta
+    if delta == st.session_state.get("delta_auto") and delta != DEFAULTS["delta"]:
+        return (f"δ = {delta:.0e}, set from the table's size: 1e-5 is not below 1/N for N = {rows:,} rows, so the "
+                "default is 1/(10·N), rounded down (the command line does the same).")
+    if delta >= 1 / max(rows, 1):
+        return (f"δ = {delta:.0e} is not below 1/N for N = {rows:,} rows: a mechanism that publishes one row at "
+                f"random would meet it. Use {default_delta(rows):.0e} or less.")
+    return None
 
 
 def start_tutorial() -> None:
@@ -504,7 +527,7 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
             "epsilon_syn": config.epsilon_syn, "imputer": config.imputer, "modes": list(config.modes),
             "seed": min(config.seeds), "n_seeds": len(config.seeds),
             # a config that left δ to the table's N (None) keeps the page's δ control on its default
-            "delta": DEFAULTS["delta"] if config.delta is None else config.delta,
+            "delta": st.session_state.get("delta_auto", DEFAULTS["delta"]) if config.delta is None else config.delta,
             "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
             "lr": config.lr, "alpha": config.alpha, "beta": config.beta, "max_grad_norm": config.max_grad_norm,
             "reproducible_noise": config.reproducible_noise,

@@ -38,6 +38,8 @@ band = st.empty()  # filled below, only once every ε of the grid is known to be
 cols = st.columns(2)
 cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
                      step=1e-6, persist_state="session", help=help_text("delta"))
+if (why_delta := state.delta_note(len(st.session_state.table.frame))) is not None:
+    cols[0].caption(why_delta)
 cols[1].selectbox("Accountant (how ε is computed)", ACCOUNTANTS, key="accountant", persist_state="session",
                   help="  \n".join([help_text("accountant"), *(f"**{a}**: {help_text(a)}" for a in ACCOUNTANTS)]))
 

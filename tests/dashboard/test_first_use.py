@@ -304,3 +304,23 @@ def test_the_imputation_page_speaks_of_types_and_codes_in_words(app: AppTest, sm
                for c in at.get("plotly_chart")}
     female = figures["female"]["layout"]
     assert female["xaxis"]["type"] == "category" and female["yaxis"]["type"] == "category"
+
+
+def test_delta_follows_the_tables_size_like_the_command_line_unless_set_by_hand(app: AppTest, small_csv: Path,
+                                                                                 tmp_path: Path) -> None:
+    """29.24: the dashboard kept δ = 1e-5 for a table of 110,000 rows (not below 1/N); the command line's default,
+    1/(10·N), now applies here too and is explained, while a δ the user typed is kept when the table changes."""
+    small = pd.read_csv(small_csv)[["age", "gender", "bmi", "diabetes"]]
+    big = tmp_path / "big.csv"
+    pd.concat([small] * (110_000 // len(small)), ignore_index=True).to_csv(big, index=False)
+    at = upload(app, big)
+    assert at.session_state.delta == 9e-07
+    at = at.switch_page("views/train.py").run()
+    assert any("δ = 9e-07, set from the table's size" in caption.value and "N = 110,000 rows" in caption.value
+               for caption in at.caption)
+    at = upload(at.switch_page("views/data.py").run(), small_csv)
+    assert at.session_state.delta == 1e-5
+    at = at.switch_page("views/train.py").run()
+    at = at.number_input(key="delta").set_value(1e-6).run()
+    at = upload(at.switch_page("views/data.py").run(), big)
+    assert at.session_state.delta == 1e-6
