@@ -1,7 +1,7 @@
 """The benchmark suite: the real public tables by which every utility change is judged.
 
 Why a suite: one sample table cannot tell a real improvement from luck with that table. The
-suite spans sizes (2k-21k rows), domains (clinical, survey, crash, lending), sensitive columns
+suite spans sizes (2k-38k rows), domains (clinical, survey, crash, lending), sensitive columns
 that are often missing (and informatively so) or never, and sensitive columns that the public
 ones predict well or not at all. ``tables.yaml`` lists the tables with their provenance and
 licence; each has a spec and a grid file here, and a derivation script that rebuilds it from a
