@@ -735,6 +735,7 @@ def cli_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliOutco
 
 
 @pytest.mark.parametrize("case_id", SUBPROCESS_IDS)
+@pytest.mark.slow
 def test_cli_entry_point_prints_one_error_and_exits_2(case_id: str, cli_outcomes: dict[str, CliOutcome]) -> None:
     outcome = cli_outcomes[case_id]
     assert outcome.returncode == 2, outcome.stderr

@@ -66,6 +66,7 @@ def test_a_latin1_file_says_how_it_was_read(tmp_path: Path) -> None:
     assert "--support-fraction" in _error_line(result)
 
 
+@pytest.mark.slow
 def test_empty_columns_are_named_before_the_split(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     _head(300).assign(blank=np.nan).to_csv(path, index=False)
@@ -76,6 +77,7 @@ def test_empty_columns_are_named_before_the_split(tmp_path: Path) -> None:
     assert "Sensitive column(s) ['blank'] are entirely missing" in line and "support set" not in line
 
 
+@pytest.mark.slow
 def test_a_table_too_small_for_any_split_says_so_with_the_minimum(tmp_path: Path) -> None:
     path = tmp_path / "six.csv"
     _head(6).to_csv(path, index=False)
@@ -145,6 +147,7 @@ def test_a_balanced_column_the_public_columns_do_not_predict_keeps_its_one_basel
 # ---------------------------------------------------------------- 23, 24: proxies and δ said where they count
 
 
+@pytest.mark.slow
 def test_a_proxy_is_repeated_at_the_end_and_conditions_the_ledger_and_the_default_delta_is_said(
         tmp_path: Path) -> None:
     table = pd.read_csv(SAMPLE_CSV)

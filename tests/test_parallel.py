@@ -158,6 +158,7 @@ def test_cli_workers_flag_changes_nothing_but_time(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "--workers must be at least 1" in bad.output
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_one_clear_cli_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """A killed worker (out of memory) ends the command with what to do, not a BrokenProcessPool traceback."""

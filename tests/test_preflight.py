@@ -53,6 +53,7 @@ def test_delta_target_and_support_problems(sample_table, sample_spec) -> None:
     assert finding.code == "target_sensitive" and "dpsgd" in finding.action
 
 
+@pytest.mark.slow
 def test_preflight_never_reads_private_sensitive_values(sample_table, sample_spec) -> None:
     table = _planted(sample_table).assign(row_id=np.arange(len(sample_table)))
     spec = sample_spec.model_copy(update={"ignore": ("row_id",)})
@@ -66,6 +67,7 @@ def test_preflight_never_reads_private_sensitive_values(sample_table, sample_spe
     assert preflight(scrambled, spec) == base
 
 
+@pytest.mark.slow
 def test_statement_numbers_match_the_accountant(sample_spec) -> None:
     from tests.conftest import SAMPLE_CSV
 

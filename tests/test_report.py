@@ -204,6 +204,7 @@ def test_live_training_chart_is_tall_enough_for_its_whole_legend() -> None:
     assert training_figure(epochs[epochs["mode"] == "sgd_ori"]).layout.height == 260
 
 
+@pytest.mark.slow
 def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
     import subprocess
     import sys

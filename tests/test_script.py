@@ -19,6 +19,7 @@ from tests.conftest import SAMPLE_CSV
 GRID = [1.0, 4.0]
 
 
+@pytest.mark.slow
 def test_the_exported_script_runs_and_reproduces_the_records(tmp_path, sample_spec: TableSpec) -> None:
     """As the dashboard trains: one config per ε, each prepared from the uploaded bytes; the script,
     run beside a copy of the table with no arguments, must give the same metrics and ledgers (with

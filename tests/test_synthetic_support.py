@@ -210,6 +210,7 @@ def test_old_records_without_the_new_ledger_fields_load(tmp_path: Path) -> None:
     assert record.privacy.epsilon_total is None and record.privacy.composition is None
 
 
+@pytest.mark.slow
 def test_cli_run_with_dp_synthetic_support(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A whole run from the command line; the AUROC it writes is scikit-learn's on the trained model's
     predictions for the real test rows (the model captured in this process, where ``--workers 1`` trains it)."""
@@ -256,6 +257,7 @@ def test_cli_run_with_dp_synthetic_support(tmp_path: Path, monkeypatch: pytest.M
     assert results["records"][0]["metrics"]["auroc"] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_synthetic_support_comes_from_training_rows_only(sample_spec: TableSpec) -> None:
     config = RunConfig.build(data=str(SAMPLE_CSV), spec=sample_spec, imputer="gbdt", support_source="dp_synthetic",
                              sensitive_domains=SAMPLE_DOMAINS, sensitive_bounds=SAMPLE_BOUNDS, epochs=1)
@@ -267,6 +269,7 @@ def test_synthetic_support_comes_from_training_rows_only(sample_spec: TableSpec)
     assert splits.synthetic is not None and splits.synthetic.epsilon == 1.0
 
 
+@pytest.mark.slow
 def test_every_modes_total_is_also_stated_under_replace_one(sample_spec: TableSpec) -> None:
     """m4: feature_dp's own total reads removal to missing, fusiondp's replace-one; side by side they are not
     comparable, so each ledger also states its total under replace-one."""

@@ -60,6 +60,7 @@ def _row_losses(prepared: PreparedData, model, x: torch.Tensor, y: torch.Tensor)
     return np.where(residual <= HUBER_DELTA, residual**2 / 2, HUBER_DELTA * (residual - HUBER_DELTA / 2))
 
 
+@pytest.mark.slow
 def test_membership_ranks_rows_by_the_kind_loss_and_the_attack_finds_memorisation(memorisable) -> None:
     _, model = fit_run(memorisable, "sgd_ori", 0)
     report = audit_model(memorisable, model, "sgd_ori", rows=300)
@@ -80,6 +81,7 @@ def test_membership_ranks_rows_by_the_kind_loss_and_the_attack_finds_memorisatio
     assert 0.2 < leak.imputer_accuracy < 0.5, "the imputer cannot guess an independent attribute"
 
 
+@pytest.mark.slow
 def test_public_only_model_leaks_no_attribute_and_the_shadow_auc_is_recomputed(
         memorisable, monkeypatch: pytest.MonkeyPatch) -> None:
     """The calibrated membership AUC, recomputed from the two models' outputs in float64 numpy: a row's score

@@ -360,6 +360,7 @@ def test_note_preflight_flags_ages_and_ethnicity_words_the_rules_cannot_place() 
     assert "1 of 3 notes" in unplaced and "“130 years old”" in unplaced
 
 
+@pytest.mark.slow
 def test_cli_prints_the_notes_preflight_and_strict_refuses_on_a_missed_name(tmp_path: Path) -> None:
     table = make_notes(330)
     table.loc[5, "note"] += " Doctor Zedkin saw me."

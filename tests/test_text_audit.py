@@ -56,6 +56,7 @@ def _leaks(report) -> dict[str, object]:
     return {leak.column: leak for leak in report.attribute}
 
 
+@pytest.mark.slow
 def test_a_model_that_reads_the_sex_spans_gives_them_away_beyond_the_generator(sex_notes) -> None:
     _, model = fit_run(sex_notes, "fusiondp", 0)
     report = audit_model(sex_notes, model, "fusiondp", rows=300)

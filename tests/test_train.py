@@ -241,6 +241,7 @@ def test_public_only_and_uninformative_views_carry_no_sensitive_information(prep
     assert torch.equal(blank, blank[:1].expand_as(blank)), "the uninformative view must not vary with the row"
 
 
+@pytest.mark.slow
 def test_changing_private_sensitive_values_changes_no_public_artifact(sample_table, sample_spec) -> None:
     """METHOD.md §5: types, encoders, imputations, C_h and defaults never see the private rows' real values.
 
