@@ -110,6 +110,7 @@ def test_audit_without_shadow_leaves_learned_fields_empty(memorisable) -> None:
     assert np.isnan(report.shadow_membership_auc) and np.isnan(report.attribute[0].learned_advantage)
 
 
+@pytest.mark.slow
 def test_audit_grid_runs_non_private_modes_once(memorisable) -> None:
     """The grid's bookkeeping, not leakage: a short schedule keeps its eight trainings (shadows included) quick."""
     quick = replace(memorisable, config=memorisable.config.model_copy(update={"epochs": 20}))

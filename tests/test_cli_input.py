@@ -49,6 +49,7 @@ ROLES = ("--target", "diabetes", "--sensitive", "age,gender", "--quiet")
 # ---------------------------------------------------------------- 14, 15: the file's own problem first
 
 
+@pytest.mark.slow
 def test_a_semicolon_file_with_decimal_commas_is_read_as_numbers_and_the_flag_is_named(tmp_path: Path) -> None:
     path = tmp_path / "semicolon.csv"
     _head(300).to_csv(path, sep=";", index=False, decimal=",")
@@ -58,6 +59,7 @@ def test_a_semicolon_file_with_decimal_commas_is_read_as_numbers_and_the_flag_is
     assert "Raise --support-fraction" in line and "support_fraction" not in line
 
 
+@pytest.mark.slow
 def test_a_latin1_file_says_how_it_was_read(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     _head(300).replace({"gender": {"Female": "Fémale"}}).to_csv(path, index=False, encoding="latin-1")

@@ -190,6 +190,7 @@ def test_a_column_missing_in_the_support_but_never_imputed_missing_is_warned_abo
     assert any(line.startswith("WARNING: lab:") and "never shows it" in line for line in format_quality_lines(report))
 
 
+@pytest.mark.slow
 def test_large_support_sets_are_subsampled_with_a_note_and_rare_classes_do_not_break_early_stopping() -> None:
     table, spec = make_table(400, 2)
     table.loc[0, "sign"] = "only-once"

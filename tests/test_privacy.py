@@ -107,6 +107,7 @@ def test_invalid_epsilon_is_rejected(epsilon: float) -> None:
         check_budget(epsilon, 1e-5)
 
 
+@pytest.mark.slow
 def test_impossible_budget_says_what_to_change() -> None:
     with pytest.raises(PrivacyError, match="cannot be met"):
         calibrate_sigma(1e-4, 1e-5, 0.5, 10_000)
