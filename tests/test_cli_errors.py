@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
+
+pytestmark = pytest.mark.slow  # each test starts the CLI in a subprocess (about 4 s of imports)
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

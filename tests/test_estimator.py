@@ -12,6 +12,7 @@ from fusiondp.estimator import FusionDPClassifier
 SENSITIVE = ["age", "gender", "race_ethnicity", "education", "marital_status", "income_poverty_ratio"]
 
 
+@pytest.mark.slow
 def test_fit_predict_and_ledger(sample_table: pd.DataFrame) -> None:
     X, y = sample_table.drop(columns=["diabetes"]), sample_table["diabetes"]
     train, test = slice(0, 3500), slice(3500, None)
@@ -43,6 +44,7 @@ def indicator_table(rows: int = 800, seed: int = 0) -> tuple[pd.DataFrame, pd.Da
     return X, y
 
 
+@pytest.mark.slow
 def test_classifier_takes_a_multilabel_indicator_y() -> None:
     from sklearn.metrics import accuracy_score, roc_auc_score
 

@@ -65,6 +65,7 @@ def _support(config: RunConfig) -> tuple[Any, Any]:
     return training_spec(config, splits), splits
 
 
+@pytest.mark.slow
 def test_shared_imputer_fit_equals_one_process(quick_config: RunConfig) -> None:
     spec, splits = _support(quick_config)
     alone = GBDTImputer(spec).fit(splits.support)
@@ -103,6 +104,7 @@ def test_lockstep_groups_gather_the_epsilons_of_one_private_mode_and_seed() -> N
         assert sorted(runs[index][0] for index in group) == ([0.5, 1.0, 4.0] if len(group) > 1 else [0.5])
 
 
+@pytest.mark.slow
 def test_runs_in_lockstep_equal_runs_apart(quick_config: RunConfig) -> None:
     """``fit_runs`` over a curve's ε gives each ε's own run: the same ledger, and (float rounding aside) the
     same model and metrics as ``fit_run`` at that ε (with reproducible noise: each model's own ξ is keyed by

@@ -43,6 +43,7 @@ def test_sample_data_has_no_high_finding(sample_table, sample_spec) -> None:
     assert not [f for f in preflight(sample_table, sample_spec) if f.severity == "high"]
 
 
+@pytest.mark.slow
 def test_delta_target_and_support_problems(sample_table, sample_spec) -> None:
     codes = {f.code for f in preflight(sample_table, sample_spec, config=RunConfig(delta=1e-3))}
     assert "delta" in codes
