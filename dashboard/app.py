@@ -41,11 +41,11 @@ st.sidebar.toggle("Tutorial mode", key="tutorial", on_change=state.start_tutoria
 summary = st.sidebar.empty()
 state.sidebar(summary)  # drawn first: it stays when the page stops early (st.stop ends the script)
 if note := st.session_state.pop("session_note", None):
-    (st.success if note == state.RESUMED else st.warning)(note, icon="🔁")
+    (st.success if note == state.RESUMED else st.warning)(note, icon=":material/restore:")
 state.tutorial_question()
 if st.session_state.tutorial and not st.session_state.get("tutorial_question"):
     step = next(key for key, entry in steps.items() if entry.url_path == page.url_path)
-    st.info(TUTORIAL[step], icon="🎓")
+    st.info(TUTORIAL[step], icon=":material/school:")
 try:
     page.run()
 finally:  # also when the page stops early or reruns: what this run changed is what a reload brings back

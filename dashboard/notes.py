@@ -27,7 +27,7 @@ def show_preview(prepared: PreparedData) -> None:
     st.info("Each private note's **hybrid** replaces its detected spans by surrogates predicted from its public "
             "words, by a generator fitted on the **support notes** only (their spans are public), or by a type "
             "placeholder such as `[NAME]` where nothing predicts the type. Only support notes are shown below; "
-            "the private notes' spans are never shown.", icon="📝")
+            "the private notes' spans are never shown.", icon=":material/edit_note:")
     examples = st.slider("Support notes shown", 1, 10, 3, key="notes_shown", persist_state="session")
     settings = json.dumps(prepared.config.to_dict(), sort_keys=True, default=str)
     preview = _preview(st.session_state.table.digest, settings, examples, prepared)

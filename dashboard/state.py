@@ -301,6 +301,16 @@ def plain_type(column: pd.Series) -> str:
     return "text / category"
 
 
+def example_value(column: pd.Series) -> str:
+    """A column's first value as its type reads it: a whole number stored as a float (a missing cell makes
+    pandas read the column as float) is shown as 52, not 52.0."""
+    values = column.dropna()
+    if values.empty:
+        return ""
+    first = values.iloc[0]
+    return str(int(first)) if plain_type(column) == "whole number" else str(first)
+
+
 def export_name(table_name: str, what: str) -> str:
     """A download's file name after the dataset: ``nhanes_diabetes-report.html`` for ``sample_data/nhanes_diabetes.csv``
     and ``report.html``."""
@@ -499,7 +509,7 @@ def tutorial_question() -> None:
     results = " and clears its results" if st.session_state.records or st.session_state.job else ""
     with st.container(border=True):
         st.warning(f"Tutorial mode explains each step on the sample table. Loading it replaces **{table.name}**"
-                   f"{results}.", icon="🎓")
+                   f"{results}.", icon=":material/school:")
         answers = st.container(horizontal=True)
         answers.button("Load the sample table", key="tutorial_yes", on_click=load_tutorial_sample, type="primary")
         answers.button(f"Keep {table.name} (tutorial off)", key="tutorial_no", on_click=keep_table_without_tutorial)

@@ -24,7 +24,7 @@ st.title("2 · Columns")
 table: state.Table | None = st.session_state.table
 if table is None:
     st.info("Load a table on the Data page first.")
-    st.page_link("views/data.py", label="Go to Data", icon="⬅️")
+    st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
     st.stop()
 columns = list(table.frame.columns)
 
@@ -41,7 +41,7 @@ with st.expander(state.ROLES_FILE_LABEL):
                           "roles below; a run config saved from the Results page also sets the support set and the "
                           "Train page's ε, modes, seeds and knobs.")
 if note := st.session_state.pop("roles_file_note", None):
-    (st.error if note[0] == "error" else st.success)(note[1], icon="📄")
+    (st.error if note[0] == "error" else st.success)(note[1], icon=":material/description:")
 left, right = st.columns(2)
 with left:
     st.selectbox("Target (the outcome to predict)", columns, key="target", index=None,
@@ -49,7 +49,8 @@ with left:
     suggested = st.session_state.get("suggested_target")
     if st.session_state.target is None:
         hint = f" Suggested from the column names and values: `{suggested}`." if suggested else ""
-        st.info(f"Choose the outcome column to continue: the target is never picked for you.{hint}", icon="👆")
+        st.info(f"Choose the outcome column to continue: the target is never picked for you.{hint}",
+                icon=":material/touch_app:")
         st.stop()
     inferred, why = state.inferred_target_kind(table.frame[st.session_state.target])
     if st.session_state.get("target_kind") not in TARGET_KINDS:
@@ -191,13 +192,13 @@ roles = pd.DataFrame({
 })
 st.subheader("Column roles")
 try:
-    st.success(state.check_split(), icon="✅")
+    st.success(state.check_split(), icon=":material/check_circle:")
     ok = True
 except FusionDPError as exc:
     state.show_error(exc)
     ok = False
 st.dataframe(roles, hide_index=True, width="stretch")
-st.caption(f"🔎 {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
+st.caption(f":material/search: {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
 if ok:
     st.subheader("Privacy preflight")
     if state.text_mode():
@@ -211,9 +212,9 @@ if ok:
     if not findings:
         st.success("No identifier found outside the detected spans (the rules can still miss some: read a few "
                    "notes on the Imputation page)." if state.text_mode()
-                   else "No proxy, identifier or set-up problem found.", icon="✅")
+                   else "No proxy, identifier or set-up problem found.", icon=":material/check_circle:")
     show = {"high": st.error, "medium": st.warning, "low": st.info}
     for finding in findings:
         show[finding.severity](state.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
 if ok:
-    st.page_link("views/imputation.py", label="Next: preview the imputation →", icon="➡️")
+    st.page_link("views/imputation.py", label="Next: preview the imputation →", icon=":material/arrow_forward:")

@@ -58,7 +58,7 @@ if table is None:
 frame = table.frame
 st.subheader(f"{table.name}")
 st.warning(f"{state.LOCAL_NOT_DP}. The counts, missing shares, examples and first rows below read every row, "
-           "sensitive columns included: nothing here is protected.", icon="🔎")
+           "sensitive columns included: nothing here is protected.", icon=":material/search:")
 cols = st.columns(3)
 cols[0].metric("Rows", f"{len(frame):,}")
 cols[1].metric("Columns", frame.shape[1])
@@ -68,9 +68,9 @@ overview = pd.DataFrame({
     "type": [state.plain_type(frame[c]) for c in frame.columns],
     "distinct values": [frame[c].nunique() for c in frame.columns],
     "missing": [f"{frame[c].isna().mean():.1%}" for c in frame.columns],
-    "example": [str(frame[c].dropna().iloc[0]) if frame[c].notna().any() else "" for c in frame.columns],
+    "example": [state.example_value(frame[c]) for c in frame.columns],
 })
 st.dataframe(overview, hide_index=True, width="stretch")
 with st.expander("First rows"):
     st.dataframe(frame.head(20), width="stretch")
-st.page_link("views/columns.py", label="Next: tag the columns →", icon="➡️")
+st.page_link("views/columns.py", label="Next: tag the columns →", icon=":material/arrow_forward:")

@@ -27,12 +27,12 @@ except FusionDPError as exc:
     if status is not None:
         status.update(label="Fitting the imputer failed", state="error")
     state.show_error(exc)
-    st.page_link("views/columns.py", label="Fix the column roles", icon="⬅️")
+    st.page_link("views/columns.py", label="Fix the column roles", icon=":material/arrow_back:")
     st.stop()
 status.update(label="Imputer fitted", state="complete", expanded=False)
 if config.text is not None:
     notes.show_preview(prepared)
-    st.page_link("views/train.py", label="Next: train →", icon="➡️")
+    st.page_link("views/train.py", label="Next: train →", icon=":material/arrow_forward:")
     st.stop()
 
 choice = prepared.imputer
@@ -41,7 +41,7 @@ report = prepared.quality
 st.warning(
     f"{state.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
     f"{report.scored_on()}; never on the private training rows. Only the trained model carries the DP guarantee.",
-    icon="🔎",
+    icon=":material/search:",
 )
 for note in [*report.notes, *prepared.notes]:
     st.caption(note)
@@ -62,6 +62,7 @@ for column, figure in report_figures(report, state.declared_orders()).items():
         values = ", ".join(f"{value:g}" for value in coded[column])
         st.info(f"`{column}` holds only the values {values} on the support rows. If these numbers are codes for "
                 "categories, add it to “Categorical columns” on the Columns page: it is then imputed as one of its "
-                "codes and shown as a confusion matrix, not as a number between them in a histogram.", icon="💡")
+                "codes and shown as a confusion matrix, not as a number between them in a histogram.",
+                icon=":material/lightbulb:")
     st.plotly_chart(figure, width="stretch", key=f"impute_{column}")
-st.page_link("views/train.py", label="Next: train →", icon="➡️")
+st.page_link("views/train.py", label="Next: train →", icon=":material/arrow_forward:")

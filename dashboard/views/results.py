@@ -48,15 +48,15 @@ if job is not None and not job.done:
         if job.done:
             st.rerun()
         st.info(f"Training: {state.finished_count(job)} so far. This page shows the results as soon as training ends.",
-                icon="⏳")
+                icon=":material/hourglass_top:")
 
     wait_for_training()
-    st.page_link("views/train.py", label="Watch the training on the Train page", icon="⬅️")
+    st.page_link("views/train.py", label="Watch the training on the Train page", icon=":material/arrow_back:")
     st.stop()
 records: list[RunRecord] = st.session_state.records
 if not records or job is None:
     st.info("No results yet: train on the Train page.")
-    st.page_link("views/train.py", label="Go to Train", icon="⬅️")
+    st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_back:")
     st.stop()
 
 first = records[0]
@@ -76,7 +76,7 @@ if not finished:
 
 st.subheader("Read this first")
 if any(r.privacy.reproducible_noise for r in finished):
-    st.error(f"No DP guarantee for these models: {NO_GUARANTEE}.", icon="🚫")
+    st.error(f"No DP guarantee for these models: {NO_GUARANTEE}.", icon=":material/block:")
 answers = comparison_lines(records)  # it leaves out models stopped early, and says so where fusiondp is one
 if answers:
     with st.container(border=True):
@@ -85,7 +85,7 @@ elif "fusiondp" in {r.mode for r in records}:
     st.caption("Add dpsgd or feature_dp to the modes on the Train page to compare fusiondp with a private baseline.")
 if short := state.quick_look(records):
     st.warning(f"A quick look: {'; '.join(short)}. The ranking of the modes may change in the full comparison.",
-               icon="🔭")
+               icon=":material/visibility:")
     if st.button("Set up the full comparison on the Train page", key="full_comparison"):
         state.set_up_full_comparison()
         st.switch_page("views/train.py")
@@ -105,7 +105,7 @@ except FusionDPError as exc:
     state.show_error(exc)
 st.warning(
     f"{state.LOCAL_NOT_DP}: the metrics on this page are computed on real test rows of your own table, for your "
-    "evaluation only. Only the trained models carry the DP guarantee stated below.", icon="🔎",
+    "evaluation only. Only the trained models carry the DP guarantee stated below.", icon=":material/search:",
 )
 
 summary = summarize(finished)
@@ -200,7 +200,7 @@ if st.button("Audit the trained models", key="audit"):
 audit: state.AuditResults | None = st.session_state.get("audit_results")
 if audit is not None and audit.job is job:
     st.warning("Computed on the real sensitive values of your training rows: an evaluation for you, on your "
-               "machine, not a differentially private release.", icon="🔎")
+               "machine, not a differentially private release.", icon=":material/search:")
     attacked = " or ".join(str(rows) for rows in sorted({report.rows for _, report in audit.reports}))
     st.caption(f"Rows attacked per model: {attacked} training rows and as many held-out rows.")
     # "no measurable leak" would read as "no leak": the attack only failed to see one at this size.

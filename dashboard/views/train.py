@@ -102,8 +102,8 @@ if configs is not None:
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
     full = state.FULL_COMPARISON
     if st.session_state.epochs < full["epochs"] or st.session_state.n_seeds < full["n_seeds"]:
-        st.caption(f"🔭 A quick look: fewer than {full['epochs']} epochs or {full['n_seeds']} seeds. The Results page "
-                   "will say that its ranking of the modes may change in the full comparison.")
+        st.caption(f":material/visibility: A quick look: fewer than {full['epochs']} epochs or {full['n_seeds']} "
+                   "seeds. The Results page will say that its ranking of the modes may change in the full comparison.")
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):
@@ -167,7 +167,7 @@ def progress() -> None:
     else:
         st.success(f"Done: {finished} models trained.")
     if job.records:
-        st.page_link("views/results.py", label="See the results →", icon="📈")
+        st.page_link("views/results.py", label="See the results →", icon=":material/show_chart:")
 
 
 progress()

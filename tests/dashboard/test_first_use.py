@@ -291,6 +291,8 @@ def test_the_imputation_page_speaks_of_types_and_codes_in_words(app: AppTest, sm
     types = at.dataframe[0].value.set_index("column")["type"]
     assert (types["age"], types["bmi"], types["diabetes"]) == ("whole number", "number", "text / category")
     assert not set(types) & {"int64", "float64", "str", "object"}
+    examples = at.dataframe[0].value.set_index("column")["example"]
+    assert examples["pulse_bpm"] == str(int(table["pulse_bpm"].dropna().iloc[0])), "a whole number read as 52.0"
     at = at.switch_page("views/columns.py").run().selectbox(key="target").select("diabetes").run()
     assert any("“Public fraction of the table” (Columns page)" in e.value for e in at.error), "40 support rows"
     assert not any("support_fraction" in e.value for e in at.error)
