@@ -34,7 +34,7 @@ from fusiondp.pipeline import PreparedData, Progress, fit_runs, prepare_splits, 
 from fusiondp.privacy.accounting import calibrate_sigma, default_delta
 from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
-from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind
+from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.text.preflight import note_preflight
@@ -299,6 +299,18 @@ def plain_type(column: pd.Series) -> str:
         values = column.dropna()
         return "whole number" if pd.api.types.is_integer_dtype(column) or (values % 1 == 0).all() else "number"
     return "text / category"
+
+
+def support_type(column: str) -> str:
+    """A sensitive column's type as training reads it: from the support rows' values (a type read off the whole
+    table would be shaped by private rows), said as such on the Columns page."""
+    try:
+        support = current_splits(current_config()).support
+    except (FusionDPError, ValueError):
+        return "read from the support rows once the split works"
+    if column not in support.columns:
+        return "declared (not in the support table)"
+    return f"{'numeric' if value_kind(support[column]) == 'number' else 'categorical'} (from the support rows)"
 
 
 def example_value(column: pd.Series) -> str:

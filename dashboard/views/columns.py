@@ -185,7 +185,7 @@ roles = pd.DataFrame({
              else "ignore" if c in st.session_state.ignore else "public" for c in columns],
     "type": ["" if c == st.session_state.target or c in st.session_state.ignore
              else "categorical" if c in st.session_state.categorical
-             else "from the support set" if c in st.session_state.sensitive
+             else state.support_type(c) if c in st.session_state.sensitive
              else "categorical" if not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
     "missing": [f"{table.frame[c].isna().mean():.1%}" for c in columns],
     "suggested sensitive": [bool(state.SENSITIVE_NAME.search(c)) for c in columns],

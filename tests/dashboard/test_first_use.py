@@ -298,7 +298,12 @@ def test_the_imputation_page_speaks_of_types_and_codes_in_words(app: AppTest, sm
     assert not any("support_fraction" in e.value for e in at.error)
     at = at.multiselect(key="sensitive").set_value(["age", "female", "smoker"]).run()
     at = at.multiselect(key="categorical").set_value([*at.session_state.categorical, "female"]).run()
-    at = at.slider(key="support_fraction").set_value(0.3).run().switch_page("views/imputation.py").run()
+    roles = at.dataframe[-1].value.set_index("column")["type"]
+    assert roles["age"] == "read from the support rows once the split works", "40 support rows: no split yet"
+    at = at.slider(key="support_fraction").set_value(0.3).run()
+    roles = at.dataframe[-1].value.set_index("column")["type"]
+    assert (roles["age"], roles["female"]) == ("numeric (from the support rows)", "categorical"), "the type, in words"
+    at = at.switch_page("views/imputation.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     (hint,) = [i.value for i in at.info if "holds only the values" in i.value]
     assert hint.startswith("`smoker` holds only the values 0, 1 on the support rows")
