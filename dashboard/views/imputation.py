@@ -50,7 +50,7 @@ for line in imputation_verdicts(report):
 st.subheader("Quality against the trivial baseline (mean / most frequent value)")
 scores = st.column_config.NumberColumn(format="%.3f")
 st.dataframe(quality_table(report), hide_index=True, width="stretch", height="content",
-             column_order=("column", "metric", "imputer", "baseline", "kind"),  # the scores before a narrow edge
+             column_order=("column", "metric", "imputer", "baseline"),  # the metric names the kind; fits 1024 px
              column_config={"column": st.column_config.Column(width="medium"),
                             "metric": st.column_config.Column(width="medium"), "imputer": scores, "baseline": scores})
 st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are better.")
