@@ -24,6 +24,22 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+
+def _one_core_per_worker() -> None:
+    """Pin each pytest-xdist worker (and so everything it starts: ``fusiondp run`` and its pool, notebook kernels,
+    a streamlit server, chromium) to a core of its own while there are no more workers than cores. The library
+    sizes its worker pools by the cores a process may use (``fusiondp.parallel.usable_cores``), so a CLI run in a
+    test trains in its own process instead of starting two pool workers (each importing torch again) that would
+    contend with the other test worker for the same two cores."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if 1 < int(count) <= len(cores):
+        os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
+_one_core_per_worker()
 if os.environ["OMP_NUM_THREADS"].isdigit():  # libraries a plugin loaded before this file read the variables already
     threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
     if "torch" in sys.modules:
