@@ -10,11 +10,13 @@ Each seed is one replicate: its own support/train/val/test split (``split_seed``
 initialisation and sampling, so the sd includes how much the numbers move with the split. Per
 table and seed the data are prepared (split, imputed, encoded) once and shared by every mode and
 ε (``fusiondp.sweep.run_sweep``); non-private modes run once per seed. Training settings are the
-library defaults (``RunConfig``) unless a table's grid file states otherwise; nothing is selected
-on the test split.
+library defaults (``RunConfig``) unless a table's grid file states otherwise, or ``--settings`` gives each
+private mode its own (a ``bench_defaults`` result: the fair protocol's per-mode choice on validation rows,
+docs/method.md §7); nothing is selected on the test split.
 
     python -m benchmarks.bench_utility [--quick] [--tables a,b] [--epsilons 1,4] [--seeds 3]
-        [--modes sgd_pub,fusiondp] [--workers 2] [--out benchmarks/results/bench_utility.json] [--work DIR]
+        [--modes sgd_pub,fusiondp] [--workers 2] [--settings benchmarks/results/bench_defaults_eps_aware.json]
+        [--out benchmarks/results/bench_utility.json] [--work DIR]
 
 Writes the JSON named by --out (raw per-run rows, summary, checks, table metadata, git commit,
 settings) and a plotly HTML beside it (one privacy-utility panel per table and metric), and prints
@@ -77,6 +79,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "temporary folder); use a fresh folder after changing the code, runs are keyed by config")
     parser.add_argument("--replot", action="store_true", help="train nothing: rewrite the HTML (and the printed "
                         "table) from the JSON named by --out")
+    parser.add_argument("--settings", type=Path, help="a bench_defaults result whose per-mode choice ('chosen') each "
+                        "private mode trains at (default: every mode at the library defaults)")
     parser.add_argument("--quick", action="store_true", help="smoke run: hmda_deny, ε ∈ {1, 4}, 2 seeds "
                         "(options given explicitly still win)")
     args = parser.parse_args(argv)
@@ -111,16 +115,40 @@ def imputation_quality(run_dir: Path) -> list[dict[str, Any]]:
             for c in record["imputer"]["quality"]["columns"]]
 
 
+def mode_settings(path: Path | None) -> dict[str, dict[str, float]]:
+    """Each private mode's own training settings, from a ``bench_defaults`` result (its ``chosen``: the fair
+    protocol's per-mode choice on validation rows, docs/method.md §7); none given: every mode at the defaults."""
+    if path is None:
+        return {}
+    chosen = json.loads(path.read_text(encoding="utf-8"))["chosen"]
+    return {mode: {knob: value for knob, value in knobs.items() if value is not None} for mode, knobs in chosen.items()}
+
+
+def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float]]) -> dict[str, tuple[list[str], dict]]:
+    """Modes that train at the same settings, by a folder name for their runs (``defaults`` for the library's own):
+    one sweep per group shares its preparation among the group's modes."""
+    defaults = RunConfig().to_dict()
+    groups: dict[str, tuple[list[str], dict]] = {}
+    for mode in modes:
+        own = {knob: value for knob, value in settings.get(mode, {}).items() if defaults.get(knob) != value}
+        name = "_".join(f"{knob}{value:g}" for knob, value in sorted(own.items())) or "defaults"
+        groups.setdefault(name, ([], own))[0].append(mode)
+    return groups
+
+
 def run_table(table: SuiteTable, args: argparse.Namespace, work: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every (mode, ε, seed) of one table: one sweep per seed, each on its own split."""
+    """Every (mode, ε, seed) of one table: per seed one sweep per group of modes sharing settings (one only,
+    at the defaults, unless ``--settings`` gives modes their own), each seed on its own split."""
     frames, quality = [], {}
+    groups = setting_groups(args.modes, mode_settings(args.settings))
     for seed in range(args.seeds):
-        grid = table.sweep_grid(modes=args.modes, epsilon=args.epsilons, seeds=[seed])
-        grid.base.split_seed = seed
-        run_dir = work / table.name / f"seed{seed}"
-        frame = run_sweep(grid, run_dir, workers=args.workers, resume=True, progress=False)
-        frames.append(frame.assign(table=table.name, split_seed=seed))
-        quality[f"seed{seed}"] = imputation_quality(run_dir)
+        for name, (modes, own) in groups.items():
+            grid = table.sweep_grid(modes=modes, epsilon=args.epsilons, seeds=[seed])
+            grid.base = grid.base.model_copy(update={**own, "split_seed": seed})
+            run_dir = work / table.name / f"seed{seed}" / ("" if len(groups) == 1 else name)
+            frame = run_sweep(grid, run_dir, workers=args.workers, resume=True, progress=False)
+            frames.append(frame.assign(table=table.name, split_seed=seed))
+            quality.setdefault(f"seed{seed}", imputation_quality(run_dir))
     rows = pd.concat(frames, ignore_index=True)
     return rows[[c for c in ROW_FIELDS if c in rows.columns]], quality
 
@@ -275,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = {"tables": args.tables, "modes": args.modes, "epsilons": args.epsilons, "seeds": args.seeds,
                 "split": "seed s uses split_seed s", "workers": args.workers, "git": git,
                 "run_config_defaults": RunConfig().to_dict(),
+                "mode_settings": mode_settings(args.settings),
+                "mode_settings_from": str(args.settings.relative_to(ROOT)) if args.settings else None,
                 "checks": {"baselines": list(BASELINES), "sd": "pooled: sqrt((sd_fusiondp² + sd_baseline²) / 2)"}}
     started = time.perf_counter()
     suite = suite_tables()

@@ -97,3 +97,18 @@ def test_bench_utility_writes_json_and_html(tmp_path: Path) -> None:
     assert check["baselines_compared"] == ["dpsgd", "sgd_hybrid"] and check["paired_gain"]["dpsgd"]["seeds"] == 2
     page = out.with_suffix(".html").read_text(encoding="utf-8")
     assert "hmda_deny" in readable(page) and (tmp_path / "plotly.min.js").is_file()
+
+
+def test_each_private_mode_trains_at_its_own_protocol_choice(tmp_path: Path) -> None:
+    """Issue 28.1: the README's table runs each mode at the settings the fair protocol chose for it; modes that
+    share settings share one sweep (one preparation), and a mode at the library defaults stays with them."""
+    from benchmarks.bench_utility import mode_settings, setting_groups
+
+    chosen = tmp_path / "chosen.json"
+    chosen.write_text(json.dumps({"chosen": {"dpsgd": {"lr": 0.05, "max_grad_norm": 1.8, "alpha": None},
+                                             "fusiondp": {"lr": 0.2, "max_grad_norm": 1.8, "alpha": 1.0}}}))
+    settings = mode_settings(chosen)
+    assert settings["dpsgd"] == {"lr": 0.05, "max_grad_norm": 1.8}
+    groups = setting_groups(["sgd_ori", "dpsgd", "fusiondp"], settings)
+    assert groups == {"defaults": (["sgd_ori", "dpsgd"], {}), "lr0.2": (["fusiondp"], {"lr": 0.2})}
+    assert setting_groups(["sgd_ori", "fusiondp"], mode_settings(None)) == {"defaults": (["sgd_ori", "fusiondp"], {})}
