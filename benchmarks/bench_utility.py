@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "split": "seed s uses split_seed s", "workers": args.workers, "git": git,
                 "run_config_defaults": RunConfig().to_dict(),
                 "mode_settings": mode_settings(args.settings),
-                "mode_settings_from": str(args.settings.relative_to(ROOT)) if args.settings else None,
+                "mode_settings_from": args.settings.resolve().relative_to(ROOT).as_posix() if args.settings else None,
                 "checks": {"baselines": list(BASELINES), "sd": "pooled: sqrt((sd_fusiondp² + sd_baseline²) / 2)"}}
     started = time.perf_counter()
     suite = suite_tables()
