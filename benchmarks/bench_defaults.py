@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -88,6 +88,18 @@ def chosen_settings(summary: pd.DataFrame, knobs: list[str]) -> dict[str, dict[s
             for _, row in first.iterrows()}
 
 
+BASELINES = ("dpsgd", "feature_dp")
+"""The private baselines fusiondp is compared with."""
+
+
+def paired_cells(runs: pd.DataFrame) -> Iterator[tuple[str, float, pd.DataFrame, list[str]]]:
+    """Per table and ε: each mode's test AUROC per split seed (one column per mode, rows paired by seed) and the
+    baselines among its modes."""
+    wide = runs.pivot_table(index=["table", "epsilon", "split_seed"], columns="mode", values="auroc")
+    for (table, epsilon), group in wide.groupby(level=[0, 1]):
+        yield table, epsilon, group, [m for m in BASELINES if m in group.columns]
+
+
 def at_chosen(rows: pd.DataFrame, chosen: dict[str, dict[str, float | None]], knobs: list[str]) -> pd.DataFrame:
     """Test AUROC per table and ε of each mode at its own chosen setting, mean ± sd over split seeds (reported
     once, after the choice) and fusiondp minus the better baseline, paired by split seed."""
@@ -97,14 +109,11 @@ def at_chosen(rows: pd.DataFrame, chosen: dict[str, dict[str, float | None]], kn
         for knob, value in setting.items():
             mine = mine[mine[knob].isna()] if value is None else mine[mine[knob] == value]
         picked.append(mine)
-    runs = pd.concat(picked, ignore_index=True)
-    wide = runs.pivot_table(index=["table", "epsilon", "split_seed"], columns="mode", values="auroc")
     out = []
-    for (table, epsilon), group in wide.groupby(level=[0, 1]):
+    for table, epsilon, group, baselines in paired_cells(pd.concat(picked, ignore_index=True)):
         row: dict[str, object] = {"table": table, "epsilon": epsilon}
         for mode in group.columns:
             row[mode] = f"{group[mode].mean():.3f} ± {group[mode].std(ddof=1):.3f}"
-        baselines = [m for m in ("dpsgd", "feature_dp") if m in group.columns]
         if "fusiondp" in group.columns and baselines:
             gain = group["fusiondp"] - group[baselines].max(axis=1)
             row["fusiondp − best baseline"] = f"{gain.mean():+.3f} ± {gain.std(ddof=1):.3f}"

@@ -32,11 +32,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.bench_defaults import ranking
+from benchmarks.bench_defaults import BASELINES, paired_cells, ranking
 from benchmarks.common import RESULTS
 
 DEFAULT = RESULTS / "bench_defaults_eps_aware.json"
-BASELINES = ("dpsgd", "feature_dp")
 
 
 def load(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -80,13 +79,11 @@ def fmt(series: pd.Series) -> str:
 
 def test_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Test AUROC mean ± sd over split seeds per table, ε and mode; fusiondp − best baseline paired by seed."""
-    wide = runs.pivot_table(index=["table", "epsilon", "split_seed"], columns="mode", values="auroc")
     out = []
-    for (table, epsilon), group in wide.groupby(level=[0, 1]):
+    for table, epsilon, group, baselines in paired_cells(runs):
         row: dict[str, object] = {"table": table, "eps": epsilon}
         for mode in group.columns:
             row[mode] = f"{group[mode].mean():.3f} ± {group[mode].std(ddof=1):.3f}"
-        baselines = [m for m in BASELINES if m in group.columns]
         if "fusiondp" in group.columns and baselines:
             row["fus − max(base)"] = fmt(group["fusiondp"] - group[baselines].max(axis=1))
             for mode in baselines:
