@@ -301,16 +301,16 @@ def plain_type(column: pd.Series) -> str:
     return "text / category"
 
 
-def support_type(column: str) -> str:
-    """A sensitive column's type as training reads it: from the support rows' values (a type read off the whole
-    table would be shaped by private rows), said as such on the Columns page."""
+def support_types(columns: list[str]) -> dict[str, str]:
+    """The sensitive ``columns``' types as training reads them: from the support rows' values (a type read off the
+    whole table would be shaped by private rows), said as such on the Columns page. One split for all of them."""
     try:
         support = current_splits(current_config()).support
     except (FusionDPError, ValueError):
-        return "read from the support rows once the split works"
-    if column not in support.columns:
-        return "declared (not in the support table)"
-    return f"{'numeric' if value_kind(support[column]) == 'number' else 'categorical'} (from the support rows)"
+        return dict.fromkeys(columns, "read from the support rows once the split works")
+    return {column: "declared (not in the support table)" if column not in support.columns
+            else f"{'numeric' if value_kind(support[column]) == 'number' else 'categorical'} (from the support rows)"
+            for column in columns}
 
 
 def example_value(column: pd.Series) -> str:

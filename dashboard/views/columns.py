@@ -177,6 +177,7 @@ with right:
                 for name, reason in unavailable.items():
                     st.markdown(f"- `{name}`: {reason}")
 
+sensitive_types = state.support_types(st.session_state.sensitive)
 roles = pd.DataFrame({
     "column": columns,
     "role": ["target" if c == st.session_state.target
@@ -185,7 +186,7 @@ roles = pd.DataFrame({
              else "ignore" if c in st.session_state.ignore else "public" for c in columns],
     "type": ["" if c == st.session_state.target or c in st.session_state.ignore
              else "categorical" if c in st.session_state.categorical
-             else state.support_type(c) if c in st.session_state.sensitive
+             else sensitive_types[c] if c in st.session_state.sensitive
              else "categorical" if not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
     "missing": [f"{table.frame[c].isna().mean():.1%}" for c in columns],
     "suggested sensitive": [bool(state.SENSITIVE_NAME.search(c)) for c in columns],
