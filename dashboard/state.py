@@ -123,7 +123,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 128,
     "lr": 0.05,
     "alpha": 1.0,
-    "beta": 0.5,
+    "beta": 0.0,
     "max_grad_norm": 1.8,
     "seed": 0,
     "n_seeds": FULL_COMPARISON["n_seeds"],

@@ -469,7 +469,7 @@ def _print_preparation(prepared: PreparedData) -> None:
         for line in format_quality_lines(prepared.builtin_quality):
             typer.echo(f"    {line}")
     if prepared.shrinkage:
-        typer.echo("  fusiondp reference view, share of the imputation kept per column (λ, from support rows): "
+        typer.echo("  fusiondp imputation channels, share of the imputation kept per column (λ, from support rows): "
                    + ", ".join(f"{column} {value:.2f}" for column, value in prepared.shrinkage.items()))
     typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "
                f"device: {prepared.device}")

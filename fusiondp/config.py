@@ -121,7 +121,7 @@ class RunConfig(BaseModel):
         "Weight of the private correction. 1 makes public term + correction an unbiased estimate of the real-row "
         "gradient; the reference code's 3 triples the noise (chosen on the suite's validation rows: "
         "benchmarks/bench_defaults.py)."))
-    beta: float = Field(0.5, ge=0, description="Weight of the representation-consistency term.")
+    beta: float = Field(0.0, ge=0, description="Weight of the representation-consistency term.")
     max_grad_norm: float = Field(1.8, gt=0, description="Per-sample clip norm C.")
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")

@@ -21,9 +21,10 @@ from sklearn.metrics import accuracy_score
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
 from fusiondp.metrics import regression_metrics
-from fusiondp.pipeline import PreparedData, fit_run, prepare_splits, split_for, training_task
+from fusiondp.pipeline import PreparedData, fit_run, model_inputs, prepare_splits, split_for, training_task
 from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
+from fusiondp.train.modes import get_mode
 
 TARGET_COLUMN = "__target__"
 
@@ -73,7 +74,7 @@ class _FusionDPEstimator:
     ledger (``privacy_``) holds the δ used.
     """
 
-    def __init__(self, *, epsilon: float = 1.0, delta: float | None = None, alpha: float = 1.0, beta: float = 0.5,
+    def __init__(self, *, epsilon: float = 1.0, delta: float | None = None, alpha: float = 1.0, beta: float = 0.0,
                  max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 512,
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
@@ -162,9 +163,8 @@ class _FusionDPEstimator:
         """``fusiondp.task.Task.predictions`` for real rows of ``X``."""
         encoded = torch.as_tensor(self.prepared_.encoder.transform(X), dtype=torch.float32,
                                   device=self.prepared_.device)
-        if self.mode == "sgd_pub":
-            encoded = encoded[:, self.prepared_.tensors.public_features]
-        return predict_proba(self.model_, encoded, self.prepared_.tensors.task)
+        inputs = model_inputs(self.prepared_, get_mode(self.mode), encoded, X)
+        return predict_proba(self.model_, inputs, self.prepared_.tensors.task)
 
 
 class FusionDPClassifier(_FusionDPEstimator):

@@ -59,20 +59,22 @@ TERMS: dict[str, Term] = {
     "pld": Term("pld (privacy loss distribution accountant)",
                 "Near exact with pessimistic rounding (ε never understated); the ledger's ε_replace always uses it."),
     "relation": Term("Relation (adjacency)",
-                     "What two neighbouring datasets differ in, i.e. what ε protects. fusiondp: one row's sensitive "
-                     "values against their reference view (feature removal); ε_replace: any change to them "
+                     "What two neighbouring datasets differ in, i.e. what ε protects. fusiondp and feature_dp: one "
+                     "row's sensitive values against the same row with them missing (feature removal); "
+                     "ε_replace: any change to them "
                      "(replace-one); dpsgd: a whole row added or removed."),
     "support": Term("Support set",
                     "Rows whose sensitive values are public: a share of your table you declare public, a separate "
                     "public table, or a DP-synthetic set. The imputer, the encoders and C_h are fitted on it, so "
                     "nothing learned there spends ε."),
     "reference": Term("Reference view",
-                      "Each private row with its sensitive values predicted from its public columns (the imputer's "
-                      "expected values), shrunk toward 'missing' by λ. It is public information; the private term "
-                      "learns only how the real values differ from it."),
+                      "Each private row with its sensitive values missing, beside their imputation from its public "
+                      "columns (the imputer's expected values, shrunk toward 'missing' by λ), which FusionDP's model "
+                      "reads in input channels of its own. It is public information; the private term learns only "
+                      "how the real values differ from it."),
     "lambda": Term("λ (shrinkage)",
-                   "Per sensitive column, how far the reference view trusts the imputation: 1 keeps it, 0 falls back "
-                   "to 'missing' (the feature-DP baseline's view). Chosen on the support rows."),
+                   "Per sensitive column, how far the imputation channels trust the imputation: 1 keeps it, 0 falls "
+                   "back to 'missing' (the channel then says nothing). Chosen on the support rows."),
 }
 """Every glossary entry, in reading order."""
 

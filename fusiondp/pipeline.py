@@ -51,12 +51,12 @@ from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
-from fusiondp.reference import expected_encoding, shrink, shrinkage
+from fusiondp.reference import expected_encoding, imputation_channels, shrink, shrinkage
 from fusiondp.spec import TableSpec, split_labels
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
 from fusiondp.task import BINARY, Task, label_scaling, support_classes
-from fusiondp.train.loop import EpochReport, TrainTensors, planned_steps, train_models
+from fusiondp.train.loop import EpochReport, ImputationChannels, TrainTensors, planned_steps, train_models
 from fusiondp.train.modes import Mode, get_mode
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class PreparedData:
     fitted_imputer: Imputer | None = None
     """The imputer fitted on the whole support set (reads only public columns of what it imputes)."""
     shrinkage: dict[str, float] = field(default_factory=dict)
-    """Per sensitive column, λ of FusionDP's reference view (``fusiondp.reference``), chosen on support rows."""
+    """Per sensitive column, λ of FusionDP's imputation channels (``fusiondp.reference``), chosen on support rows."""
     builtin_quality: QualityReport | None = None
     """With user-provided imputations (``hybrid_data``): the built-in imputer's cross-fitted report on the same
     support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
@@ -439,14 +439,17 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
                              cross_fitted=crossfit.folds)
     public_columns = list(spec.public)
     if config.hybrid_data is None:
-        train_hybrid, train_states = _imputed_with_states(imputer, splits.train[[*public_columns, spec.target]])
-        hybrid = {"train": train_hybrid, "val": imputer.transform(splits.val[[*public_columns, spec.target]])}
+        hybrid, states = {}, {}
+        for part in ("train", "val", "test"):
+            hybrid[part], states[part] = _imputed_with_states(imputer, getattr(splits, part)[[*public_columns,
+                                                                                               spec.target]])
         scored_imputed, scored_states = crossfit.imputed, crossfit.states
     else:
         hybrid = {part: provided_imputations(spec, getattr(splits, part), config.hybrid_data)
-                  for part in ("train", "val")}
+                  for part in ("train", "val", "test")}
         scored_imputed = provided_imputations(spec, scored, config.hybrid_data)
-        scored_states = train_states = {}  # no state probabilities: the reference encodes the user's values hard
+        # no state probabilities: the reference encodes the user's values hard
+        scored_states, states = {}, {part: {} for part in hybrid}
     impute_s = time.perf_counter() - started
     report("imputation", 1.0)
     if splits.synthetic is not None:
@@ -481,7 +484,15 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     support_expected = expected_encoding(encoder, scored_imputed, scored_states)
     shrinkage_factors = shrinkage(encoder, support_real, support_expected, support_blank)
     train_blank = encoder.transform_uninformative(splits.train)
-    train_expected = expected_encoding(encoder, hybrid["train"], train_states)
+    train_reference = shrink(encoder, expected_encoding(encoder, hybrid["train"], states["train"]), train_blank,
+                             shrinkage_factors)
+    support_reference = shrink(encoder, support_expected, support_blank, shrinkage_factors)
+    public_width = len(encoder.public_features)
+
+    def channels_of(part: str) -> np.ndarray:
+        rows = getattr(splits, part)
+        return imputation_channels(encoder, expected_encoding(encoder, hybrid[part], states[part]),
+                                   encoder.transform_uninformative(rows), shrinkage_factors)
     tensors = TrainTensors(
         x_real=_tensor(encoder.transform(splits.train), device),
         x_hybrid=_tensor(encoder.transform(hybrid["train"]), device),
@@ -495,9 +506,12 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         support_hybrid=_tensor(encoder.transform(scored_imputed), device),
         support_blank=_tensor(support_blank, device),
         public_features=torch.as_tensor(encoder.public_features, device=device),
-        x_reference=_tensor(shrink(encoder, train_expected, train_blank, shrinkage_factors), device),
-        support_reference=_tensor(shrink(encoder, support_expected, support_blank, shrinkage_factors), device),
+        x_reference=_tensor(train_reference, device),
+        support_reference=_tensor(support_reference, device),
         task=task,
+        channels=ImputationChannels(train=_tensor(train_reference[:, public_width:], device),
+                                    val=_tensor(channels_of("val"), device), test=_tensor(channels_of("test"), device),
+                                    support=_tensor(support_reference[:, public_width:], device)),
     )
     report("encoding", 1.0)
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
@@ -555,6 +569,32 @@ def _imputed_with_states(imputer: Imputer, rows: pd.DataFrame) -> tuple[pd.DataF
         return both(rows)
     soft = getattr(imputer, "predict_proba_states", None)
     return imputer.transform(rows), soft(rows) if soft is not None else {}
+
+
+def channels_for(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
+    """The imputation channels of any rows of the table (``fusiondp.reference.imputation_channels``): the prepared
+    imputer on their public columns, expected encoding, the prepared λ."""
+    spec, encoder = prepared.spec, prepared.encoder
+    if prepared.config.hybrid_data is not None:
+        imputed, states = provided_imputations(spec, rows, prepared.config.hybrid_data), {}
+    else:
+        assert prepared.fitted_imputer is not None, "a table's preparation keeps its imputer"
+        imputed, states = _imputed_with_states(prepared.fitted_imputer, rows[list(spec.public)])
+    channels = imputation_channels(encoder, expected_encoding(encoder, imputed, states),
+                                   encoder.transform_uninformative(rows), prepared.shrinkage)
+    return _tensor(channels, prepared.device)
+
+
+def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.DataFrame) -> torch.Tensor:
+    """``x``, the encoded ``rows`` (stacked copies of them, e.g. one per guessed value), as ``mode``'s model reads
+    them: the public features only (``sgd_pub``), with the imputation channels appended (``fusiondp`` on a table),
+    or as they are."""
+    if mode.public_view == "public_only":
+        return x[:, prepared.tensors.public_features]
+    if mode.imputation_channels and prepared.tensors.channels is not None:
+        channels = channels_for(prepared, rows)
+        return torch.cat((x, channels.repeat(len(x) // max(len(rows), 1), 1)), 1)
+    return x
 
 
 def training_relation(prepared: PreparedData, mode: Mode) -> Relation:
@@ -647,7 +687,8 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
         epsilon_target=config.epsilon,
         epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
         delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
-        accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None),
+        accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None,
+                                                                   prepared.tensors.channels is not None),
         epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),
         rep_clip=rep_clip, notes=notes, relation=relation, reproducible_noise=void,
     )

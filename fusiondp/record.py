@@ -48,7 +48,7 @@ class PrivacyLedger:
     """ε of training and the DP-synthetic support together; ``None`` without a synthetic support set."""
     epsilon_total_replace: float | None = None
     """``epsilon_total`` under replace-one of one row's sensitive values: the relation on which every mode's total
-    can be compared (feature_dp's own total reads removal to missing, fusiondp's may read replace-one)."""
+    can be compared (feature_dp's and fusiondp's own totals read removal to missing, dpsgd's whole rows)."""
     delta_total: float | None = None
     composition: str | None = None
     """How ``epsilon_total`` was composed (basic, RDP or PLD); added in schema 1 with defaults: old records load."""

@@ -245,8 +245,9 @@ def per_epsilon_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 GAIN_RELATIONS_NOTE = (
-    "Paired by seed at the same target ε. Each mode's ε refers to its own neighbouring relation — fusiondp: one "
-    "row's sensitive values vs their imputation; feature_dp: vs missing; dpsgd: a whole row — so the like-for-like "
+    "Paired by seed at the same target ε. Each mode's ε refers to its own neighbouring relation — fusiondp and "
+    "feature_dp: one row's sensitive values vs missing (notes: fusiondp vs the hybrid note); dpsgd: a whole row — "
+    "so the like-for-like "
     "scale is ε_replace, the bound for any change of one row's sensitive values, which all three share when their "
     "noise σ, sampling rate and steps agree (same_replace)."
 )

@@ -57,7 +57,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import PreparedData, fit_runs, for_run, prepare
+from fusiondp.pipeline import PreparedData, fit_runs, for_run, model_inputs, prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
     Relation,
@@ -295,9 +295,8 @@ def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows
     first = tasks[0]
     fitted = fit_runs(for_run(prepared, first.config), first.mode, first.seed,
                       [task.config.epsilon for task in tasks])
-    x_val = real_features(prepared, prepared.splits.val)
-    if get_mode(first.mode).public_view == "public_only":
-        x_val = x_val[:, prepared.tensors.public_features]
+    x_val = model_inputs(prepared, get_mode(first.mode), real_features(prepared, prepared.splits.val),
+                         prepared.splits.val)
     target = prepared.tensors.task
     y_val = target.label_values(prepared.tensors.y_val.cpu().numpy())
     entries = []

@@ -28,6 +28,7 @@ from fusiondp.privacy.audit import (
     shadow_data,
 )
 from fusiondp.spec import TableSpec
+from fusiondp.train.modes import get_mode
 
 
 @pytest.fixture(scope="module")
@@ -170,15 +171,16 @@ def test_batched_queries_and_remembered_imputations_answer_as_one_query_per_cand
     table["y"] = (table["p1"] + (table["secret"] == "a") > 0.5).astype(int)
     spec = TableSpec(target="y", sensitive=("secret", "income"), categorical=("secret",))
     prepared = prepare(RunConfig.build(spec=spec, imputer="gbdt", epochs=2, support_fraction=0.2), table=table)
-    _, model = fit_run(prepared, "sgd_ori", 0)
+    _, model = fit_run(prepared, "fusiondp", 0)  # reads the imputation channels too
+    mode = get_mode("fusiondp")
     view = audit_view(prepared)
     rows = prepared.splits.train.iloc[:120]
     for column in ("secret", "income"):
         candidates = view.candidates(column)
-        queries = _query(model, view, rows, column, candidates, public_only=False)
+        queries = _query(model, view, rows, column, candidates, mode)
         labels = _labels(prepared, queries.rows)
         one_by_one = torch.stack([_log_likelihood(model, prepared, _features(view, queries.rows, (column, value)),
-                                                  labels, False) for value in candidates], dim=1).numpy()
+                                                  labels, mode, queries.rows) for value in candidates], dim=1).numpy()
         np.testing.assert_allclose(queries.scores, one_by_one, rtol=1e-6, atol=1e-6)
         inputs = queries.rows[[*prepared.spec.public, spec.target]]
         direct = prepared.fitted_imputer.transform(inputs)[column]
@@ -186,5 +188,5 @@ def test_batched_queries_and_remembered_imputations_answer_as_one_query_per_cand
         assert (view.baseline_guess(queries.rows, column, candidates) == expected).all()
         assert (expected == _nearest(direct, candidates, column == "secret")).all()
     steps: list[tuple[str, float]] = []
-    audit_model(prepared, model, "sgd_ori", rows=100, progress=lambda step, done: steps.append((step, done)))
+    audit_model(prepared, model, "fusiondp", rows=100, progress=lambda step, done: steps.append((step, done)))
     assert steps == [("attacking secret", 0.0), ("attacking income", 0.5), ("done", 1.0)]

@@ -22,7 +22,7 @@ from dp_accounting.pld import PLDAccountant
 
 from fusiondp import RunConfig, TableSpec
 from fusiondp.data import Splits
-from fusiondp.pipeline import prepare, prepare_splits, save_results, split_for, train_run
+from fusiondp.pipeline import channels_for, prepare, prepare_splits, save_results, split_for, train_run
 from fusiondp.privacy.accounting import epsilon_spent
 from fusiondp.record import PrivacyLedger
 from fusiondp.train.loop import EpochReport
@@ -81,21 +81,21 @@ def _assert_basic_composition(ledger: PrivacyLedger, epsilon_train: float) -> No
 
 
 @pytest.mark.slow
-def test_synthetic_support_accounts_fusiondp_under_replace_one(synthetic_prepared) -> None:
+def test_synthetic_support_accounts_fusiondp_under_removal_as_its_reference_is_fixed(synthetic_prepared) -> None:
+    """The reference is the row's sensitive values missing, fixed before training whatever the synthesizer drew
+    (the imputation channels move with the draw, but a row and its neighbour share them): removal, not
+    replace-one, and dp-accounting agrees on the same noise."""
     record = train_run(synthetic_prepared, "fusiondp", 0)
     ledger = record.privacy
-    assert ledger.adjacency == "feature replace-one"
-    replace = epsilon_spent(ledger.sigma, ledger.sampling_rate, ledger.steps, ledger.delta, "pld", "replace")
-    assert ledger.epsilon_spent == pytest.approx(replace)
+    assert ledger.adjacency == "feature removal to missing"
+    remove = epsilon_spent(ledger.sigma, ledger.sampling_rate, ledger.steps, ledger.delta, "pld", "remove")
+    assert ledger.epsilon_spent == pytest.approx(remove)
     assert ledger.epsilon_spent <= ledger.epsilon_target
-    # dp-accounting on the same noise, without our code: the ε printed is its replace-one ε, well above the
-    # removal relation's (what was printed before).
     theirs_replace, theirs_remove = _dp_accounting_epsilons(ledger.sigma, ledger.sampling_rate, ledger.steps,
                                                             ledger.delta)
-    assert ledger.epsilon_spent == pytest.approx(theirs_replace, rel=1e-2)
-    assert ledger.epsilon_spent > 1.2 * theirs_remove
+    assert ledger.epsilon_spent == pytest.approx(theirs_remove, rel=1e-2)
+    assert theirs_replace > 1.2 * ledger.epsilon_spent
     _assert_basic_composition(ledger, ledger.epsilon_spent)
-    assert "replace-one" in ledger.statement
 
 
 @pytest.mark.slow
@@ -150,7 +150,8 @@ def test_feature_dp_names_its_own_zero_point() -> None:
     assert ledger.adjacency == "feature removal to missing"
     assert "replaced by 'missing'" in ledger.statement
     assert "replaced by their imputation" not in ledger.statement
-    assert train_run(prepared, "fusiondp", 0).privacy.adjacency == "feature removal"
+    fusiondp = train_run(prepared, "fusiondp", 0).privacy  # on a table: the same zero point, its imputation kept
+    assert fusiondp.adjacency == "feature removal to missing" and "replaced by 'missing'" in fusiondp.statement
 
 
 def _numbers(value: object) -> list[float]:
@@ -301,13 +302,18 @@ def test_reference_view_keeps_an_imputation_the_public_columns_determine_whateve
 
     splits = fixed_splits(table)
     rng = np.random.default_rng(1)
-    scrambled = splits.train.assign(age=rng.uniform(-1e4, 1e4, len(splits.train)),
-                                    group=rng.choice(["a", "zz-never-seen"], len(splits.train)))
-    twin = prepare_splits(config(), Splits(**{**vars(splits), "train": scrambled}))
+
+    def scrambled(rows: pd.DataFrame) -> pd.DataFrame:
+        return rows.assign(age=rng.uniform(-1e4, 1e4, len(rows)), group=rng.choice(["a", "zz-never-seen"], len(rows)))
+
+    twin = prepare_splits(config(), Splits(**{**vars(splits), **{part: scrambled(getattr(splits, part))
+                                                                 for part in ("train", "val", "test")}}))
     assert not torch.equal(twin.tensors.x_real, tensors.x_real), "the scramble reaches the private rows"
     assert twin.shrinkage == prepared.shrinkage
     assert torch.equal(twin.tensors.x_reference, tensors.x_reference)
     assert torch.equal(twin.tensors.support_reference, tensors.support_reference)
+    for part in ("train", "val", "test", "support"):  # the imputation channels fusiondp's model reads
+        assert torch.equal(getattr(twin.tensors.channels, part), getattr(tensors.channels, part)), part
 
 
 @pytest.mark.parametrize("factor", [1.0, 1.5, -1.0])
@@ -355,16 +361,21 @@ def test_shrinkage_of_given_imputations_is_the_hand_computed_least_squares_value
 
 
 def test_fusiondp_trains_on_and_is_zero_at_the_reference_its_relation_names() -> None:
+    """On a table the reference is the row with its sensitive values missing beside its imputation channels: the
+    removal neighbour, encoded from the table itself, is exactly that view, and its private term is exactly zero."""
     from fusiondp.train.ghost import ghost_clipped_sum
     from fusiondp.train.loop import ModeStep, TrainSettings
     from fusiondp.train.modes import get_mode
 
-    prepared = prepare_splits(config(), fixed_splits(small_table()))
+    splits = fixed_splits(small_table())
+    prepared = prepare_splits(config(), splits)
     tensors = prepared.tensors
     runner = ModeStep(tensors, get_mode("fusiondp"), TrainSettings(), seed=0, sigma=1.0)
-    assert runner.x_ref is tensors.x_reference and runner.x_public is tensors.x_reference
-    neighbour = tensors.x_reference[:64]  # the removal neighbour: sensitive features replaced by the reference
-    summed, _, norms = ghost_clipped_sum(runner.model, neighbour, tensors.x_reference[:64], tensors.y[:64],
+    assert runner.x_ref is runner.x_public, "the public term trains on the reference view"
+    removed = splits.train.assign(age=np.nan, group=np.nan)  # the removal neighbour of every row at once
+    neighbour = torch.cat((torch.as_tensor(prepared.encoder.transform(removed)), channels_for(prepared, removed)), 1)
+    assert torch.equal(neighbour, runner.x_ref), "the reference view is the neighbour's real view"
+    summed, _, norms = ghost_clipped_sum(runner.model, neighbour[:64], runner.x_ref[:64], tensors.y[:64],
                                          calibrated=True, beta=0.5, rep_clip=runner.rep_clip, max_norm=1.0)
     assert torch.count_nonzero(norms) == 0 and all(torch.count_nonzero(v) == 0 for v in summed.values())
-    assert not torch.equal(tensors.x_real, tensors.x_reference), "the real rows do differ from their reference"
+    assert not torch.equal(runner.data.x_real, runner.x_ref), "the real rows do differ from their reference"

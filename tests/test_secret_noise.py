@@ -170,9 +170,11 @@ def test_records_without_a_sampling_group_have_no_joint_guarantee() -> None:
 
 
 def test_a_run_records_the_joint_release_of_its_models(prepared: PreparedData, tmp_path: Path) -> None:
-    """A curve of two ε (one lockstep training) beside another mode (its own training): 3 models, 2 trainings."""
+    """A curve of two ε (one lockstep training) beside another mode (its own training): 3 models, 2 trainings.
+    fusiondp's (feature removal to missing) and dpsgd's (whole rows) relations differ, so the joint ε is read
+    under replace-one of one row's sensitive values, which both noises bound."""
     records = [record for record, _ in fit_runs(prepared, "fusiondp", 0, [1.0, 4.0])]
-    records.append(fit_run(prepared, "feature_dp", 0)[0])
+    records.append(fit_run(prepared, "dpsgd", 0)[0])
     assert records[0].privacy.sampling_group == records[1].privacy.sampling_group != records[2].privacy.sampling_group
     save_results(tmp_path, prepared, records)
     joint = json.loads((tmp_path / "results.json").read_text())["joint_release"]

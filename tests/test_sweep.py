@@ -91,7 +91,7 @@ def test_alpha_zero_runs_really_ignore_the_collapsed_knobs() -> None:
         config = prepared.config.model_copy(update={"alpha": alpha, "max_grad_norm": clip, "beta": beta,
                                                     "epsilon": epsilon})
         _, model = fit_run(dataclasses.replace(prepared, config=config), "fusiondp", 0)
-        outputs[alpha, clip] = predict_proba(model, prepared.tensors.x_test)
+        outputs[alpha, clip] = predict_proba(model, prepared.tensors.with_channels().x_test)
     assert np.array_equal(outputs[0.0, 1.0], outputs[0.0, 3.0])
     assert not np.allclose(outputs[3.0, 1.0], outputs[3.0, 3.0])
 

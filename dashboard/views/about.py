@@ -11,7 +11,7 @@ st.markdown("""
 **What is protected.** You tag some columns as *sensitive* (for example age, sex, ethnicity, income).
 For every person in the private training rows, the trained model reveals at most a bounded amount about
 *their values in those columns*. The bound is ε (with a small failure probability δ): with a small ε,
-an observer of the model can hardly tell a person's real sensitive values from predicted ("imputed") ones.
+an observer of the model can hardly tell a person's real sensitive values from those values being missing.
 
 **What is not protected.**
 - The *public* columns and the *target* are used as they are: the guarantee says nothing about them.
@@ -21,7 +21,8 @@ an observer of the model can hardly tell a person's real sensitive values from p
   are for you, on your machine. Only the trained model carries the guarantee.
 
 **How it works.** An imputer, fitted on the public support set, predicts each private row's sensitive
-values from its public columns. Training uses these imputed rows freely, plus a correction from the real
+values from its public columns; the model reads these predictions as extra inputs of their own. Training
+uses the rows with their sensitive values missing (predictions kept) freely, plus a correction from the real
 rows whose gradients are clipped to a norm C and blurred with Gaussian noise: that noisy term is the only
 way the real sensitive values reach the model, and the accountant turns noise, sampling rate and number of
 steps into ε.

@@ -14,7 +14,8 @@ if st.session_state.table is None:
     st.info("Load a table on the Data page first.")
     st.stop()
 st.write(
-    "FusionDP replaces each private row's sensitive values by predictions from its public columns. "
+    "FusionDP's model reads, beside each private row's sensitive values, predictions of them from its public "
+    "columns. "
     "The predictor (the *imputer*) is fitted on the support set only, whose sensitive values are public."
 )
 status = None

@@ -8,7 +8,7 @@ privacy-loss-distribution accountant, the only one here that handles the replace
 relation for Poisson sampling exactly).
 
 Relations (METHOD.md §1): ``remove`` — one row's sensitive values present vs replaced by
-their imputation, accounted as add/remove with sensitivity C; ``replace`` — one row's
+their reference (missing; in notes the hybrid note), accounted as add/remove with sensitivity C; ``replace`` — one row's
 sensitive values changed arbitrarily: two clipped gradients differ by up to 2C.
 """
 

@@ -55,9 +55,17 @@ from fusiondp.data import Splits
 from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import PreparedData, fit_run, label_tensor, prepare_splits, torch_threads, training_task
+from fusiondp.pipeline import (
+    PreparedData,
+    fit_run,
+    label_tensor,
+    model_inputs,
+    prepare_splits,
+    torch_threads,
+    training_task,
+)
 from fusiondp.task import BINARY, Task
-from fusiondp.train.modes import get_mode
+from fusiondp.train.modes import Mode, get_mode
 
 DECILES = np.linspace(0.05, 0.95, 10)
 Z_95 = 1.959964
@@ -369,10 +377,9 @@ def _features(view: AuditView, rows: pd.DataFrame, guess: tuple[str, Any] | None
 
 
 @torch.no_grad()
-def _log_likelihood(model: TabularMLP, prepared: PreparedData, x: torch.Tensor, labels: torch.Tensor,
-                    public_only: bool) -> torch.Tensor:
-    if public_only:
-        x = x[:, prepared.tensors.public_features]
+def _log_likelihood(model: TabularMLP, prepared: PreparedData, x: torch.Tensor, labels: torch.Tensor, mode: Mode,
+                    rows: pd.DataFrame) -> torch.Tensor:
+    x = model_inputs(prepared, mode, x, rows)
     model.eval()
     logits = model(x)[0]
     model.train()
@@ -408,7 +415,7 @@ def _candidate_features(view: AuditView, rows: pd.DataFrame, column: str, candid
 
 
 def _query(model: TabularMLP, view: AuditView, rows: pd.DataFrame, column: str, candidates: list[Any],
-           public_only: bool) -> _Queries:
+           mode: Mode) -> _Queries:
     prepared = view.prepared
     observed, truth = view.observed(rows, column, candidates)
     if not len(truth):  # e.g. no attacked note has a span of this type
@@ -416,16 +423,16 @@ def _query(model: TabularMLP, view: AuditView, rows: pd.DataFrame, column: str, 
     labels = _labels(prepared, observed)
     repeated = labels.repeat(len(candidates), *([1] * (labels.dim() - 1)))
     scores = _log_likelihood(model, prepared, _candidate_features(view, observed, column, candidates), repeated,
-                             public_only)
+                             mode, observed)
     return _Queries(observed, truth, scores.reshape(len(candidates), len(truth)).T.cpu().numpy())
 
 
 def _attack_accuracy(model: TabularMLP, view: AuditView, rows: pd.DataFrame, column: str,
-                     public_only: bool, with_baseline: bool = True) -> tuple[float, float, int, int]:
+                     mode: Mode, with_baseline: bool = True) -> tuple[float, float, int, int]:
     """The attack's and the model-free baseline's accuracy (NaN without ``with_baseline``: the baseline reads no
     model, and an imputation is the costliest part of an attack), the number of candidates, and the rows attacked."""
     candidates = view.candidates(column)
-    queries = _query(model, view, rows, column, candidates, public_only)
+    queries = _query(model, view, rows, column, candidates, mode)
     if not len(queries.truth):
         return float("nan"), float("nan"), len(candidates), 0
     guesses = queries.scores.argmax(1)
@@ -455,19 +462,19 @@ def _attack_features(view: AuditView, queries: _Queries) -> np.ndarray:
 
 
 def _learned_attack(shadow: tuple[AuditView, TabularMLP], target: tuple[AuditView, TabularMLP],
-                    column: str, train: pd.DataFrame, holdout: pd.DataFrame, public_only: bool,
+                    column: str, train: pd.DataFrame, holdout: pd.DataFrame, mode: Mode,
                     seed: int) -> tuple[float, float]:
     """Fit the attack on the shadow's members (values known), score it on the audited model's rows."""
     (shadow_view, shadow_model), (view, model) = shadow, target
     candidates = view.candidates(column)
-    known = _query(shadow_model, shadow_view, shadow_view.prepared.splits.train, column, candidates, public_only)
+    known = _query(shadow_model, shadow_view, shadow_view.prepared.splits.train, column, candidates, mode)
     if len(np.unique(known.truth)) < 2:
         return float("nan"), float("nan")
     attack = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     attack.fit(_attack_features(view, known), known.truth)
     accuracy = []
     for rows in (train, holdout):
-        queries = _query(model, view, rows, column, candidates, public_only)
+        queries = _query(model, view, rows, column, candidates, mode)
         accuracy.append(float((attack.predict(_attack_features(view, queries)) == queries.truth).mean()))
     return accuracy[0], accuracy[1]
 
@@ -489,11 +496,11 @@ def row_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task = BINARY) ->
     return softplus(signed)
 
 
-def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[np.ndarray, np.ndarray]:
+def _losses(model: TabularMLP, prepared: PreparedData, mode: Mode) -> tuple[np.ndarray, np.ndarray]:
     """Per-row loss of the audited data's training rows (members) and test rows (outsiders)."""
-    tensors = prepared.tensors
+    tensors = prepared.tensors.with_channels() if mode.imputation_channels else prepared.tensors
     members, outsiders = tensors.x_real, tensors.x_test
-    if public_only:
+    if mode.public_view == "public_only":
         members, outsiders = members[:, tensors.public_features], outsiders[:, tensors.public_features]
     model.eval()
     member_loss = row_loss(model(members)[0], tensors.y, tensors.task)
@@ -504,14 +511,12 @@ def _losses(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tup
 
 @torch.no_grad()
 def _reference_losses(shadow_model: TabularMLP, shadow: PreparedData, prepared: PreparedData,
-                      public_only: bool) -> tuple[np.ndarray, np.ndarray]:
+                      mode: Mode) -> tuple[np.ndarray, np.ndarray]:
     """The shadow model's loss on the audited training and test rows, none of which it trained on."""
     tensors = prepared.tensors
     losses = []
     for rows, labels in ((prepared.splits.train, tensors.y), (prepared.splits.test, tensors.y_test)):
-        x = real_features(shadow, rows)
-        if public_only:
-            x = x[:, shadow.tensors.public_features]
+        x = model_inputs(shadow, mode, real_features(shadow, rows), rows)
         shadow_model.eval()
         losses.append(row_loss(shadow_model(x)[0], labels, tensors.task).cpu().numpy())
         shadow_model.train()
@@ -526,16 +531,16 @@ def _auc_and_tpr(member_scores: np.ndarray, outsider_scores: np.ndarray) -> tupl
     return float(roc_auc_score(is_member, scores)), float(np.interp(0.01, false_positive, true_positive))
 
 
-def _membership(model: TabularMLP, prepared: PreparedData, public_only: bool) -> tuple[float, float]:
-    member_loss, outsider_loss = _losses(model, prepared, public_only)
+def _membership(model: TabularMLP, prepared: PreparedData, mode: Mode) -> tuple[float, float]:
+    member_loss, outsider_loss = _losses(model, prepared, mode)
     return _auc_and_tpr(-member_loss, -outsider_loss)
 
 
 def _calibrated_membership(model: TabularMLP, prepared: PreparedData, shadow_model: TabularMLP,
-                           shadow: PreparedData, public_only: bool) -> tuple[float, float]:
+                           shadow: PreparedData, mode: Mode) -> tuple[float, float]:
     """Score = shadow loss − audited loss: how much *lower* than a non-member model's the row's loss is."""
-    member_loss, outsider_loss = _losses(model, prepared, public_only)
-    member_reference, outsider_reference = _reference_losses(shadow_model, shadow, prepared, public_only)
+    member_loss, outsider_loss = _losses(model, prepared, mode)
+    member_reference, outsider_reference = _reference_losses(shadow_model, shadow, prepared, mode)
     return _auc_and_tpr(member_reference - member_loss, outsider_reference - outsider_loss)
 
 
@@ -587,7 +592,7 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
 
 def _audit_model(prepared: PreparedData, model: TabularMLP, mode: str, rows: int, seed: int,
                  shadow: PreparedData | None, progress: AuditProgress) -> AuditReport:
-    public_only = get_mode(mode).public_view == "public_only"
+    reads = get_mode(mode)
     view = audit_view(prepared)
     rng = np.random.default_rng(seed)
     size = min(rows, len(prepared.splits.train), len(prepared.splits.test))
@@ -604,8 +609,8 @@ def _audit_model(prepared: PreparedData, model: TabularMLP, mode: str, rows: int
     leaks = []
     for done, column in enumerate(attacked, start=shadow is not None):
         progress(f"attacking {column}", done / steps)
-        train_acc, baseline_acc, n_candidates, train_rows = _attack_accuracy(model, view, train, column, public_only)
-        holdout_acc, _, _, holdout_rows = _attack_accuracy(model, view, holdout, column, public_only,
+        train_acc, baseline_acc, n_candidates, train_rows = _attack_accuracy(model, view, train, column, reads)
+        holdout_acc, _, _, holdout_rows = _attack_accuracy(model, view, holdout, column, reads,
                                                            with_baseline=False)
         if not (train_rows and holdout_rows):
             continue
@@ -613,17 +618,17 @@ def _audit_model(prepared: PreparedData, model: TabularMLP, mode: str, rows: int
                              holdout_rows=holdout_rows)
         if shadow_model is not None:
             leak.learned_train_accuracy, leak.learned_holdout_accuracy = _learned_attack(
-                (audit_view(shadow), shadow_model), (view, model), column, train, holdout, public_only, seed)
+                (audit_view(shadow), shadow_model), (view, model), column, train, holdout, reads, seed)
         leaks.append(leak)
     notes = view.notes([leak.column for leak in leaks])
     if not leaks:
         raise ConfigError("Nothing for the attribute attack to guess: " + "; ".join(notes) + ".")
-    auc, tpr = _membership(model, prepared, public_only)
+    auc, tpr = _membership(model, prepared, reads)
     report = AuditReport(mode, size, leaks, auc, tpr, baseline=view.baseline)
     report.notes += notes
     if shadow_model is not None:
         report.shadow_membership_auc, report.shadow_membership_tpr_at_1pct_fpr = _calibrated_membership(
-            model, prepared, shadow_model, shadow, public_only)
+            model, prepared, shadow_model, shadow, reads)
     progress("done", 1.0)
     return report
 

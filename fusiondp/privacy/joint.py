@@ -15,10 +15,11 @@ feature_dp, a sweep's candidates — are one release, and its ε is not the sum 
   together; records written before this accounting existed (no ``sampling_group``) may share their noise
   and are not covered either.
 
-The joint ε is stated under the models' own relation when they all share one (e.g. fusiondp's
-feature removal); otherwise under replace-one of one row's sensitive values, which bounds every DP mode
-(two clipped gradients differ by at most 2C, dpsgd's whole row included). The replace-one figure is
-always given too. A DP-synthetic support set is one release shared by all the models: it is added once.
+The joint ε is stated under the models' own relation when they all share one (e.g. fusiondp's and
+feature_dp's removal to missing on a table); otherwise under replace-one of one row's sensitive values,
+which bounds every DP mode (two clipped gradients differ by at most 2C, dpsgd's whole row included).
+The replace-one figure is always given too. A DP-synthetic support set is one release shared by all the
+models: it is added once.
 """
 
 from __future__ import annotations

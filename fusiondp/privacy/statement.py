@@ -115,9 +115,7 @@ def _statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, public_pa
                      "placeholders where none is predicted (the 'removal' relation).")
     elif relation == "remove":
         protected = (f"Protected: the values of {sensitive} of every training row. Neighbouring tables differ in one "
-                     "row's sensitive values, replaced by their reference values — their imputation from the row's "
-                     "public columns, shrunk toward 'missing' where the support set shows imputation is unreliable "
-                     "(the 'removal' relation).")
+                     "row's sensitive values, replaced by their reference values (the 'removal' relation).")
     else:
         protected = (f"Protected: the values of {sensitive} of every training row, against any change of one row's "
                      "sensitive values (the 'replace-one' relation).")

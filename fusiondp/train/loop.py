@@ -10,6 +10,7 @@ to norm ≤ M. Tensors stay on the device; losses are read back once per epoch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,19 @@ from fusiondp.train.settings import TrainSettings
 
 EVAL_BATCH_ROWS = 16_384
 REP_CLIP_QUANTILE = 0.9
+
+
+@dataclass
+class ImputationChannels:
+    """Per part of the table, FusionDP's imputation channels (``fusiondp.reference.imputation_channels``): the
+    sensitive block of each row's shrunk expected encoding, a function of its public columns only."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    support: torch.Tensor
+    """The support rows' channels from their cross-fitted imputation (as far from the real values as a private
+    row's are from its own)."""
 
 
 @dataclass
@@ -54,6 +68,31 @@ class TrainTensors:
     support_reference: torch.Tensor | None = None
     task: Task = BINARY
     """The target kind: the head's width, the loss, and how the labels ``y`` are coded (``fusiondp.task``)."""
+    channels: ImputationChannels | None = None
+    """A table's imputation channels, read by the modes that take them (``Mode.imputation_channels``); notes have
+    none and keep their reference view."""
+
+    def with_channels(self) -> TrainTensors:
+        """Every view with the imputation channels appended as public features, and the reference view the rows
+        with their sensitive values missing (the uninformative view) beside their channels."""
+        channels = self.channels
+        if channels is None:
+            return self
+        width = self.x_real.shape[1]
+
+        def joined(x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+            return torch.cat((x, extra), 1)
+
+        added = torch.arange(width, width + channels.train.shape[1], device=self.public_features.device)
+        return dataclasses.replace(
+            self, x_real=joined(self.x_real, channels.train), x_hybrid=joined(self.x_hybrid, channels.train),
+            x_blank=joined(self.x_blank, channels.train), x_val_hybrid=joined(self.x_val_hybrid, channels.val),
+            x_test=joined(self.x_test, channels.test), support_real=joined(self.support_real, channels.support),
+            support_hybrid=joined(self.support_hybrid, channels.support),
+            support_blank=joined(self.support_blank, channels.support),
+            public_features=torch.cat((self.public_features, added)),
+            x_reference=joined(self.x_blank, channels.train),
+            support_reference=joined(self.support_blank, channels.support), channels=None)
 
     def view(self, name: str) -> torch.Tensor:
         if name == "reference":
@@ -195,6 +234,8 @@ class ModeStep:
 
     def __init__(self, data: TrainTensors, mode: Mode, settings: TrainSettings, *, seed: int,
                  sigma: float | Sequence[float] | None) -> None:
+        if mode.imputation_channels:
+            data = data.with_channels()
         self.data, self.mode, self.settings = data, mode, settings
         sigmas = list(sigma) if isinstance(sigma, Sequence) else [sigma]
         if not sigmas or (len(sigmas) > 1 and not mode.is_private):

@@ -30,6 +30,10 @@ class Mode:
     description: str
     private_view: View = "hybrid"
     """The reference view x̃ of the calibrated private loss."""
+    imputation_channels: bool = False
+    """On a table, the model also reads each sensitive column's imputation from the public columns, in input
+    channels of its own, and the reference view is the row with its sensitive values missing beside those
+    channels (``fusiondp.reference``); notes have no channels and keep ``private_view``."""
 
     @property
     def is_private(self) -> bool:
@@ -50,16 +54,22 @@ class Mode:
         table exists for adaptive composition, and a row still contributes a clipped gradient
         of norm up to C against any fixed neighbour — two views differ by up to 2C. Training
         is then accounted under replace-one. ``feature_dp``'s reference (missing values) and
-        ``dpsgd``'s (no row) are fixed before training, so they keep ``remove``.
+        ``dpsgd``'s (no row) are fixed before training, so they keep ``remove``; so does ``fusiondp``
+        on a table, whose reference is the values missing (its imputation channels move with the
+        synthesizer's draw, but a row and its neighbour share them).
         """
-        if synthetic_support and self.private_loss == "calibrated" and self.private_view != "uninformative":
+        if (synthetic_support and self.private_loss == "calibrated" and self.private_view != "uninformative"
+                and not self.imputation_channels):
             return "replace"
         return self.relation
 
-    def adjacency_for(self, synthetic_support: bool) -> str:
-        """``adjacency`` under the support set's kind (see ``relation_for``)."""
+    def adjacency_for(self, synthetic_support: bool, channels: bool = False) -> str:
+        """``adjacency`` under the support set's kind (see ``relation_for``) and, with ``channels`` (a table's
+        imputation channels), the relation of a mode that reads them: its reference is the values missing."""
         if self.relation_for(synthetic_support) == "replace":
             return "feature replace-one"
+        if channels and self.imputation_channels:
+            return "feature removal to missing"
         return self.adjacency
 
 
@@ -78,9 +88,11 @@ MODES: dict[str, Mode] = {
              "FusionDP's step with an uninformative view instead of imputation (feature-DP baseline)",
              private_view="uninformative"),
         Mode("fusiondp", "reference", "calibrated", "feature removal",
-             "FusionDP: public loss on the reference view (the imputation's expected encoding, shrunk toward "
-             "missing where the support set shows it is unreliable) + clipped, noised calibration on real − "
-             "reference", private_view="reference"),
+             "FusionDP: the model also reads each sensitive column's imputation from the public columns (its "
+             "expected encoding, shrunk toward missing where the support set shows it is unreliable) in channels "
+             "of its own; public loss on the reference view (sensitive values missing, imputation kept) + "
+             "clipped, noised calibration on real − reference", private_view="reference",
+             imputation_channels=True),
         Mode("naive_fusion", "hybrid", "real", "feature replace-one",
              "ablation: public loss on hybrid rows + DP-SGD on real rows, without the calibration term; "
              "the noised term does not vanish for a removed row (two clipped gradients differ by up to 2C), "
@@ -96,8 +108,9 @@ ADJACENCY_EXPLAINED = {
     "n/a: imputed only": "only imputed sensitive values, from a public support set, reach the model (ε = 0)",
     "row add/remove": "ordinary DP: ε bounds what the model reveals about the presence of any whole row",
     "feature removal": "feature-level DP: ε bounds what the model reveals about one row's sensitive values "
-    "compared with their reference view (their imputation from the row's public columns, shrunk toward "
-    "'missing' per column by a factor chosen on the support set); ε_replace bounds arbitrary changes to them",
+    "compared with their reference view — on a table, the values missing, while the model still reads their "
+    "imputation from the row's public columns (public inputs, the same in both); in notes, the note with its "
+    "sensitive spans imputed; ε_replace bounds arbitrary changes to them",
     "feature removal to missing": "feature-level DP: ε bounds what the model reveals about one row's sensitive "
     "values compared with those values being missing (the uninformative view: the feature-DP baseline's zero "
     "point, not the imputation); ε_replace bounds arbitrary changes to them",

@@ -14,7 +14,7 @@ class TrainSettings:
     public_batch_size: int = 512
     lr: float = 0.05
     alpha: float = 1.0
-    beta: float = 0.5
+    beta: float = 0.0
     max_grad_norm: float = 1.8
     rep_clip: float | None = None
     param_bound: float | None = 10.0
