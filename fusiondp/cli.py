@@ -347,12 +347,6 @@ def run(
     """Train the chosen modes on a table (or notes) and print metrics with the privacy ledger."""
     roles = _roles_from_flags(spec, target, sensitive, categorical, ignore, text_column, sensitive_spans, target_kind,
                               target_delimiter, target_bounds, span_detector)
-    from tqdm.auto import tqdm
-
-    from fusiondp.metrics import validation_metric
-    from fusiondp.parallel import TrainingPool, lockstep_groups, worker_processes
-    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
-
     overrides = dict(
         data=str(data) if data else None, **roles,
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
@@ -379,6 +373,13 @@ def run(
         _require_roles(cfg)
     if cfg.data is None:
         raise SpecError("No table: give --data FILE (CSV, TSV, Parquet or Excel).")
+    # Imported once the flags are known to be valid: a mistyped flag fails in a fraction of a second, without torch.
+    from tqdm.auto import tqdm
+
+    from fusiondp.metrics import validation_metric
+    from fusiondp.parallel import TrainingPool, lockstep_groups, worker_processes
+    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
+
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
     # Started before the preparation, so that workers start up on the spare core while this process reads the table.
