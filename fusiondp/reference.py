@@ -8,7 +8,7 @@ public term trains the model, without noise, to use the imputation. The imputati
 channels rather than in place of the real values because the private term is clipped: where a row's
 correction is clipped, part of the public term's pull on that row stays uncancelled, and with the
 imputation in the real values' channels that residue taught the model the *imputed* values' relation
-to the label in the channels the real values use (nafld, ε 8, no noise: AUROC 0.78 against 0.89
+to the label in the channels the real values use (nafld, no noise: AUROC 0.775 clipped against 0.873
 unclipped; ``benchmarks/bench_channels.py``). In channels of their own, the residue only trains the
 model's use of the imputation, which real rows carry too. Two public choices shape the channels
 (METHOD, docs/method.md):
