@@ -55,15 +55,8 @@ from fusiondp.data import Splits
 from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import (
-    PreparedData,
-    fit_run,
-    label_tensor,
-    model_inputs,
-    prepare_splits,
-    torch_threads,
-    training_task,
-)
+from fusiondp.pipeline import fit_run, model_inputs, prepare_splits
+from fusiondp.prepared import PreparedData, label_tensor, torch_threads, training_task
 from fusiondp.task import BINARY, Task
 from fusiondp.train.modes import Mode, get_mode
 
@@ -387,7 +380,7 @@ def _log_likelihood(model: TabularMLP, prepared: PreparedData, x: torch.Tensor, 
 
 
 def _labels(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
-    """``rows``' labels as the audited model was trained on them (``fusiondp.pipeline.label_tensor``)."""
+    """``rows``' labels as the audited model was trained on them (``fusiondp.prepared.label_tensor``)."""
     _, classes = training_task(prepared.spec, prepared.splits)
     return label_tensor(prepared.tensors.task, classes, rows[prepared.spec.target], prepared.device)
 
