@@ -35,6 +35,7 @@ from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
+from fusiondp.modality import modality_of
 from fusiondp.models import TabularMLP, resolve_device
 from fusiondp.prepared import (
     PROVIDED_PROVENANCE,
@@ -81,11 +82,11 @@ def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.Da
             progress: Progress | None = None) -> PreparedData:
     """Load, validate, split, impute and encode the table named (or given) by ``config``.
 
-    With a text spec (``config.text``), the notes' preparation (``fusiondp.text.pipeline.prepare_text``)."""
-    if config.text is not None:
-        from fusiondp.text.pipeline import prepare_text
-
-        return prepare_text(config, table, support, progress)
+    With a text spec (``config.text``), the notes' preparation (``fusiondp.text.pipeline.prepare_text``, found
+    through ``fusiondp.modality``)."""
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.prepare(config, table, support, progress)
     table, support = load_inputs(config, table, support)
     return prepare_splits(config, split_for(config, table, support, progress=progress), progress)
 
@@ -137,12 +138,12 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
     copy is checked against ``table`` row for row and its sensitive values travel with their rows
     through the split (``imputed_column``), for ``prepare_splits`` to use as the hybrid view.
     ``progress`` hears ``split``, or ``synthesis`` when a DP-synthetic support set is made (start and end only).
-    With a text spec (``config.text``), the notes' split (``fusiondp.text.pipeline.split_notes``).
+    With a text spec (``config.text``), the notes' split (``fusiondp.text.pipeline.split_notes``, found through
+    ``fusiondp.modality``).
     """
-    if config.text is not None:
-        from fusiondp.text.pipeline import split_notes
-
-        return split_notes(config, table, support)
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.split(config, table, support)
     config = with_resolved_delta(config, len(table))  # a DP-synthetic support set spends δ (δ_syn's default) here
     if config.split_column is not None and config.spec is not None:
         check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
@@ -233,13 +234,12 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     ``progress`` hears the phases ``imputation`` and ``encoding``; an ``executor`` (worker processes, e.g. a
     ``fusiondp.parallel.TrainingPool``'s) shares the imputer's fits with this process. With a text spec
     (``config.text``), the notes' preparation: hybrid notes and the notes' encoder
-    (``fusiondp.text.pipeline.prepare_note_splits``).
+    (``fusiondp.text.pipeline.prepare_note_splits``, found through ``fusiondp.modality``).
     """
     config, splits = resolve_delta(config, splits)
-    if config.text is not None:
-        from fusiondp.text.pipeline import prepare_note_splits
-
-        return prepare_note_splits(config, splits, progress)
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.prepare_splits(config, splits, progress)
     spec = training_spec(config, splits)
     splits = typed_like_support(splits, spec)
     notes = list(splits.notes)
