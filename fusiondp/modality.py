@@ -5,7 +5,8 @@ A run's data is a table unless its config holds the spec of another modality: to
 ``Modality``. The core keeps only that module's dotted path and imports it with ``importlib`` when a run needs
 it: a modality builds on the core (``fusiondp.prepared``, the training loop, the accounting), so a core module
 importing it back would close an import cycle, and a table run would load the notes' machinery for nothing.
-``tests/test_import_graph.py`` checks that no core module imports a modality.
+``tests/test_import_graph.py`` checks that only the command line and ``RunConfig`` (whose ``text`` field is the
+notes' spec) import one.
 """
 
 from __future__ import annotations
