@@ -38,7 +38,8 @@ import pandas as pd
 from benchmarks.common import RESULTS, machine, print_table
 from benchmarks.suite import suite_tables
 from fusiondp.data import load_table
-from fusiondp.pipeline import PreparedData, prepare_splits, privacy_plan, split_for, with_epsilon
+from fusiondp.pipeline import prepare_splits, privacy_plan, split_for, with_epsilon
+from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
 from fusiondp.train.loop import train_models
 from fusiondp.train.modes import Mode, get_mode

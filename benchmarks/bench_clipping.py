@@ -53,7 +53,8 @@ import torch
 
 from benchmarks.common import RESULTS, machine, print_table, sample_config
 from fusiondp.metrics import binary_metrics
-from fusiondp.pipeline import PreparedData, prepare, privacy_plan
+from fusiondp.pipeline import prepare, privacy_plan
+from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
 from fusiondp.train.ghost import stacked_step_gradients
 from fusiondp.train.loop import ModeStep, TrainTensors, predict_proba

@@ -18,7 +18,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from benchmarks.common import interleaved_medians, print_table, write_results
 from fusiondp.models import build_model
-from fusiondp.pipeline import torch_threads
+from fusiondp.prepared import torch_threads
 from fusiondp.train.ghost import ghost_clipped_sum
 from fusiondp.train.private import PrivateLoss, clip_and_sum, consistency, per_sample_gradients
 

@@ -26,7 +26,8 @@ from benchmarks.common import ROOT, print_table, sample_config, write_results
 from fusiondp.config import RunConfig
 from fusiondp.data import load_table, split_table
 from fusiondp.impute.quality import score_column
-from fusiondp.pipeline import PreparedData, prepare_splits, torch_threads, train_run
+from fusiondp.pipeline import prepare_splits, train_run
+from fusiondp.prepared import PreparedData, torch_threads
 from fusiondp.synth.fidelity import fidelity
 from fusiondp.synth.settings import SynthSettings
 

@@ -48,7 +48,8 @@ import pandas as pd
 from benchmarks.common import RESULTS, ROOT, print_table, write_results
 from fusiondp.config import RunConfig
 from fusiondp.metrics import summary_metrics
-from fusiondp.pipeline import curve_runs, prepare, torch_threads, train_run, with_epsilon
+from fusiondp.pipeline import curve_runs, prepare, train_run, with_epsilon
+from fusiondp.prepared import torch_threads
 from fusiondp.record import summarize
 from fusiondp.spec import TableSpec
 

@@ -37,7 +37,8 @@ import pandas as pd
 
 from benchmarks.common import ROOT, print_table, write_results
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import curve_runs, prepare, torch_threads, train_run, with_epsilon
+from fusiondp.pipeline import curve_runs, prepare, train_run, with_epsilon
+from fusiondp.prepared import torch_threads
 from fusiondp.record import RunRecord, summarize
 from fusiondp.text import TextSpec
 from fusiondp.train.modes import get_mode

@@ -11,7 +11,7 @@ import json
 import streamlit as st
 
 from dashboard import state
-from fusiondp.pipeline import PreparedData
+from fusiondp.prepared import PreparedData
 from fusiondp.text.preview import SPAN_COLOURS, SupportPreview, highlight_html, support_preview
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from fusiondp.config import RunConfig
-    from fusiondp.pipeline import PreparedData
+    from fusiondp.prepared import PreparedData
     from fusiondp.spec import TableSpec
     from fusiondp.text.spec import TextSpec
 

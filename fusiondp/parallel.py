@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fusiondp.pipeline import PreparedData
+    from fusiondp.prepared import PreparedData
     from fusiondp.record import RunRecord
     from fusiondp.train.loop import EpochReport
 

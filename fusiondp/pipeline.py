@@ -12,12 +12,9 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,29 +35,31 @@ from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
+from fusiondp.modality import modality_of
 from fusiondp.models import TabularMLP, resolve_device
-from fusiondp.privacy.accounting import (
-    DEFAULT_DELTA,
-    Relation,
-    calibrate_sigma,
-    compose_with_synthesizer,
-    default_delta,
-    epsilon_spent,
+from fusiondp.prepared import (
+    PROVIDED_PROVENANCE,
+    PreparedData,
+    Progress,
+    float_tensor,
+    label_tensor,
+    resolve_delta,
+    torch_threads,
+    training_size_note,
+    training_task,
+    with_resolved_delta,
 )
+from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.reference import expected_encoding, imputation_channels, shrink, shrinkage
-from fusiondp.spec import TableSpec, split_labels
+from fusiondp.spec import TableSpec
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
-from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import EpochReport, ImputationChannels, TrainTensors, planned_steps, train_models
 from fusiondp.train.modes import Mode, get_mode
-
-if TYPE_CHECKING:
-    from fusiondp.privacy.preflight import Finding
 
 log = logging.getLogger(__name__)
 
@@ -75,100 +74,19 @@ SYNTHETIC_QUALITY_NOTE = (
 )
 
 
-PROVIDED_PROVENANCE = (
-    "the user's statement, not checked by FusionDP: the imputations must have been computed from the public "
-    "columns only, by a model fitted on a public support set (never on the private rows' sensitive values)"
-)
-"""What FusionDP knows about where user-provided imputations (``hybrid_data``) come from; shown with them."""
-
-
-Progress = Callable[[str, float], None]
-"""``progress(phase, fraction)``: 0 when a phase starts, 1 when it is done, values between as it goes.
-
-Phases: ``split`` (or ``synthesis`` when a DP-synthetic support set is made), ``imputation``, ``encoding``;
-front ends add their own (``preflight``, ``σ calibration``)."""
-
-
 def _no_progress(phase: str, fraction: float) -> None:
     """The default ``Progress``: nobody is listening."""
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run a block with ``threads`` intra-op CPU threads, restoring the previous setting."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@dataclass
-class PreparedData:
-    """Everything a run's modes and seeds share. All of it is public information."""
-
-    config: RunConfig
-    spec: TableSpec
-    splits: Splits
-    imputer: ImputerChoice
-    quality: QualityReport
-    encoder: TableEncoder
-    tensors: TrainTensors
-    device: torch.device
-    hybrid_train: pd.DataFrame
-    impute_s: float
-    notes: list[str] = field(default_factory=list)
-    fitted_imputer: Imputer | None = None
-    """The imputer fitted on the whole support set (reads only public columns of what it imputes)."""
-    shrinkage: dict[str, float] = field(default_factory=dict)
-    """Per sensitive column, λ of FusionDP's imputation channels (``fusiondp.reference``), chosen on support rows."""
-    builtin_quality: QualityReport | None = None
-    """With user-provided imputations (``hybrid_data``): the built-in imputer's cross-fitted report on the same
-    support rows, beside ``quality`` (the provided imputations' own), so that the two can be compared."""
-    public_part: str | None = None
-    """What is public besides the label when it is not a set of columns (notes: the words outside the spans)."""
-    preflight: list[Finding] = field(default_factory=list)
-    """The privacy preflight's findings, when a front end ran it (``fusiondp.privacy.preflight.preflight``)."""
-
-    @property
-    def proxies(self) -> tuple[str, ...]:
-        """The preflight's high-severity proxies, each in a few words: a public column (or several) that nearly
-        determines a sensitive one releases it without noise, so every "the sensitive values never reach the
-        model" holds only without them."""
-        return tuple(f"{f.columns[0]!r} predicts {f.columns[1]!r}" if f.code == "proxy"
-                     else f"the public columns together predict {f.columns[0]!r}"
-                     for f in self.preflight if f.severity == "high" and f.code in ("proxy", "joint_proxy"))
-
-    def data_summary(self) -> dict[str, Any]:
-        synthetic = self.splits.synthetic
-        return {"source": self.config.data, "sizes": self.splits.sizes(), "support_source": self.splits.support_source,
-                "synthetic_support": synthetic.to_dict() if synthetic else None,
-                "n_features": self.encoder.n_features, "notes": self.notes}
-
-    def imputer_summary(self) -> dict[str, Any]:
-        summary = {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),
-                   "reference_shrinkage": {column: round(value, 4) for column, value in self.shrinkage.items()}}
-        if self.builtin_quality is not None:
-            summary.update(hybrid_data=self.config.hybrid_data, provenance=PROVIDED_PROVENANCE,
-                           builtin_quality=self.builtin_quality.to_dict())
-        return summary
-
-
-def _tensor(array: Any, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
 def prepare(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None,
             progress: Progress | None = None) -> PreparedData:
     """Load, validate, split, impute and encode the table named (or given) by ``config``.
 
-    With a text spec (``config.text``), the notes' preparation (``fusiondp.text.pipeline.prepare_text``)."""
-    if config.text is not None:
-        from fusiondp.text.pipeline import prepare_text
-
-        return prepare_text(config, table, support, progress)
+    With a text spec (``config.text``), the notes' preparation (``fusiondp.text.pipeline.prepare_text``, found
+    through ``fusiondp.modality``)."""
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.prepare(config, table, support, progress)
     table, support = load_inputs(config, table, support)
     return prepare_splits(config, split_for(config, table, support, progress=progress), progress)
 
@@ -220,12 +138,12 @@ def split_for(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | No
     copy is checked against ``table`` row for row and its sensitive values travel with their rows
     through the split (``imputed_column``), for ``prepare_splits`` to use as the hybrid view.
     ``progress`` hears ``split``, or ``synthesis`` when a DP-synthetic support set is made (start and end only).
-    With a text spec (``config.text``), the notes' split (``fusiondp.text.pipeline.split_notes``).
+    With a text spec (``config.text``), the notes' split (``fusiondp.text.pipeline.split_notes``, found through
+    ``fusiondp.modality``).
     """
-    if config.text is not None:
-        from fusiondp.text.pipeline import split_notes
-
-        return split_notes(config, table, support)
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.split(config, table, support)
     config = with_resolved_delta(config, len(table))  # a DP-synthetic support set spends δ (δ_syn's default) here
     if config.split_column is not None and config.spec is not None:
         check_split_column(config.spec, config.split_column, table.columns)  # before its role is added
@@ -267,62 +185,6 @@ def training_spec(config: RunConfig, splits: Splits) -> TableSpec:
     return spec.resolve(splits.train, type_rows=splits.support)
 
 
-def training_task(spec: TableSpec, splits: Splits) -> tuple[Task, list[Any]]:
-    """The target kind's ``Task`` and the target values each label codes (class values; none for regression).
-
-    Classes (multi-label: labels) are read from the support set's labels (``fusiondp.task.support_classes``:
-    under ``dpsgd`` a training row's label is private, so no training row may decide the model's outputs);
-    a regression label is standardised by the support rows' labels (``fusiondp.task.label_scaling``),
-    clipped into the spec's ``target_bounds`` when it declares them.
-    """
-    support_target = splits.support[spec.target] if spec.target in splits.support.columns else pd.Series()
-    if spec.target_kind == "regression":
-        center, scale = label_scaling(support_target, spec.target, spec.target_bounds)
-        return Task("regression", center=center, scale=scale, bounds=spec.target_bounds), []
-    rows = pd.concat([splits.train[spec.target], splits.val[spec.target], splits.test[spec.target]],
-                     ignore_index=True)
-    classes = support_classes(spec, support_target, rows)
-    if spec.target_kind == "multiclass":
-        return Task("multiclass", len(classes)), classes
-    if spec.target_kind == "multilabel":
-        return Task("multilabel", len(classes), delimiter=spec.delimiter), classes
-    return BINARY, classes
-
-
-def label_tensor(task: Task, classes: list[Any], target: pd.Series, device: torch.device) -> torch.Tensor:
-    """Labels as trained: binary 1.0 for the positive class, the class index, a 0/1 row per label (multilabel),
-    or the standardised value (clipped into the task's declared bounds first)."""
-    if task.kind == "binary":
-        return _tensor((target == classes[1]).to_numpy(dtype=float), device)
-    if task.kind == "multiclass":
-        codes = pd.Categorical(target, categories=classes).codes
-        if (codes < 0).any():
-            unseen = sorted({str(v) for v in target[codes < 0]})
-            raise DataError(f"Target {target.name!r} has class(es) {unseen} outside the support set's classes; "
-                            "give the support set rows of every class (merge or drop rare classes).")
-        return _tensor(codes.astype(float), device)
-    if task.kind == "multilabel":
-        return _tensor(multilabel_indicators(task, classes, target), device)
-    values = task.clip(pd.to_numeric(target, errors="coerce").to_numpy(dtype=float))
-    return _tensor((values - task.center) / task.scale, device)
-
-
-def multilabel_indicators(task: Task, labels: list[Any], target: pd.Series) -> np.ndarray:
-    """``(rows, labels)`` 0/1: which of the support set's ``labels`` (``training_task``) each row's target cell lists.
-
-    A label outside them is one clear error, as an unseen class is (``training_task`` checks that the support set
-    holds every label of the rows trained and scored on)."""
-    index = {label: k for k, label in enumerate(labels)}
-    indicators = np.zeros((len(target), task.classes))
-    for row, cell in enumerate(split_labels(target, task.delimiter)):
-        unseen = [label for label in cell if label not in index]
-        if unseen:
-            raise DataError(f"Target {target.name!r} has label(s) {unseen} outside the support set's labels; give "
-                            "the support set rows of every label (merge or drop rare labels).")
-        indicators[row, [index[label] for label in cell]] = 1.0
-    return indicators
-
-
 def unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
     """Public columns' categories of the validation and test rows that the support set never shows.
 
@@ -355,46 +217,12 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
     return sensitive + public
 
 
-def with_resolved_delta(config: RunConfig, n_rows: int) -> RunConfig:
-    """``config`` with its δ: as given, or, left to N (``None``), ``default_delta`` of the table's ``n_rows``.
-
-    Resolved where N is first known (the split, the preparation), so that training, the ledger and the saved
-    config.yaml all hold the δ used, and a rerun from that file uses it again.
-    """
-    if config.delta is not None:
-        return config
-    return config.model_copy(update={"delta": default_delta(n_rows)})
-
-
-def delta_choice_note(delta: float, n_rows: int) -> str:
-    """Which δ a run that named none got, and why: the front-ends print it, the ledger keeps it."""
-    if delta == DEFAULT_DELTA:
-        return f"δ = {delta:g} (the default: below 1/N = {1 / n_rows:.2g} for the table's {n_rows:,} rows)."
-    return (f"δ = {delta:g}, not the usual {DEFAULT_DELTA:g}: the table has {n_rows:,} rows and δ must stay below "
-            "1/N, so the default is 1/(10·N), rounded down. Set delta to choose another.")
-
-
-def table_rows(splits: Splits) -> int:
-    """The N of the default δ: the rows of the table split (its labelled parts and dropped rows if not recorded)."""
-    return splits.table_rows if splits.table_rows is not None else sum(splits.sizes().values()) + splits.dropped_rows
-
-
 def for_run(prepared: PreparedData, config: RunConfig) -> PreparedData:
     """``prepared`` for a run's own ``config`` (its training knobs), keeping the δ resolved at preparation when
     ``config`` leaves δ to N."""
     if config.delta is None:
         config = config.model_copy(update={"delta": prepared.config.delta})
     return dataclasses.replace(prepared, config=config)
-
-
-def training_size_note(config: RunConfig, n_train: int, unit: str) -> str | None:
-    """Refuse a batch larger than the ``n_train`` private training ``unit``s; the note to add when δ ≥ 1/N."""
-    if config.batch_size > n_train:
-        raise ConfigError(f"batch_size {config.batch_size} exceeds the {n_train} private training {unit}s; lower it.")
-    if config.delta >= 1 / n_train:
-        return (f"δ = {config.delta:g} is not below 1/N = {1 / n_train:.2g}: a mechanism that publishes one {unit} "
-                "at random would meet it. Use a smaller δ.")
-    return None
 
 
 def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None,
@@ -406,16 +234,12 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     ``progress`` hears the phases ``imputation`` and ``encoding``; an ``executor`` (worker processes, e.g. a
     ``fusiondp.parallel.TrainingPool``'s) shares the imputer's fits with this process. With a text spec
     (``config.text``), the notes' preparation: hybrid notes and the notes' encoder
-    (``fusiondp.text.pipeline.prepare_note_splits``).
+    (``fusiondp.text.pipeline.prepare_note_splits``, found through ``fusiondp.modality``).
     """
-    if config.delta is None:
-        n_rows = table_rows(splits)
-        config = with_resolved_delta(config, n_rows)
-        splits = dataclasses.replace(splits, notes=[*splits.notes, delta_choice_note(config.delta, n_rows)])
-    if config.text is not None:
-        from fusiondp.text.pipeline import prepare_note_splits
-
-        return prepare_note_splits(config, splits, progress)
+    config, splits = resolve_delta(config, splits)
+    modality = modality_of(config)
+    if modality is not None:
+        return modality.prepare_splits(config, splits, progress)
     spec = training_spec(config, splits)
     splits = typed_like_support(splits, spec)
     notes = list(splits.notes)
@@ -494,24 +318,25 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         return imputation_channels(encoder, expected_encoding(encoder, hybrid[part], states[part]),
                                    encoder.transform_uninformative(rows), shrinkage_factors)
     tensors = TrainTensors(
-        x_real=_tensor(encoder.transform(splits.train), device),
-        x_hybrid=_tensor(encoder.transform(hybrid["train"]), device),
-        x_blank=_tensor(train_blank, device),
+        x_real=float_tensor(encoder.transform(splits.train), device),
+        x_hybrid=float_tensor(encoder.transform(hybrid["train"]), device),
+        x_blank=float_tensor(train_blank, device),
         y=labels(splits.train),
-        x_val_hybrid=_tensor(encoder.transform(hybrid["val"]), device),
+        x_val_hybrid=float_tensor(encoder.transform(hybrid["val"]), device),
         y_val=labels(splits.val),
-        x_test=_tensor(encoder.transform(splits.test), device),
+        x_test=float_tensor(encoder.transform(splits.test), device),
         y_test=labels(splits.test),
-        support_real=_tensor(support_real, device),
-        support_hybrid=_tensor(encoder.transform(scored_imputed), device),
-        support_blank=_tensor(support_blank, device),
+        support_real=float_tensor(support_real, device),
+        support_hybrid=float_tensor(encoder.transform(scored_imputed), device),
+        support_blank=float_tensor(support_blank, device),
         public_features=torch.as_tensor(encoder.public_features, device=device),
-        x_reference=_tensor(train_reference, device),
-        support_reference=_tensor(support_reference, device),
+        x_reference=float_tensor(train_reference, device),
+        support_reference=float_tensor(support_reference, device),
         task=task,
-        channels=ImputationChannels(train=_tensor(train_reference[:, public_width:], device),
-                                    val=_tensor(channels_of("val"), device), test=_tensor(channels_of("test"), device),
-                                    support=_tensor(support_reference[:, public_width:], device)),
+        channels=ImputationChannels(train=float_tensor(train_reference[:, public_width:], device),
+                                    val=float_tensor(channels_of("val"), device),
+                                    test=float_tensor(channels_of("test"), device),
+                                    support=float_tensor(support_reference[:, public_width:], device)),
     )
     report("encoding", 1.0)
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
@@ -582,7 +407,7 @@ def channels_for(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
         imputed, states = _imputed_with_states(prepared.fitted_imputer, rows[list(spec.public)])
     channels = imputation_channels(encoder, expected_encoding(encoder, imputed, states),
                                    encoder.transform_uninformative(rows), prepared.shrinkage)
-    return _tensor(channels, prepared.device)
+    return float_tensor(channels, prepared.device)
 
 
 def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.DataFrame) -> torch.Tensor:

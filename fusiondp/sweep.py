@@ -57,7 +57,8 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import PreparedData, fit_runs, for_run, model_inputs, prepare
+from fusiondp.pipeline import fit_runs, for_run, model_inputs, prepare
+from fusiondp.prepared import PreparedData
 from fusiondp.privacy.accounting import (
     GaussianSteps,
     Relation,
@@ -84,7 +85,7 @@ PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "sup
                   "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
                   "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note, as δ_syn's default, and, left to N,
-resolved there: ``fusiondp.pipeline.with_resolved_delta``)."""
+resolved there: ``fusiondp.prepared.with_resolved_delta``)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
                  "epsilon_replace", "epsilon_total", "epsilon_total_replace", "epsilon_syn", "delta_syn", "rho_syn",
                  "reproducible_noise")

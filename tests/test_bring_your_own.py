@@ -20,7 +20,8 @@ import yaml
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.pipeline import PreparedData, prepare_splits, split_for
+from fusiondp.pipeline import prepare_splits, split_for
+from fusiondp.prepared import PreparedData
 from fusiondp.reference import shrink
 from fusiondp.spec import TableSpec
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC

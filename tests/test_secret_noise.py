@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import PreparedData, fit_run, fit_runs, prepare, save_results
+from fusiondp.pipeline import fit_run, fit_runs, prepare, save_results
+from fusiondp.prepared import PreparedData
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.joint import REPLACE_ONE, joint_release
 from fusiondp.privacy.randomness import NO_GUARANTEE

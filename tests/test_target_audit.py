@@ -11,7 +11,8 @@ from scipy.special import logsumexp
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
-from fusiondp.pipeline import PreparedData, fit_run, prepare
+from fusiondp.pipeline import fit_run, prepare
+from fusiondp.prepared import PreparedData
 from fusiondp.privacy.audit import audit_model, shadow_data
 from fusiondp.spec import TableSpec
 from fusiondp.task import HUBER_DELTA

@@ -20,7 +20,8 @@ import torch
 from fusiondp.config import RunConfig
 from fusiondp.data import Splits, load_table
 from fusiondp.errors import DataError
-from fusiondp.pipeline import PreparedData, prepare, training_task
+from fusiondp.pipeline import prepare
+from fusiondp.prepared import PreparedData, training_task
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger
 from fusiondp.spec import TableSpec, category_text, value_kind

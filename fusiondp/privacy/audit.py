@@ -54,16 +54,10 @@ from fusiondp.config import RunConfig
 from fusiondp.data import Splits
 from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
+from fusiondp.modality import modality_of
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import (
-    PreparedData,
-    fit_run,
-    label_tensor,
-    model_inputs,
-    prepare_splits,
-    torch_threads,
-    training_task,
-)
+from fusiondp.pipeline import fit_run, model_inputs, prepare_splits
+from fusiondp.prepared import PreparedData, label_tensor, torch_threads, training_task
 from fusiondp.task import BINARY, Task
 from fusiondp.train.modes import Mode, get_mode
 
@@ -359,12 +353,10 @@ def _imputed(imputer: Any, inputs: pd.DataFrame) -> pd.DataFrame:
 
 
 def audit_view(prepared: PreparedData) -> AuditView:
-    """The audit's reading of ``prepared``: notes (a text spec) or a table."""
-    if prepared.config.text is not None:
-        from fusiondp.text.audit import NoteView
-
-        return NoteView(prepared)
-    return TableView(prepared)
+    """The audit's reading of ``prepared``: a table's, or that of its data's modality (notes, for a text spec:
+    ``fusiondp.modality``)."""
+    modality = modality_of(prepared.config)
+    return TableView(prepared) if modality is None else modality.audit_view(prepared)
 
 
 def real_features(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
@@ -387,7 +379,7 @@ def _log_likelihood(model: TabularMLP, prepared: PreparedData, x: torch.Tensor, 
 
 
 def _labels(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
-    """``rows``' labels as the audited model was trained on them (``fusiondp.pipeline.label_tensor``)."""
+    """``rows``' labels as the audited model was trained on them (``fusiondp.prepared.label_tensor``)."""
     _, classes = training_task(prepared.spec, prepared.splits)
     return label_tensor(prepared.tensors.task, classes, rows[prepared.spec.target], prepared.device)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from fusiondp.spec import TableSpec
 from fusiondp.synth.marginal import (
-    RDP_ORDERS,
     MarginalSynthesizer,
     SynthesisSummary,
     rho_for_epsilon,
@@ -24,7 +23,6 @@ from fusiondp.synth.settings import SYNTH_METHODS, SynthSettings, check_domains,
 from fusiondp.synth.two_stage import TwoStageSummary, TwoStageSynthesizer
 
 __all__ = [
-    "RDP_ORDERS",
     "SYNTH_METHODS",
     "MarginalSynthesizer",
     "SynthSettings",

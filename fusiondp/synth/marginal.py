@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.errors import ConfigError, PrivacyError
+from fusiondp.privacy.accounting import RDP_ORDERS, rdp_to_epsilon
 from fusiondp.privacy.randomness import protective_numpy_generator
 from fusiondp.spec import TableSpec
 from fusiondp.synth.settings import SynthSettings, check_domains, declared_codes
@@ -52,10 +53,6 @@ SELECTION_SHARE = 0.1
 while the selection noise is tens, so a small share suffices."""
 MAX_CONDITION_COLUMNS = 3
 """Beyond three binned public columns the cells hold too few rows for any useful signal at ε ≈ 1."""
-RDP_ORDERS: tuple[float, ...] = (
-    *(1 + x / 10.0 for x in range(1, 100)), *range(12, 64), 80, 100, 128, 160, 200, 256, 384, 512, 768, 1024,
-)
-"""Opacus' default RDP orders plus larger ones: small ρ (ε_syn ≲ 0.5) is tightest at orders beyond 64."""
 
 
 def zcdp_epsilon(rho: float, delta: float) -> float:
@@ -64,8 +61,6 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     This is the conversion the RDP training accountant uses, so ε_syn and the training ε are
     in the same currency and can be composed on the RDP curve (``fusiondp.privacy.accounting``).
     """
-    from fusiondp.privacy.accounting import rdp_to_epsilon
-
     orders = np.asarray(RDP_ORDERS)
     return rdp_to_epsilon(orders, rho * orders, delta)
 

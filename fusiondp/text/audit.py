@@ -25,7 +25,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from fusiondp.pipeline import PreparedData
+from fusiondp.prepared import PreparedData
 from fusiondp.text.features import declared_values, guessed_tokens, real_tokens
 from fusiondp.text.hybrid import PREDICTED, HybridNoteGenerator, ParsedNote, parse_notes
 from fusiondp.text.pipeline import support_generator

@@ -25,11 +25,11 @@ from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import ImputerChoice, QualityReport
 from fusiondp.impute.quality import ColumnQuality
 from fusiondp.models import resolve_device
-from fusiondp.pipeline import (
+from fusiondp.prepared import (
     PreparedData,
     Progress,
     label_tensor,
-    prepare_splits,
+    resolve_delta,
     torch_threads,
     training_size_note,
     training_task,
@@ -89,7 +89,8 @@ def prepare_text(config: RunConfig, table: pd.DataFrame | None = None, support: 
     report("split", 0.0)
     splits = load_notes(config, table, support)
     report("split", 1.0)
-    return prepare_splits(config, splits, progress)  # resolves a δ left to N, then prepare_note_splits
+    config, splits = resolve_delta(config, splits)
+    return prepare_note_splits(config, splits, progress)
 
 
 def load_notes(config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None) -> Splits:
@@ -105,7 +106,8 @@ def load_notes(config: RunConfig, table: pd.DataFrame | None = None, support: pd
 
 
 def prepare_note_splits(config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
-    """Spans, hybrid notes, encoder (support notes only), then the tensors of every view."""
+    """Spans, hybrid notes, encoder (support notes only), then the tensors of every view; ``config``'s δ resolved
+    (``fusiondp.prepared.resolve_delta``)."""
     spec = _text_spec(config)
     notes = list(splits.notes)
     delta_note = training_size_note(config, len(splits.train), "note")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from fusiondp.errors import SpecError
-from fusiondp.pipeline import PreparedData
+from fusiondp.prepared import PreparedData
 from fusiondp.text.detectors import describe, detect
 from fusiondp.text.hybrid import HybridNote, HybridNoteGenerator, surrogate_words
 from fusiondp.text.pipeline import support_generator

@@ -1,0 +1,182 @@
+"""The static import graph of ``fusiondp``: no cycle, no front end imported, a modality reached by its registry only.
+
+The graph is read from the source with ``ast``, not by importing: every ``import x`` and ``from x import y``, at
+module level and inside functions (where a cycle usually hides), relative ones resolved. Importing ``a.b.c`` also
+runs the packages ``a`` and ``a.b``, so the cycle check follows those edges too. Imports under
+``if TYPE_CHECKING:`` never run: the cycle check leaves them out (a type checker resolves such cycles), the other
+checks count them, as they are the same dependency. ``importlib.import_module`` is no import statement: that is
+how ``fusiondp.modality`` loads a modality's module on first use.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "fusiondp"
+FRONT_ENDS = ("dashboard", "benchmarks", "tests", "fusiondp.cli")
+"""What the library never imports: the front ends and the tests use it, not the other way round."""
+MODALITIES = ("fusiondp.text",)
+"""Modality packages: the core reaches them through ``fusiondp.modality`` (``MODULES``), never by an import."""
+MODALITY_IMPORTS_ALLOWED = {"fusiondp.cli": "fusiondp.text", "fusiondp.config": "fusiondp.text.spec"}
+"""The modules outside a modality that do import it, and what they import: the command line is a front end (like
+``dashboard/``) whose notes commands call the notes' own functions; ``RunConfig.text`` is a ``TextSpec``, and a
+pydantic field needs its class to validate a config."""
+
+
+def module_files(root: Path = ROOT) -> dict[str, Path]:
+    """Every module of the package under ``root``, by dotted name (a package by its own name)."""
+    modules = {}
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imported_names(name: str, path: Path) -> dict[str, bool]:
+    """The dotted names module ``name`` imports, each with whether an import of it runs (``False``: only under
+    ``if TYPE_CHECKING:``). ``from x import y`` gives ``x`` and ``x.y``, as ``y`` may be a module."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    names: dict[str, bool] = {}
+
+    def visit(node: ast.AST, runs: bool) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                visit(child, False)
+            for child in node.orelse:
+                visit(child, runs)
+            return
+        found: list[str] = []
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+        for imported in found:
+            names[imported] = names.get(imported, False) or runs
+        for child in ast.iter_child_nodes(node):
+            visit(child, runs)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), True)
+    return names
+
+
+def all_imports(root: Path = ROOT) -> dict[str, dict[str, bool]]:
+    """``imported_names`` of every module of the package."""
+    return {name: imported_names(name, path) for name, path in module_files(root).items()}
+
+
+def within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def owner(imported: str, modules: set[str] | dict[str, Path]) -> str | None:
+    """The package's module an imported name is or lies in (the longest that matches); ``None`` outside it."""
+    parts = imported.split(".")
+    return next((".".join(parts[:k]) for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in modules), None)
+
+
+def runtime_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Per module, the package's modules whose import runs when it is imported: each one it imports and their
+    enclosing packages (except its own, which are already importing)."""
+    modules = module_files(root)
+    graph = {}
+    for name, imports in all_imports(root).items():
+        edges = set()
+        for imported in (imported for imported, runs in imports.items() if runs):
+            target = owner(imported, modules)
+            if target is None:
+                continue
+            parts = target.split(".")
+            edges.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        graph[name] = {target for target in edges if not within(name, target)}
+    return graph
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``edges`` as the modules along it (the first repeated at the end), or ``None``."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == "open":
+                return [*path[path.index(target):], target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _outermost(names: set[str]) -> list[str]:
+    """``names`` without those inside another of them (``x.y`` beside ``x``), sorted."""
+    return sorted(name for name in names if not any(within(name, other) and name != other for other in names))
+
+
+def test_the_graph_reads_function_level_relative_and_type_checking_imports(tmp_path: Path) -> None:
+    source = ("from typing import TYPE_CHECKING\nfrom . import b\nif TYPE_CHECKING:\n    from .c import C\n"
+              "def f():\n    from ..other import g\n    import fusiondp.x\n")
+    (tmp_path / "a.py").write_text(source, encoding="utf-8")
+    names = imported_names("fusiondp.sub.a", tmp_path / "a.py")
+    assert names["fusiondp.sub.b"] and names["fusiondp.other.g"] and names["fusiondp.x"]
+    assert names["fusiondp.sub.c"] is False
+    graph = runtime_graph()
+    assert "fusiondp.privacy.accounting" in graph["fusiondp.synth.two_stage"]
+    assert {"fusiondp.impute", "fusiondp.impute.quality"} <= graph["fusiondp.pipeline"]
+
+
+def test_find_cycle_reports_the_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycle_among_fusiondp_modules() -> None:
+    cycle = find_cycle(runtime_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_fusiondp_imports_no_front_end() -> None:
+    found = {f"{name} imports {imported}" for name, imports in all_imports().items() for imported in imports
+             for front_end in FRONT_ENDS if within(imported, front_end) and not within(name, front_end)}
+    assert not found, _outermost(found)
+
+
+def _allowed(name: str, imported: str) -> bool:
+    allowed = MODALITY_IMPORTS_ALLOWED.get(name)
+    return allowed is not None and within(imported, allowed)
+
+
+def test_only_a_modality_imports_itself() -> None:
+    modules = module_files()
+    found = {f"{name} imports {owner(imported, modules)}" for name, imports in all_imports().items()
+             for imported in imports for modality in MODALITIES
+             if within(imported, modality) and not within(name, modality) and not _allowed(name, imported)}
+    assert not found, sorted(found)
+
+
+def test_every_registered_modality_module_provides_the_interface() -> None:
+    from fusiondp.modality import MODULES, Modality
+
+    wanted = {name for name in vars(Modality) if not name.startswith("_")}
+    modules = module_files()
+    for module in MODULES.values():
+        tree = ast.parse(modules[module].read_text(encoding="utf-8"))
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)} | {
+            alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+        assert wanted <= defined, (module, sorted(wanted - defined))
