@@ -18,7 +18,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from typer.testing import CliRunner
 
 from fusiondp.cli import app
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.pipeline import channels_for, fit_run, prepare
 from fusiondp.report import training_figure
 from fusiondp.sweep import SweepGrid, select_best
 from fusiondp.train.loop import predict_proba
@@ -108,8 +108,9 @@ def test_real_validation_score_matches_an_independent_computation(cli_sweep) -> 
     run = dataclasses.replace(prepared, config=prepared.config.model_copy(update={"epsilon": 4.0, "alpha": 3}))
     _, model = fit_run(run, "fusiondp", 0)
     task = prepared.tensors.task
-    x_val = prepared.encoder.transform(prepared.splits.val)
-    predicted = predict_proba(model, torch.as_tensor(x_val, dtype=torch.float32), task)
+    x_val = torch.as_tensor(prepared.encoder.transform(prepared.splits.val), dtype=torch.float32)
+    x_val = torch.cat((x_val, channels_for(prepared, prepared.splits.val)), 1)  # fusiondp reads the imputation too
+    predicted = predict_proba(model, x_val, task)
     target = prepared.splits.val[prepared.spec.target]
     if kind == "multiclass":
         classes = sorted(target.unique())
