@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -54,7 +53,7 @@ from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
-from fusiondp.reference import expected_encoding, imputation_channels, shrink, shrinkage
+from fusiondp.reference import expected_encoding, imputation_channels, sensitive_block, shrink, shrinkage
 from fusiondp.spec import TableSpec
 from fusiondp.synth import TwoStageSummary
 from fusiondp.synth.settings import check_domains
@@ -311,12 +310,10 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     train_reference = shrink(encoder, expected_encoding(encoder, hybrid["train"], states["train"]), train_blank,
                              shrinkage_factors)
     support_reference = shrink(encoder, support_expected, support_blank, shrinkage_factors)
-    public_width = len(encoder.public_features)
 
-    def channels_of(part: str) -> np.ndarray:
-        rows = getattr(splits, part)
-        return imputation_channels(encoder, expected_encoding(encoder, hybrid[part], states[part]),
-                                   encoder.transform_uninformative(rows), shrinkage_factors)
+    def channels_of(part: str) -> torch.Tensor:
+        return float_tensor(imputation_channels(encoder, hybrid[part], states[part], getattr(splits, part),
+                                                shrinkage_factors), device)
     tensors = TrainTensors(
         x_real=float_tensor(encoder.transform(splits.train), device),
         x_hybrid=float_tensor(encoder.transform(hybrid["train"]), device),
@@ -333,10 +330,9 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         x_reference=float_tensor(train_reference, device),
         support_reference=float_tensor(support_reference, device),
         task=task,
-        channels=ImputationChannels(train=float_tensor(train_reference[:, public_width:], device),
-                                    val=float_tensor(channels_of("val"), device),
-                                    test=float_tensor(channels_of("test"), device),
-                                    support=float_tensor(support_reference[:, public_width:], device)),
+        channels=ImputationChannels(train=float_tensor(sensitive_block(encoder, train_reference), device),
+                                    val=channels_of("val"), test=channels_of("test"),
+                                    support=float_tensor(sensitive_block(encoder, support_reference), device)),
     )
     report("encoding", 1.0)
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
@@ -405,19 +401,19 @@ def channels_for(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
     else:
         assert prepared.fitted_imputer is not None, "a table's preparation keeps its imputer"
         imputed, states = _imputed_with_states(prepared.fitted_imputer, rows[list(spec.public)])
-    channels = imputation_channels(encoder, expected_encoding(encoder, imputed, states),
-                                   encoder.transform_uninformative(rows), prepared.shrinkage)
-    return float_tensor(channels, prepared.device)
+    return float_tensor(imputation_channels(encoder, imputed, states, rows, prepared.shrinkage), prepared.device)
 
 
-def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.DataFrame) -> torch.Tensor:
+def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.DataFrame,
+                 channels: torch.Tensor | None = None) -> torch.Tensor:
     """``x``, the encoded ``rows`` (stacked copies of them, e.g. one per guessed value), as ``mode``'s model reads
     them: the public features only (``sgd_pub``), with the imputation channels appended (``fusiondp`` on a table),
-    or as they are."""
+    or as they are. ``channels``: the rows' channels where the preparation already holds them (one of its parts,
+    ``prepared.tensors.channels``), so that they are not imputed again."""
     if mode.public_view == "public_only":
         return x[:, prepared.tensors.public_features]
     if mode.imputation_channels and prepared.tensors.channels is not None:
-        channels = channels_for(prepared, rows)
+        channels = channels_for(prepared, rows) if channels is None else channels
         return torch.cat((x, channels.repeat(len(x) // max(len(rows), 1), 1)), 1)
     return x
 

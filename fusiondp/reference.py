@@ -88,8 +88,14 @@ def shrink(encoder: TableEncoder, imputed: np.ndarray, blank: np.ndarray, factor
     return shrunk
 
 
-def imputation_channels(encoder: TableEncoder, imputed: np.ndarray, blank: np.ndarray,
-                        factors: Mapping[str, float]) -> np.ndarray:
-    """The sensitive features of the shrunk expected encoding: the channels FusionDP's model reads beside the real
-    values (the encoder puts every public feature before every sensitive one)."""
-    return shrink(encoder, imputed, blank, factors)[:, encoder.public_width_:]
+def sensitive_block(encoder: TableEncoder, encoded: np.ndarray) -> np.ndarray:
+    """The sensitive features of an encoding (the encoder puts every public feature before every sensitive one)."""
+    return encoded[:, encoder.public_width_:]
+
+
+def imputation_channels(encoder: TableEncoder, imputed: pd.DataFrame, states: Mapping[str, pd.DataFrame],
+                        rows: pd.DataFrame, factors: Mapping[str, float]) -> np.ndarray:
+    """The channels FusionDP's model reads beside the real values of ``rows``: the sensitive block of their
+    expected encoding (``imputed`` with the imputer's ``states`` for the same rows), shrunk by ``factors``."""
+    blank = encoder.transform_uninformative(rows)
+    return sensitive_block(encoder, shrink(encoder, expected_encoding(encoder, imputed, states), blank, factors))

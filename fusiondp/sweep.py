@@ -296,8 +296,9 @@ def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows
     first = tasks[0]
     fitted = fit_runs(for_run(prepared, first.config), first.mode, first.seed,
                       [task.config.epsilon for task in tasks])
+    stored = prepared.tensors.channels
     x_val = model_inputs(prepared, get_mode(first.mode), real_features(prepared, prepared.splits.val),
-                         prepared.splits.val)
+                         prepared.splits.val, None if stored is None else stored.val)
     target = prepared.tensors.task
     y_val = target.label_values(prepared.tensors.y_val.cpu().numpy())
     entries = []
