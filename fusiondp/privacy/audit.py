@@ -490,10 +490,9 @@ def row_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task = BINARY) ->
 
 def _losses(model: TabularMLP, prepared: PreparedData, mode: Mode) -> tuple[np.ndarray, np.ndarray]:
     """Per-row loss of the audited data's training rows (members) and test rows (outsiders)."""
-    tensors = prepared.tensors.with_channels() if mode.imputation_channels else prepared.tensors
-    members, outsiders = tensors.x_real, tensors.x_test
-    if mode.public_view == "public_only":
-        members, outsiders = members[:, tensors.public_features], outsiders[:, tensors.public_features]
+    tensors, splits, stored = prepared.tensors, prepared.splits, prepared.tensors.channels
+    members = model_inputs(prepared, mode, tensors.x_real, splits.train, None if stored is None else stored.train)
+    outsiders = model_inputs(prepared, mode, tensors.x_test, splits.test, None if stored is None else stored.test)
     model.eval()
     member_loss = row_loss(model(members)[0], tensors.y, tensors.task)
     outsider_loss = row_loss(model(outsiders)[0], tensors.y_test, tensors.task)
