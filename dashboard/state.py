@@ -121,11 +121,8 @@ DEFAULTS: dict[str, Any] = {
     "accountant": "rdp",
     "modes": DEFAULT_MODES,
     "epochs": FULL_COMPARISON["epochs"],
-    "batch_size": 128,
-    "lr": 0.05,
-    "alpha": 1.0,
-    "beta": 0.0,
-    "max_grad_norm": 1.8,
+    # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
+    **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm")},
     "seed": 0,
     "n_seeds": FULL_COMPARISON["n_seeds"],
     "reproducible_noise": False,
