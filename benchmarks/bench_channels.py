@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.bench_clipping import UNCLIPPED
 from benchmarks.common import RESULTS, machine, print_table
 from benchmarks.suite import suite_tables
 from fusiondp.data import load_table
@@ -44,8 +45,6 @@ from fusiondp.record import write_json_atomic
 from fusiondp.train.loop import train_models
 from fusiondp.train.modes import Mode, get_mode
 
-UNCLIPPED = 1e30
-"""A clip norm no gradient reaches."""
 PLACEMENTS = {
     "in_place": dataclasses.replace(get_mode("fusiondp"), imputation_channels=False),
     "channels": get_mode("fusiondp"),
