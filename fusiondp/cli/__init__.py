@@ -998,6 +998,3 @@ def _fail(message: str, status: int) -> None:
     typer.echo(f"Error: {message}", err=True)
     sys.exit(status)
 
-
-if __name__ == "__main__":
-    main()
