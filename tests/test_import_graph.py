@@ -20,9 +20,9 @@ FRONT_ENDS = ("dashboard", "benchmarks", "tests", "fusiondp.cli")
 MODALITIES = ("fusiondp.text",)
 """Modality packages: the core reaches them through ``fusiondp.modality`` (``MODULES``), never by an import."""
 MODALITY_IMPORTS_ALLOWED = {"fusiondp.cli": "fusiondp.text", "fusiondp.config": "fusiondp.text.spec"}
-"""The modules outside a modality that do import it, and what they import: the command line is a front end (like
-``dashboard/``) whose notes commands call the notes' own functions; ``RunConfig.text`` is a ``TextSpec``, and a
-pydantic field needs its class to validate a config."""
+"""The modules outside a modality that do import it (a package: every module in it), and what they import: the
+command line is a front end (like ``dashboard/``) whose notes commands call the notes' own functions;
+``RunConfig.text`` is a ``TextSpec``, and a pydantic field needs its class to validate a config."""
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -150,22 +150,42 @@ def test_no_import_cycle_among_fusiondp_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_fusiondp_imports_no_front_end() -> None:
-    found = {f"{name} imports {imported}" for name, imports in all_imports().items() for imported in imports
-             for front_end in FRONT_ENDS if within(imported, front_end) and not within(name, front_end)}
-    assert not found, _outermost(found)
+def front_end_imports(imports: dict[str, dict[str, bool]]) -> set[str]:
+    """Each import of a front end (a module of the ``fusiondp.cli`` package among them) from outside it."""
+    return {f"{name} imports {imported}" for name, names in imports.items() for imported in names
+            for front_end in FRONT_ENDS if within(imported, front_end) and not within(name, front_end)}
 
 
 def _allowed(name: str, imported: str) -> bool:
-    allowed = MODALITY_IMPORTS_ALLOWED.get(name)
-    return allowed is not None and within(imported, allowed)
+    return any(within(name, importer) and within(imported, allowed)
+               for importer, allowed in MODALITY_IMPORTS_ALLOWED.items())
+
+
+def modality_imports(imports: dict[str, dict[str, bool]], modules: set[str] | dict[str, Path]) -> set[str]:
+    """Each import of a modality from outside it that ``MODALITY_IMPORTS_ALLOWED`` does not allow."""
+    return {f"{name} imports {owner(imported, modules)}" for name, names in imports.items()
+            for imported in names for modality in MODALITIES
+            if within(imported, modality) and not within(name, modality) and not _allowed(name, imported)}
+
+
+def test_the_checks_see_the_cli_package_as_one_front_end() -> None:
+    """Every module of ``fusiondp/cli/`` is the front end: it may import itself and the notes, the core neither."""
+    modules = {"fusiondp.pipeline", "fusiondp.cli", "fusiondp.cli.run", "fusiondp.cli.options", "fusiondp.text",
+               "fusiondp.text.pipeline"}
+    inside = {"fusiondp.cli.run": {"fusiondp.cli.options": True, "fusiondp.text.pipeline": True}}
+    assert not front_end_imports(inside) and not modality_imports(inside, modules)
+    core = {"fusiondp.pipeline": {"fusiondp.cli.options._build_config": True, "fusiondp.text.pipeline": True}}
+    assert front_end_imports(core) == {"fusiondp.pipeline imports fusiondp.cli.options._build_config"}
+    assert modality_imports(core, modules) == {"fusiondp.pipeline imports fusiondp.text.pipeline"}
+
+
+def test_fusiondp_imports_no_front_end() -> None:
+    found = front_end_imports(all_imports())
+    assert not found, _outermost(found)
 
 
 def test_only_a_modality_imports_itself() -> None:
-    modules = module_files()
-    found = {f"{name} imports {owner(imported, modules)}" for name, imports in all_imports().items()
-             for imported in imports for modality in MODALITIES
-             if within(imported, modality) and not within(name, modality) and not _allowed(name, imported)}
+    found = modality_imports(all_imports(), module_files())
     assert not found, sorted(found)
 
 
