@@ -13,11 +13,14 @@ from fusiondp.cli.options import (
     ConfigOpt,
     DataOpt,
     IgnoreOpt,
+    ImputerOpt,
     Opt,
     SensitiveOpt,
     SensitiveSpansOpt,
     SpanDetectorOpt,
     SpecOpt,
+    SplitColumnOpt,
+    SupportFractionOpt,
     TargetOpt,
     TextColumnOpt,
     _build_config,
@@ -38,8 +41,8 @@ def impute(
     categorical: CategoricalOpt = None,
     ignore: IgnoreOpt = None,
     config: ConfigOpt = None,
-    imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
-    support_fraction: Annotated[float | None, Opt()] = None,
+    imputer: ImputerOpt = None,
+    support_fraction: SupportFractionOpt = None,
     support_data: Annotated[Path | None, Opt()] = None,
     report: Annotated[Path | None, Opt(
         help="Folder for imputation.json and imputation.html (works offline); notes: support_hybrids.csv too.")
@@ -47,7 +50,7 @@ def impute(
     text_column: TextColumnOpt = None,
     sensitive_spans: SensitiveSpansOpt = None,
     span_detector: SpanDetectorOpt = None,
-    split_column: Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")] = None,
+    split_column: SplitColumnOpt = None,
 ) -> None:
     """Fit the imputer on the support set and print its quality on its cross-fitted support rows (notes: the
     hybrid-note generator, and each support note's cross-fitted hybrid)."""

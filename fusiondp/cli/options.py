@@ -75,6 +75,16 @@ SpanDetectorOpt = Annotated[str | None, Opt(
 """The options every command that reads a table shares (roles from --spec or given inline; notes from
 --text-column), parsed by ``_roles_from_flags``."""
 
+ModesOpt = Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")]
+EpochsOpt = Annotated[int | None, Opt()]
+BatchSizeOpt = Annotated[int | None, Opt(help="Expected Poisson batch size.")]
+ImputerOpt = Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")]
+SupportFractionOpt = Annotated[float | None, Opt()]
+SplitColumnOpt = Annotated[str | None, Opt(help="Column assigning each row to train, val, test or support.")]
+QuietOpt = Annotated[bool, Opt(help="No progress bar.")]
+"""Training and data knobs that several commands take, with the same meaning (``run`` gives --split-column a
+longer help of its own)."""
+
 
 def _split_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]

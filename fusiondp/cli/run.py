@@ -16,15 +16,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fusiondp.cli.options import (
+    BatchSizeOpt,
     CategoricalOpt,
     ConfigOpt,
     DataOpt,
+    EpochsOpt,
     IgnoreOpt,
+    ImputerOpt,
+    ModesOpt,
     Opt,
+    QuietOpt,
     SensitiveOpt,
     SensitiveSpansOpt,
     SpanDetectorOpt,
     SpecOpt,
+    SupportFractionOpt,
     TargetBoundsOpt,
     TargetDelimiterOpt,
     TargetKindOpt,
@@ -59,7 +65,7 @@ def run(
     target_bounds: TargetBoundsOpt = None,
     config: ConfigOpt = None,
     out: Annotated[Path, Opt(help="Output folder for results.json and config.yaml.")] = Path("fusiondp-out"),
-    modes: Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")] = None,
+    modes: ModesOpt = None,
     seeds: Annotated[int | None, Opt(help="Number of seeds (0 … N−1).")] = None,
     epsilon: Annotated[str | None, Opt(
         help="Target ε of the DP modes; several, comma-separated (0.5,1,2,4), train a privacy-utility curve from "
@@ -67,8 +73,8 @@ def run(
     delta: Annotated[float | None, Opt(help="Target δ (below 1/N). Default: 1e-5, or 1/(10·N) rounded down for a "
                                             "table of N ≥ 100,000 rows; the note 'δ = …' says which.")] = None,
     accountant: Annotated[str | None, Opt(help="rdp, prv or pld.")] = None,
-    epochs: Annotated[int | None, Opt()] = None,
-    batch_size: Annotated[int | None, Opt(help="Expected Poisson batch size.")] = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     public_batch_size: Annotated[int | None, Opt()] = None,
     lr: Annotated[float | None, Opt()] = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
@@ -76,8 +82,8 @@ def run(
     max_grad_norm: Annotated[float | None, Opt(help="Per-sample clip norm C.")] = None,
     rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
     param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
-    imputer: Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")] = None,
-    support_fraction: Annotated[float | None, Opt()] = None,
+    imputer: ImputerOpt = None,
+    support_fraction: SupportFractionOpt = None,
     support_data: Annotated[Path | None, Opt(help="Separate public table to use as support set.")] = None,
     support_source: Annotated[str | None, Opt(help="fraction, table or dp_synthetic.")] = None,
     epsilon_syn: Annotated[float | None, Opt(help="ε of the DP-synthetic support set (added to the total).")] = None,
@@ -114,7 +120,7 @@ def run(
     workers: Annotated[int | None, Opt(
         help="Processes training runs side by side on CPU (default: one per core when there are several runs and "
              "no GPU; 1: all in this process).")] = None,
-    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     strict: Annotated[bool, Opt(help="Refuse to train while the privacy preflight has high-severity findings.")]
     = False,
     text_column: TextColumnOpt = None,

@@ -9,6 +9,7 @@ import typer
 
 from fusiondp.cli.options import (
     Opt,
+    QuietOpt,
     SensitiveOpt,
     SensitiveSpansOpt,
     SpanDetectorOpt,
@@ -27,7 +28,7 @@ def sweep(
     workers: Annotated[int | None, Opt(help="Runs in parallel (default: one per CPU core).")] = None,
     address: Annotated[str | None, Opt(help="Ray cluster address, e.g. ray://head:10001 (backend ray).")] = None,
     resume: Annotated[bool, Opt(help="Skip the runs already finished in OUT/runs.jsonl.")] = False,
-    quiet: Annotated[bool, Opt(help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     audit: Annotated[bool, Opt(help="Also attack each trained model (attribute and membership inference) and "
                                     "add the figures to its row; slower. Same as 'audit: true' in the grid file.")
                      ] = False,
