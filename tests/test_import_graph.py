@@ -200,3 +200,21 @@ def test_every_registered_modality_module_provides_the_interface() -> None:
             alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
             for alias in node.names}
         assert wanted <= defined, (module, sorted(wanted - defined))
+
+
+def test_the_command_line_help_and_a_flag_error_import_no_torch() -> None:
+    """``fusiondp --help`` and a refused flag answer in about a second because they never import torch (the
+    commands import it only once their flags are valid): a fresh interpreter, since this one has torch."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom fusiondp.cli import app\n"
+             "runner = CliRunner()\n"
+             "assert runner.invoke(app, ['--help']).exit_code == 0\n"
+             "assert runner.invoke(app, ['run', '--help']).exit_code == 0\n"
+             "refused = runner.invoke(app, ['run', '--epsilon', 'lots'])\n"
+             "assert refused.exit_code == 2, refused.output\n"
+             "print(sorted(m for m in ('torch', 'sklearn', 'streamlit') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
