@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import state  # noqa: E402
+from dashboard import jobs, state  # noqa: E402
 from fusiondp.glossary import TUTORIAL  # noqa: E402
 
 st.set_page_config(page_title="FusionDP Studio", page_icon="🛡️", layout="wide")
 state.init_state()
 state.resume_session()
-state.collect_finished_job()
+jobs.collect_finished_job()
 steps = {
     "data": st.Page("views/data.py", title="1 · Data", default=True),
     "columns": st.Page("views/columns.py", title="2 · Columns"),

@@ -9,83 +9,44 @@ a session can only get a cached result for bytes it already holds.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 import yaml
 
-from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, SpecError, TableSpec
-from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
-from fusiondp.errors import MissingDeclarations
-from fusiondp.models import TabularMLP
-from fusiondp.parallel import lockstep_groups
-from fusiondp.pipeline import fit_runs, prepare_splits, split_for
+from dashboard.defaults import (
+    DEFAULT_EPSILON_RANGE,
+    DEFAULTS,
+    EPSILON_STEPS,
+    SUPPORT_SOURCE_LABELS,
+    SUPPORT_SYNTHETIC,
+    SUPPORT_TABLE,
+    follow_table_delta,
+)
+from dashboard.messages import error_message
+from dashboard.tables import SAMPLES, Table, read_sample
+from fusiondp import ConfigError, FusionDPError, PrivacyError, RunConfig, SpecError, TableSpec
+from fusiondp.data import Splits
+from fusiondp.pipeline import prepare_splits, split_for
 from fusiondp.prepared import PreparedData, Progress
-from fusiondp.privacy.accounting import calibrate_sigma, default_delta
-from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
+from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.text.preflight import note_preflight
-from fusiondp.text.spec import SPAN_TYPES, TextSpec
-from fusiondp.train.loop import EpochReport, planned_steps
-from fusiondp.train.modes import ALL_MODES, MODES
-from fusiondp.verdicts import imputer_headline
+from fusiondp.text.spec import TextSpec
+from fusiondp.train.loop import planned_steps
+from fusiondp.train.modes import MODES
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DATA = ROOT / "sample_data"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A table of sample_data/ (see its README.md) and the roles it comes with."""
-
-    csv: Path
-    spec: Path | None = None
-    """Its column roles (``TableSpec`` YAML); ``None`` for notes, whose roles are ``text_roles``."""
-    text_roles: dict[str, Any] = field(default_factory=dict)
-    """The Columns page's choices for a table of notes: its text column, target and positive class."""
-    declarations: Path | None = None
-    """A config whose ``sensitive_domains``/``sensitive_bounds`` were declared from the sample's codebook."""
-
-
-SAMPLES = {
-    "NHANES 2017–2018 adults: diabetes": Sample(
-        SAMPLE_DATA / "nhanes_diabetes.csv", SAMPLE_DATA / "nhanes_diabetes.spec.yaml",
-        declarations=SAMPLE_DATA / "nhanes_dp_synthetic.config.yaml"),
-    "NHANES adults: systolic blood pressure (regression)": Sample(
-        SAMPLE_DATA / "nhanes_systolic_bp.csv", SAMPLE_DATA / "nhanes_systolic_bp.spec.yaml"),
-    "NHANES adults: glycemic status (multi-class)": Sample(
-        SAMPLE_DATA / "nhanes_glycemic.csv", SAMPLE_DATA / "nhanes_glycemic.spec.yaml"),
-    "NHANES adults: cardiometabolic conditions (multi-label)": Sample(
-        SAMPLE_DATA / "nhanes_conditions.csv", SAMPLE_DATA / "nhanes_conditions.spec.yaml"),
-    "Drug reviews: patients' notes, rated positive or not (notes)": Sample(
-        SAMPLE_DATA / "drug_reviews.csv",
-        text_roles={"target": "positive", "positive_class": "yes", "target_kind": "binary", "text_column": "review"}),
-}
-"""Every sample table, by the label the Data page offers it under (the tutorial's first)."""
-EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-"""Log-spaced ε values offered by the range slider."""
-DEFAULT_EPSILON_RANGE = (1.0, 4.0)
-"""Set as the slider's value, not in ``DEFAULTS``: a tuple value is what makes it a range slider."""
-DEFAULT_MODES = ["sgd_ori", "sgd_pub", "sgd_hybrid", "fusiondp", "dpsgd", "feature_dp"]
-"""Every mode but naive_fusion (an ablation): fusiondp beside both private baselines and both zero-ε references."""
-FULL_COMPARISON = {"epochs": RunConfig.model_fields["epochs"].default, "n_seeds": 3}
-"""The defaults of a comparison whose ranking can be read: the CLI's epochs, and three seeds for an interval."""
-COMPARED_MODES = ("dpsgd", "feature_dp", "sgd_hybrid")
-"""What fusiondp is measured against: both private baselines, and the reference that uses the imputation alone."""
 SENSITIVE_NAME = re.compile(
     r"age|sex|gender|race|ethnic|educat|marital|income|poverty|religio|nationality|birth|zip|postcode|language",
     re.IGNORECASE,
@@ -98,59 +59,7 @@ SPLIT_NAME = re.compile(r"split|fold|partition", re.IGNORECASE)
 
 TUTORIAL_SAMPLE = "NHANES 2017–2018 adults: diabetes"
 """The sample table tutorial mode loads (``fusiondp.glossary.TUTORIAL`` describes it)."""
-SUPPORT_FRACTION = "A public fraction of this table"
-SUPPORT_TABLE = "A separate public table"
-SUPPORT_SYNTHETIC = "DP-synthetic: made from the private rows under its own ε (no public rows needed)"
-SUPPORT_SOURCES = (SUPPORT_FRACTION, SUPPORT_TABLE, SUPPORT_SYNTHETIC)
-LOCAL_NOT_DP = "Not differentially private: computed locally on your own table, for you only"
-"""The label beside every view of the raw table (previews, counts, metrics): one wording on every page."""
-SYNTHESIZERS = {
-    "marginal": "marginal — noisy tables of each sensitive column given 2 public columns (fast)",
-    "two_stage": "two-stage — DP autoencoder + noisy latent mixture, then a latent diffusion model (~10 s)",
-}
-
-DEFAULTS: dict[str, Any] = {
-    "support_source": SUPPORT_FRACTION,
-    "support_fraction": 0.1,
-    "synthesizer": "marginal",
-    "epsilon_syn": 1.0,
-    "declared_values": "",
-    "imputer": "auto",
-    "extra_epsilon": None,
-    "delta": 1e-5,
-    "accountant": "rdp",
-    "modes": DEFAULT_MODES,
-    "epochs": FULL_COMPARISON["epochs"],
-    # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
-    **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm")},
-    "seed": 0,
-    "n_seeds": FULL_COMPARISON["n_seeds"],
-    "reproducible_noise": False,
-    "audit_rows": 500,
-    "audit_shadow": False,
-    "tutorial": False,
-    "text_column": None,
-    "sensitive_spans": list(SPAN_TYPES),
-    "span_detector": "rules",
-}
 ROLE_KEYS = ("target", "positive_class", "sensitive", "ignore", "categorical")
-
-
-@dataclass
-class Table:
-    """A loaded table and where it came from; the bytes are hashed, never written anywhere."""
-
-    name: str
-    digest: str
-    frame: pd.DataFrame
-    spec: TableSpec | None = None
-    """Roles shipped with a sample table (``None`` for uploads)."""
-    declared_values: str = ""
-    """Sensitive columns' domains shipped with a sample (YAML, from its codebook); empty for uploads."""
-    text_roles: dict[str, Any] = field(default_factory=dict)
-    """A notes sample's text column, target and positive class (empty otherwise)."""
-
-
 SESSION_PARAM = "session"
 """The URL query parameter naming this tab's kept session: a reload of the page (or the link) brings it back."""
 KEPT_SESSIONS = 32
@@ -241,64 +150,6 @@ def init_state() -> None:
     st.session_state.setdefault("job", None)
 
 
-def collect_finished_job() -> None:
-    """Move a finished job's records into the session, whichever page the user is on."""
-    job: TrainingJob | None = st.session_state.job
-    if job is not None and job.done and st.session_state.records is not job.records:
-        st.session_state.records = job.records
-
-
-DECLARED_VALUES_LABEL = "Declared values of each sensitive column (YAML, one line per column)"
-
-
-APP_CONTROLS = {"support_fraction": "“Public fraction of the table” (Columns page)"}
-"""Config keys the library's messages name, as the control the user sees here."""
-
-
-def in_app_words(text: str) -> str:
-    """A library message with each config key it names replaced by its control on these pages (``APP_CONTROLS``)."""
-    for key, control in APP_CONTROLS.items():
-        text = re.sub(rf"\b{key}\b", control, text)
-    return text
-
-
-def error_message(exc: Exception) -> str:
-    """A library error in the app's words: a missing declaration points at the Columns page's box, and a config
-    key at its control (``in_app_words``), not at the config keys or the command line's flags."""
-    if isinstance(exc, MissingDeclarations):
-        lines = "\n".join(f"{column}: {shape}" for column, shape in exc.placeholders().items())
-        return (f"{exc.problem()} On the Columns page, write one line per column in “{DECLARED_VALUES_LABEL}”:"
-                f"\n```yaml\n{lines}\n```")
-    return in_app_words(str(exc))
-
-
-def show_error(exc: Exception) -> None:
-    """Library errors are shown as their message (which says how to fix it), never as a traceback."""
-    st.error(error_message(exc), icon="⚠️")
-
-
-def imputer_line(name: str, reason: str) -> None:
-    """Which imputer ran, in one line; the full reason (cache folders, download links) in a "details" expander."""
-    headline = imputer_headline(reason)
-    st.markdown(f"**Imputer that ran:** `{name}` — {headline}")
-    if headline != reason.rstrip("."):
-        with st.expander("Details: why this imputer"):
-            for part in reason.split("; "):
-                st.markdown(f"- {part}")
-
-
-def plain_type(column: pd.Series) -> str:
-    """A column's type in words (the Data page), not pandas' dtype names (str, int64, float64)."""
-    if pd.api.types.is_bool_dtype(column):
-        return "yes / no"
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return "date"
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.dropna()
-        return "whole number" if pd.api.types.is_integer_dtype(column) or (values % 1 == 0).all() else "number"
-    return "text / category"
-
-
 def support_types(columns: list[str]) -> dict[str, str]:
     """The sensitive ``columns``' types as training reads them: from the support rows' values (a type read off the
     whole table would be shaped by private rows), said as such on the Columns page. One split for all of them."""
@@ -309,88 +160,6 @@ def support_types(columns: list[str]) -> dict[str, str]:
     return {column: "declared (not in the support table)" if column not in support.columns
             else f"{'numeric' if value_kind(support[column]) == 'number' else 'categorical'} (from the support rows)"
             for column in columns}
-
-
-def example_value(column: pd.Series) -> str:
-    """A column's first value as its type reads it: a whole number stored as a float (a missing cell makes
-    pandas read the column as float) is shown as 52, not 52.0."""
-    values = column.dropna()
-    if values.empty:
-        return ""
-    first = values.iloc[0]
-    return str(int(first)) if plain_type(column) == "whole number" else str(first)
-
-
-def export_name(table_name: str, what: str) -> str:
-    """A download's file name after the dataset: ``nhanes_diabetes-report.html`` for ``sample_data/nhanes_diabetes.csv``
-    and ``report.html``."""
-    return f"{Path(table_name).stem}-{what}"
-
-
-def quick_look(records: list[RunRecord]) -> list[str]:
-    """How these records fall short of the full comparison (``FULL_COMPARISON``, ``COMPARED_MODES``), in phrases;
-    empty when they do not. A quick look may rank the modes differently from the full run."""
-    short = []
-    epochs = min(record.config["epochs"] for record in records)
-    if epochs < FULL_COMPARISON["epochs"]:
-        short.append(f"{epochs} epochs (the full run: {FULL_COMPARISON['epochs']}, as the command line)")
-    seeds = len({record.seed for record in records})
-    if seeds < FULL_COMPARISON["n_seeds"]:
-        short.append(f"{seeds} seed{'s' if seeds > 1 else ''} (the full run: {FULL_COMPARISON['n_seeds']}, for an "
-                     "interval)")
-    missing = [mode for mode in COMPARED_MODES if mode not in {record.mode for record in records}]
-    if missing:
-        short.append(f"without {', '.join(missing)}")
-    return short
-
-
-def set_up_full_comparison() -> None:
-    """The Train page's fields for the full comparison: the default epochs and seeds, and ``COMPARED_MODES`` added to
-    the chosen modes."""
-    st.session_state.epochs = FULL_COMPARISON["epochs"]
-    st.session_state.n_seeds = max(st.session_state.n_seeds, FULL_COMPARISON["n_seeds"])
-    chosen = {*st.session_state.modes, *COMPARED_MODES}
-    st.session_state.modes = [mode for mode in ALL_MODES if mode in chosen]
-
-
-def digest(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
-def upload_cap_bytes() -> int:
-    """The upload cap: the server's ``maxUploadSize`` (MB), never above the library's own limit."""
-    return min(int(st.get_option("server.maxUploadSize")) * 2**20, MAX_FILE_BYTES)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _parse(content_hash: str, name: str, _content: bytes) -> pd.DataFrame:
-    """Parsing is keyed on the content hash (and name, which decides the format)."""
-    return read_table_bytes(_content, name)
-
-
-def read_upload(name: str, content: bytes) -> Table:
-    """Check the size, parse the bytes with the library, and return the table (errors raise)."""
-    cap = upload_cap_bytes()
-    if len(content) > cap:
-        raise DataError(
-            f"{name} is {len(content) / 2**20:.1f} MB, over the {cap / 2**20:.0f} MB upload limit. "
-            "Sample rows or save it as Parquet, which is much smaller than CSV."
-        )
-    key = digest(content)
-    return Table(name=name, digest=key, frame=_parse(key, name, content).copy())
-
-
-def read_sample(label: str) -> Table:
-    sample = SAMPLES[label]
-    table = read_upload(f"sample_data/{sample.csv.name}", sample.csv.read_bytes())
-    table.spec = TableSpec.from_yaml(sample.spec) if sample.spec is not None else None
-    table.text_roles = dict(sample.text_roles)
-    if sample.declarations is not None:
-        config = yaml.safe_load(sample.declarations.read_text(encoding="utf-8"))
-        declared = {**config.get("sensitive_domains", {}), **config.get("sensitive_bounds", {})}
-        table.declared_values = yaml.safe_dump(declared, sort_keys=False, allow_unicode=True, width=1000,
-                                             default_flow_style=None)
-    return table
 
 
 def spec_roles(spec: TableSpec, columns: list[str]) -> dict[str, Any]:
@@ -454,28 +223,6 @@ def set_table(table: Table) -> str | None:
             "were kept; results of the previous table were cleared.")
 
 
-def follow_table_delta(rows: int) -> None:
-    """δ follows the table's size as the command line's does (``default_delta``: 1e-5, or 1/(10·N) where 1e-5 is
-    not below 1/N), unless the user set δ by hand: a hand-set value is kept across tables."""
-    auto = default_delta(rows)
-    if st.session_state.get("delta") == st.session_state.get("delta_auto", DEFAULTS["delta"]):
-        st.session_state.delta = auto
-    st.session_state.delta_auto = auto
-
-
-def delta_note(rows: int) -> str | None:
-    """Why δ is what it is, where it is not the usual 1e-5: the table's size set it, or a hand-set δ is not below
-    1/N."""
-    delta = st.session_state.delta
-    if delta == st.session_state.get("delta_auto") and delta != DEFAULTS["delta"]:
-        return (f"δ = {delta:.0e}, set from the table's size: 1e-5 is not below 1/N for N = {rows:,} rows, so the "
-                "default is 1/(10·N), rounded down (the command line does the same).")
-    if delta >= 1 / max(rows, 1):
-        return (f"δ = {delta:.0e} is not below 1/N for N = {rows:,} rows: a mechanism that publishes one row at "
-                f"random would meet it. Use {default_delta(rows):.0e} or less.")
-    return None
-
-
 def start_tutorial() -> None:
     """The tutorial toggle's callback: turned on, it loads the sample table — at once when nothing else is loaded,
     else only once the user agrees (``tutorial_question``), since it replaces the table and clears its results."""
@@ -526,7 +273,6 @@ def tutorial_question() -> None:
 
 
 ROLES_FILE_LABEL = "Load column roles or a run config (spec.yaml, or a config.yaml downloaded from Results)"
-SUPPORT_SOURCE_LABELS = {"fraction": SUPPORT_FRACTION, "table": SUPPORT_TABLE, "dp_synthetic": SUPPORT_SYNTHETIC}
 
 
 def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
@@ -894,96 +640,6 @@ def preparing(label: str) -> tuple[Any, Progress]:
     return status, report
 
 
-@dataclass
-class TrainingJob:
-    """Training running in a worker thread; the page polls it, the cancel button sets ``cancel``.
-
-    The worker only calls the library and writes plain Python fields: no Streamlit calls.
-    The trained models are kept (``models[i]`` belongs to ``records[i]``) so that the Results
-    page can audit them; the job lives in this session's state, so no other session sees them.
-    """
-
-    runs: list[tuple[float, str, int]]
-    prepared: dict[float, PreparedData]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    records: list[RunRecord] = field(default_factory=list)
-    models: list[TabularMLP] = field(default_factory=list)
-    epochs: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    done: bool = False
-    epsilons: list[float] = field(default_factory=list)
-    """Target ε of the models in training now: a private mode's ε train in lockstep (empty for a non-private
-    reference, which has none)."""
-
-    def start(self) -> None:
-        threading.Thread(target=self._work, name="fusiondp-training", daemon=True).start()
-
-    def _work(self) -> None:
-        try:
-            for group in lockstep_groups(self.runs):
-                _, mode, seed = self.runs[group[0]]
-                epsilons = [self.runs[index][0] for index in group]
-                self.epsilons = epsilons if MODES[mode].is_private else []
-
-                def on_epoch(index: int, report: EpochReport, epsilons: list[float] = self.epsilons) -> None:
-                    self.epochs.append({**report.to_dict(), "epsilon": epsilons[index] if epsilons else None})
-
-                fitted = fit_runs(self.prepared[epsilons[0]], mode, seed, epsilons, on_epoch=on_epoch,
-                                  should_stop=self.cancel.is_set)
-                for record, model in fitted:  # the model first: a polling reader never finds a record without it
-                    self.models.append(model)
-                    self.records.append(record)
-                if any(record.cancelled for record, _ in fitted):
-                    break
-        except FusionDPError as exc:
-            self.error = error_message(exc)
-        except Exception as exc:  # shown as a message: the app must keep working
-            self.error = f"Training failed unexpectedly ({type(exc).__name__}: {exc})."
-        finally:
-            self.done = True
-
-
-def finished_count(job: TrainingJob) -> str:
-    """How far a job got, in the one wording the Train and Results pages share: "2 of 24 models finished, 1 stopped
-    early" (a model stopped early is one whose training a cancel cut short)."""
-    finished = sum(not record.cancelled for record in job.records)
-    stopped = len(job.records) - finished
-    return f"{finished} of {len(job.runs)} models finished" + (f", {stopped} stopped early" if stopped else "")
-
-
-@dataclass
-class AuditResults:
-    """The audit of one training job's models, kept until the next training replaces the job."""
-
-    job: TrainingJob
-    rows: int
-    shadow: bool
-    reports: list[tuple[RunRecord, AuditReport]]
-
-
-def audit_job(job: TrainingJob, rows: int, shadow: bool,
-              progress: Callable[[int, RunRecord, str, float], None] | None = None) -> AuditResults:
-    """Attack every finished model of ``job`` with the library's audit (on that model's own prepared data).
-
-    ``shadow`` first builds the attacker's shadow data once (it depends on the data only) and
-    then trains one shadow model per audited model; ``progress(i, record, step, fraction)`` hears each
-    step of model ``i``'s audit (``fusiondp.privacy.audit.AuditProgress``), for the page's progress bar.
-    """
-    any_prepared = next(iter(job.prepared.values()))
-    shadow_prepared = shadow_data(any_prepared, any_prepared.config.split_seed) if shadow else None
-    reports = []
-    finished = [(record, model) for record, model in zip(job.records, job.models, strict=True) if not record.cancelled]
-    for index, (record, model) in enumerate(finished):
-        heard: AuditProgress | None = None
-        if progress is not None:
-            def heard(step: str, fraction: float, index: int = index, record: RunRecord = record) -> None:
-                progress(index, record, step, fraction)
-        report = audit_model(job.prepared[record.config["epsilon"]], model, record.mode, rows=rows,
-                             seed=record.seed, shadow=shadow_prepared, progress=heard)
-        reports.append((record, report))
-    return AuditResults(job, rows, shadow, reports)
-
-
 def unmet_budgets(configs: dict[float, RunConfig]) -> dict[float, str]:
     """Calibrate σ for every private mode at every ε of the grid, as training will, before anything trains.
 
@@ -1014,14 +670,6 @@ def _budget_problem(epsilon: float, delta: float, q: float, steps: int, accounta
     except PrivacyError as exc:
         return str(exc)
     return None
-
-
-def records_by_epsilon(records: list[RunRecord]) -> dict[float, list[RunRecord]]:
-    """Private runs grouped by target ε; the non-private references are added to every group."""
-    references = [r for r in records if not MODES[r.mode].is_private]
-    grid = sorted({r.config["epsilon"] for r in records if MODES[r.mode].is_private})
-    return {e: references + [r for r in records if MODES[r.mode].is_private and r.config["epsilon"] == e]
-            for e in grid} or ({records[0].config["epsilon"]: references} if references else {})
 
 
 def sidebar(placeholder: Any) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import defaults, messages, state, tables
 from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
@@ -21,7 +21,7 @@ from fusiondp.verdicts import imputer_headline
 DETECTOR_LABELS = {"rules": "Rules (built in)", "presidio": "Rules + Presidio (presidio-analyzer)"}
 
 st.title("2 · Columns")
-table: state.Table | None = st.session_state.table
+table: tables.Table | None = st.session_state.table
 if table is None:
     st.info("Load a table on the Data page first.")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
@@ -121,18 +121,18 @@ with left:
                                   ("Categorical", st.session_state.categorical))))
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
-             state.SUPPORT_SOURCES, key="support_source", persist_state="session")
-    if st.session_state.support_source == state.SUPPORT_FRACTION:
+             defaults.SUPPORT_SOURCES, key="support_source", persist_state="session")
+    if st.session_state.support_source == defaults.SUPPORT_FRACTION:
         st.slider("Public fraction of the table", 0.02, 0.5, step=0.01, key="support_fraction",
                   persist_state="session",
                   help=f"These rows are declared public and removed from the private training rows. "
                        f"At least {MIN_SUPPORT_ROWS} rows are needed.")
-    elif st.session_state.support_source == state.SUPPORT_TABLE:
+    elif st.session_state.support_source == defaults.SUPPORT_TABLE:
         support_upload = st.file_uploader("Public support table (same columns)", key="support_upload")
         if support_upload is not None and st.session_state.get("last_support") != support_upload.file_id:
             st.session_state.last_support = support_upload.file_id
             try:
-                st.session_state.support_table = state.read_upload(support_upload.name, support_upload.getvalue())
+                st.session_state.support_table = tables.read_upload(support_upload.name, support_upload.getvalue())
                 st.session_state.support_error = None
             except FusionDPError as exc:
                 st.session_state.support_error = str(exc)
@@ -146,16 +146,16 @@ with right:
             "their public columns are kept, their sensitive values are drawn anew by a DP mechanism. ε_syn is "
             "spent on top of the training ε, and the Results page reports the composed total."
         )
-        st.selectbox("Synthesizer", list(state.SYNTHESIZERS), format_func=state.SYNTHESIZERS.get, key="synthesizer",
-                     persist_state="session")
-        st.select_slider("ε_syn (budget of the synthetic support set)", state.EPSILON_STEPS, key="epsilon_syn",
+        st.selectbox("Synthesizer", list(defaults.SYNTHESIZERS), format_func=defaults.SYNTHESIZERS.get,
+                     key="synthesizer", persist_state="session")
+        st.select_slider("ε_syn (budget of the synthetic support set)", defaults.EPSILON_STEPS, key="epsilon_syn",
                          persist_state="session")
         if not st.session_state.declared_values.strip() and st.session_state.sensitive:
             with contextlib.suppress(FusionDPError):  # invalid roles are reported under "Column roles" below
                 st.session_state.declared_values = state.declared_template(
                     state.current_spec().resolve(table.frame))
         st.text_area(
-            state.DECLARED_VALUES_LABEL, key="declared_values",
+            messages.DECLARED_VALUES_LABEL, key="declared_values",
             persist_state="session", height=160,
             help="Categories of a categorical column (`gender: [Female, Male]`) or the range of a numeric one "
                  "(`age: [20, 80]`), taken from public knowledge such as the data's codebook — never read from "
@@ -196,10 +196,10 @@ try:
     st.success(state.check_split(), icon=":material/check_circle:")
     ok = True
 except FusionDPError as exc:
-    state.show_error(exc)
+    messages.show_error(exc)
     ok = False
 st.dataframe(roles, hide_index=True, width="stretch")
-st.caption(f":material/search: {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
+st.caption(f":material/search: {messages.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
 if ok:
     st.subheader("Privacy preflight")
     if state.text_mode():
@@ -216,6 +216,6 @@ if ok:
                    else "No proxy, identifier or set-up problem found.", icon=":material/check_circle:")
     show = {"high": st.error, "medium": st.warning, "low": st.info}
     for finding in findings:
-        show[finding.severity](state.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
+        show[finding.severity](messages.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
 if ok:
     st.page_link("views/imputation.py", label="Next: preview the imputation →", icon=":material/arrow_forward:")

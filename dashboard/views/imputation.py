@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import notes, state
+from dashboard import messages, notes, state
 from fusiondp import FusionDPError
 from fusiondp.impute.figures import quality_table, report_figures
 from fusiondp.verdicts import coded_categories, imputation_verdicts
@@ -27,7 +27,7 @@ try:
 except FusionDPError as exc:
     if status is not None:
         status.update(label="Fitting the imputer failed", state="error")
-    state.show_error(exc)
+    messages.show_error(exc)
     st.page_link("views/columns.py", label="Fix the column roles", icon=":material/arrow_back:")
     st.stop()
 status.update(label="Imputer fitted", state="complete", expanded=False)
@@ -37,10 +37,10 @@ if config.text is not None:
     st.stop()
 
 choice = prepared.imputer
-state.imputer_line(choice.used, choice.reason)
+messages.imputer_line(choice.used, choice.reason)
 report = prepared.quality
 st.warning(
-    f"{state.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
+    f"{messages.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
     f"{report.scored_on()}; never on the private training rows. Only the trained model carries the DP guarantee.",
     icon=":material/search:",
 )
