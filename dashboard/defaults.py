@@ -1,9 +1,8 @@
-"""What the pages offer and where their fields start: the ε steps, the modes, the support sources and synthesizers,
-the session's starting values (``DEFAULTS``), δ that follows the table's size, and the full comparison those defaults
-make (a run that falls short of it is a quick look).
+"""What the pages offer and where their fields start: the ε steps, the modes, the support sources and synthesizers, the
+session's starting values (``DEFAULTS``), δ that follows the table's size, and the full comparison those defaults make
+(a run that falls short of it is a quick look).
 
-The session's defaults and the run config built from the pages both read these values, so a default changes here,
-once.
+The session's defaults and the run config built from the pages both read these values, so a default changes here, once.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Work that outlives one run of the script: training in a worker thread that the pages poll, the audit of its
-models, and its records moved into the session once it is done, whichever page is open.
+"""Work that outlives one run of the script: training in a worker thread that the pages poll, the audit of its models,
+and its records moved into the session once it is done, whichever page is open.
 
 The worker calls the library only, never Streamlit: a thread has no page to draw on.
 """

@@ -1,6 +1,6 @@
-"""How the pages say what the library says: its errors in the app's words (a config key named as the control that
-sets it, a missing declaration pointing at the Columns page's box), never a traceback; and the wordings several pages
-share, so that one thing reads the same everywhere.
+"""How the pages say what the library says: its errors in the app's words (a config key named as the control that sets
+it, a missing declaration pointing at the Columns page's box), never a traceback; and the wordings several pages share,
+so that one thing reads the same everywhere.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Reading a table: an upload (size-capped, parsed once per content hash) or a sample of sample_data/ with its roles,
 and the words the Data page and the downloads describe a table and its columns in.
 
-The bytes are hashed, never written anywhere. ``st.cache_data`` is shared by every session, so parsing is keyed on
-the content hash: a session only gets a parsed table for bytes it already holds.
+The bytes are hashed, never written anywhere. ``st.cache_data`` is shared by every session, so parsing is keyed on the
+content hash: a session only gets a parsed table for bytes it already holds.
 """
 
 from __future__ import annotations

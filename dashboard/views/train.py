@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from dashboard import defaults, jobs, messages, state
+from dashboard import caches, defaults, jobs, messages, settings
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.errors import PrivacyError
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
@@ -33,7 +33,7 @@ st.select_slider("ε range for the privacy-utility curve (log scale)", defaults.
 # value=None: an emptied box means "no extra ε" (not 0, which no budget can meet).
 st.number_input("Add one more ε (optional; type a value, empty for none)", key="extra_epsilon", value=None,
                 step=0.5, format="%g", persist_state="session")
-grid = state.epsilon_grid()
+grid = settings.epsilon_grid()
 band = st.empty()  # filled below, only once every ε of the grid is known to be met
 cols = st.columns(2)
 cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
@@ -83,9 +83,9 @@ with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']
 configs: dict[float, RunConfig] | None
 unmet: dict[float, str] = {}
 try:
-    configs = {epsilon: state.current_config(epsilon) for epsilon in grid}
-    state.check_split()
-    unmet = state.unmet_budgets(configs)
+    configs = {epsilon: settings.current_config(epsilon) for epsilon in grid}
+    caches.check_split()
+    unmet = caches.unmet_budgets(configs)
     if len(unmet) == len(configs):
         raise PrivacyError(" ".join(unmet.values()) + " No ε of the grid can be met: nothing to train.")
 except FusionDPError as exc:
@@ -107,10 +107,10 @@ if configs is not None:
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):
-    status, on_phase = state.preparing("Preparing the data (imputation runs once per table and support set)…")
+    status, on_phase = caches.preparing("Preparing the data (imputation runs once per table and support set)…")
     try:
         with status:
-            prepared = {epsilon: state.prepared_for(config, on_phase) for epsilon, config in configs.items()}
+            prepared = {epsilon: caches.prepared_for(config, on_phase) for epsilon, config in configs.items()}
     except FusionDPError as exc:
         status.update(label="Preparing the data failed", state="error")
         messages.show_error(exc)
