@@ -145,6 +145,8 @@ def epsilon_grid() -> list[float]:
 
 
 def support_frame() -> pd.DataFrame | None:
+    """The uploaded public support table's rows when it is the chosen support set, else ``None`` (a public fraction
+    or a DP-synthetic support set comes out of the split instead)."""
     if st.session_state.support_source != SUPPORT_TABLE or st.session_state.support_table is None:
         return None
     return st.session_state.support_table.frame

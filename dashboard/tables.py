@@ -97,6 +97,7 @@ def export_name(table_name: str, what: str) -> str:
 
 
 def digest(content: bytes) -> str:
+    """The content hash that keys the caches: a session only reaches cached results for bytes it holds."""
     return hashlib.sha256(content).hexdigest()
 
 
@@ -124,6 +125,7 @@ def read_upload(name: str, content: bytes) -> Table:
 
 
 def read_sample(label: str) -> Table:
+    """The sample table offered under ``label``, with the roles and declared values it ships with."""
     sample = SAMPLES[label]
     table = read_upload(f"sample_data/{sample.csv.name}", sample.csv.read_bytes())
     table.spec = TableSpec.from_yaml(sample.spec) if sample.spec is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import messages, state, tables
+from dashboard import messages, session, tables
 from fusiondp import FusionDPError
 
 st.title("1 · Data")
@@ -23,7 +23,7 @@ cap_mb = tables.upload_cap_bytes() / 2**20
 upload = st.file_uploader(
     f"Upload a table: CSV / TSV, Parquet or Excel, at most {cap_mb:.0f} MB", key="upload",
     help="One row per patient, one column per variable, a header row. Empty cells count as missing.",
-    on_change=state.forget_sample_choice,
+    on_change=session.forget_sample_choice,
 )
 sample = st.selectbox("…or use a sample table", list(tables.SAMPLES), index=None, key="sample",
                       placeholder="Pick a sample table", persist_state="session",
@@ -44,7 +44,7 @@ try:
 except FusionDPError as exc:
     st.session_state.load_error = str(exc)
 if loaded is not None:
-    st.session_state.switch_note = state.set_table(loaded)
+    st.session_state.switch_note = session.set_table(loaded)
 if st.session_state.get("load_error"):
     st.error(st.session_state.load_error, icon="⚠️")
     if st.session_state.table is not None:

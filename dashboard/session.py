@@ -1,7 +1,8 @@
-"""Session state, tutorial mode and the sidebar, shared by the dashboard pages.
+"""This tab's session: its starting values, the table it works on, and its work kept in this server's memory so that a
+reload brings it back.
 
-Everything a user chose or uploaded lives in ``st.session_state`` (one per browser tab), so
-two tabs never see each other's data.
+Everything a user chose or uploaded lives in ``st.session_state`` (one per browser tab), so two tabs never see each
+other's data.
 """
 
 from __future__ import annotations
@@ -16,13 +17,9 @@ from typing import Any
 import streamlit as st
 
 from dashboard.defaults import DEFAULTS, follow_table_delta
-from dashboard.roles import ROLE_KEYS, suggest_roles, text_mode
-from dashboard.settings import epsilon_grid
-from dashboard.tables import SAMPLES, Table, read_sample
-from fusiondp import FusionDPError
+from dashboard.roles import ROLE_KEYS, suggest_roles
+from dashboard.tables import Table
 
-TUTORIAL_SAMPLE = "NHANES 2017–2018 adults: diabetes"
-"""The sample table tutorial mode loads (``fusiondp.glossary.TUTORIAL`` describes it)."""
 SESSION_PARAM = "session"
 """The URL query parameter naming this tab's kept session: a reload of the page (or the link) brings it back."""
 KEPT_SESSIONS = 32
@@ -141,69 +138,6 @@ def set_table(table: Table) -> str | None:
             "were kept; results of the previous table were cleared.")
 
 
-def start_tutorial() -> None:
-    """The tutorial toggle's callback: turned on, it loads the sample table — at once when nothing else is loaded,
-    else only once the user agrees (``tutorial_question``), since it replaces the table and clears its results."""
-    st.session_state.tutorial_question = False
-    if not st.session_state.tutorial:
-        return
-    table: Table | None = st.session_state.table
-    if table is None or table.name == f"sample_data/{SAMPLES[TUTORIAL_SAMPLE].csv.name}":
-        load_tutorial_sample()
-    else:
-        st.session_state.tutorial_question = True
-
-
 def forget_sample_choice() -> None:
     """The uploader's callback: a new upload replaces the sample, so the sample chooser stops naming one."""
     st.session_state.sample = st.session_state.last_sample = None
-
-
-def load_tutorial_sample() -> None:
-    """Load the tutorial's sample table, and show it as the sample chooser's choice."""
-    st.session_state.tutorial_question = False
-    try:
-        st.session_state.switch_note = set_table(read_sample(TUTORIAL_SAMPLE))
-    except FusionDPError as exc:
-        st.session_state.load_error = str(exc)
-        return
-    st.session_state.sample = st.session_state.last_sample = TUTORIAL_SAMPLE
-
-
-def keep_table_without_tutorial() -> None:
-    """The answer "keep my table" to ``tutorial_question``: tutorial mode stays off, nothing is replaced."""
-    st.session_state.tutorial_question = False
-    st.session_state.tutorial = False
-
-
-def tutorial_question() -> None:
-    """Ask before tutorial mode replaces the user's table (and its results) with the sample."""
-    if not st.session_state.get("tutorial_question"):
-        return
-    table: Table = st.session_state.table
-    results = " and clears its results" if st.session_state.records or st.session_state.job else ""
-    with st.container(border=True):
-        st.warning(f"Tutorial mode explains each step on the sample table. Loading it replaces **{table.name}**"
-                   f"{results}.", icon=":material/school:")
-        answers = st.container(horizontal=True)
-        answers.button("Load the sample table", key="tutorial_yes", on_click=load_tutorial_sample, type="primary")
-        answers.button(f"Keep {table.name} (tutorial off)", key="tutorial_no", on_click=keep_table_without_tutorial)
-
-
-def sidebar(placeholder: Any) -> None:
-    """The current dataset, spec and budget, on every page (drawn into ``placeholder``, replacing what it held)."""
-    table: Table | None = st.session_state.table
-    with placeholder.container():
-        st.subheader("Current run")
-        if table is None:
-            st.caption("No table loaded yet.")
-            return
-        st.markdown(f"**Dataset:** `{table.name}`  \n{len(table.frame):,} rows × {table.frame.shape[1]} columns")
-        sensitive = st.session_state.get("sensitive", [])
-        target = st.session_state.get("target")
-        protected = (f"**Notes:** `{st.session_state.text_column}` · spans: "
-                     f"{', '.join(st.session_state.sensitive_spans) or '—'}" if text_mode()
-                     else f"**Sensitive ({len(sensitive)}):** {', '.join(sensitive) or '—'}")
-        st.markdown(f"**Target:** {f'`{target}`' if target else 'not chosen yet'}  \n{protected}")
-        grid = ", ".join(f"{e:g}" for e in epsilon_grid())
-        st.markdown(f"**Budget:** ε ∈ {{{grid}}}, δ = {st.session_state.delta:g}")
