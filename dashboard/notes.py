@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import messages
 from fusiondp.prepared import PreparedData
 from fusiondp.text.preview import SPAN_COLOURS, SupportPreview, highlight_html, support_preview
 
@@ -23,7 +23,7 @@ def _preview(table_hash: str, settings: str, examples: int, _prepared: PreparedD
 
 def show_preview(prepared: PreparedData) -> None:
     """The generator's choices and quality on the support notes, then a few support notes beside their hybrids."""
-    state.imputer_line("hybrid notes", prepared.imputer.reason)
+    messages.imputer_line("hybrid notes", prepared.imputer.reason)
     st.info("Each private note's **hybrid** replaces its detected spans by surrogates predicted from its public "
             "words, by a generator fitted on the **support notes** only (their spans are public), or by a type "
             "placeholder such as `[NAME]` where nothing predicts the type. Only support notes are shown below; "

@@ -7,7 +7,7 @@ import contextlib
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import caches, defaults, messages, roles, settings, tables
 from fusiondp import FusionDPError
 from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
@@ -21,7 +21,7 @@ from fusiondp.verdicts import imputer_headline
 DETECTOR_LABELS = {"rules": "Rules (built in)", "presidio": "Rules + Presidio (presidio-analyzer)"}
 
 st.title("2 · Columns")
-table: state.Table | None = st.session_state.table
+table: tables.Table | None = st.session_state.table
 if table is None:
     st.info("Load a table on the Data page first.")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
@@ -34,9 +34,9 @@ st.info(
     "privacy. **Public** columns (e.g. lab values) are assumed non-sensitive and are used as they are. "
     "**Ignore** drops a column from the model. Suggestions come from the column names; check them."
 )
-with st.expander(state.ROLES_FILE_LABEL):
-    st.file_uploader(state.ROLES_FILE_LABEL, type=["yaml", "yml"], key="roles_upload",
-                     on_change=state.load_settings_file, label_visibility="collapsed",
+with st.expander(settings.ROLES_FILE_LABEL):
+    st.file_uploader(settings.ROLES_FILE_LABEL, type=["yaml", "yml"], key="roles_upload",
+                     on_change=settings.load_settings_file, label_visibility="collapsed",
                      help="A column spec (target, sensitive, categorical, …, as in sample_data/*.spec.yaml) sets the "
                           "roles below; a run config saved from the Results page also sets the support set and the "
                           "Train page's ε, modes, seeds and knobs.")
@@ -45,18 +45,18 @@ if note := st.session_state.pop("roles_file_note", None):
 left, right = st.columns(2)
 with left:
     st.selectbox("Target (the outcome to predict)", columns, key="target", index=None,
-                 placeholder="Choose the outcome column", persist_state="session", on_change=state.forget_target_kind)
+                 placeholder="Choose the outcome column", persist_state="session", on_change=roles.forget_target_kind)
     suggested = st.session_state.get("suggested_target")
     if st.session_state.target is None:
         hint = f" Suggested from the column names and values: `{suggested}`." if suggested else ""
         st.info(f"Choose the outcome column to continue: the target is never picked for you.{hint}",
                 icon=":material/touch_app:")
         st.stop()
-    inferred, why = state.inferred_target_kind(table.frame[st.session_state.target])
+    inferred, why = roles.inferred_target_kind(table.frame[st.session_state.target])
     if st.session_state.get("target_kind") not in TARGET_KINDS:
         st.session_state.target_kind = inferred
     st.selectbox("Target kind", TARGET_KINDS, key="target_kind", persist_state="session",
-                 format_func=state.TARGET_KIND_LABELS.get,
+                 format_func=roles.TARGET_KIND_LABELS.get,
                  help=f"{why} Change it if the values mean something else (e.g. a 1–5 score to treat as a number).")
     if st.session_state.target_kind == "binary":
         target_values = sorted(table.frame[st.session_state.target].dropna().unique().tolist(), key=str)[:50]
@@ -88,7 +88,7 @@ with left:
                  help="Pick the column that holds free text (clinical notes, reviews). Ages, sex words and pronouns, "
                       "ethnicity terms, names, dates, places and identifiers found in it are protected; every other "
                       "word of the note is public. The model then reads the notes only.")
-    if state.text_mode():
+    if roles.text_mode():
         st.multiselect("Sensitive span types (protected inside the notes)", SPAN_TYPES, key="sensitive_spans",
                        persist_state="session",
                        help="Spans of these types found by the span detector are protected. What it misses stays "
@@ -121,18 +121,18 @@ with left:
                                   ("Categorical", st.session_state.categorical))))
 with right:
     st.radio("Support set (rows whose sensitive values are public, used to fit the imputer)",
-             state.SUPPORT_SOURCES, key="support_source", persist_state="session")
-    if st.session_state.support_source == state.SUPPORT_FRACTION:
+             defaults.SUPPORT_SOURCES, key="support_source", persist_state="session")
+    if st.session_state.support_source == defaults.SUPPORT_FRACTION:
         st.slider("Public fraction of the table", 0.02, 0.5, step=0.01, key="support_fraction",
                   persist_state="session",
                   help=f"These rows are declared public and removed from the private training rows. "
                        f"At least {MIN_SUPPORT_ROWS} rows are needed.")
-    elif st.session_state.support_source == state.SUPPORT_TABLE:
+    elif st.session_state.support_source == defaults.SUPPORT_TABLE:
         support_upload = st.file_uploader("Public support table (same columns)", key="support_upload")
         if support_upload is not None and st.session_state.get("last_support") != support_upload.file_id:
             st.session_state.last_support = support_upload.file_id
             try:
-                st.session_state.support_table = state.read_upload(support_upload.name, support_upload.getvalue())
+                st.session_state.support_table = tables.read_upload(support_upload.name, support_upload.getvalue())
                 st.session_state.support_error = None
             except FusionDPError as exc:
                 st.session_state.support_error = str(exc)
@@ -146,22 +146,22 @@ with right:
             "their public columns are kept, their sensitive values are drawn anew by a DP mechanism. ε_syn is "
             "spent on top of the training ε, and the Results page reports the composed total."
         )
-        st.selectbox("Synthesizer", list(state.SYNTHESIZERS), format_func=state.SYNTHESIZERS.get, key="synthesizer",
-                     persist_state="session")
-        st.select_slider("ε_syn (budget of the synthetic support set)", state.EPSILON_STEPS, key="epsilon_syn",
+        st.selectbox("Synthesizer", list(defaults.SYNTHESIZERS), format_func=defaults.SYNTHESIZERS.get,
+                     key="synthesizer", persist_state="session")
+        st.select_slider("ε_syn (budget of the synthetic support set)", defaults.EPSILON_STEPS, key="epsilon_syn",
                          persist_state="session")
         if not st.session_state.declared_values.strip() and st.session_state.sensitive:
             with contextlib.suppress(FusionDPError):  # invalid roles are reported under "Column roles" below
-                st.session_state.declared_values = state.declared_template(
-                    state.current_spec().resolve(table.frame))
+                st.session_state.declared_values = roles.declared_template(
+                    roles.current_spec().resolve(table.frame))
         st.text_area(
-            state.DECLARED_VALUES_LABEL, key="declared_values",
+            messages.DECLARED_VALUES_LABEL, key="declared_values",
             persist_state="session", height=160,
             help="Categories of a categorical column (`gender: [Female, Male]`) or the range of a numeric one "
                  "(`age: [20, 80]`), taken from public knowledge such as the data's codebook — never read from "
                  "the private rows, whose own categories, minimum and maximum would leak. Values outside the "
                  "declared domain are treated as missing.")
-    if state.text_mode():
+    if roles.text_mode():
         st.caption("Notes need no imputer: each note's hybrid replaces its spans by surrogates predicted from its "
                    "public words by a generator fitted on the support notes only (the Imputation page shows them).")
     else:
@@ -177,45 +177,45 @@ with right:
                 for name, reason in unavailable.items():
                     st.markdown(f"- `{name}`: {reason}")
 
-sensitive_types = state.support_types(st.session_state.sensitive)
-roles = pd.DataFrame({
+sensitive_types = caches.support_types(st.session_state.sensitive)
+role_table = pd.DataFrame({
     "column": columns,
     "role": ["target" if c == st.session_state.target
              else ("notes: spans protected, other words public" if c == st.session_state.text_column else "not used")
-             if state.text_mode() else "sensitive" if c in st.session_state.sensitive
+             if roles.text_mode() else "sensitive" if c in st.session_state.sensitive
              else "ignore" if c in st.session_state.ignore else "public" for c in columns],
     "type": ["" if c == st.session_state.target or c in st.session_state.ignore
              else "categorical" if c in st.session_state.categorical
              else sensitive_types[c] if c in st.session_state.sensitive
              else "categorical" if not pd.api.types.is_numeric_dtype(table.frame[c]) else "numeric" for c in columns],
     "missing": [f"{table.frame[c].isna().mean():.1%}" for c in columns],
-    "suggested sensitive": [bool(state.SENSITIVE_NAME.search(c)) for c in columns],
+    "suggested sensitive": [bool(roles.SENSITIVE_NAME.search(c)) for c in columns],
 })
 st.subheader("Column roles")
 try:
-    st.success(state.check_split(), icon=":material/check_circle:")
+    st.success(caches.check_split(), icon=":material/check_circle:")
     ok = True
 except FusionDPError as exc:
-    state.show_error(exc)
+    messages.show_error(exc)
     ok = False
-st.dataframe(roles, hide_index=True, width="stretch")
-st.caption(f":material/search: {state.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
+st.dataframe(role_table, hide_index=True, width="stretch")
+st.caption(f":material/search: {messages.LOCAL_NOT_DP}: the missing shares read every row, sensitive columns included.")
 if ok:
     st.subheader("Privacy preflight")
-    if state.text_mode():
+    if roles.text_mode():
         st.caption("Looks in the notes' public words (each note with its detected spans removed) for identifiers "
                    "the span detector misses: names after titles it does not take, ID- and phone-like numbers, "
                    "ages in words, web addresses.")
     else:
         st.caption("Checks for public columns that give a sensitive one away, identifiers and set-up problems. "
                    "It reads the public columns, the labels and the support set only.")
-    findings = state.preflight_findings()
+    findings = caches.preflight_findings()
     if not findings:
         st.success("No identifier found outside the detected spans (the rules can still miss some: read a few "
-                   "notes on the Imputation page)." if state.text_mode()
+                   "notes on the Imputation page)." if roles.text_mode()
                    else "No proxy, identifier or set-up problem found.", icon=":material/check_circle:")
     show = {"high": st.error, "medium": st.warning, "low": st.info}
     for finding in findings:
-        show[finding.severity](state.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
+        show[finding.severity](messages.in_app_words(f"**{finding.severity}** · {finding.evidence} {finding.action}"))
 if ok:
     st.page_link("views/imputation.py", label="Next: preview the imputation →", icon=":material/arrow_forward:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import notes, state
+from dashboard import caches, messages, notes, roles, settings
 from fusiondp import FusionDPError
 from fusiondp.impute.figures import quality_table, report_figures
 from fusiondp.verdicts import coded_categories, imputation_verdicts
@@ -20,14 +20,14 @@ st.write(
 )
 status = None
 try:
-    config = state.current_config()
-    status, on_phase = state.preparing("Fitting the imputer on the support set…")
+    config = settings.current_config()
+    status, on_phase = caches.preparing("Fitting the imputer on the support set…")
     with status:
-        prepared = state.prepared_for(config, on_phase)
+        prepared = caches.prepared_for(config, on_phase)
 except FusionDPError as exc:
     if status is not None:
         status.update(label="Fitting the imputer failed", state="error")
-    state.show_error(exc)
+    messages.show_error(exc)
     st.page_link("views/columns.py", label="Fix the column roles", icon=":material/arrow_back:")
     st.stop()
 status.update(label="Imputer fitted", state="complete", expanded=False)
@@ -37,10 +37,10 @@ if config.text is not None:
     st.stop()
 
 choice = prepared.imputer
-state.imputer_line(choice.used, choice.reason)
+messages.imputer_line(choice.used, choice.reason)
 report = prepared.quality
 st.warning(
-    f"{state.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
+    f"{messages.LOCAL_NOT_DP}. This preview scores the imputer on **support** rows it did not see: "
     f"{report.scored_on()}; never on the private training rows. Only the trained model carries the DP guarantee.",
     icon=":material/search:",
 )
@@ -58,7 +58,7 @@ st.caption("Higher accuracy, macro-F1 and R² are better; lower MAE and RMSE are
 
 st.subheader("Real vs imputed values on the support rows, each imputed by a fit that did not see it")
 coded = coded_categories(report, prepared.splits.support)
-for column, figure in report_figures(report, state.declared_orders()).items():
+for column, figure in report_figures(report, roles.declared_orders()).items():
     if column in coded:
         values = ", ".join(f"{value:g}" for value in coded[column])
         st.info(f"`{column}` holds only the values {values} on the support rows. If these numbers are codes for "

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 import yaml
 
-from dashboard import state
+from dashboard import defaults, jobs, messages, tables
 from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
 from fusiondp.comparison import comparison_lines
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
@@ -39,7 +39,7 @@ from fusiondp.verdicts import nothing_flagged, run_verdicts, threshold_note
 NONE_SEEN = "none seen at this size"
 
 st.title("5 · Results")
-job: state.TrainingJob | None = st.session_state.job
+job: jobs.TrainingJob | None = st.session_state.job
 if job is not None and not job.done:
 
     @st.fragment(run_every=1.0)
@@ -47,7 +47,7 @@ if job is not None and not job.done:
         """Polls the worker, and reruns the whole page once training ends: the results then show by themselves."""
         if job.done:
             st.rerun()
-        st.info(f"Training: {state.finished_count(job)} so far. This page shows the results as soon as training ends.",
+        st.info(f"Training: {jobs.finished_count(job)} so far. This page shows the results as soon as training ends.",
                 icon=":material/hourglass_top:")
 
     wait_for_training()
@@ -60,12 +60,12 @@ if not records or job is None:
     st.stop()
 
 first = records[0]
-state.imputer_line(first.imputer["name"], first.imputer["reason"])
+messages.imputer_line(first.imputer["name"], first.imputer["reason"])
 st.caption(f"Device: {first.timing['device']} · Data: {dataset_name(records)}")
 # A model cut off mid-training says nothing about its mode: everything below reads the finished models only.
 finished = [record for record in records if not record.cancelled]
 if job.cancel.is_set():
-    st.info(f"Training was cancelled: {state.finished_count(job)}. What follows reads the finished models only; "
+    st.info(f"Training was cancelled: {jobs.finished_count(job)}. What follows reads the finished models only; "
             "those stopped early are listed under “Every run”.", icon="ℹ️")
 if not finished:
     st.warning("No model finished before the cancel, so there is nothing to compare, draw or audit. Train again on the "
@@ -83,11 +83,11 @@ if answers:
         st.markdown("\n".join(f"- {line}" for line in answers))
 elif "fusiondp" in {r.mode for r in records}:
     st.caption("Add dpsgd or feature_dp to the modes on the Train page to compare fusiondp with a private baseline.")
-if short := state.quick_look(records):
+if short := defaults.quick_look(records):
     st.warning(f"A quick look: {'; '.join(short)}. The ranking of the modes may change in the full comparison.",
                icon=":material/visibility:")
     if st.button("Set up the full comparison on the Train page", key="full_comparison"):
-        state.set_up_full_comparison()
+        defaults.set_up_full_comparison()
         st.switch_page("views/train.py")
 notes = run_verdicts(records)
 for line in notes:
@@ -102,9 +102,9 @@ metric = st.selectbox("Metric", curve_metrics, key="curve_metric", persist_state
 try:
     st.plotly_chart(privacy_utility_figure(tidy, metric), width="stretch", key="curve")
 except FusionDPError as exc:
-    state.show_error(exc)
+    messages.show_error(exc)
 st.warning(
-    f"{state.LOCAL_NOT_DP}: the metrics on this page are computed on real test rows of your own table, for your "
+    f"{messages.LOCAL_NOT_DP}: the metrics on this page are computed on real test rows of your own table, for your "
     "evaluation only. Only the trained models carry the DP guarantee stated below.", icon=":material/search:",
 )
 
@@ -187,17 +187,17 @@ if st.button("Audit the trained models", key="audit"):
                           f"{step}")
 
     try:
-        st.session_state.audit_results = state.audit_job(job, int(audit_rows), audit_shadow, show_progress)
+        st.session_state.audit_results = jobs.audit_job(job, int(audit_rows), audit_shadow, show_progress)
         bar.progress(1.0, text=f"Audited {len(finished)} models.")
     except FusionDPError as exc:
         bar.empty()
-        state.show_error(exc)
+        messages.show_error(exc)
     except Exception as exc:  # shown as a message, as training does: the page must keep working
         bar.empty()
         st.error(f"The audit failed unexpectedly ({type(exc).__name__}: {exc}). The results above are unaffected.",
                  icon="⚠️")
 
-audit: state.AuditResults | None = st.session_state.get("audit_results")
+audit: jobs.AuditResults | None = st.session_state.get("audit_results")
 if audit is not None and audit.job is job:
     st.warning("Computed on the real sensitive values of your training rows: an evaluation for you, on your "
                "machine, not a differentially private release.", icon=":material/search:")
@@ -254,25 +254,25 @@ if audit is not None and audit.job is job:
             st.dataframe(attribute_table(report), hide_index=True, width="stretch", height="content")
 
 st.subheader("Downloads")
-groups = state.records_by_epsilon(finished)
+groups = jobs.records_by_epsilon(finished)
 epsilon = st.selectbox("ε of the run config to export", list(groups), format_func=lambda e: f"{e:g}",
                        key="export_epsilon")
 config = dict(next((r.config for r in groups[epsilon] if MODES[r.mode].is_private), groups[epsilon][0].config))
 # The table by its bare name, read next to the config file (fusiondp.config.beside_config), wherever the command runs.
 beside = [Path(config[key]).name for key in ("data", "support_data") if config.get(key)]
 config.update({key: Path(config[key]).name for key in ("data", "support_data") if config.get(key)})
-config_name = state.export_name(config["data"], "config.yaml")
+config_name = tables.export_name(config["data"], "config.yaml")
 header = (f"# Reproduce with: fusiondp run --config {config_name} (put {' and '.join(beside)} next to it).\n"
           f"# Imputer that ran: {first.imputer['name']}.\n")
 
 
-def exports(job: state.TrainingJob, records: list[RunRecord],
+def exports(job: jobs.TrainingJob, records: list[RunRecord],
             audited: list[tuple[RunRecord, AuditReport]] | None) -> tuple[bytes, str]:
     """The results zip (``save_results`` per ε, what the CLI writes) and the library's HTML report (with the
     audit when one was run)."""
     zipped = io.BytesIO()
     with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(zipped, "w") as archive:
-        for eps, group in state.records_by_epsilon(records).items():
+        for eps, group in jobs.records_by_epsilon(records).items():
             written = save_results(Path(folder) / f"epsilon_{eps:g}", job.prepared[eps], group)
             for path in written.iterdir():
                 archive.write(path, f"epsilon_{eps:g}/{path.name}")
@@ -288,7 +288,7 @@ if built_for is None or built_for[0] is not job or built_for[1] is not audited: 
         st.session_state.exports = exports(job, finished, audited)
     st.session_state.exports_for = (job, audited)
 zipped, report = st.session_state.exports
-script_name = state.export_name(config["data"], "run.py")
+script_name = tables.export_name(config["data"], "run.py")
 buttons = st.container(horizontal=True)  # one row that wraps on a narrow window instead of cutting labels
 buttons.download_button("Run config (YAML)", header + yaml.safe_dump(config, sort_keys=False),
                         file_name=config_name, mime="application/x-yaml")
@@ -296,7 +296,7 @@ script = python_script(RunConfig.build(**config), [e for e, _, _ in job.runs], i
 buttons.download_button("Python script (every ε)", script, file_name=script_name, mime="text/x-python",
                         help=f"Reruns this whole run (every mode, ε and seed) with the fusiondp library: "
                              f"python {script_name} {config['data']}")
-buttons.download_button("Results (JSON per ε, zip)", zipped, file_name=state.export_name(config["data"], "results.zip"),
-                        mime="application/zip")
-buttons.download_button("Report (HTML)", report, file_name=state.export_name(config["data"], "report.html"),
+buttons.download_button("Results (JSON per ε, zip)", zipped,
+                        file_name=tables.export_name(config["data"], "results.zip"), mime="application/zip")
+buttons.download_button("Report (HTML)", report, file_name=tables.export_name(config["data"], "report.html"),
                         mime="text/html")

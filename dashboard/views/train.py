@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from dashboard import state
+from dashboard import caches, defaults, jobs, messages, settings
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.errors import PrivacyError
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
@@ -22,23 +22,23 @@ st.title("4 · Train")
 if st.session_state.table is None:
     st.info("Load a table on the Data page first.")
     st.stop()
-job: state.TrainingJob | None = st.session_state.job
+job: jobs.TrainingJob | None = st.session_state.job
 running = job is not None and not job.done
 
 st.subheader("Privacy budget")
-st.select_slider("ε range for the privacy-utility curve (log scale)", state.EPSILON_STEPS, key="eps_range",
-                 value=state.DEFAULT_EPSILON_RANGE,
+st.select_slider("ε range for the privacy-utility curve (log scale)", defaults.EPSILON_STEPS, key="eps_range",
+                 value=defaults.DEFAULT_EPSILON_RANGE,
                  persist_state="session",
                  help=f"{help_text('epsilon')} One model per ε and private mode is trained.")
 # value=None: an emptied box means "no extra ε" (not 0, which no budget can meet).
 st.number_input("Add one more ε (optional; type a value, empty for none)", key="extra_epsilon", value=None,
                 step=0.5, format="%g", persist_state="session")
-grid = state.epsilon_grid()
+grid = settings.epsilon_grid()
 band = st.empty()  # filled below, only once every ε of the grid is known to be met
 cols = st.columns(2)
 cols[0].number_input("δ (probability the ε bound may fail; keep below 1/rows)", key="delta", format="%.0e",
                      step=1e-6, persist_state="session", help=help_text("delta"))
-if (why_delta := state.delta_note(len(st.session_state.table.frame))) is not None:
+if (why_delta := defaults.delta_note(len(st.session_state.table.frame))) is not None:
     cols[0].caption(why_delta)
 cols[1].selectbox("Accountant (how ε is computed)", ACCOUNTANTS, key="accountant", persist_state="session",
                   help="  \n".join([help_text("accountant"), *(f"**{a}**: {help_text(a)}" for a in ACCOUNTANTS)]))
@@ -55,8 +55,8 @@ st.caption("  \n".join([*(f"**{m}** — {MODES[m].description}" for m in st.sess
                         "Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as "
                         "horizontal lines; private modes are trained at every ε."]))
 
-with st.expander(f"Training knobs (defaults: {state.FULL_COMPARISON['epochs']} epochs, as the command line, and "
-                 f"{state.FULL_COMPARISON['n_seeds']} seeds, so that Results can give an interval)"):
+with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']} epochs, as the command line, and "
+                 f"{defaults.FULL_COMPARISON['n_seeds']} seeds, so that Results can give an interval)"):
     cols = st.columns(3)
     cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session",
                    help=help_text("alpha"))
@@ -83,13 +83,13 @@ with st.expander(f"Training knobs (defaults: {state.FULL_COMPARISON['epochs']} e
 configs: dict[float, RunConfig] | None
 unmet: dict[float, str] = {}
 try:
-    configs = {epsilon: state.current_config(epsilon) for epsilon in grid}
-    state.check_split()
-    unmet = state.unmet_budgets(configs)
+    configs = {epsilon: settings.current_config(epsilon) for epsilon in grid}
+    caches.check_split()
+    unmet = caches.unmet_budgets(configs)
     if len(unmet) == len(configs):
         raise PrivacyError(" ".join(unmet.values()) + " No ε of the grid can be met: nothing to train.")
 except FusionDPError as exc:
-    state.show_error(exc)
+    messages.show_error(exc)
     configs = None
 if configs is not None:
     for epsilon, problem in unmet.items():
@@ -100,24 +100,24 @@ if configs is not None:
     band.markdown(f":{epsilon_band(largest).colour}[{epsilon_reading(largest)}]")
     runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
-    full = state.FULL_COMPARISON
+    full = defaults.FULL_COMPARISON
     if st.session_state.epochs < full["epochs"] or st.session_state.n_seeds < full["n_seeds"]:
         st.caption(f":material/visibility: A quick look: fewer than {full['epochs']} epochs or {full['n_seeds']} "
                    "seeds. The Results page will say that its ranking of the modes may change in the full comparison.")
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):
-    status, on_phase = state.preparing("Preparing the data (imputation runs once per table and support set)…")
+    status, on_phase = caches.preparing("Preparing the data (imputation runs once per table and support set)…")
     try:
         with status:
-            prepared = {epsilon: state.prepared_for(config, on_phase) for epsilon, config in configs.items()}
+            prepared = {epsilon: caches.prepared_for(config, on_phase) for epsilon, config in configs.items()}
     except FusionDPError as exc:
         status.update(label="Preparing the data failed", state="error")
-        state.show_error(exc)
+        messages.show_error(exc)
         st.stop()
     status.update(label="Data prepared", state="complete", expanded=False)
     st.session_state.records = []
-    job = state.TrainingJob(runs=runs, prepared=prepared)
+    job = jobs.TrainingJob(runs=runs, prepared=prepared)
     st.session_state.job = job
     job.start()
     running = True
@@ -128,7 +128,7 @@ if running and cancel_col.button("Cancel training", key="cancel"):
 @st.fragment(run_every=1.0 if running else None)
 def progress() -> None:
     """Polls the worker: the page stays responsive while it trains."""
-    job: state.TrainingJob | None = st.session_state.job
+    job: jobs.TrainingJob | None = st.session_state.job
     if job is None:
         return
     finished = sum(not record.cancelled for record in job.records)
@@ -163,7 +163,7 @@ def progress() -> None:
     if job.error:
         st.error(job.error, icon="⚠️")
     elif job.cancel.is_set():
-        st.warning(f"Cancelled: {state.finished_count(job)}. The finished models' results are kept.")
+        st.warning(f"Cancelled: {jobs.finished_count(job)}. The finished models' results are kept.")
     else:
         st.success(f"Done: {finished} models trained.")
     if job.records:

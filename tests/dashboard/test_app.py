@@ -10,7 +10,7 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import LOCAL_NOT_DP
+from dashboard.messages import LOCAL_NOT_DP
 from fusiondp.metrics import THRESHOLD_RULE
 from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
 from fusiondp.train.modes import ALL_MODES, MODES
@@ -401,7 +401,7 @@ def trained_small(app: AppTest, small_csv: Path, modes: list[str]) -> AppTest:
 
 def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboard import state
+    from dashboard import jobs
     from fusiondp import DataError
 
     at = trained_small(app, small_csv, ["sgd_pub", "fusiondp"])
@@ -412,7 +412,7 @@ def test_results_page_audits_the_trained_models(app: AppTest, small_csv: Path,
     def refuse(*args: object, **kwargs: object) -> None:
         raise DataError("the audit needs more held-out rows; lower the test fraction")
 
-    monkeypatch.setattr(state, "audit_model", refuse)
+    monkeypatch.setattr(jobs, "audit_model", refuse)
     at = at.button(key="audit").click().run()
     assert not at.exception
     assert any("the audit needs more held-out rows" in e for e in errors(at)), errors(at)

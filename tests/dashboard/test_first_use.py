@@ -23,7 +23,7 @@ import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from dashboard import state
+from dashboard import session, tutorial
 from fusiondp.config import RunConfig
 from fusiondp.verdicts import nothing_flagged
 from tests.apptest_steps import train_on_page, wait_for_training
@@ -127,7 +127,7 @@ def test_a_reload_brings_back_table_roles_settings_and_results_and_exports_work_
     token = at.query_params["session"][0] if isinstance(at.query_params["session"], list) else \
         at.query_params["session"]
     reloaded = fresh(session=token)
-    assert any(s.value == state.RESUMED for s in reloaded.success)
+    assert any(s.value == session.RESUMED for s in reloaded.success)
     assert reloaded.session_state.table.name == "nhanes_small.csv"
     assert reloaded.session_state.target == "diabetes" and reloaded.session_state.support_fraction == 0.2
     assert [r.mode for r in reloaded.session_state.records] == [r.mode for r in at.session_state.records]
@@ -138,7 +138,7 @@ def test_a_reload_brings_back_table_roles_settings_and_results_and_exports_work_
     assert at.session_state.session_token != token and reloaded.session_state.session_token == token
     # A link the server no longer keeps says so, and starts empty.
     gone = fresh(session="no-such-session")
-    assert any(w.value == state.EXPIRED for w in gone.warning) and gone.session_state.table is None
+    assert any(w.value == session.EXPIRED for w in gone.warning) and gone.session_state.table is None
 
     # 28.5: the offer of the full run sets it up on the Train page.
     reloaded = reloaded.button(key="full_comparison").click().run()
@@ -238,7 +238,7 @@ def test_tutorial_mode_asks_before_replacing_a_loaded_table(app: AppTest, small_
     assert at.session_state.table.name == "nhanes_small.csv" and not at.session_state.tutorial
     at = at.toggle(key="tutorial").set_value(True).run().button(key="tutorial_yes").click().run()
     assert at.session_state.table.name == "sample_data/nhanes_diabetes.csv" and at.session_state.tutorial
-    assert at.selectbox(key="sample").value == state.TUTORIAL_SAMPLE
+    assert at.selectbox(key="sample").value == tutorial.TUTORIAL_SAMPLE
     assert not any("Loading it replaces" in w.value for w in at.warning)
 
 
