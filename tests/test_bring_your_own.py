@@ -9,8 +9,6 @@ anything depend on the private rows' real sensitive values.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from fusiondp.pipeline import prepare_splits, split_for
 from fusiondp.prepared import PreparedData
 from fusiondp.reference import shrink
 from fusiondp.spec import TableSpec
+from tests.cli_runner import run_cli
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 ROWS = 1200
@@ -206,11 +205,9 @@ def test_private_sensitive_values_do_not_reach_the_provided_views(table: pd.Data
 def test_cli_runs_with_both_flags(table: pd.DataFrame, hybrid_file: Path, tmp_path: Path) -> None:
     data, out = tmp_path / "table.csv", tmp_path / "out"
     table.to_csv(data, index=False)
-    result = subprocess.run(
-        [sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--spec", str(SAMPLE_SPEC),
-         "--split-column", "part", "--hybrid-data", str(hybrid_file), "--imputer", "gbdt", "--epochs", "1",
-         "--seeds", "1", "--modes", "fusiondp", "--quiet", "--out", str(out)],
-        capture_output=True, text=True, timeout=600)
+    result = run_cli("run", "--data", data, "--spec", SAMPLE_SPEC, "--split-column", "part", "--hybrid-data",
+                     hybrid_file, "--imputer", "gbdt", "--epochs", "1", "--seeds", "1", "--modes", "fusiondp",
+                     "--quiet", "--out", out)
     assert result.returncode == 0, result.stderr
     imputer_line = f"imputer: user-provided imputations from {hybrid_file} (read as given; provenance: the user's"
     assert imputer_line in result.stdout

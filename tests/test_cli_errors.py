@@ -7,19 +7,18 @@ bypasses ``main``, where the one-line rule and the progress bars' shutdown live.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 pytestmark = pytest.mark.slow  # each test starts the CLI in a subprocess (about 4 s of imports)
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fusiondp.cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+    return run_cli(*args, cwd=cwd)
 
 
 def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,12 @@ from fusiondp.impute import choose_imputer, format_quality_lines, quality_report
 from fusiondp.pipeline import prepare_splits, save_results, split_for, train_run
 from fusiondp.privacy.accounting import default_delta
 from fusiondp.spec import TableSpec
+from tests.cli_runner import run_cli
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 
 def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fusiondp.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+    return run_cli(*args, cwd=cwd)
 
 
 def _error_line(result: subprocess.CompletedProcess[str]) -> str:

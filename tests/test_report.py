@@ -206,15 +206,14 @@ def test_live_training_chart_is_tall_enough_for_its_whole_legend() -> None:
 
 @pytest.mark.slow
 def test_html_report_carries_the_privacy_statement(tmp_path) -> None:
-    import subprocess
-    import sys
 
     from fusiondp.report import build_html_report
+    from tests.cli_runner import run_cli
     from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
-    subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(SAMPLE_CSV), "--spec",
-                    str(SAMPLE_SPEC), "--modes", "fusiondp,sgd_ori", "--epochs", "1", "--imputer", "knn",
-                    "--out", str(tmp_path), "--quiet"], check=True, capture_output=True, timeout=300)
+    done = run_cli("run", "--data", SAMPLE_CSV, "--spec", SAMPLE_SPEC, "--modes", "fusiondp,sgd_ori", "--epochs", "1",
+                   "--imputer", "knn", "--out", tmp_path, "--quiet")
+    assert done.returncode == 0, done.stderr
     page = readable(build_html_report(tmp_path).read_text(encoding="utf-8"))
     assert page.count("Privacy statement in plain words") == 1
     assert "fusiondp at ε = 1" in page and "Protected: the values of age" in page

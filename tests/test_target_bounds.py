@@ -4,8 +4,6 @@ support-set scaling read from clipped labels, predictions kept inside, and one c
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from fusiondp.pipeline import fit_run, prepare
 from fusiondp.spec import TableSpec
 from fusiondp.task import Task, label_scaling
 from fusiondp.train.loop import predict_proba
+from tests.cli_runner import run_cli
 from tests.conftest import ROOT
 
 SYSTOLIC = ROOT / "sample_data" / "nhanes_systolic_bp.csv"
@@ -94,9 +93,8 @@ def test_cli_reads_bounds_from_the_spec_file(tmp_path: Path) -> None:
     spec = tmp_path / "systolic.spec.yaml"
     spec.write_text(yaml.safe_dump(_spec(target_bounds=list(BOUNDS)).to_dict()), encoding="utf-8")
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--spec", str(spec),
-                             "--modes", "sgd_pub,fusiondp", "--epsilon", "4", "--epochs", "1", "--imputer", "gbdt",
-                             "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    result = run_cli("run", "--data", data, "--spec", spec, "--modes", "sgd_pub,fusiondp", "--epsilon", "4",
+                     "--epochs", "1", "--imputer", "gbdt", "--quiet", "--out", out)
     assert result.returncode == 0, result.stderr
     records = json.loads((out / "results.json").read_text())["records"]
     assert all(r["config"]["spec"]["target_bounds"] == list(BOUNDS) for r in records)
@@ -109,20 +107,18 @@ def test_cli_flag_declares_bounds_over_the_spec_file_and_refuses_a_bad_range(tmp
     data = tmp_path / "systolic_typos.csv"
     _with_typos().to_csv(data, index=False)
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data),
-            "--spec", str(SYSTOLIC.with_suffix(".spec.yaml")), "--modes", "sgd_pub", "--epochs", "1",
-            "--imputer", "gbdt", "--quiet", "--out", str(out)]
-    result = subprocess.run([*args, "--target-bounds", "60:260"], capture_output=True, text=True, timeout=600)
+    args = ["run", "--data", str(data), "--spec", str(SYSTOLIC.with_suffix(".spec.yaml")), "--modes", "sgd_pub",
+            "--epochs", "1", "--imputer", "gbdt", "--quiet", "--out", str(out)]
+    result = run_cli(*args, "--target-bounds", "60:260")
     assert result.returncode == 0, result.stderr
     (record,) = json.loads((out / "results.json").read_text())["records"]
     assert record["config"]["spec"]["target_bounds"] == list(BOUNDS)
     assert 5 < record["metrics"]["rmse"] < 60, "labels clipped into [60, 260]"
     for value, message in (("260", "--target-bounds takes LOW:HIGH"), ("260:60", "low < high")):
-        refused = subprocess.run([*args, "--target-bounds", value], capture_output=True, text=True, timeout=600)
+        refused = run_cli(*args, "--target-bounds", value)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr
-    inline = subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", "--data", str(data), "--target-bounds",
-                             "60:260", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    inline = run_cli("run", "--data", data, "--target-bounds", "60:260", "--out", out)
     assert inline.returncode == 2 and "--target-bounds needs column roles" in inline.stderr, inline.stderr
 
 

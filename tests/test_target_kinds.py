@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from fusiondp.errors import DataError
 from fusiondp.estimator import TARGET_COLUMN, FusionDPClassifier, FusionDPRegressor
 from fusiondp.metrics import multiclass_metrics, regression_metrics
 from fusiondp.spec import TableSpec, infer_target_kind
+from tests.cli_runner import run_cli
 from tests.conftest import ROOT
 
 GLYCEMIC = ROOT / "sample_data" / "nhanes_glycemic.csv"
@@ -24,7 +24,7 @@ SENSITIVE = ["age", "gender", "race_ethnicity", "education", "marital_status", "
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fusiondp.cli", *args], capture_output=True, text=True, timeout=600)
+    return run_cli(*args)
 
 
 @pytest.mark.parametrize(("values", "kind"), [

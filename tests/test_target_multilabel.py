@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from fusiondp.errors import DataError, SpecError
 from fusiondp.metrics import kind_of_metrics, multilabel_metrics, selection_metric, summary_metrics
 from fusiondp.pipeline import fit_run, prepare
 from fusiondp.spec import TableSpec, split_labels
+from tests.cli_runner import run_cli
 from tests.conftest import ROOT
 
 CONDITIONS = ROOT / "sample_data" / "nhanes_conditions.csv"
@@ -109,8 +109,7 @@ def test_every_mode_trains_a_multilabel_target_and_reads_its_labels_from_the_tra
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fusiondp.cli", "run", *args], capture_output=True, text=True,
-                          timeout=600)
+    return run_cli("run", *args)
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from fusiondp.pipeline import channels_for, fit_run, prepare
 from fusiondp.report import training_figure
 from fusiondp.sweep import SweepGrid, select_best
 from fusiondp.train.loop import predict_proba
+from tests.cli_runner import run_cli
 from tests.conftest import ROOT
 from tests.pages import plotly_figures, readable, title
 
@@ -57,8 +57,7 @@ def cli_sweep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     folder = tmp_path_factory.mktemp(f"sweep_{kind}")
     grid = folder / "grid.json"
     grid.write_text(json.dumps(_grid(kind)), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "fusiondp.cli", "sweep", str(grid), "--out", str(folder / "out"),
-                             "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=900)
+    result = run_cli("sweep", grid, "--out", folder / "out", "--workers", "1", "--quiet")
     assert result.returncode == 0, result.stderr
     return kind, folder / "out", result
 

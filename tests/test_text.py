@@ -6,7 +6,6 @@ import itertools
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from fusiondp.text.preview import highlight_html, highlight_spans, hybrid_pieces
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.ghost import row_layout, step_gradients
 from fusiondp.verdicts import imputation_verdicts
+from tests.cli_runner import run_cli
 
 SAMPLE_NOTES = Path(__file__).resolve().parents[1] / "sample_data" / "drug_reviews.csv"
 CONDITIONS = {"female": ["birth control pills", "pregnancy nausea", "menstrual cramps", "hot flashes"],
@@ -240,7 +240,7 @@ def test_text_spec_and_config_errors() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fusiondp.cli", *args], capture_output=True, text=True, timeout=600)
+    return run_cli(*args)
 
 
 @pytest.mark.slow
