@@ -30,11 +30,12 @@ from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
 from fusiondp.errors import MissingDeclarations
 from fusiondp.models import TabularMLP
 from fusiondp.parallel import lockstep_groups
-from fusiondp.pipeline import fit_runs, prepare_splits, split_for
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData, Progress
 from fusiondp.privacy.accounting import calibrate_sigma, default_delta
 from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
 from fusiondp.privacy.preflight import Finding, preflight
+from fusiondp.runs import fit_runs
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind
 from fusiondp.sweep import PREPARE_FIELDS
 from fusiondp.synth import split_declarations

@@ -622,7 +622,7 @@ def attach_imputations(table: pd.DataFrame, imputed: pd.DataFrame, spec: TableSp
     aligned by position, so the public columns and the target must agree cell by cell (missing
     equals missing): a sorted, filtered or shuffled copy would pair one row's imputation with
     another row — the error names the first row and column that differ. ``spec`` gives the roles
-    (its ``ignore`` must hold the ``imputed_column`` names, as ``pipeline.declared_spec`` does).
+    (its ``ignore`` must hold the ``imputed_column`` names, as ``preparation.declared_spec`` does).
     """
     if len(imputed) != len(table):
         raise DataError(f"The imputed copy {name} has {len(imputed)} rows but the table has {len(table)}; it must "

@@ -1,6 +1,6 @@
 """What the table and the notes pipelines share: the data a run's modes and seeds train on, and what builds it.
 
-``fusiondp.pipeline`` prepares a table and ``fusiondp.text.pipeline`` a table of notes; both fill the same
+``fusiondp.preparation`` prepares a table and ``fusiondp.text.pipeline`` a table of notes; both fill the same
 ``PreparedData`` (training, accounting, ledgers and records are then shared) with the same training task and
 labels, check the training units against the batch size and δ the same way, and resolve a δ left to N the same
 way. These live here, apart from both pipelines, so that the notes' pipeline does not import the table pipeline

@@ -13,7 +13,7 @@ Three things keep that affordable and honest:
   the accountant are ignored too. Their table cells are empty rather than repeated, and a
   collapsed run is trained — and counted among a selection's candidates — once.
 * A private mode's runs that differ in ε alone train in lockstep (``lockstep_tasks``): one
-  batched pass per step for all of them, each model at its own σ (``pipeline.fit_runs``).
+  batched pass per step for all of them, each model at its own σ (``runs.fit_runs``).
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
   rows and ``resume=True`` skips them (runs are keyed by a digest of their full config; a
   lockstep group with a run left to do is trained whole again: with ``reproducible_noise`` its numbers
@@ -57,7 +57,7 @@ from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import fit_runs, for_run, model_inputs, prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.privacy.accounting import (
     GaussianSteps,
@@ -69,6 +69,7 @@ from fusiondp.privacy.accounting import (
 from fusiondp.privacy.audit import audit_model, real_features
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic
+from fusiondp.runs import fit_runs, for_run, model_inputs
 from fusiondp.spec import TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import Mode, get_mode
@@ -272,7 +273,7 @@ def _finite(value: float) -> float | None:
 
 def lockstep_tasks(tasks: Sequence[SweepTask]) -> list[list[SweepTask]]:
     """The tasks in trainings: a private mode's tasks that differ in ε alone train in lockstep
-    (``pipeline.fit_runs``), every other task alone. Larger groups first, so the longest trainings start first."""
+    (``runs.fit_runs``), every other task alone. Larger groups first, so the longest trainings start first."""
     groups: dict[str, list[SweepTask]] = {}
     for task in tasks:
         key = (_digest({**task.config.to_dict(), "epsilon": None}) if get_mode(task.mode).is_private

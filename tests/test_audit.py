@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.audit import (
     MEMBERSHIP_CAVEAT,
     AttributeLeak,
@@ -27,6 +27,7 @@ from fusiondp.privacy.audit import (
     membership_scope,
     shadow_data,
 )
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import get_mode
 

@@ -34,7 +34,7 @@ from fusiondp.errors import (
     PrivacyError,
     SpecError,
 )
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.spec import TableSpec
 

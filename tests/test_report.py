@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
-from fusiondp.pipeline import run, save_results
 from fusiondp.privacy.audit import AttributeLeak, AuditReport
 from fusiondp.report import (
     REFERENCE_LABELS,
@@ -27,6 +26,7 @@ from fusiondp.report import (
     privacy_utility_figure,
     training_figure,
 )
+from fusiondp.runs import run, save_results
 from fusiondp.spec import TableSpec
 from fusiondp.verdicts import run_verdicts
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC

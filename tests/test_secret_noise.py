@@ -17,12 +17,13 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import fit_run, fit_runs, prepare, save_results
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.joint import REPLACE_ONE, joint_release
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import PrivacyLedger
+from fusiondp.runs import fit_run, fit_runs, save_results
 from fusiondp.train.loop import ModeStep
 from fusiondp.train.modes import get_mode
 from fusiondp.train.settings import TrainSettings

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from fusiondp.errors import ConfigError
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import GaussianSteps, calibrate_sigma, composed_epsilon, epsilon_spent
 from fusiondp.privacy.audit import audit_model
 from fusiondp.report import build_html_report
+from fusiondp.runs import fit_run
 from fusiondp.sweep import (
     AUDIT_FIELDS,
     SELECTION_LABELS,

@@ -18,8 +18,9 @@ from sklearn.metrics import r2_score, roc_auc_score
 from typer.testing import CliRunner
 
 from fusiondp.cli import app
-from fusiondp.pipeline import channels_for, fit_run, prepare
+from fusiondp.preparation import channels_for, prepare
 from fusiondp.report import training_figure
+from fusiondp.runs import fit_run
 from fusiondp.sweep import SweepGrid, select_best
 from fusiondp.train.loop import predict_proba
 from tests.conftest import ROOT

@@ -58,7 +58,7 @@ def audit(
 ) -> None:
     """Attack trained models: attribute inference on sensitive columns (notes: on age, sex and ethnicity spans)
     and membership inference."""
-    from fusiondp.pipeline import prepare
+    from fusiondp.preparation import prepare
     from fusiondp.privacy.audit import REAL_ROWS_NOTE, audit_grid
 
     cfg = _build_config(config, dict(

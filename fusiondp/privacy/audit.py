@@ -56,8 +56,9 @@ from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
 from fusiondp.modality import modality_of
 from fusiondp.models import TabularMLP
-from fusiondp.pipeline import fit_run, model_inputs, prepare_splits
+from fusiondp.preparation import prepare_splits
 from fusiondp.prepared import PreparedData, label_tensor, torch_threads, training_task
+from fusiondp.runs import fit_run, model_inputs
 from fusiondp.task import BINARY, Task
 from fusiondp.train.modes import Mode, get_mode
 
