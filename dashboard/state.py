@@ -33,7 +33,8 @@ from fusiondp.parallel import lockstep_groups
 from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData, Progress
 from fusiondp.privacy.accounting import calibrate_sigma, default_delta
-from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
+from fusiondp.privacy.audit import AuditProgress, audit_model, shadow_data
+from fusiondp.privacy.audit_report import AuditReport
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.runs import fit_runs
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fusiondp.config import RunConfig
     from fusiondp.data import Splits
     from fusiondp.prepared import PreparedData, Progress
-    from fusiondp.privacy.audit import AuditView
+    from fusiondp.privacy.audit_view import AuditView
 
 MODULES: dict[str, str] = {"text": "fusiondp.text.modality"}
 """Each modality by the ``RunConfig`` field that holds its spec, and the module that provides its ``Modality``."""

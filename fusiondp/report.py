@@ -29,7 +29,7 @@ from fusiondp.metrics import (
     REGRESSION_METRICS,
     summary_metrics,
 )
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
+from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic

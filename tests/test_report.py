@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
-from fusiondp.privacy.audit import AttributeLeak, AuditReport
+from fusiondp.privacy.audit_report import AttributeLeak, AuditReport
 from fusiondp.report import (
     REFERENCE_LABELS,
     build_html_report,

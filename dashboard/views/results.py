@@ -13,7 +13,7 @@ import yaml
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
 from fusiondp.comparison import comparison_lines
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
+from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.report import (

@@ -59,7 +59,8 @@ def audit(
     """Attack trained models: attribute inference on sensitive columns (notes: on age, sex and ethnicity spans)
     and membership inference."""
     from fusiondp.preparation import prepare
-    from fusiondp.privacy.audit import REAL_ROWS_NOTE, audit_grid
+    from fusiondp.privacy.audit import audit_grid
+    from fusiondp.privacy.audit_report import REAL_ROWS_NOTE
 
     cfg = _build_config(config, dict(
         data=str(data) if data else None,
