@@ -363,3 +363,4 @@ def audit_grid(prepared: PreparedData, modes: list[str], epsilons: list[float], 
                 metric: record.metrics[metric], **report.summary(), "membership_scope": membership_scope(mode),
                 "verdict": report.verdict(), "report": report.to_dict(),
             })
+    return pd.DataFrame(results)
