@@ -38,7 +38,7 @@ from fusiondp.privacy.audit_report import AuditReport
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.runs import fit_runs
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind
-from fusiondp.sweep import PREPARE_FIELDS
+from fusiondp.sweep_grid import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.text.preflight import note_preflight
 from fusiondp.text.spec import SPAN_TYPES, TextSpec

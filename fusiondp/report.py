@@ -33,15 +33,9 @@ from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AuditReport, below_
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic
-from fusiondp.sweep import (
-    LEDGER_FIELDS,
-    SELECTION_LABELS,
-    Selection,
-    _read_runs,
-    needs_selection,
-    row_from_record,
-    select_best,
-)
+from fusiondp.selection import SELECTION_LABELS, Selection, needs_selection, select_best
+from fusiondp.sweep import _read_runs, row_from_record
+from fusiondp.sweep_grid import LEDGER_FIELDS
 from fusiondp.train.modes import ADJACENCY_EXPLAINED, ALL_MODES, get_mode
 from fusiondp.verdicts import run_verdicts, threshold_note
 
@@ -65,7 +59,7 @@ AUDIT_LABELS = {"attribute_advantage": "attribute advantage", "membership_auc": 
 """Audit figures shown in the per-ε table when the sweep ran with ``audit`` (see ``fusiondp.sweep.AUDIT_FIELDS``)."""
 
 TUNING_COLUMNS = ("epsilon_tuning", "delta_tuning", "candidates")
-"""What ``fusiondp.sweep.select_best`` adds: the guarantee of the tuned selection and its K."""
+"""What ``fusiondp.selection.select_best`` adds: the guarantee of the tuned selection and its K."""
 
 REFERENCE_LABELS = {"sgd_ori": "no privacy", "sgd_pub": "sensitive unused, ε = 0",
                     "sgd_hybrid": "imputed only, ε = 0"}
@@ -121,7 +115,7 @@ def _with_ledger(row: dict[str, Any], record: RunRecord) -> dict[str, Any]:
 def _one_setting(results: pd.DataFrame) -> None:
     if needs_selection(results):
         raise ConfigError("These results hold several knob settings (α, β, C, …) per mode, ε and seed; choose one "
-                          "per ε first with fusiondp.sweep.select_best(results).")
+                          "per ε first with fusiondp.selection.select_best(results).")
 
 
 def _check_metric(results: pd.DataFrame, metric: str) -> None:
@@ -536,7 +530,7 @@ def build_html_report(results_dir: str | Path, select: Selection = "val_hybrid",
     """Write ``report.html`` into ``results_dir``: verdicts, curves, gain, per-ε table (with audit columns
     when the sweep was audited), ledger, imputation, and ``audit`` (the dashboard's audited models) when given.
 
-    ``select`` picks α, β, C per ε when the sweep tuned them (see ``fusiondp.sweep.select_best``).
+    ``select`` picks α, β, C per ε when the sweep tuned them (see ``fusiondp.selection.select_best``).
     """
     folder = Path(results_dir)
     raw, records = load_results(folder)

@@ -101,10 +101,11 @@ def test_per_epsilon_table_has_audit_columns_only_when_audited() -> None:
 
 def test_cli_sweep_audit_flag_turns_the_audit_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import fusiondp.sweep
+    from fusiondp.sweep_grid import SweepGrid
 
     seen = []
 
-    def fake_sweep(grid: fusiondp.sweep.SweepGrid, *args: object, **kwargs: object) -> pd.DataFrame:
+    def fake_sweep(grid: SweepGrid, *args: object, **kwargs: object) -> pd.DataFrame:
         seen.append(grid.audit)
         return curve_results()
 

@@ -21,7 +21,8 @@ from fusiondp.cli import app
 from fusiondp.preparation import channels_for, prepare
 from fusiondp.report import training_figure
 from fusiondp.runs import fit_run
-from fusiondp.sweep import SweepGrid, select_best
+from fusiondp.selection import select_best
+from fusiondp.sweep_grid import SweepGrid
 from fusiondp.train.loop import predict_proba
 from tests.conftest import ROOT
 from tests.pages import plotly_figures, readable, title
