@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks.common import SAMPLE_CSV, SAMPLE_SPEC, prepared_sample, print_table, write_results
 from fusiondp.config import RunConfig
-from fusiondp.report import per_epsilon_table
+from fusiondp.result_tables import per_epsilon_table
 from fusiondp.sweep import Backend, run_sweep
 from fusiondp.sweep_grid import SweepGrid, expand
 

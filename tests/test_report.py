@@ -15,17 +15,10 @@ from typer.testing import CliRunner
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
+from fusiondp.figures import REFERENCE_LABELS, export_figure_images, privacy_utility_figure, training_figure
 from fusiondp.privacy.audit_report import AttributeLeak, AuditReport
-from fusiondp.report import (
-    REFERENCE_LABELS,
-    build_html_report,
-    export_figure_images,
-    gain_table,
-    load_results,
-    per_epsilon_table,
-    privacy_utility_figure,
-    training_figure,
-)
+from fusiondp.report import build_html_report, load_results
+from fusiondp.result_tables import gain_table, per_epsilon_table
 from fusiondp.runs import run, save_results
 from fusiondp.spec import TableSpec
 from fusiondp.verdicts import run_verdicts

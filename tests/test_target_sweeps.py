@@ -18,8 +18,8 @@ from sklearn.metrics import r2_score, roc_auc_score
 from typer.testing import CliRunner
 
 from fusiondp.cli import app
+from fusiondp.figures import training_figure
 from fusiondp.preparation import channels_for, prepare
-from fusiondp.report import training_figure
 from fusiondp.runs import fit_run
 from fusiondp.selection import select_best
 from fusiondp.sweep_grid import SweepGrid

@@ -11,10 +11,10 @@ import torch
 from dashboard import state
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.errors import PrivacyError
+from fusiondp.figures import training_figure
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
 from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
 from fusiondp.privacy.accounting import ACCOUNTANTS
-from fusiondp.report import training_figure
 from fusiondp.runs import curve_runs
 from fusiondp.train.modes import ALL_MODES, MODES
 
