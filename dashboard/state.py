@@ -26,7 +26,7 @@ import streamlit as st
 import yaml
 
 from fusiondp import ConfigError, DataError, FusionDPError, PrivacyError, RunConfig, RunRecord, SpecError, TableSpec
-from fusiondp.data import MAX_FILE_BYTES, Splits, read_table_bytes
+from fusiondp.data import MAX_FILE_BYTES, read_table_bytes
 from fusiondp.errors import MissingDeclarations
 from fusiondp.models import TabularMLP
 from fusiondp.parallel import lockstep_groups
@@ -38,6 +38,7 @@ from fusiondp.privacy.audit_report import AuditReport
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.runs import fit_runs
 from fusiondp.spec import DEFAULT_DELIMITER, TargetKind, infer_target_kind, value_kind
+from fusiondp.split import Splits
 from fusiondp.sweep_grid import PREPARE_FIELDS
 from fusiondp.synth import split_declarations
 from fusiondp.text.preflight import note_preflight

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from fusiondp.config import RunConfig
-    from fusiondp.data import Splits
     from fusiondp.prepared import PreparedData, Progress
     from fusiondp.privacy.audit_view import AuditView
+    from fusiondp.split import Splits
 
 MODULES: dict[str, str] = {"text": "fusiondp.text.modality"}
 """Each modality by the ``RunConfig`` field that holds its spec, and the module that provides its ``Modality``."""

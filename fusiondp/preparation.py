@@ -17,17 +17,10 @@ import pandas as pd
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import (
-    Splits,
-    attach_imputations,
-    check_split_column,
-    imputed_column,
-    load_table,
-    split_table,
-    typed_like_support,
-)
+from fusiondp.data import load_table
 from fusiondp.encode import TableEncoder
-from fusiondp.errors import ConfigError, DataError, SpecError
+from fusiondp.errors import ConfigError, SpecError
+from fusiondp.hybrid_data import attach_imputations, imputed_column, provided_imputations
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.modality import modality_of
@@ -46,6 +39,7 @@ from fusiondp.prepared import (
 )
 from fusiondp.reference import expected_encoding, imputation_channels, sensitive_block, shrink, shrinkage
 from fusiondp.spec import TableSpec
+from fusiondp.split import Splits, check_split_column, split_table, typed_like_support
 from fusiondp.synth.settings import check_domains
 from fusiondp.train.loop import ImputationChannels, TrainTensors
 
@@ -319,28 +313,6 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
                         impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors,
                         builtin_quality=builtin_quality)
-
-
-def provided_imputations(spec: TableSpec, rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    """``rows``' public columns and target with the user's imputations (carried by ``split_for``) as sensitive values.
-
-    The same layout as an imputer's ``transform``, so that the rest of the preparation cannot tell them apart.
-    """
-    carried = {column: imputed_column(column) for column in spec.sensitive}
-    if not set(carried.values()) <= set(rows.columns):
-        raise ConfigError(f"hybrid_data is {name!r} but these splits carry no imputations: split the table with "
-                          "fusiondp.preparation.split_for, which checks the imputed copy and aligns its rows.")
-    hybrid = rows[[*spec.public, spec.target]].assign(**{c: rows[carried[c]].to_numpy() for c in spec.sensitive})
-    for column in spec.sensitive:
-        if column in spec.numeric:
-            values = hybrid[column].dropna()
-            junk = values[pd.to_numeric(values, errors="coerce").isna()]
-            if len(junk):
-                examples = ", ".join(repr(v) for v in junk.unique()[:3])
-                raise DataError(f"The imputed copy {name} holds non-numeric values in numeric sensitive column "
-                                f"{column!r} ({examples}; {len(junk)} rows). Give numbers, or leave the cell empty "
-                                "for 'missing'.")
-    return hybrid
 
 
 def provided_quality(name: str, spec: TableSpec, splits: Splits, scored: pd.DataFrame,

@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport
 from fusiondp.privacy.accounting import DEFAULT_DELTA, default_delta
 from fusiondp.spec import TableSpec, split_labels
+from fusiondp.split import Splits
 from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import TrainTensors
 

@@ -18,13 +18,14 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits, load_table
+from fusiondp.data import load_table
 from fusiondp.errors import DataError
 from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData, training_task
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger
 from fusiondp.spec import TableSpec, category_text, value_kind
+from fusiondp.split import Splits
 
 PRIVATE_ROW = 7
 """A row marked 'train' in every table below: the private row the neighbouring tables change."""

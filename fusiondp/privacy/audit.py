@@ -49,7 +49,6 @@ from sklearn.preprocessing import StandardScaler
 from torch.nn.functional import softplus
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits
 from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
 from fusiondp.models import TabularMLP
@@ -58,6 +57,7 @@ from fusiondp.prepared import PreparedData, label_tensor, torch_threads, trainin
 from fusiondp.privacy.audit_report import AttributeLeak, AuditReport, membership_scope
 from fusiondp.privacy.audit_view import AuditView, TableView, audit_view
 from fusiondp.runs import fit_run, model_inputs
+from fusiondp.split import Splits
 from fusiondp.task import BINARY, Task
 from fusiondp.train.modes import Mode, get_mode
 

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits
 from fusiondp.errors import FusionDPError, PrivacyError
 from fusiondp.impute.quality import QualityReport
 from fusiondp.preparation import split_for, training_spec
 from fusiondp.spec import TableSpec
+from fusiondp.split import Splits
 
 Severity = Literal["high", "medium", "low"]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
