@@ -39,9 +39,11 @@ from benchmarks.bench_clipping import UNCLIPPED
 from benchmarks.common import RESULTS, machine, print_table
 from benchmarks.suite import suite_tables
 from fusiondp.data import load_table
-from fusiondp.pipeline import prepare_splits, privacy_plan, split_for, with_epsilon
+from fusiondp.ledger import privacy_plan
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
+from fusiondp.runs import with_epsilon
 from fusiondp.train.loop import train_models
 from fusiondp.train.modes import Mode, get_mode
 

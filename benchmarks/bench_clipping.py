@@ -52,8 +52,9 @@ import pandas as pd
 import torch
 
 from benchmarks.common import RESULTS, machine, print_table, sample_config
+from fusiondp.ledger import privacy_plan
 from fusiondp.metrics import binary_metrics
-from fusiondp.pipeline import prepare, privacy_plan
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
 from fusiondp.train.ghost import stacked_step_gradients

@@ -25,8 +25,9 @@ import torch
 
 from benchmarks.common import RESULTS, machine, print_table
 from benchmarks.suite import suite_tables
+from fusiondp.ledger import privacy_plan
 from fusiondp.metrics import binary_metrics
-from fusiondp.pipeline import prepare, privacy_plan
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
 from fusiondp.train.loop import ModeStep, predict_proba

@@ -38,14 +38,16 @@ import pandas as pd
 
 from benchmarks.common import SAMPLE_CSV, SAMPLE_SPEC, print_table, write_results
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import load_inputs, prepare_splits, privacy_plan, split_for, train_run
+from fusiondp.ledger import privacy_plan
+from fusiondp.preparation import load_inputs, prepare_splits, split_for
 from fusiondp.privacy.preflight import preflight
+from fusiondp.runs import train_run
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import get_mode
 
 EXTRA_COLUMNS = 5
 """Public numeric columns added to the sample's 32, for the 37 columns of the table issue 17 measured."""
-RUN_IMPORTS = "import fusiondp.cli, fusiondp.pipeline, fusiondp.privacy.preflight, fusiondp.impute"
+RUN_IMPORTS = "import fusiondp.cli, fusiondp.preparation, fusiondp.runs, fusiondp.privacy.preflight, fusiondp.impute"
 """What ``fusiondp run`` imports before it reads the table."""
 PHASES = ("import", "split", "imputation", "encoding", "preflight", "σ calibration", "training")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.common import interleaved_medians, prepared_sample, print_table, write_results
-from fusiondp.pipeline import privacy_plan
+from fusiondp.ledger import privacy_plan
 from fusiondp.prepared import torch_threads
 from fusiondp.train.loop import ModeStep
 from fusiondp.train.modes import ALL_MODES, get_mode

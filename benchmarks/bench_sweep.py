@@ -24,8 +24,9 @@ from typing import Any
 
 from benchmarks.common import SAMPLE_CSV, SAMPLE_SPEC, prepared_sample, print_table, write_results
 from fusiondp.config import RunConfig
-from fusiondp.report import per_epsilon_table
-from fusiondp.sweep import Backend, SweepGrid, expand, run_sweep
+from fusiondp.result_tables import per_epsilon_table
+from fusiondp.sweep import Backend, run_sweep
+from fusiondp.sweep_grid import SweepGrid, expand
 
 # reproducible_noise: the "same numbers" column compares backends run for run, which only replayable noise
 # can match; timings do not depend on it. Its models carry no DP guarantee (and none leaves this benchmark).

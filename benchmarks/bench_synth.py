@@ -24,10 +24,12 @@ import numpy as np
 
 from benchmarks.common import ROOT, print_table, sample_config, write_results
 from fusiondp.config import RunConfig
-from fusiondp.data import load_table, split_table
+from fusiondp.data import load_table
 from fusiondp.impute.quality import score_column
-from fusiondp.pipeline import prepare_splits, train_run
+from fusiondp.preparation import prepare_splits
 from fusiondp.prepared import PreparedData, torch_threads
+from fusiondp.runs import train_run
+from fusiondp.split import split_table
 from fusiondp.synth.fidelity import fidelity
 from fusiondp.synth.settings import SynthSettings
 

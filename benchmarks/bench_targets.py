@@ -48,9 +48,10 @@ import pandas as pd
 from benchmarks.common import RESULTS, ROOT, print_table, write_results
 from fusiondp.config import RunConfig
 from fusiondp.metrics import summary_metrics
-from fusiondp.pipeline import curve_runs, prepare, train_run, with_epsilon
+from fusiondp.preparation import prepare
 from fusiondp.prepared import torch_threads
 from fusiondp.record import summarize
+from fusiondp.runs import curve_runs, train_run, with_epsilon
 from fusiondp.spec import TableSpec
 
 TABLES = ("nhanes_glycemic", "nhanes_conditions", "nhanes_systolic_bp")

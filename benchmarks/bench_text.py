@@ -37,9 +37,10 @@ import pandas as pd
 
 from benchmarks.common import ROOT, print_table, write_results
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import curve_runs, prepare, train_run, with_epsilon
+from fusiondp.preparation import prepare
 from fusiondp.prepared import torch_threads
 from fusiondp.record import RunRecord, summarize
+from fusiondp.runs import curve_runs, train_run, with_epsilon
 from fusiondp.text import TextSpec
 from fusiondp.train.modes import get_mode
 

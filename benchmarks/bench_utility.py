@@ -43,8 +43,9 @@ import fusiondp
 from benchmarks.common import RESULTS, ROOT, machine, print_table
 from benchmarks.suite import SuiteTable, suite_tables
 from fusiondp.config import RunConfig
+from fusiondp.figures import privacy_utility_figure
+from fusiondp.metrics import METRIC_LABELS
 from fusiondp.record import write_json_atomic
-from fusiondp.report import METRIC_LABELS, privacy_utility_figure
 from fusiondp.sweep import run_sweep
 from fusiondp.train.modes import get_mode
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.record import write_json_atomic
 from fusiondp.spec import TableSpec

@@ -21,13 +21,13 @@ import streamlit as st
 from dashboard.settings import current_config, support_frame
 from dashboard.tables import Table
 from fusiondp import FusionDPError, PrivacyError, RunConfig, TableSpec
-from fusiondp.data import Splits
-from fusiondp.pipeline import prepare_splits, split_for
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData, Progress
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.preflight import Finding, preflight
 from fusiondp.spec import value_kind
-from fusiondp.sweep import PREPARE_FIELDS
+from fusiondp.split import Splits
+from fusiondp.sweep_grid import PREPARE_FIELDS
 from fusiondp.text.preflight import note_preflight
 from fusiondp.train.loop import planned_steps
 from fusiondp.train.modes import MODES

@@ -17,9 +17,10 @@ from dashboard.messages import error_message
 from fusiondp import FusionDPError, RunRecord
 from fusiondp.models import TabularMLP
 from fusiondp.parallel import lockstep_groups
-from fusiondp.pipeline import fit_runs
 from fusiondp.prepared import PreparedData
-from fusiondp.privacy.audit import AuditProgress, AuditReport, audit_model, shadow_data
+from fusiondp.privacy.audit import AuditProgress, audit_model, shadow_data
+from fusiondp.privacy.audit_report import AuditReport
+from fusiondp.runs import fit_runs
 from fusiondp.train.loop import EpochReport
 from fusiondp.train.modes import MODES
 

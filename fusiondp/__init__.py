@@ -12,20 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fusiondp.config import RunConfig
-    from fusiondp.data import load_table, split_table
+    from fusiondp.data import load_table
     from fusiondp.errors import ConfigError, DataError, FusionDPError, ImputerUnavailable, PrivacyError, SpecError
-    from fusiondp.pipeline import prepare, run, save_results, train_run
+    from fusiondp.preparation import prepare
     from fusiondp.privacy.accounting import calibrate_sigma, epsilon_spent
     from fusiondp.record import RunRecord, summarize
+    from fusiondp.runs import run, save_results, train_run
     from fusiondp.spec import TableSpec
+    from fusiondp.split import split_table
     from fusiondp.train.modes import ALL_MODES
 
 _EXPORTS = {
-    "RunConfig": "fusiondp.config", "load_table": "fusiondp.data", "split_table": "fusiondp.data",
+    "RunConfig": "fusiondp.config", "load_table": "fusiondp.data", "split_table": "fusiondp.split",
     "ConfigError": "fusiondp.errors", "DataError": "fusiondp.errors", "FusionDPError": "fusiondp.errors",
     "ImputerUnavailable": "fusiondp.errors", "PrivacyError": "fusiondp.errors", "SpecError": "fusiondp.errors",
-    "prepare": "fusiondp.pipeline", "run": "fusiondp.pipeline", "save_results": "fusiondp.pipeline",
-    "train_run": "fusiondp.pipeline", "calibrate_sigma": "fusiondp.privacy.accounting",
+    "prepare": "fusiondp.preparation", "run": "fusiondp.runs", "save_results": "fusiondp.runs",
+    "train_run": "fusiondp.runs", "calibrate_sigma": "fusiondp.privacy.accounting",
     "epsilon_spent": "fusiondp.privacy.accounting", "RunRecord": "fusiondp.record", "summarize": "fusiondp.record",
     "TableSpec": "fusiondp.spec", "ALL_MODES": "fusiondp.train.modes",
 }

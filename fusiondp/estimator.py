@@ -21,8 +21,9 @@ from sklearn.metrics import accuracy_score
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
 from fusiondp.metrics import regression_metrics
-from fusiondp.pipeline import fit_run, model_inputs, prepare_splits, split_for
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData, training_task
+from fusiondp.runs import fit_run, model_inputs
 from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import get_mode

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from fusiondp.config import RunConfig
-    from fusiondp.data import Splits
     from fusiondp.prepared import PreparedData, Progress
-    from fusiondp.privacy.audit import AuditView
+    from fusiondp.privacy.audit_view import AuditView
+    from fusiondp.split import Splits
 
 MODULES: dict[str, str] = {"text": "fusiondp.text.modality"}
 """Each modality by the ``RunConfig`` field that holds its spec, and the module that provides its ``Modality``."""
@@ -30,16 +30,16 @@ class Modality(Protocol):
     """What a modality's module provides: its split, its preparation, and how the audit's attacks read it."""
 
     def split(self, config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None) -> Splits:
-        """``table`` (and a separate support table) split by ``config``, as ``fusiondp.pipeline.split_for``
+        """``table`` (and a separate support table) split by ``config``, as ``fusiondp.preparation.split_for``
         splits a table."""
 
     def prepare(self, config: RunConfig, table: pd.DataFrame | None = None, support: pd.DataFrame | None = None,
                 progress: Progress | None = None) -> PreparedData:
-        """Load, split and prepare, as ``fusiondp.pipeline.prepare`` does a table."""
+        """Load, split and prepare, as ``fusiondp.preparation.prepare`` does a table."""
 
     def prepare_splits(self, config: RunConfig, splits: Splits, progress: Progress | None = None) -> PreparedData:
         """Prepare split data whose δ is resolved (``fusiondp.prepared.resolve_delta``), as
-        ``fusiondp.pipeline.prepare_splits`` does a table's."""
+        ``fusiondp.preparation.prepare_splits`` does a table's."""
 
     def audit_view(self, prepared: PreparedData) -> AuditView:
         """How ``fusiondp.privacy.audit``'s attacks read ``prepared`` (a table's is ``TableView``)."""

@@ -12,8 +12,8 @@ pickle file each worker loads on its first run, and every epoch's report streams
 progress bars still move per epoch.
 
 A curve's ε of one private (mode, seed) are one training (``lockstep_groups``): their models
-step in lockstep through one batched pass (``pipeline.fit_runs``). Records are what
-``pipeline.fit_runs`` returns in the parent: the same seeds, the same σ, the same ledger; only
+step in lockstep through one batched pass (``runs.fit_runs``). Records are what
+``runs.fit_runs`` returns in the parent: the same seeds, the same σ, the same ledger; only
 the thread count differs (one per worker). Measured in ``benchmarks/bench_run.py``.
 """
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from fusiondp.train.loop import EpochReport
 
 Run = tuple[float, str, int]
-"""``(ε, mode, seed)``, as ``pipeline.curve_runs`` lists them."""
+"""``(ε, mode, seed)``, as ``runs.curve_runs`` lists them."""
 EpochCallback = Callable[[int, "EpochReport"], None]
 """``on_epoch(run index, report)``: a run's epoch finished (in whichever process trained it)."""
 
@@ -112,7 +112,7 @@ def _ready() -> None:
 
 def lockstep_groups(runs: Sequence[Run]) -> list[list[int]]:
     """Indices into ``runs`` of the trainings a command does, in the order of ``runs``: the ε of one private
-    (mode, seed) train in lockstep (``pipeline.fit_runs``), every other run alone."""
+    (mode, seed) train in lockstep (``runs.fit_runs``), every other run alone."""
     from fusiondp.train.modes import get_mode
 
     groups: dict[tuple[str, int] | int, list[int]] = {}
@@ -124,7 +124,7 @@ def lockstep_groups(runs: Sequence[Run]) -> list[list[int]]:
 def _train_group(prepared: PreparedData, runs: Sequence[Run], group: list[int],
                  on_epoch: EpochCallback | None) -> list[RunRecord]:
     """The records of ``runs[i]`` for ``i`` in ``group`` (one mode and seed), trained in lockstep."""
-    from fusiondp.pipeline import fit_runs
+    from fusiondp.runs import fit_runs
 
     _, mode, seed = runs[group[0]]
     callback = None if on_epoch is None else (lambda k, report: on_epoch(group[k], report))

@@ -1,6 +1,6 @@
 """What the table and the notes pipelines share: the data a run's modes and seeds train on, and what builds it.
 
-``fusiondp.pipeline`` prepares a table and ``fusiondp.text.pipeline`` a table of notes; both fill the same
+``fusiondp.preparation`` prepares a table and ``fusiondp.text.pipeline`` a table of notes; both fill the same
 ``PreparedData`` (training, accounting, ledgers and records are then shared) with the same training task and
 labels, check the training units against the batch size and δ the same way, and resolve a δ left to N the same
 way. These live here, apart from both pipelines, so that the notes' pipeline does not import the table pipeline
@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits
 from fusiondp.encode import TableEncoder
 from fusiondp.errors import ConfigError, DataError
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport
 from fusiondp.privacy.accounting import DEFAULT_DELTA, default_delta
 from fusiondp.spec import TableSpec, split_labels
+from fusiondp.split import Splits
 from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import TrainTensors
 

@@ -2,7 +2,7 @@
 
 The script holds the resolved ``RunConfig`` and the ε grid, prepares the table once (split,
 imputation, encoding: nothing there reads ε) and trains every (ε, mode, seed) of
-``fusiondp.pipeline.curve_runs`` (a DP mode's ε in lockstep, ``fusiondp.parallel.train_sequentially``),
+``fusiondp.runs.curve_runs`` (a DP mode's ε in lockstep, ``fusiondp.parallel.train_sequentially``),
 as the dashboard and ``fusiondp run --epsilon`` do, so the same table and seeds give the same splits,
 imputation, initialisation and public batches — and, with ``reproducible_noise``, the same records.
 """
@@ -32,8 +32,9 @@ import argparse
 
 from fusiondp import RunConfig
 from fusiondp.parallel import train_sequentially
-from fusiondp.pipeline import curve_runs, prepare, save_results
+from fusiondp.preparation import prepare
 from fusiondp.record import summarize
+from fusiondp.runs import curve_runs, save_results
 from fusiondp.verdicts import run_verdicts
 
 CONFIG = {config}

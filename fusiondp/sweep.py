@@ -13,7 +13,7 @@ Three things keep that affordable and honest:
   the accountant are ignored too. Their table cells are empty rather than repeated, and a
   collapsed run is trained — and counted among a selection's candidates — once.
 * A private mode's runs that differ in ε alone train in lockstep (``lockstep_tasks``): one
-  batched pass per step for all of them, each model at its own σ (``pipeline.fit_runs``).
+  batched pass per step for all of them, each model at its own σ (``runs.fit_runs``).
 * Every finished run is appended to ``runs.jsonl`` at once, so a killed sweep keeps its
   rows and ``resume=True`` skips them (runs are keyed by a digest of their full config; a
   lockstep group with a run left to do is trained whole again: with ``reproducible_noise`` its numbers
@@ -26,16 +26,12 @@ the figures to the run's row (``AUDIT_FIELDS``). It is off by default: it costs 
 
 Backends: ``local`` (spawned worker processes, one torch thread each) and ``ray`` (a local
 Ray instance, or a cluster given by ``address``). Every candidate draws its own secret noise, so
-the candidates' releases compose (``select_best``'s ε with tuning, ``fusiondp.privacy.joint``); with
+the candidates' releases compose (``fusiondp.selection.select_best``'s ε with tuning, ``fusiondp.privacy.joint``); with
 ``reproducible_noise`` training is deterministic per seed and both backends give identical numbers.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import hashlib
-import itertools
 import json
 import logging
 import math
@@ -50,193 +46,29 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
-from fusiondp.config import RunConfig
-from fusiondp.errors import ConfigError, FusionDPError, PrivacyError, validated
+from fusiondp.errors import ConfigError, FusionDPError
 from fusiondp.metrics import KIND_METRICS, kind_of_metrics, selection_metric, target_metrics, validation_metric
 from fusiondp.parallel import default_workers, one_thread
-from fusiondp.pipeline import fit_runs, for_run, model_inputs, prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
-from fusiondp.privacy.accounting import (
-    GaussianSteps,
-    Relation,
-    compose_with_synthesizer,
-    composed_epsilon,
-    epsilon_spent,
-)
 from fusiondp.privacy.audit import audit_model, real_features
-from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import RunRecord, write_text_atomic
-from fusiondp.spec import TableSpec, TargetKind
+from fusiondp.runs import fit_runs, for_run, model_inputs
+from fusiondp.selection import SELECTION_NONE, selection_column
+from fusiondp.sweep_grid import LEDGER_FIELDS, SweepGrid, SweepTask, config_digest, expand
 from fusiondp.train.loop import predict_proba
-from fusiondp.train.modes import Mode, get_mode
-from fusiondp.yamlfile import read_yaml
+from fusiondp.train.modes import get_mode
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
-Selection = Literal["val_hybrid", "val_real"]
-
-PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "support_fraction", "epsilon_syn",
-                  "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins",
-                  "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
-                  "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
-                  "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
-"""The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note, as δ_syn's default, and, left to N,
-resolved there: ``fusiondp.prepared.with_resolved_delta``)."""
-LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
-                 "epsilon_replace", "epsilon_total", "epsilon_total_replace", "epsilon_syn", "delta_syn", "rho_syn",
-                 "reproducible_noise")
-NOT_KNOBS = frozenset({"modes", "seeds", "epsilon", *LEDGER_FIELDS})
-SELECTION_NONE = "none: every grid point reported"
-SELECTION_LABELS = {
-    "val_hybrid": "selected on imputed validation rows (public information); tuning composed in epsilon_tuning",
-    "val_real": "not accounted: selected on real validation rows",
-}
 RAY_INSTALL_HINT = 'pip install "fusiondp[ray]"'
 AUDIT_FIELDS = ("attribute_train_acc", "attribute_holdout_acc", "imputer_acc", "attribute_advantage",
                 "membership_auc", "membership_tpr_at_1pct_fpr")
 """The audit figures a sweep row carries (names as in ``AuditReport.summary``); the learned and
 shadow-calibrated attacks are left to ``fusiondp audit``, as each needs a shadow model per run."""
-
-
-class SweepGrid(BaseModel):
-    """A base ``RunConfig`` plus lists of values for some of its fields.
-
-    ``grid`` maps a RunConfig field to the values to try; ``modes`` and ``seeds`` may be
-    given there or in ``base`` (both are lists already). Every combination is one run.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    base: RunConfig = Field(default_factory=RunConfig)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    audit: bool = False
-    """Attack every trained model (attribute and membership inference) and add ``AUDIT_FIELDS`` to its row."""
-    audit_rows: int = Field(500, ge=10)
-    """Training and held-out rows attacked per model when ``audit`` is on."""
-
-    @field_validator("base", mode="before")
-    @classmethod
-    def _spec_from_path(cls, value: Any) -> Any:
-        """Let a grid file name its spec file (``spec: table.spec.yaml``) instead of inlining it."""
-        if isinstance(value, dict) and isinstance(value.get("spec"), str):
-            return {**value, "spec": TableSpec.from_yaml(value["spec"])}
-        return value
-
-    @field_validator("grid")
-    @classmethod
-    def _known_fields(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        fields = set(RunConfig.model_fields)
-        for name, values in value.items():
-            if name not in fields:
-                close = difflib.get_close_matches(name, sorted(fields), n=3, cutoff=0.6)
-                hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                raise ValueError(f"{name!r} is not a RunConfig setting{hint}")
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"{name!r} needs a non-empty list of values, e.g. {name}: [1, 2]")
-        return value
-
-    @classmethod
-    def from_dict(cls, raw: Any, *, source: str = "sweep grid") -> SweepGrid:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: expected a mapping with 'base:' (a run config) and 'grid:' (lists).")
-        return validated(cls, raw, source, ConfigError)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> SweepGrid:
-        """Read a grid file; relative data/spec paths are taken from the current folder, as in ``run``."""
-        raw = read_yaml(path, "Sweep grid file", ConfigError)
-        return cls.from_dict(raw, source=f"sweep grid {str(path)!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base.to_dict(), "grid": self.grid, "audit": self.audit, "audit_rows": self.audit_rows}
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepTask:
-    """One run of a sweep: a single-mode, single-seed ``RunConfig`` and the knob values it stands for."""
-
-    config: RunConfig
-    knobs: dict[str, Any]
-    """Swept fields (except modes/seeds/ε) → value, ``None`` where the mode ignores the field."""
-    key: str
-    """Digest of the full config: the identity used by ``resume``."""
-    prepare_key: str
-    """Digest of ``PREPARE_FIELDS``: runs with the same one share imputation and encoding."""
-
-    @property
-    def mode(self) -> str:
-        return self.config.modes[0]
-
-    @property
-    def seed(self) -> int:
-        return self.config.seeds[0]
-
-    @property
-    def epsilon(self) -> float | None:
-        return self.config.epsilon if get_mode(self.mode).is_private else None
-
-
-ALPHA_ZERO_IGNORED = frozenset({"accountant", "max_grad_norm", "beta", "rep_clip"})
-"""What a run with a public term and α = 0 ignores: the loop adds α × the noised private term, so
-the clip norm, β, C_h and the noise (σ from ε and the accountant) cannot move the model. ε stays an
-axis all the same: such a run is a candidate at every ε, and its ledger is true (if vacuous) there."""
-
-
-def ignored_fields(mode: Mode, alpha: float | None = None) -> frozenset[str]:
-    """RunConfig fields that cannot change ``mode``'s result at this ``alpha`` (read off the training loop)."""
-    ignored: set[str] = set()
-    if not mode.is_private:
-        ignored |= {"epsilon", "accountant", "max_grad_norm", "alpha", "beta", "rep_clip", "public_batch_size"}
-    if mode.public_view is None:
-        ignored |= {"alpha", "public_batch_size"}
-    if mode.private_loss != "calibrated":
-        ignored |= {"beta", "rep_clip"}
-    if mode.is_private and mode.public_view is not None and alpha == 0:
-        ignored |= ALPHA_ZERO_IGNORED
-    return frozenset(ignored)
-
-
-def _digest(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _default(name: str) -> Any:
-    return RunConfig.model_fields[name].get_default(call_default_factory=True)
-
-
-def expand(grid: SweepGrid) -> list[SweepTask]:
-    """Every distinct run of ``grid``, in grid order, with ignored knobs collapsed."""
-    base = grid.base.to_dict()
-    modes = RunConfig.build(modes=grid.grid["modes"]).modes if "modes" in grid.grid else grid.base.modes
-    seeds = grid.grid.get("seeds", grid.base.seeds)
-    axes = {name: values for name, values in grid.grid.items() if name not in ("modes", "seeds")}
-    tasks: dict[str, SweepTask] = {}
-    for mode_name in modes:
-        for combo in itertools.product(*axes.values()):
-            values = dict(zip(axes, combo, strict=True))
-            ignored = ignored_fields(get_mode(mode_name), values.get("alpha", grid.base.alpha))
-            overrides = {k: (_default(k) if k in ignored else v) for k, v in values.items()}
-            knobs = {k: (None if k in ignored else v) for k, v in values.items() if k not in NOT_KNOBS}
-            for seed in seeds:
-                try:
-                    config = RunConfig.build(**{**base, **overrides, "modes": [mode_name], "seeds": [seed]})
-                except ConfigError as exc:
-                    raise ConfigError(f"Grid point {values} ({mode_name}, seed {seed}): {exc}") from exc
-                resolved = config.to_dict()
-                key = _digest(resolved)
-                if key not in tasks:
-                    tasks[key] = SweepTask(config, knobs, key, _digest({f: resolved[f] for f in PREPARE_FIELDS}))
-    return list(tasks.values())
-
-
-def selection_column(kind: TargetKind, by: Selection) -> str:
-    """The column ``select_best(by=by)`` ranks a kind's runs by: ``fusiondp.metrics.validation_metric``
-    (``val_auroc``; ``val_r2`` for regression) on the imputed validation rows, with ``_real`` on the real ones."""
-    return validation_metric(kind) + ("_real" if by == "val_real" else "")
 
 
 def row_from_record(record: RunRecord, knobs: Mapping[str, Any] | None = None,
@@ -272,10 +104,10 @@ def _finite(value: float) -> float | None:
 
 def lockstep_tasks(tasks: Sequence[SweepTask]) -> list[list[SweepTask]]:
     """The tasks in trainings: a private mode's tasks that differ in ε alone train in lockstep
-    (``pipeline.fit_runs``), every other task alone. Larger groups first, so the longest trainings start first."""
+    (``runs.fit_runs``), every other task alone. Larger groups first, so the longest trainings start first."""
     groups: dict[str, list[SweepTask]] = {}
     for task in tasks:
-        key = (_digest({**task.config.to_dict(), "epsilon": None}) if get_mode(task.mode).is_private
+        key = (config_digest({**task.config.to_dict(), "epsilon": None}) if get_mode(task.mode).is_private
                else task.key)
         groups.setdefault(key, []).append(task)
     return sorted(groups.values(), key=len, reverse=True)
@@ -486,133 +318,3 @@ def run_sweep(
     write_text_atomic(out_dir / "results.csv", table.to_csv(index=False))
     return table
 
-
-def knob_columns(results: pd.DataFrame) -> list[str]:
-    """The swept RunConfig fields present in a results table (what ``select_best`` chooses among)."""
-    return [c for c in results.columns if c in RunConfig.model_fields and c not in NOT_KNOBS]
-
-
-@dataclasses.dataclass(frozen=True)
-class TuningCost:
-    """(ε, δ) of releasing the best of K candidate runs, and how it was composed."""
-
-    epsilon: float | None
-    delta: float | None
-    method: str
-
-
-def _ledger_relation(run: pd.Series) -> Relation:
-    """The relation a run's ε was accounted under, read off its numbers.
-
-    The ledger names its neighbouring relation in words; the accountant's relation is the one
-    that reproduces the ε it spent: ``remove`` if it does, else ``replace`` (the larger ε).
-    """
-    remove = epsilon_spent(float(run["sigma"]), float(run["sampling_rate"]), int(run["steps"]), float(run["delta"]),
-                           run["accountant"], "remove")
-    return "remove" if remove >= float(run["epsilon_spent"]) * (1 - 1e-6) else "replace"
-
-
-def _synthetic_support(candidates: pd.DataFrame) -> tuple[float, float, float | None, int] | None:
-    """(ε_syn, δ_syn, ρ_syn, releases) of the DP-synthetic support sets behind the candidates.
-
-    Candidates that share a preparation (no swept ``PREPARE_FIELDS``) share one synthetic set,
-    synthesised once: it is one release, counted once however many runs used it. Candidates
-    prepared differently used different releases of the same private rows, which add up.
-    """
-    if "epsilon_syn" not in candidates.columns or candidates["epsilon_syn"].isna().all():
-        return None
-    swept = [column for column in PREPARE_FIELDS if column in candidates.columns]
-    releases = candidates.loc[candidates[swept].astype(str).drop_duplicates().index] if swept else candidates[:1]
-    rho = releases["rho_syn"] if "rho_syn" in releases.columns else pd.Series([None] * len(releases))
-    return (float(releases["epsilon_syn"].sum()), float(releases["delta_syn"].sum()),
-            float(rho.sum()) if rho.notna().all() else None, len(releases))
-
-
-def tuning_cost(candidates: pd.DataFrame, mode: str) -> TuningCost:
-    """(ε, δ) of releasing the best of the candidate runs: their composition on the same training rows.
-
-    Picking the best of K DP runs is post-processing of all K of them, so the chosen model's
-    guarantee is the K runs composed, however public the selection rows are. The K runs'
-    mechanisms (Poisson-subsampled Gaussians) are composed by the accountant and converted once
-    at the runs' δ — not their (ε, δ) pairs added, which would cost K·δ. A DP-synthetic support
-    set is added once per distinct release (``_synthetic_support``), as in each run's ledger.
-    """
-    spent = pd.to_numeric(candidates["epsilon_spent"], errors="coerce")
-    if spent.isna().any():
-        return TuningCost(None, None, "none: a candidate has no privacy guarantee")
-    if "reproducible_noise" in candidates and candidates["reproducible_noise"].fillna(False).astype(bool).any():
-        return TuningCost(None, None, f"none: {NO_GUARANTEE}")
-    synthetic = _synthetic_support(candidates)
-    if not get_mode(mode).is_private:
-        if synthetic is None:
-            return TuningCost(float(spent.max()), None, "no training budget: the candidates do not use the "
-                                                         "sensitive values")
-        return TuningCost(synthetic[0], synthetic[1], f"the DP-synthetic support set(s) only ({synthetic[3]})")
-    deltas = pd.to_numeric(candidates["delta"], errors="coerce")
-    relation: Relation = "remove"
-    accountant: str | None = None
-    events: tuple[GaussianSteps, ...] = ()
-    if candidates[["sigma", "sampling_rate", "steps", "delta"]].isna().any().any():
-        epsilon, delta = float(spent.sum()), float(deltas.sum())
-        method = f"basic: the {len(candidates)} runs' ε and δ added (a candidate lacks σ, q or T)"
-    else:
-        delta = float(deltas.max())
-        if "replace" in {_ledger_relation(run) for _, run in candidates.iterrows()} or (
-                synthetic is not None and mode == "dpsgd"):  # dpsgd with a synthesizer: as in its ledger
-            relation = "replace"
-        accountants = set(candidates["accountant"])
-        accountant = accountants.pop() if len(accountants) == 1 else "pld"
-        steps: dict[tuple[float, float], int] = {}
-        for _, run in candidates.iterrows():
-            key = (float(run["sigma"]), float(run["sampling_rate"]))
-            steps[key] = steps.get(key, 0) + int(run["steps"])
-        events = tuple(GaussianSteps(sigma, q, t) for (sigma, q), t in steps.items())
-        try:
-            epsilon = composed_epsilon(events, delta, accountant, relation)
-        except PrivacyError:  # PRV gives up above its range: PLD accounts the same mechanisms
-            accountant = "pld"
-            epsilon = composed_epsilon(events, delta, accountant, relation)
-        method = (f"{len(candidates)} runs' Gaussian mechanisms composed ({accountant}, {relation} relation) "
-                  f"at δ = {delta:g}")
-    if synthetic is None:
-        return TuningCost(epsilon, delta, method)
-    one = events[0] if len(events) == 1 else None
-    total = compose_with_synthesizer(
-        epsilon, delta, synthetic[0], synthetic[1], synthetic[2], sigma=one.sigma if one else None,
-        q=one.q if one else None, steps=one.steps if one else 0, accountant=accountant, relation=relation)
-    return TuningCost(total.epsilon, total.delta,
-                      f"{method}; with {synthetic[3]} DP-synthetic support release(s): {total.method}")
-
-
-def select_best(results: pd.DataFrame, by: Selection = "val_hybrid") -> pd.DataFrame:
-    """Per (mode, ε, seed), keep the knob setting (α, β, C, …) with the best validation score.
-
-    The score is the target kind's ``fusiondp.metrics.selection_metric`` (AUROC; macro one-vs-rest
-    AUROC for a multi-class target; R² for regression), read from ``selection_column``.
-    ``val_hybrid`` (default) scores on validation rows whose sensitive columns are imputed:
-    only public information. ``val_real`` uses the real validation rows, which no ledger
-    covers, so every row it returns says "not accounted". Selecting per seed makes the sd
-    over seeds include the variability of the tuning itself. ``epsilon_tuning`` at
-    ``delta_tuning`` is the guarantee of the whole procedure (``tuning_cost``: all candidates
-    composed, a shared DP-synthetic support once; how, in ``tuning_composition``); ``candidates`` is K.
-    """
-    if by not in SELECTION_LABELS:
-        raise ConfigError(f"select_best: by must be 'val_hybrid' or 'val_real' (got {by!r}).")
-    metric = selection_column(kind_of_metrics(results.columns), by)
-    if metric not in results.columns or results[metric].isna().all():
-        raise ConfigError(f"select_best(by={by!r}) needs the column {metric!r}, which these results lack; "
-                          "rerun them with fusiondp sweep.")
-    chosen = []
-    for (mode, _, _), group in results.groupby(["mode", "epsilon", "seed"], dropna=False, sort=False):
-        best = group.loc[group[metric].fillna(-math.inf).idxmax()].copy()
-        cost = tuning_cost(group, mode)
-        best["candidates"] = len(group)
-        best["epsilon_tuning"], best["delta_tuning"], best["tuning_composition"] = cost.epsilon, cost.delta, cost.method
-        best["selection"] = SELECTION_LABELS[by]
-        chosen.append(best)
-    return pd.DataFrame(chosen).reset_index(drop=True)
-
-
-def needs_selection(results: pd.DataFrame) -> bool:
-    """Whether some (mode, ε, seed) holds several knob settings, so curves need ``select_best`` first."""
-    return bool(results.groupby(["mode", "epsilon", "seed"], dropna=False).size().max() > 1)

@@ -10,23 +10,11 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import fit_run, prepare
-from fusiondp.privacy.audit import (
-    MEMBERSHIP_CAVEAT,
-    AttributeLeak,
-    AuditReport,
-    TableView,
-    _features,
-    _labels,
-    _log_likelihood,
-    _nearest,
-    _query,
-    audit_grid,
-    audit_model,
-    audit_view,
-    membership_scope,
-    shadow_data,
-)
+from fusiondp.preparation import prepare
+from fusiondp.privacy.audit import _features, _labels, _log_likelihood, _query, audit_grid, audit_model, shadow_data
+from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AttributeLeak, AuditReport, membership_scope
+from fusiondp.privacy.audit_view import TableView, _nearest, audit_view
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import get_mode
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
-from fusiondp.data import MAX_COLUMNS, load_table, split_table
+from fusiondp.data import MAX_COLUMNS, load_table
 from fusiondp.errors import (
     ConfigError,
     DataError,
@@ -34,9 +34,10 @@ from fusiondp.errors import (
     PrivacyError,
     SpecError,
 )
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.spec import TableSpec
+from fusiondp.split import split_table
 
 OLD_MTIME_NS = 1_000_000_000 * 10**9
 """Input files get this (2001) mtime, so any rewrite shows up even on coarse-grained file systems."""

@@ -17,7 +17,7 @@ from benchmarks.suite import ROOT, SUITE_DIR, SuiteTable, suite_tables
 from benchmarks.suite.sources import SourceUnavailable
 from fusiondp.config import RunConfig
 from fusiondp.data import load_table
-from fusiondp.sweep import SweepGrid, expand
+from fusiondp.sweep_grid import SweepGrid, expand
 from tests.pages import readable
 
 TABLES = suite_tables()

@@ -18,7 +18,7 @@ import yaml
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError, SpecError
-from fusiondp.pipeline import prepare_splits, split_for
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.prepared import PreparedData
 from fusiondp.reference import shrink
 from fusiondp.spec import TableSpec

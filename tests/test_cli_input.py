@@ -19,11 +19,13 @@ import pytest
 import yaml
 
 from fusiondp.config import RunConfig
-from fusiondp.data import read_table_bytes, split_table
+from fusiondp.data import read_table_bytes
 from fusiondp.impute import choose_imputer, format_quality_lines, quality_report
-from fusiondp.pipeline import prepare_splits, save_results, split_for, train_run
+from fusiondp.preparation import prepare_splits, split_for
 from fusiondp.privacy.accounting import default_delta
+from fusiondp.runs import save_results, train_run
 from fusiondp.spec import TableSpec
+from fusiondp.split import split_table
 from tests.cli_runner import run_cli
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 

@@ -18,7 +18,7 @@ from fusiondp.config import RunConfig
 from fusiondp.impute import MISSING_STATE, QualityReport
 from fusiondp.impute.columnwise import DEFAULT_CV_FOLDS, ColumnwiseImputer
 from fusiondp.impute.gbdt import MAX_BINS, PublicFeatureCoder
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.reference import expected_encoding, shrinkage
 from fusiondp.spec import TableSpec

@@ -137,7 +137,7 @@ def test_the_graph_reads_function_level_relative_and_type_checking_imports(tmp_p
     assert names["fusiondp.sub.c"] is False
     graph = runtime_graph()
     assert "fusiondp.privacy.accounting" in graph["fusiondp.synth.two_stage"]
-    assert {"fusiondp.impute", "fusiondp.impute.quality"} <= graph["fusiondp.pipeline"]
+    assert {"fusiondp.impute", "fusiondp.impute.quality"} <= graph["fusiondp.preparation"]
 
 
 def test_find_cycle_reports_the_cycle() -> None:
@@ -170,13 +170,13 @@ def modality_imports(imports: dict[str, dict[str, bool]], modules: set[str] | di
 
 def test_the_checks_see_the_cli_package_as_one_front_end() -> None:
     """Every module of ``fusiondp/cli/`` is the front end: it may import itself and the notes, the core neither."""
-    modules = {"fusiondp.pipeline", "fusiondp.cli", "fusiondp.cli.run", "fusiondp.cli.options", "fusiondp.text",
+    modules = {"fusiondp.preparation", "fusiondp.cli", "fusiondp.cli.run", "fusiondp.cli.options", "fusiondp.text",
                "fusiondp.text.pipeline"}
     inside = {"fusiondp.cli.run": {"fusiondp.cli.options": True, "fusiondp.text.pipeline": True}}
     assert not front_end_imports(inside) and not modality_imports(inside, modules)
-    core = {"fusiondp.pipeline": {"fusiondp.cli.options._build_config": True, "fusiondp.text.pipeline": True}}
-    assert front_end_imports(core) == {"fusiondp.pipeline imports fusiondp.cli.options._build_config"}
-    assert modality_imports(core, modules) == {"fusiondp.pipeline imports fusiondp.text.pipeline"}
+    core = {"fusiondp.preparation": {"fusiondp.cli.options._build_config": True, "fusiondp.text.pipeline": True}}
+    assert front_end_imports(core) == {"fusiondp.preparation imports fusiondp.cli.options._build_config"}
+    assert modality_imports(core, modules) == {"fusiondp.preparation imports fusiondp.text.pipeline"}
 
 
 def test_fusiondp_imports_no_front_end() -> None:

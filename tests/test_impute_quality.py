@@ -27,7 +27,8 @@ from fusiondp.impute.figures import (
     report_html,
 )
 from fusiondp.impute.quality import HISTOGRAM_BINS, ColumnQuality, QualityReport, quality_report, score_column
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
+from fusiondp.runs import train_run
 from fusiondp.spec import TableSpec
 from tests.pages import plotly_figures, readable
 
@@ -176,7 +177,7 @@ def test_categories_unseen_in_the_support_set_are_reported_and_nothing_crashes(
     tmp_path: Path, imputer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config, support = _table_with_unseen_categories(tmp_path, imputer)
-    with caplog.at_level(logging.WARNING, logger="fusiondp.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="fusiondp.preparation"):
         prepared = prepare(config, support=support)
 
     assert set(prepared.hybrid_train["group"]) <= {"a", "b"}, "imputers predict support categories only"

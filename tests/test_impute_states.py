@@ -17,7 +17,7 @@ from fusiondp.errors import ConfigError
 from fusiondp.impute import MISSING_STATE, QualityReport, choose_imputer, format_quality_lines, quality_report
 from fusiondp.impute.columnwise import ColumnwiseImputer
 from fusiondp.impute.gbdt import GBDTImputer
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.spec import TableSpec
 
 IMPUTERS = ["gbdt", "knn"]

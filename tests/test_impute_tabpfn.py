@@ -19,7 +19,7 @@ from fusiondp.impute import choose_imputer
 from fusiondp.impute import tabpfn as tabpfn_module
 from fusiondp.impute.base import CheckpointError, ImputerLimitError
 from fusiondp.impute.tabpfn import TabPFNImputer, write_random_checkpoint
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.spec import TableSpec
 
 FAST = {"n_estimators": 1, "device": "cpu"}

@@ -22,16 +22,8 @@ from fusiondp.parallel import (
     usable_cores,
     worker_processes,
 )
-from fusiondp.pipeline import (
-    curve_runs,
-    fit_run,
-    fit_runs,
-    load_inputs,
-    prepare_splits,
-    split_for,
-    training_spec,
-    with_epsilon,
-)
+from fusiondp.preparation import load_inputs, prepare_splits, split_for, training_spec
+from fusiondp.runs import curve_runs, fit_run, fit_runs, with_epsilon
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 
 

@@ -8,10 +8,11 @@ import pytest
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import PrivacyError
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import epsilon_spent
 from fusiondp.privacy.preflight import ProxyScore, _proxy_evidence, check_strict, preflight, proxy_scores
 from fusiondp.privacy.statement import attacker_tpr_bound, epsilon_delta_tpr_bound
+from fusiondp.runs import train_run
 from fusiondp.spec import TableSpec
 
 

@@ -21,10 +21,11 @@ import torch
 from dp_accounting.pld import PLDAccountant
 
 from fusiondp import RunConfig, TableSpec
-from fusiondp.data import Splits
-from fusiondp.pipeline import channels_for, prepare, prepare_splits, save_results, split_for, train_run
+from fusiondp.preparation import channels_for, prepare, prepare_splits, split_for
 from fusiondp.privacy.accounting import epsilon_spent
 from fusiondp.record import PrivacyLedger
+from fusiondp.runs import save_results, train_run
+from fusiondp.split import Splits
 from fusiondp.train.loop import EpochReport
 
 SPEC = TableSpec(target="y", sensitive=("age", "group"), categorical=("site", "group"))

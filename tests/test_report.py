@@ -15,18 +15,11 @@ from typer.testing import CliRunner
 from fusiondp.cli import app
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, DataError
-from fusiondp.pipeline import run, save_results
-from fusiondp.privacy.audit import AttributeLeak, AuditReport
-from fusiondp.report import (
-    REFERENCE_LABELS,
-    build_html_report,
-    export_figure_images,
-    gain_table,
-    load_results,
-    per_epsilon_table,
-    privacy_utility_figure,
-    training_figure,
-)
+from fusiondp.figures import REFERENCE_LABELS, export_figure_images, privacy_utility_figure, training_figure
+from fusiondp.privacy.audit_report import AttributeLeak, AuditReport
+from fusiondp.report import build_html_report, load_results
+from fusiondp.result_tables import gain_table, per_epsilon_table
+from fusiondp.runs import run, save_results
 from fusiondp.spec import TableSpec
 from fusiondp.verdicts import run_verdicts
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
@@ -101,10 +94,11 @@ def test_per_epsilon_table_has_audit_columns_only_when_audited() -> None:
 
 def test_cli_sweep_audit_flag_turns_the_audit_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import fusiondp.sweep
+    from fusiondp.sweep_grid import SweepGrid
 
     seen = []
 
-    def fake_sweep(grid: fusiondp.sweep.SweepGrid, *args: object, **kwargs: object) -> pd.DataFrame:
+    def fake_sweep(grid: SweepGrid, *args: object, **kwargs: object) -> pd.DataFrame:
         seen.append(grid.audit)
         return curve_results()
 

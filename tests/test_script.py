@@ -11,7 +11,8 @@ import pytest
 
 from fusiondp.config import RunConfig
 from fusiondp.data import read_table_bytes
-from fusiondp.pipeline import curve_runs, fit_run, prepare_splits, split_for
+from fusiondp.preparation import prepare_splits, split_for
+from fusiondp.runs import curve_runs, fit_run
 from fusiondp.script import python_script
 from fusiondp.spec import TableSpec
 from tests.conftest import SAMPLE_CSV

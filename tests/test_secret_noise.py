@@ -17,12 +17,13 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.pipeline import fit_run, fit_runs, prepare, save_results
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.privacy.accounting import calibrate_sigma
 from fusiondp.privacy.joint import REPLACE_ONE, joint_release
 from fusiondp.privacy.randomness import NO_GUARANTEE
 from fusiondp.record import PrivacyLedger
+from fusiondp.runs import fit_run, fit_runs, save_results
 from fusiondp.train.loop import ModeStep
 from fusiondp.train.modes import get_mode
 from fusiondp.train.settings import TrainSettings
@@ -92,7 +93,8 @@ def test_lockstep_models_do_not_share_noise_one_step_extrapolation(prepared: Pre
 def test_sweep_candidates_that_differ_in_lr_draw_independent_noise(prepared: PreparedData) -> None:
     """One step at q = 1 from one initialisation: θ = θ₀ − η·u with u = g + ασCξ/B. Two candidates that differ
     only in η recover the same u if they share ξ; independent draws give two different u."""
-    from fusiondp.sweep import SweepGrid, execute_tasks, expand
+    from fusiondp.sweep import execute_tasks
+    from fusiondp.sweep_grid import SweepGrid, expand
 
     rows = len(prepared.tensors.y)
     base = {**prepared.config.to_dict(), "epochs": 1, "batch_size": rows, "public_batch_size": rows,

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fusiondp.data import MIN_SUPPORT_ROWS, read_table_bytes, split_table
+from fusiondp.data import read_table_bytes
 from fusiondp.encode import MISSING_LEVEL, STANDARD_CLIP, TableEncoder
 from fusiondp.errors import DataError
 from fusiondp.spec import TableSpec
+from fusiondp.split import MIN_SUPPORT_ROWS, split_table
 
 FUZZ = settings(max_examples=200, deadline=None, database=None)
 PROPERTY = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,20 +15,14 @@ import pandas as pd
 import pytest
 
 from fusiondp.errors import ConfigError
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import GaussianSteps, calibrate_sigma, composed_epsilon, epsilon_spent
 from fusiondp.privacy.audit import audit_model
 from fusiondp.report import build_html_report
-from fusiondp.sweep import (
-    AUDIT_FIELDS,
-    SELECTION_LABELS,
-    SweepGrid,
-    expand,
-    lockstep_tasks,
-    needs_selection,
-    run_sweep,
-    select_best,
-)
+from fusiondp.runs import fit_run
+from fusiondp.selection import SELECTION_LABELS, needs_selection, select_best
+from fusiondp.sweep import AUDIT_FIELDS, lockstep_tasks, run_sweep
+from fusiondp.sweep_grid import SweepGrid, expand
 from fusiondp.train.loop import predict_proba
 from tests.conftest import SAMPLE_CSV, SAMPLE_SPEC
 from tests.pages import readable
@@ -334,7 +328,7 @@ def test_every_config_field_is_classified_as_preparation_or_training() -> None:
     """A new RunConfig field must be added to PREPARE_FIELDS when ``prepare`` reads it, or runs that
     differ in it would share one cached preparation."""
     from fusiondp.config import RunConfig
-    from fusiondp.sweep import PREPARE_FIELDS
+    from fusiondp.sweep_grid import PREPARE_FIELDS
 
     training_only = {"modes", "seeds", "epsilon", "accountant", "epochs", "batch_size", "public_batch_size", "lr",
                      "alpha", "beta", "max_grad_norm", "rep_clip", "param_bound", "hidden", "threads"}

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from fusiondp.cli import app, error_message, main
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, MissingDeclarations
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import compose_with_synthesizer, epsilon_spent
 from fusiondp.record import RunRecord
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec
 from fusiondp.synth import MarginalSynthesizer, SynthSettings, rho_for_epsilon, zcdp_epsilon
 
@@ -217,17 +218,17 @@ def test_cli_run_with_dp_synthetic_support(tmp_path: Path, monkeypatch: pytest.M
     import torch
     from sklearn.metrics import roc_auc_score
 
-    import fusiondp.pipeline
+    import fusiondp.runs
 
     trained = []
-    fit_runs = fusiondp.pipeline.fit_runs
+    fit_runs = fusiondp.runs.fit_runs
 
     def keep_models(prepared, *args, **kwargs):  # type: ignore[no-untyped-def]
         runs = fit_runs(prepared, *args, **kwargs)
         trained.extend((prepared, model) for _, model in runs)
         return runs
 
-    monkeypatch.setattr(fusiondp.pipeline, "fit_runs", keep_models)
+    monkeypatch.setattr(fusiondp.runs, "fit_runs", keep_models)
     domains = [f"--sensitive-domain={column}={','.join(values)}" for column, values in SAMPLE_DOMAINS.items()]
     bounds = [f"--sensitive-bounds={column}={low:g}:{high:g}" for column, (low, high) in SAMPLE_BOUNDS.items()]
     result = CliRunner().invoke(app, [

@@ -11,9 +11,10 @@ from scipy.special import logsumexp
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import DataError
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.privacy.audit import audit_model, shadow_data
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec
 from fusiondp.task import HUBER_DELTA
 

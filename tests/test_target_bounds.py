@@ -15,7 +15,8 @@ import yaml
 from fusiondp.config import RunConfig
 from fusiondp.errors import SpecError
 from fusiondp.estimator import FusionDPRegressor
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec
 from fusiondp.task import Task, label_scaling
 from fusiondp.train.loop import predict_proba

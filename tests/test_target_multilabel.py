@@ -13,11 +13,12 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
 from fusiondp.config import RunConfig
-from fusiondp.data import split_table
 from fusiondp.errors import DataError, SpecError
 from fusiondp.metrics import kind_of_metrics, multilabel_metrics, selection_metric, summary_metrics
-from fusiondp.pipeline import fit_run, prepare
+from fusiondp.preparation import prepare
+from fusiondp.runs import fit_run
 from fusiondp.spec import TableSpec, split_labels
+from fusiondp.split import split_table
 from tests.cli_runner import run_cli
 from tests.conftest import ROOT
 

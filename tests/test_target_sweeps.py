@@ -17,9 +17,11 @@ from sklearn.metrics import r2_score, roc_auc_score
 from typer.testing import CliRunner
 
 from fusiondp.cli import app
-from fusiondp.pipeline import channels_for, fit_run, prepare
-from fusiondp.report import training_figure
-from fusiondp.sweep import SweepGrid, select_best
+from fusiondp.figures import training_figure
+from fusiondp.preparation import channels_for, prepare
+from fusiondp.runs import fit_run
+from fusiondp.selection import select_best
+from fusiondp.sweep_grid import SweepGrid
 from fusiondp.train.loop import predict_proba
 from tests.cli_runner import run_cli
 from tests.conftest import ROOT

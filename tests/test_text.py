@@ -19,7 +19,8 @@ from fusiondp.errors import ConfigError, SpecError
 from fusiondp.impute import QualityReport
 from fusiondp.impute.quality import format_quality_lines
 from fusiondp.models import build_model
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
+from fusiondp.runs import train_run
 from fusiondp.text import DETECTOR, HybridNoteGenerator, TextSpec, detect_spans
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, real_tokens
 from fusiondp.text.hybrid import AGE_SURROGATE, MIN_LABELLED_NOTES, HybridNote, parse_notes

@@ -12,8 +12,11 @@ import pytest
 import torch
 import yaml
 
-from fusiondp.pipeline import fit_run, prepare
-from fusiondp.privacy.audit import BELOW_GENERATOR, audit_model, audit_view, below_baseline_note, shadow_data
+from fusiondp.preparation import prepare
+from fusiondp.privacy.audit import audit_model, shadow_data
+from fusiondp.privacy.audit_report import BELOW_GENERATOR, below_baseline_note
+from fusiondp.privacy.audit_view import audit_view
+from fusiondp.runs import fit_run
 from fusiondp.text import TextSpec
 from fusiondp.text.pipeline import split_notes
 from tests.test_text import SAMPLE_NOTES, SHARED, _cli, _scramble_spans, make_notes, text_config

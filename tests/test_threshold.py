@@ -8,7 +8,8 @@ from sklearn.metrics import f1_score
 
 from fusiondp.config import RunConfig
 from fusiondp.metrics import THRESHOLD_RULE, binary_metrics, f1_threshold
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
+from fusiondp.runs import train_run
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import predict_proba
 from fusiondp.verdicts import threshold_note
@@ -41,7 +42,7 @@ def prepared(sample_spec: TableSpec):
 
 def test_a_binary_run_scores_accuracy_and_f1_at_the_validation_threshold(prepared) -> None:
     """The sample's positive class is a minority (16%): at 0.5 a short run never flags it, at the chosen one it does."""
-    from fusiondp.pipeline import fit_run
+    from fusiondp.runs import fit_run
 
     record, model = fit_run(prepared, "fusiondp", 0)
     tensors = prepared.tensors.with_channels()  # the views fusiondp's model reads

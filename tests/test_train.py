@@ -14,7 +14,8 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from fusiondp.config import RunConfig
 from fusiondp.models import build_model
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
+from fusiondp.runs import train_run
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import planned_steps
 from fusiondp.train.private import (

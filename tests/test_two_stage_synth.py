@@ -8,13 +8,14 @@ import pytest
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, PrivacyError
-from fusiondp.pipeline import prepare, train_run
+from fusiondp.preparation import prepare
 from fusiondp.privacy.accounting import (
     GaussianSteps,
     compose_with_synthesizer,
     composed_epsilon,
     epsilon_spent,
 )
+from fusiondp.runs import train_run
 from fusiondp.synth import SynthSettings, TwoStageSynthesizer, make_synthesizer, two_stage
 from tests.test_synthetic_support import LEVELS, SPEC, toy_table
 

@@ -18,13 +18,14 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits, load_table
+from fusiondp.data import load_table
 from fusiondp.errors import DataError
-from fusiondp.pipeline import prepare
+from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData, training_task
 from fusiondp.privacy.statement import privacy_statement
 from fusiondp.record import PrivacyLedger
 from fusiondp.spec import TableSpec, category_text, value_kind
+from fusiondp.split import Splits
 
 PRIVATE_ROW = 7
 """A row marked 'train' in every table below: the private row the neighbouring tables change."""
@@ -142,7 +143,7 @@ def test_public_categories_of_training_rows_stay_out_of_the_published_notes(
     rows.loc[PRIVATE_ROW, "health"] = "Superb"
     rows.loc[rows["part"] == "test", "health"] = rows.loc[rows["part"] == "test", "health"].where(
         np.arange((rows["part"] == "test").sum()) != 0, "Poor")
-    with caplog.at_level(logging.WARNING, logger="fusiondp.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="fusiondp.preparation"):
         prepared_data = prepared(rows, tmp_path / "table.csv")
 
     published = [*prepared_data.quality.notes, *prepared_data.notes, str(prepared_data.data_summary())]

@@ -26,7 +26,7 @@ import yaml
 from benchmarks.suite.sources import fingerprint, write_parquet
 from fusiondp.data import load_table
 from fusiondp.spec import TableSpec
-from fusiondp.sweep import SweepGrid
+from fusiondp.sweep_grid import SweepGrid
 
 SUITE_DIR = Path(__file__).resolve().parent
 ROOT = SUITE_DIR.parents[1]

@@ -9,9 +9,9 @@ import streamlit as st
 
 from dashboard import caches, defaults, messages, roles, settings, tables
 from fusiondp import FusionDPError
-from fusiondp.data import MIN_SUPPORT_ROWS
 from fusiondp.impute import available_imputers
 from fusiondp.spec import DEFAULT_DELIMITER, TARGET_KINDS
+from fusiondp.split import MIN_SUPPORT_ROWS
 from fusiondp.text.detectors import PRESIDIO_PIP
 from fusiondp.text.spans import DETECTOR
 from fusiondp.text.spec import DETECTOR_NAMES, SPAN_TYPES

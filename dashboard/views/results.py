@@ -13,21 +13,20 @@ import yaml
 from dashboard import defaults, jobs, messages, tables
 from fusiondp import FusionDPError, RunConfig, RunRecord, save_results, summarize
 from fusiondp.comparison import comparison_lines
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
+from fusiondp.figures import privacy_utility_figure
+from fusiondp.metrics import METRIC_LABELS
+from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AuditReport, below_baseline_note, membership_scope
 from fusiondp.privacy.joint import joint_release_of_records
 from fusiondp.privacy.randomness import NO_GUARANTEE
-from fusiondp.report import (
+from fusiondp.report import build_html_report, dataset_name
+from fusiondp.result_tables import (
     ALL_METRICS,
-    METRIC_LABELS,
     NOT_APPLICABLE_NOTE,
     ONE_SEED_NOTE,
     attribute_table,
     audit_table,
-    build_html_report,
-    dataset_name,
     ledger_table,
     metrics_table,
-    privacy_utility_figure,
     runs_table,
     tidy_runs,
 )

@@ -11,11 +11,11 @@ import torch
 from dashboard import caches, defaults, jobs, messages, settings
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.errors import PrivacyError
+from fusiondp.figures import training_figure
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
 from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
-from fusiondp.pipeline import curve_runs
 from fusiondp.privacy.accounting import ACCOUNTANTS
-from fusiondp.report import training_figure
+from fusiondp.runs import curve_runs
 from fusiondp.train.modes import ALL_MODES, MODES
 
 st.title("4 · Train")

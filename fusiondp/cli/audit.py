@@ -58,8 +58,9 @@ def audit(
 ) -> None:
     """Attack trained models: attribute inference on sensitive columns (notes: on age, sex and ethnicity spans)
     and membership inference."""
-    from fusiondp.pipeline import prepare
-    from fusiondp.privacy.audit import REAL_ROWS_NOTE, audit_grid
+    from fusiondp.preparation import prepare
+    from fusiondp.privacy.audit import audit_grid
+    from fusiondp.privacy.audit_report import REAL_ROWS_NOTE
 
     cfg = _build_config(config, dict(
         data=str(data) if data else None,

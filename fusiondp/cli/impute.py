@@ -56,7 +56,7 @@ def impute(
     hybrid-note generator, and each support note's cross-fitted hybrid)."""
     from fusiondp.impute import format_quality_lines
     from fusiondp.impute.figures import report_html
-    from fusiondp.pipeline import prepare
+    from fusiondp.preparation import prepare
 
     cfg = _build_config(config, dict(
         data=str(data) if data else None,

@@ -176,7 +176,7 @@ def _print_curve(results: Any) -> None:
     binary target, AUROC and accuracy for a multi-class one, AUROC and micro-F1 for a multi-label one, R² and RMSE
     for regression)."""
     from fusiondp.metrics import METRIC_LABELS, summary_metrics
-    from fusiondp.report import per_epsilon_table
+    from fusiondp.result_tables import per_epsilon_table
 
     table = per_epsilon_table(results)
     shown = summary_metrics(table.columns)[:2]

@@ -17,15 +17,9 @@ def report(
                                     "validation rows, public) or val_real (real rows: not accounted).")] = "val_hybrid",
 ) -> None:
     """Write report.html (curves, FusionDP gain, per-ε table, ledger, imputation) and the main curve as SVG/PNG."""
+    from fusiondp.figures import export_figure_images, privacy_utility_figure
     from fusiondp.metrics import summary_metrics
-    from fusiondp.report import (
-        build_html_report,
-        curve_stem,
-        export_figure_images,
-        load_results,
-        prepare_for_report,
-        privacy_utility_figure,
-    )
+    from fusiondp.report import build_html_report, curve_stem, load_results, prepare_for_report
 
     if select not in ("val_hybrid", "val_real"):
         raise typer.BadParameter("--select must be 'val_hybrid' or 'val_real'")

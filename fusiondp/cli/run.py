@@ -164,9 +164,10 @@ def run(
     # Imported once the flags are known to be valid: a mistyped flag fails in a fraction of a second, without torch.
     from tqdm.auto import tqdm
 
+    from fusiondp.ledger import privacy_plan
     from fusiondp.metrics import validation_metric
     from fusiondp.parallel import TrainingPool, lockstep_groups, worker_processes
-    from fusiondp.pipeline import curve_runs, privacy_plan, save_results, with_epsilon
+    from fusiondp.runs import curve_runs, save_results, with_epsilon
 
     grid = _epsilons(epsilon) if epsilon else [cfg.epsilon]
     runs = curve_runs(cfg.modes, cfg.seeds, grid)
@@ -297,7 +298,7 @@ def _worker_failures() -> Iterator[None]:
 def _prepare_table(cfg: RunConfig, progress: PhaseBars, strict: bool,
                    executor: Executor | None = None) -> PreparedData:
     """Split, impute and encode a table, then print the privacy preflight (refusing on high findings if strict)."""
-    from fusiondp.pipeline import load_inputs, prepare_splits, split_for
+    from fusiondp.preparation import load_inputs, prepare_splits, split_for
     from fusiondp.privacy.preflight import check_strict, preflight
 
     table, support_table = load_inputs(cfg)

@@ -44,7 +44,8 @@ def sweep(
     Roles given as flags (--target/--sensitive, or --text-column for notes) replace the grid base's."""
     from fusiondp.config import RunConfig
     from fusiondp.report import prepare_for_report
-    from fusiondp.sweep import SweepGrid, expand, run_sweep
+    from fusiondp.sweep import run_sweep
+    from fusiondp.sweep_grid import SweepGrid, expand
 
     if backend not in ("local", "ray"):
         raise typer.BadParameter("--backend must be 'local' or 'ray'")

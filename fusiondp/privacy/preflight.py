@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits
 from fusiondp.errors import FusionDPError, PrivacyError
 from fusiondp.impute.quality import QualityReport
-from fusiondp.pipeline import split_for, training_spec
+from fusiondp.preparation import split_for, training_spec
 from fusiondp.spec import TableSpec
+from fusiondp.split import Splits
 
 Severity = Literal["high", "medium", "low"]
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -325,7 +325,7 @@ def preflight(table: pd.DataFrame, spec: TableSpec, *, support: pd.DataFrame | N
 
     Reads the public columns, the target and the support set only — never the sensitive
     values of the private rows (the support set's sensitive values are public). Pass the
-    ``splits`` that training will use (``fusiondp.pipeline.split_for``) so that the table is
+    ``splits`` that training will use (``fusiondp.preparation.split_for``) so that the table is
     split — and a DP-synthetic support set synthesised — once, and the run's cross-fitted
     imputation ``quality`` (``PreparedData.quality``) so that no second imputer is fitted.
     """

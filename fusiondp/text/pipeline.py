@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 
 from fusiondp.config import RunConfig
-from fusiondp.data import Splits, load_table, split_table
+from fusiondp.data import load_table
 from fusiondp.errors import ConfigError, DataError, SpecError
 from fusiondp.impute import ImputerChoice, QualityReport
 from fusiondp.impute.quality import ColumnQuality
@@ -35,6 +35,7 @@ from fusiondp.prepared import (
     training_task,
 )
 from fusiondp.spec import _did_you_mean
+from fusiondp.split import Splits, split_table
 from fusiondp.text.detectors import describe
 from fusiondp.text.features import NoteVectorizer, hybrid_tokens, placeholder_tokens, real_tokens
 from fusiondp.text.hybrid import CROSS_FIT_FOLDS, GENERATOR, HybridNote, HybridNoteGenerator, parse_notes
@@ -64,7 +65,7 @@ def check_text_table(spec: TextSpec, table: pd.DataFrame, what: str = "The table
 
 
 def split_notes(config: RunConfig, table: pd.DataFrame, support: pd.DataFrame | None = None) -> Splits:
-    """Split a table of notes as ``fusiondp.data.split_table`` splits tables."""
+    """Split a table of notes as ``fusiondp.split.split_table`` splits tables."""
     spec = _text_spec(config)
     keep = [spec.text_column, spec.target, *([config.split_column] if config.split_column else [])]
     table = check_text_table(spec, table)[keep]

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.messages import LOCAL_NOT_DP
 from fusiondp.metrics import THRESHOLD_RULE
-from fusiondp.privacy.audit import MEMBERSHIP_CAVEAT
+from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT
 from fusiondp.train.modes import ALL_MODES, MODES
 from tests.apptest_steps import train_on_page, wait_for_training
 from tests.pages import strings

@@ -1,41 +1,30 @@
-"""From a table and a ``RunConfig`` to trained models and run records.
+"""A table's preparation: what the modes and seeds of a run share, computed once per table.
 
-``prepare`` does everything that is shared by the modes and seeds of a run — load,
-validate, split, impute (fitted on the support set only), encode (on public information
-only), move tensors to the device — and ``train_run`` trains one (mode, seed) on it.
-``run`` does both for every mode and seed of the config.
+``prepare`` loads, validates, splits (``split_for``), imputes (fitted on the support set only), encodes (on
+public information only) and moves tensors to the device (``prepare_splits``); ``channels_for`` applies that
+preparation to other rows of the table. Training on it is ``fusiondp.runs``. The module is not named
+``prepare``: importing a submodule sets it as an attribute of its package, which would hide the public
+``fusiondp.prepare`` function.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-import uuid
-from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
 from fusiondp.config import RunConfig
-from fusiondp.data import (
-    Splits,
-    attach_imputations,
-    check_split_column,
-    imputed_column,
-    load_table,
-    split_table,
-    typed_like_support,
-)
+from fusiondp.data import load_table
 from fusiondp.encode import TableEncoder
-from fusiondp.errors import ConfigError, DataError, SpecError
+from fusiondp.errors import ConfigError, SpecError
+from fusiondp.hybrid_data import attach_imputations, imputed_column, provided_imputations
 from fusiondp.impute import Imputer, ImputerChoice, QualityReport, choose_imputer, quality_report
 from fusiondp.impute.quality import describe_categories, unseen_categories
 from fusiondp.modality import modality_of
-from fusiondp.models import TabularMLP, resolve_device
+from fusiondp.models import resolve_device
 from fusiondp.prepared import (
     PROVIDED_PROVENANCE,
     PreparedData,
@@ -48,17 +37,11 @@ from fusiondp.prepared import (
     training_task,
     with_resolved_delta,
 )
-from fusiondp.privacy.accounting import Relation, calibrate_sigma, compose_with_synthesizer, epsilon_spent
-from fusiondp.privacy.joint import joint_release_of_records
-from fusiondp.privacy.randomness import NO_GUARANTEE
-from fusiondp.privacy.statement import privacy_statement
-from fusiondp.record import PrivacyLedger, RunRecord, summarize, write_json_atomic, write_text_atomic
 from fusiondp.reference import expected_encoding, imputation_channels, sensitive_block, shrink, shrinkage
 from fusiondp.spec import TableSpec
-from fusiondp.synth import TwoStageSummary
+from fusiondp.split import Splits, check_split_column, split_table, typed_like_support
 from fusiondp.synth.settings import check_domains
-from fusiondp.train.loop import EpochReport, ImputationChannels, TrainTensors, planned_steps, train_models
-from fusiondp.train.modes import Mode, get_mode
+from fusiondp.train.loop import ImputationChannels, TrainTensors
 
 log = logging.getLogger(__name__)
 
@@ -216,14 +199,6 @@ def private_unseen_category_notes(spec: TableSpec, splits: Splits) -> list[str]:
     return sensitive + public
 
 
-def for_run(prepared: PreparedData, config: RunConfig) -> PreparedData:
-    """``prepared`` for a run's own ``config`` (its training knobs), keeping the δ resolved at preparation when
-    ``config`` leaves δ to N."""
-    if config.delta is None:
-        config = config.model_copy(update={"delta": prepared.config.delta})
-    return dataclasses.replace(prepared, config=config)
-
-
 def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None = None,
                    executor: Executor | None = None) -> PreparedData:
     """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device.
@@ -340,28 +315,6 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
                         builtin_quality=builtin_quality)
 
 
-def provided_imputations(spec: TableSpec, rows: pd.DataFrame, name: str) -> pd.DataFrame:
-    """``rows``' public columns and target with the user's imputations (carried by ``split_for``) as sensitive values.
-
-    The same layout as an imputer's ``transform``, so that the rest of the preparation cannot tell them apart.
-    """
-    carried = {column: imputed_column(column) for column in spec.sensitive}
-    if not set(carried.values()) <= set(rows.columns):
-        raise ConfigError(f"hybrid_data is {name!r} but these splits carry no imputations: split the table with "
-                          "fusiondp.pipeline.split_for, which checks the imputed copy and aligns its rows.")
-    hybrid = rows[[*spec.public, spec.target]].assign(**{c: rows[carried[c]].to_numpy() for c in spec.sensitive})
-    for column in spec.sensitive:
-        if column in spec.numeric:
-            values = hybrid[column].dropna()
-            junk = values[pd.to_numeric(values, errors="coerce").isna()]
-            if len(junk):
-                examples = ", ".join(repr(v) for v in junk.unique()[:3])
-                raise DataError(f"The imputed copy {name} holds non-numeric values in numeric sensitive column "
-                                f"{column!r} ({examples}; {len(junk)} rows). Give numbers, or leave the cell empty "
-                                "for 'missing'.")
-    return hybrid
-
-
 def provided_quality(name: str, spec: TableSpec, splits: Splits, scored: pd.DataFrame,
                      scored_imputed: pd.DataFrame, hybrid_parts: list[pd.DataFrame]) -> QualityReport:
     """The user's imputations scored on the support rows the built-in imputer is scored on (cross-fitted there).
@@ -404,246 +357,3 @@ def channels_for(prepared: PreparedData, rows: pd.DataFrame) -> torch.Tensor:
     return float_tensor(imputation_channels(encoder, imputed, states, rows, prepared.shrinkage), prepared.device)
 
 
-def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.DataFrame,
-                 channels: torch.Tensor | None = None) -> torch.Tensor:
-    """``x``, the encoded ``rows`` (stacked copies of them, e.g. one per guessed value), as ``mode``'s model reads
-    them: the public features only (``sgd_pub``), with the imputation channels appended (``fusiondp`` on a table),
-    or as they are. ``channels``: the rows' channels where the preparation already holds them (one of its parts,
-    ``prepared.tensors.channels``), so that they are not imputed again."""
-    if mode.public_view == "public_only":
-        return x[:, prepared.tensors.public_features]
-    if mode.imputation_channels and prepared.tensors.channels is not None:
-        channels = channels_for(prepared, rows) if channels is None else channels
-        return torch.cat((x, channels.repeat(len(x) // max(len(rows), 1), 1)), 1)
-    return x
-
-
-def training_relation(prepared: PreparedData, mode: Mode) -> Relation:
-    """The relation ``mode``'s training is calibrated and accounted under on this data (``Mode.relation_for``)."""
-    return mode.relation_for(prepared.splits.synthetic is not None)
-
-
-def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:
-    """σ (``None`` for non-private modes), q, T and the calibration time for ``mode``."""
-    config = prepared.config
-    q, steps, _ = planned_steps(len(prepared.tensors.y), config.train_settings())
-    if not mode.is_private:
-        return None, q, steps, 0.0
-    started = time.perf_counter()
-    sigma = calibrate_sigma(config.epsilon, config.delta, q, steps, config.accountant,
-                            training_relation(prepared, mode))
-    return sigma, q, steps, time.perf_counter() - started
-
-
-def _ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, steps: int,
-            rep_clip: float | None) -> PrivacyLedger:
-    ledger = _training_ledger(prepared, mode, sigma, q, steps, rep_clip)
-    synthetic = prepared.splits.synthetic
-    if synthetic is not None:
-        # Both releases must be read under one relation about the sensitive values. dpsgd's own
-        # relation (a whole row present or not) is not one: for a change of one row's sensitive
-        # values its training is bounded by the replace-one ε of the same noise.
-        relation = "replace" if mode.name == "dpsgd" else training_relation(prepared, mode)
-        epsilon_train = ledger.epsilon_replace if mode.name == "dpsgd" else ledger.epsilon_spent
-        total = compose_with_synthesizer(
-            epsilon_train, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
-            synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
-            sigma=sigma, q=q, steps=steps, accountant=ledger.accountant, relation=relation)
-        ledger.epsilon_syn, ledger.delta_syn, ledger.rho_syn = synthetic.epsilon, synthetic.delta, synthetic.rho
-        ledger.synth_mechanism = synthetic.mechanism()
-        ledger.epsilon_total, ledger.delta_total, ledger.composition = total.epsilon, total.delta, total.method
-        if total.basic_epsilon is not None and total.epsilon != total.basic_epsilon:
-            ledger.notes.append(f"basic composition would give ε_total = {total.basic_epsilon:.3g}")
-        if relation == "replace" or ledger.epsilon_replace is None:
-            ledger.epsilon_total_replace = ledger.epsilon_total
-        else:  # the same total read under replace-one, the one relation every mode's total can be compared on
-            ledger.epsilon_total_replace = compose_with_synthesizer(
-                ledger.epsilon_replace, ledger.delta or 0.0, synthetic.epsilon, synthetic.delta, synthetic.rho,
-                synth_events=synthetic.events() if isinstance(synthetic, TwoStageSummary) else None,
-                sigma=sigma, q=q, steps=steps, accountant="pld", relation="replace").epsilon
-    return ledger
-
-
-def proxy_condition(proxies: tuple[str, ...]) -> str:
-    """The clause that makes a claim about the sensitive values conditional on the preflight's proxies ('' without
-    any): a public column that nearly determines a sensitive one releases it, whatever ε says."""
-    if not proxies:
-        return ""
-    return f" — unless a public column is a proxy: the preflight found {len(proxies)} ({'; '.join(proxies)})"
-
-
-def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, steps: int,
-                     rep_clip: float | None) -> PrivacyLedger:
-    config = prepared.config
-    notes = [n for n in prepared.notes if "δ" in n]
-    void = config.reproducible_noise and (mode.is_private or prepared.splits.synthetic is not None)
-    if void:
-        notes.insert(0, NO_GUARANTEE)
-    unless = proxy_condition(prepared.proxies)
-    if not mode.is_private:
-        spent = None if mode.name == "sgd_ori" else 0.0
-        if spent is None:
-            notes.append("no privacy: trains on the real sensitive values")
-        elif prepared.splits.synthetic is None:
-            notes.append(f"ε = 0 for the sensitive columns: their real values never reach the model{unless}")
-        else:
-            notes.append("training spends ε = 0 on the sensitive columns; their real values reach the model only "
-                         f"through the DP-synthetic support set the imputer was fitted on (ε_syn){unless}")
-        return PrivacyLedger(None, spent, None, None, None, steps, None, None, mode.adjacency, notes=notes,
-                             reproducible_noise=void)
-    relation = training_relation(prepared, mode)
-    if relation != mode.relation:
-        notes.append("accounted under replace-one: the imputation that defines FusionDP's removal relation was "
-                     "fitted on the DP-synthetic support set, so it depends on the synthesizer's randomness and "
-                     "cannot serve as a fixed neighbouring table")
-    if relation == "replace" and config.accountant != "pld":
-        notes.append("replace-one relation accounted by group privacy over the remove relation (conservative)")
-    if mode.name == "dpsgd" and prepared.splits.synthetic is not None:
-        notes.append("the DP-synthetic support set copies the training rows' public columns and label, and the "
-                     "imputer and encoders are fitted on it: the model protects the sensitive values only (the "
-                     "total ε, replace-one), not whole rows")
-    if unless and (mode.name != "dpsgd" or prepared.splits.synthetic is not None):  # whole rows: proxies included
-        notes.append(f"ε bounds what the model reveals about the sensitive values{unless}")
-    return PrivacyLedger(
-        epsilon_target=config.epsilon,
-        epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
-        delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
-        accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None,
-                                                                   prepared.tensors.channels is not None),
-        epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),
-        rep_clip=rep_clip, notes=notes, relation=relation, reproducible_noise=void,
-    )
-
-
-def train_run(
-    prepared: PreparedData,
-    mode_name: str,
-    seed: int,
-    *,
-    on_epoch: Callable[[EpochReport], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> RunRecord:
-    """Train one model (``mode_name``, ``seed``) on prepared data and return its record."""
-    return fit_run(prepared, mode_name, seed, on_epoch=on_epoch, should_stop=should_stop)[0]
-
-
-def fit_run(
-    prepared: PreparedData,
-    mode_name: str,
-    seed: int,
-    *,
-    on_epoch: Callable[[EpochReport], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[RunRecord, TabularMLP]:
-    """Like ``train_run``, also returning the trained model."""
-    callback = None if on_epoch is None else (lambda index, report: on_epoch(report))
-    return fit_runs(prepared, mode_name, seed, [prepared.config.epsilon], on_epoch=callback,
-                    should_stop=should_stop)[0]
-
-
-def fit_runs(
-    prepared: PreparedData,
-    mode_name: str,
-    seed: int,
-    epsilons: Sequence[float],
-    *,
-    on_epoch: Callable[[int, EpochReport], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[tuple[RunRecord, TabularMLP]]:
-    """The runs ``(ε, mode_name, seed)`` for each ε of ``epsilons``, trained in lockstep, with their models.
-
-    The models share the seed's initialisation and public rows and one stream of Poisson samples; each
-    draws its own secret noise ξ. With ``reproducible_noise`` each model and record is what ``fit_run`` on
-    ``with_epsilon(prepared, ε)`` gives (float rounding aside, as the batched pass may round differently).
-    A curve's ε share one pass per step instead of one training each (``train.loop.ModeStep``); their
-    records share a ``sampling_group``, so the joint release is accounted as one subsampled Gaussian
-    (``fusiondp.privacy.joint``).
-    ``on_epoch(k, report)`` speaks for ``epsilons[k]``. A non-private mode takes one ε (its model has none).
-    """
-    mode = get_mode(mode_name)
-    if len(epsilons) != 1 and not mode.is_private:
-        raise ValueError(f"{mode_name} trains without noise: one run, not one per ε")
-    runs = [with_epsilon(prepared, epsilon) for epsilon in epsilons]
-    plans = [privacy_plan(run_prepared, mode) for run_prepared in runs]
-    q = plans[0][1]
-    epsilon_at = []
-    for run_prepared, (sigma, _, _, _) in zip(runs, plans, strict=True):
-        if mode.is_private:
-            config, relation = run_prepared.config, training_relation(run_prepared, mode)
-            epsilon_at.append(lambda done, sigma=sigma, config=config, relation=relation:
-                              epsilon_spent(sigma, q, done, config.delta, config.accountant, relation))
-        else:
-            epsilon_at.append(lambda done: None)
-    with torch_threads(prepared.config.threads):
-        outcomes = train_models(prepared.tensors, mode, prepared.config.train_settings(), seed=seed,
-                                sigmas=[plan[0] for plan in plans], epsilon_at=epsilon_at, on_epoch=on_epoch,
-                                should_stop=should_stop)
-    fitted = []
-    sampling_group = uuid.uuid4().hex[:12] if mode.is_private else None  # the models that shared their samples
-    for run_prepared, (sigma, _, _, calibration_s), outcome in zip(runs, plans, outcomes, strict=True):
-        ledger = _ledger(run_prepared, mode, sigma, q, outcome.steps_done, outcome.rep_clip)
-        ledger.sampling_group = sampling_group
-        ledger.statement = privacy_statement(ledger, run_prepared.spec, mode.name,
-                                             public_part=run_prepared.public_part, proxies=run_prepared.proxies)
-        timing = {"wall_time_s": round(outcome.wall_time_s, 3), "calibration_s": round(calibration_s, 3),
-                  "impute_s": round(prepared.impute_s, 3),
-                  "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
-                  "device": str(prepared.device), "models_in_lockstep": len(outcomes)}
-        record = RunRecord(mode=mode.name, seed=seed, config=run_prepared.config.to_dict(), metrics=outcome.metrics,
-                           privacy=ledger, imputer=prepared.imputer_summary(), timing=timing,
-                           history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled)
-        fitted.append((record, outcome.model))
-    return fitted
-
-
-def with_epsilon(prepared: PreparedData, epsilon: float) -> PreparedData:
-    """The same preparation for a run at another target ε (ε is read by training only)."""
-    return dataclasses.replace(prepared, config=prepared.config.model_copy(update={"epsilon": epsilon}))
-
-
-def curve_runs(modes: list[str], seeds: list[int], epsilons: list[float]) -> list[tuple[float, str, int]]:
-    """(ε, mode, seed) of a privacy-utility curve: DP modes at every ε, the others once (at the first ε)."""
-    return [(epsilon, mode, seed) for mode in modes for epsilon in (epsilons if get_mode(mode).is_private
-                                                                    else epsilons[:1]) for seed in seeds]
-
-
-def run(
-    config: RunConfig,
-    *,
-    table: pd.DataFrame | None = None,
-    support: pd.DataFrame | None = None,
-    on_epoch: Callable[[EpochReport], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[PreparedData, list[RunRecord]]:
-    """Prepare the data once, then train every (mode, seed) of ``config``."""
-    prepared = prepare(config, table, support)
-    for mode_name in config.modes:
-        privacy_plan(prepared, get_mode(mode_name))  # an impossible budget fails before any training
-    records = []
-    for mode_name in config.modes:
-        for seed in config.seeds:
-            records.append(train_run(prepared, mode_name, seed, on_epoch=on_epoch, should_stop=should_stop))
-            if records[-1].cancelled:
-                return prepared, records
-    return prepared, records
-
-
-def save_results(out: str | Path, prepared: PreparedData, records: list[RunRecord]) -> Path:
-    """Write ``results.json`` (records, summary, imputation report; with several DP models, the ε of releasing
-    them together: ``joint_release``) and ``config.yaml`` to ``out``."""
-    out = Path(out)
-    summary = summarize(records)
-    payload = {
-        "schema_version": records[0].schema_version if records else 1,
-        "summary": summary.to_dict(orient="records"),
-        "imputer": prepared.imputer_summary(),
-        "data": prepared.data_summary(),
-        "records": [r.to_dict() for r in records],
-    }
-    joint = joint_release_of_records(records)
-    if joint is not None:
-        payload["joint_release"] = joint.to_dict()
-    write_json_atomic(out / "results.json", payload)
-    write_text_atomic(out / "config.yaml", yaml.safe_dump(prepared.config.to_dict(), sort_keys=False))
-    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
-    return out
