@@ -218,3 +218,15 @@ def test_the_command_line_help_and_a_flag_error_import_no_torch() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_old_pipeline_module_is_for_user_scripts_only() -> None:
+    """``fusiondp.pipeline`` keeps scripts exported before the split running (their first import line below);
+    the library itself imports from where the code lives, so the old module can go when those scripts have."""
+    importers = {name for name, imported in all_imports().items()
+                 if name != "fusiondp.pipeline" and any(within(i, "fusiondp.pipeline") for i in imported)}
+    assert not importers
+    namespace: dict[str, object] = {}
+    exec("from fusiondp.pipeline import curve_runs, prepare, save_results", namespace)
+    from fusiondp.preparation import prepare
+    assert namespace["prepare"] is prepare
