@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fusiondp.errors import ConfigError, validated
+from fusiondp.modality import ModalitySpec, modality
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
-from fusiondp.text.spec import TextSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
 from fusiondp.train.settings import TrainSettings
 from fusiondp.yamlfile import read_yaml
@@ -47,8 +47,8 @@ class RunConfig(BaseModel):
 
     data: str | None = Field(None, description="Path of the table (CSV, Parquet, Excel).")
     spec: TableSpec | None = Field(None, description="Column roles; see TableSpec.")
-    text: TextSpec | None = Field(None, description="Notes instead of columns: the text column, target and "
-                                  "sensitive span types (fusiondp.text); replaces spec.")
+    text: ModalitySpec | None = Field(None, description="Notes instead of columns: the text column, target and "
+                                      "sensitive span types (fusiondp.text); replaces spec.")
     support_source: Literal["fraction", "table", "dp_synthetic"] = Field(
         "fraction", description="'fraction' (a public share of the table), 'table' (support_data) or 'dp_synthetic' "
         "(synthesised from the private training rows under epsilon_syn). Default: 'table' when support_data is set.",
@@ -142,6 +142,13 @@ class RunConfig(BaseModel):
         if isinstance(values, dict) and values.get("support_source") is None:
             values = {**values, "support_source": "table" if values.get("support_data") else "fraction"}
         return values
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _modality_spec(cls, value: Any, info: ValidationInfo) -> Any:
+        """A modality's spec, validated by the modality named like the field (``fusiondp.modality``): the config
+        never imports a modality, whose package builds on the core."""
+        return None if value is None else modality(str(info.field_name)).spec(value)
 
     @field_validator("modes", mode="before")
     @classmethod

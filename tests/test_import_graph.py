@@ -13,16 +13,17 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from fusiondp.modality import modality_names
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "fusiondp"
 FRONT_ENDS = ("dashboard", "benchmarks", "tests", "fusiondp.cli")
 """What the library never imports: the front ends and the tests use it, not the other way round."""
-MODALITIES = ("fusiondp.text",)
-"""Modality packages: the core reaches them through ``fusiondp.modality`` (``MODULES``), never by an import."""
-MODALITY_IMPORTS_ALLOWED = {"fusiondp.cli": "fusiondp.text", "fusiondp.config": "fusiondp.text.spec"}
+MODALITIES = tuple(f"{PACKAGE}.{name}" for name in modality_names())
+"""Modality packages: the core reaches them through ``fusiondp.modality`` (``modality_of``), never by an import."""
+MODALITY_IMPORTS_ALLOWED = {"fusiondp.cli": "fusiondp.text"}
 """The modules outside a modality that do import it (a package: every module in it), and what they import: the
-command line is a front end (like ``dashboard/``) whose notes commands call the notes' own functions;
-``RunConfig.text`` is a ``TextSpec``, and a pydantic field needs its class to validate a config."""
+command line is a front end (like ``dashboard/``) whose notes commands call the notes' own functions."""
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -189,17 +190,49 @@ def test_only_a_modality_imports_itself() -> None:
     assert not found, sorted(found)
 
 
-def test_every_registered_modality_module_provides_the_interface() -> None:
-    from fusiondp.modality import MODULES, Modality
+def test_every_modality_module_provides_the_interface_and_has_its_config_field() -> None:
+    """A package with a ``modality.py`` is a modality (``fusiondp.modality.modality_names``): its module defines
+    every hook of ``Modality`` and ``RunConfig`` has the field named like it, which its ``spec`` validates."""
+    from fusiondp.config import RunConfig
+    from fusiondp.modality import Modality
 
+    assert "text" in modality_names()
     wanted = {name for name in vars(Modality) if not name.startswith("_")}
     modules = module_files()
-    for module in MODULES.values():
-        tree = ast.parse(modules[module].read_text(encoding="utf-8"))
+    for name in modality_names():
+        tree = ast.parse(modules[f"{PACKAGE}.{name}.modality"].read_text(encoding="utf-8"))
         defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)} | {
             alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
             for alias in node.names}
-        assert wanted <= defined, (module, sorted(wanted - defined))
+        assert wanted <= defined, (name, sorted(wanted - defined))
+        assert name in RunConfig.model_fields, f"RunConfig has no field {name!r} for the modality's spec"
+
+
+def test_a_modality_is_found_by_its_package_and_a_missing_one_is_named() -> None:
+    import pytest
+
+    from fusiondp.config import RunConfig
+    from fusiondp.modality import modality, modality_of
+
+    notes = RunConfig.build(text={"text_column": "note", "target": "good"})
+    assert modality_of(notes) is modality("text") and modality_of(RunConfig.build()) is None
+    with pytest.raises(LookupError, match="no modality 'image': a modality is a package fusiondp/image/"):
+        modality("image")
+
+
+def test_a_notes_config_is_validated_without_the_notes_pipeline_or_torch() -> None:
+    """``RunConfig.text`` is validated by the notes' modality module, which imports their pipeline only in the hooks
+    that run it: reading a config stays quick (a fresh interpreter, since this one has torch)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom fusiondp.config import RunConfig\n"
+             "config = RunConfig.build(text={'text_column': 'note', 'target': 'good'})\n"
+             "assert type(config.text).__name__ == 'TextSpec'\n"
+             "print(sorted(m for m in ('torch', 'sklearn', 'fusiondp.text.pipeline') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_command_line_help_and_a_flag_error_import_no_torch() -> None:

@@ -51,6 +51,7 @@ from torch.nn.functional import softplus
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
 from fusiondp.metrics import selection_metric
+from fusiondp.modality import modality_of
 from fusiondp.models import TabularMLP
 from fusiondp.preparation import prepare_splits
 from fusiondp.prepared import PreparedData, label_tensor, torch_threads, training_task
@@ -245,18 +246,19 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     support set are the audited data's, so the shadow is trained as the audited model was.
     It depends on the data only, so ``audit_grid`` builds it once for every mode and ε.
 
-    Notes: half of the support notes only. A note's spans are public only in the support notes, and the
-    audit trains nothing — not even the attacker's own model — on a private note's real spans.
+    Another modality's data says which rows those are (``Modality.shadow_rows``; notes: the support
+    notes only).
     """
     splits = prepared.splits
-    notes = prepared.config.text is not None
-    known = pd.concat([splits.support] if notes else [splits.support, splits.val], ignore_index=True)
+    modality = modality_of(prepared.config)
+    known, named = (modality.shadow_rows(splits) if modality is not None
+                    else (pd.concat([splits.support, splits.val]), "the support and validation rows"))
+    known = known.reset_index(drop=True)
     order = np.random.default_rng(seed).permutation(len(known))
     half = len(known) // 2
     members, outsiders = known.iloc[order[:half]], known.iloc[order[half:]]
     shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
-                           support_source="audit shadow: half of the support "
-                           + ("notes" if notes else "and validation rows"), target_kind=splits.target_kind)
+                           support_source=f"audit shadow: half of {named}", target_kind=splits.target_kind)
     return prepare_splits(_shadow_config(prepared.config, half), shadow_splits)
 
 
