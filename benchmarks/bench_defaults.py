@@ -34,12 +34,20 @@ GRID = {"alpha": [1.0, 3.0], "max_grad_norm": [0.5, 1.8], "lr": [0.05, 0.2]}
 MODES = ["dpsgd", "feature_dp", "fusiondp"]
 
 
-def parse_grid(text: str) -> dict[str, list[float]]:
+def _grid_value(text: str) -> float | str:
+    """A number where the text is one, else the text (a choice such as ``numeric_encoding=quantile``)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def parse_grid(text: str) -> dict[str, list[float | str]]:
     """``"alpha=0.5,1;beta=0,0.5"`` as ``{"alpha": [0.5, 1.0], "beta": [0.0, 0.5]}``."""
     grid = {}
     for axis in text.split(";"):
         name, _, values = axis.partition("=")
-        grid[name.strip()] = [float(value) for value in values.split(",")]
+        grid[name.strip()] = [_grid_value(value) for value in values.split(",")]
     return grid
 
 
@@ -81,11 +89,17 @@ def ranking(rows: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
     return summary.sort_values(["mode", "worst_regret", "val_centred"], ascending=[True, True, False])
 
 
-def chosen_settings(summary: pd.DataFrame, knobs: list[str]) -> dict[str, dict[str, float | None]]:
+def _setting(value: object) -> float | str | None:
+    """A knob's value as read back from the runs: a number, a choice's name, or None where a mode ignores it."""
+    if pd.isna(value):
+        return None
+    return value if isinstance(value, str) else float(value)
+
+
+def chosen_settings(summary: pd.DataFrame, knobs: list[str]) -> dict[str, dict[str, float | str | None]]:
     """Each mode's setting of least worst-case regret (``ranking``'s first row per mode)."""
     first = summary.groupby("mode", sort=False).head(1)
-    return {row["mode"]: {k: (None if pd.isna(row[k]) else float(row[k])) for k in knobs}
-            for _, row in first.iterrows()}
+    return {row["mode"]: {k: _setting(row[k]) for k in knobs} for _, row in first.iterrows()}
 
 
 BASELINES = ("dpsgd", "feature_dp")
@@ -100,7 +114,7 @@ def paired_cells(runs: pd.DataFrame) -> Iterator[tuple[str, float, pd.DataFrame,
         yield table, epsilon, group, [m for m in BASELINES if m in group.columns]
 
 
-def at_chosen(rows: pd.DataFrame, chosen: dict[str, dict[str, float | None]], knobs: list[str]) -> pd.DataFrame:
+def at_chosen(rows: pd.DataFrame, chosen: dict[str, dict[str, float | str | None]], knobs: list[str]) -> pd.DataFrame:
     """Test AUROC per table and ε of each mode at its own chosen setting, mean ± sd over split seeds (reported
     once, after the choice) and fusiondp minus the better baseline, paired by split seed."""
     picked = []

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fusiondp.encode import NumericEncoding
 from fusiondp.errors import ConfigError, validated
 from fusiondp.modality import ModalitySpec, modality
 from fusiondp.privacy.accounting import check_epsilon
@@ -125,6 +126,10 @@ class RunConfig(BaseModel):
     max_grad_norm: float = Field(1.8, gt=0, description="Per-sample clip norm C.")
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")
+    numeric_encoding: NumericEncoding = Field(
+        "standard", description="How numeric columns are scaled, fitted on the support set: 'standard' (z-scores) or "
+        "'quantile' (normal scores of the support rows' distribution: the same spread for every column, and the same "
+        "encoding for a column or any increasing transform of it, e.g. its log).")
     hidden: list[int] = Field(default_factory=lambda: [64, 32])
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
     threads: int | None = Field(

@@ -266,7 +266,7 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
         log.warning(warning)  # local diagnostic only: never written to results or reports
 
     report("encoding", 0.0)
-    encoder = TableEncoder(spec).fit(public_rows=splits.support, sensitive_rows=splits.support)
+    encoder = TableEncoder(spec, config.numeric_encoding).fit(public_rows=splits.support, sensitive_rows=splits.support)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")

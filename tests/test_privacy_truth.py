@@ -21,6 +21,7 @@ import torch
 from dp_accounting.pld import PLDAccountant
 
 from fusiondp import RunConfig, TableSpec
+from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.preparation import channels_for, prepare, prepare_splits, split_for
 from fusiondp.privacy.accounting import epsilon_spent
 from fusiondp.record import PrivacyLedger
@@ -121,16 +122,19 @@ def fixed_splits(table: pd.DataFrame) -> Splits:
                   support_source="test: first 300 rows")
 
 
-def test_no_encoder_is_fitted_on_the_private_training_rows() -> None:
-    """One training row with an unseen public category, or one row fewer, leaves the encoder unchanged."""
+@pytest.mark.parametrize("numeric_encoding", NUMERIC_ENCODINGS)
+def test_no_encoder_is_fitted_on_the_private_training_rows(numeric_encoding: str) -> None:
+    """One training row with an unseen public category or an extreme value, or one row fewer, leaves the
+    encoder unchanged, whichever way numbers are scaled."""
     table = small_table()
     splits = fixed_splits(table)
-    base = prepare_splits(config(modes=["dpsgd"]), splits)
+    settings = config(modes=["dpsgd"], numeric_encoding=numeric_encoding)
+    base = prepare_splits(settings, splits)
     odd = splits.train.copy()
     odd.loc[0, "site"] = "a-town-nobody-else-lives-in"
     odd.loc[1, "age"] = 1e6
-    with_odd_row = prepare_splits(config(modes=["dpsgd"]), Splits(**{**vars(splits), "train": odd}))
-    one_fewer = prepare_splits(config(modes=["dpsgd"]),
+    with_odd_row = prepare_splits(settings, Splits(**{**vars(splits), "train": odd}))
+    one_fewer = prepare_splits(settings,
                                Splits(**{**vars(splits), "train": splits.train.iloc[1:].reset_index(drop=True)}))
     for other in (with_odd_row, one_fewer):
         assert other.encoder.n_features == base.encoder.n_features
