@@ -28,7 +28,7 @@ PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "sup
                   "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins",
                   "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
                   "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
-                  "hybrid_data", "quality_holdout", "device", "delta", "reproducible_noise")
+                  "hybrid_data", "quality_holdout", "numeric_encoding", "device", "delta", "reproducible_noise")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note, as δ_syn's default, and, left to N,
 resolved there: ``fusiondp.prepared.with_resolved_delta``)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",

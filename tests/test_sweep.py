@@ -108,6 +108,29 @@ def test_expand_prepares_once_per_split_and_imputer() -> None:
     assert len(tasks) == 4
 
 
+READ_BY_PREPARATION_NOT_KEYED = {"threads", "synth_settings", "model_copy", "yaml"}
+"""``config.`` names the preparation reads that do not change what it computes (CPU threads) or are methods and
+properties over fields keyed already (``synth_settings``: the synth_* fields)."""
+
+
+def test_every_setting_the_preparation_reads_is_part_of_its_sweep_key() -> None:
+    """A sweep prepares once per ``PREPARE_FIELDS`` digest and shares it: a setting the preparation reads but the
+    digest leaves out would give every value of it the first one's preparation (a swept numeric_encoding once
+    compared z-scores with themselves)."""
+    import re
+
+    from fusiondp.sweep_grid import PREPARE_FIELDS
+    root = Path(__file__).resolve().parents[1] / "fusiondp"
+    read = {name for path in (root / "preparation.py", root / "prepared.py", root / "text" / "pipeline.py")
+            for name in re.findall(r"\bconfig\.([a-z_]+)", path.read_text(encoding="utf-8"))}
+    assert "numeric_encoding" in read and "split_seed" in read, "the scan reads the preparation's settings"
+    training = {"batch_size"}  # read by prepared.py's training-size note at training time, not by prepare
+    assert read - set(PREPARE_FIELDS) - READ_BY_PREPARATION_NOT_KEYED - training == set()
+    tasks = expand(SweepGrid.from_dict({"base": {"data": str(SAMPLE_CSV), "spec": str(SAMPLE_SPEC)},
+                                        "grid": {"numeric_encoding": ["standard", "quantile"]}}))
+    assert len({task.prepare_key for task in tasks}) == 2
+
+
 def test_grid_file_reads_spec_path_and_modes_all(tmp_path: Path) -> None:
     path = tmp_path / "grid.yaml"
     path.write_text(json.dumps({"base": BASE, "grid": {"modes": ["all"], "epsilon": [0.5, 8]}}), encoding="utf-8")
