@@ -50,7 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "modes": DEFAULT_MODES,
     "epochs": FULL_COMPARISON["epochs"],
     # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
-    **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm")},
+    **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm",
+                                                                 "numeric_encoding")},
     "seed": 0,
     "n_seeds": FULL_COMPARISON["n_seeds"],
     "reproducible_noise": False,

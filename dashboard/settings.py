@@ -47,6 +47,7 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
             "delta": st.session_state.get("delta_auto", DEFAULTS["delta"]) if config.delta is None else config.delta,
             "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
             "lr": config.lr, "alpha": config.alpha, "beta": config.beta, "max_grad_norm": config.max_grad_norm,
+            "numeric_encoding": config.numeric_encoding,
             "reproducible_noise": config.reproducible_noise,
             **({"declared_values": yaml.safe_dump(declared, sort_keys=False, allow_unicode=True,
                                                   default_flow_style=None)} if declared else {})}
@@ -130,6 +131,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         alpha=st.session_state.alpha,
         beta=st.session_state.beta,
         max_grad_norm=st.session_state.max_grad_norm,
+        numeric_encoding=st.session_state.numeric_encoding,
         reproducible_noise=st.session_state.reproducible_noise,
     )
 

@@ -39,6 +39,12 @@ TERMS: dict[str, Term] = {
                  "Each private row's gradient is scaled down to at most this length before noise is added, which caps "
                  "any one person's influence on a step. The noise is σ·C, so a larger C lets more signal and more "
                  "noise through."),
+    "numeric_encoding": Term("numeric encoding",
+                             "How numeric columns are scaled before training, fitted on the public support rows: "
+                             "'standard' (z-scores: distance from the mean in standard deviations) or 'quantile' "
+                             "(normal scores: a value's rank among the support rows, spread like a bell curve). A DP "
+                             "step is capped in size, so a column squeezed into small values by a long tail is learned "
+                             "slowly; normal scores give every column the same spread, whatever its units or skew."),
     "rep_clip": Term("C_h (representation clip)",
                      "The scale of the consistency term: the distance between a row's internal representations (real "
                      "vs reference) counts up to C_h. Set from the support rows (their 90th percentile), never from "
@@ -78,8 +84,8 @@ TERMS: dict[str, Term] = {
 }
 """Every glossary entry, in reading order."""
 
-TRAIN_TERMS = ("epsilon", "delta", "accountant", "rdp", "prv", "pld", "alpha", "beta", "clip", "rep_clip", "sigma",
-               "q", "relation")
+TRAIN_TERMS = ("epsilon", "delta", "accountant", "rdp", "prv", "pld", "alpha", "beta", "clip", "numeric_encoding",
+               "rep_clip", "sigma", "q", "relation")
 """The entries the Train page explains: its controls and what the ledger reports."""
 
 

@@ -10,6 +10,7 @@ import torch
 
 from dashboard import caches, defaults, jobs, messages, settings
 from fusiondp import FusionDPError, RunConfig
+from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.errors import PrivacyError
 from fusiondp.figures import training_figure
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
@@ -64,6 +65,9 @@ with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']
                    help=help_text("beta"))
     cols[2].slider("C: per-row clip norm", 0.1, 10.0, step=0.1, key="max_grad_norm", persist_state="session",
                    help=help_text("clip"))
+    st.radio("Numeric columns", NUMERIC_ENCODINGS, key="numeric_encoding", horizontal=True, persist_state="session",
+             format_func={"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}.__getitem__,
+             help=help_text("numeric_encoding"))
     cols = st.columns(5)
     cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session")
     cols[1].number_input("Batch size", 1, 4096, key="batch_size", persist_state="session")
