@@ -116,7 +116,7 @@ def imputation_quality(run_dir: Path) -> list[dict[str, Any]]:
             for c in record["imputer"]["quality"]["columns"]]
 
 
-def mode_settings(path: Path | None) -> dict[str, dict[str, float]]:
+def mode_settings(path: Path | None) -> dict[str, dict[str, float | str]]:
     """Each private mode's own training settings, from a ``bench_defaults`` result (its ``chosen``: the fair
     protocol's per-mode choice on validation rows, docs/method.md §7); none given: every mode at the defaults."""
     if path is None:
@@ -125,14 +125,16 @@ def mode_settings(path: Path | None) -> dict[str, dict[str, float]]:
     return {mode: {knob: value for knob, value in knobs.items() if value is not None} for mode, knobs in chosen.items()}
 
 
-def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float]]) -> dict[str, tuple[list[str], dict]]:
+def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float | str]]
+                   ) -> dict[str, tuple[list[str], dict]]:
     """Modes that train at the same settings, by a folder name for their runs (``defaults`` for the library's own):
     one sweep per group shares its preparation among the group's modes."""
     defaults = RunConfig().to_dict()
     groups: dict[str, tuple[list[str], dict]] = {}
     for mode in modes:
         own = {knob: value for knob, value in settings.get(mode, {}).items() if defaults.get(knob) != value}
-        name = "_".join(f"{knob}{value:g}" for knob, value in sorted(own.items())) or "defaults"
+        name = "_".join(f"{knob}{value}" if isinstance(value, str) else f"{knob}{value:g}"
+                        for knob, value in sorted(own.items())) or "defaults"
         groups.setdefault(name, ([], own))[0].append(mode)
     return groups
 

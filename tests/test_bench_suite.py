@@ -112,3 +112,6 @@ def test_each_private_mode_trains_at_its_own_protocol_choice(tmp_path: Path) -> 
     groups = setting_groups(["sgd_ori", "dpsgd", "fusiondp"], settings)
     assert groups == {"defaults": (["sgd_ori", "dpsgd"], {}), "lr0.2": (["fusiondp"], {"lr": 0.2})}
     assert setting_groups(["sgd_ori", "fusiondp"], mode_settings(None)) == {"defaults": (["sgd_ori", "fusiondp"], {})}
+    named = setting_groups(["dpsgd", "fusiondp"], {"fusiondp": {"numeric_encoding": "quantile", "lr": 0.05}})
+    assert named == {"defaults": (["dpsgd"], {}),
+                     "numeric_encodingquantile": (["fusiondp"], {"numeric_encoding": "quantile"})}
