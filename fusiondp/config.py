@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
 
 from fusiondp.encode import NumericEncoding
 from fusiondp.errors import ConfigError, validated
-from fusiondp.modality import ModalitySpec, modality
+from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
@@ -41,15 +41,35 @@ def beside_config(value: str, folder: Path) -> str:
     return str(folder / written)
 
 
-class RunConfig(BaseModel):
-    """A complete, reproducible description of one experiment (modes × seeds on one table)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Data(BaseModel):
+    """The first settings of a ``RunConfig``: the table and its roles."""
 
     data: str | None = Field(None, description="Path of the table (CSV, Parquet, Excel).")
     spec: TableSpec | None = Field(None, description="Column roles; see TableSpec.")
-    text: ModalitySpec | None = Field(None, description="Notes instead of columns: the text column, target and "
-                                      "sensitive span types (fusiondp.text); replaces spec.")
+
+
+_DataAndModalities = create_model(
+    "_DataAndModalities", __base__=_Data, __module__=__name__,
+    **{name: (ModalitySpec | None, Field(None, description=f"The spec of the {name} modality (fusiondp/{name}/) "
+                                         "instead of a table's column roles; replaces spec."))
+       for name in modality_names()},
+)
+"""``_Data`` and one field per modality, after ``spec``: each package ``fusiondp.modality.modality_names()`` finds
+(today ``text``, the notes) gives ``RunConfig`` a field named like it, holding its spec (``ModalitySpec``, validated
+by the modality's ``spec`` hook: ``RunConfig._modality_spec``). The fields are made here, from the packages, so that
+a new modality needs no edit of this module; in a class between ``_Data`` and ``RunConfig`` so that a saved config
+keeps them where they were written by hand (``data``, ``spec``, ``text``, ``support_source``, …)."""
+
+
+class RunConfig(_DataAndModalities):
+    """A complete, reproducible description of one experiment (modes × seeds on one table).
+
+    Its first fields are ``data`` and ``spec`` (``_Data``), then one per modality (``_DataAndModalities``: today
+    ``text``, notes instead of columns: a ``fusiondp.text.TextSpec`` with the text column, target and sensitive span
+    types), then those below."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     support_source: Literal["fraction", "table", "dp_synthetic"] = Field(
         "fraction", description="'fraction' (a public share of the table), 'table' (support_data) or 'dp_synthetic' "
         "(synthesised from the private training rows under epsilon_syn). Default: 'table' when support_data is set.",
@@ -148,10 +168,10 @@ class RunConfig(BaseModel):
             values = {**values, "support_source": "table" if values.get("support_data") else "fraction"}
         return values
 
-    @field_validator("text", mode="before")
+    @field_validator(*modality_names(), mode="before")
     @classmethod
     def _modality_spec(cls, value: Any, info: ValidationInfo) -> Any:
-        """A modality's spec, validated by the modality named like the field (``fusiondp.modality``): the config
+        """Each modality's spec, validated by the modality named like the field (``fusiondp.modality``): the config
         never imports a modality, whose package builds on the core."""
         return None if value is None else modality(str(info.field_name)).spec(value)
 
@@ -205,11 +225,20 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind_of_roles(self) -> RunConfig:
-        if self.text is not None and self.spec is not None:
-            raise ValueError("give the roles either as a column spec (spec) or as a text spec (text), not both")
-        if self.text is not None and (self.support_source == "dp_synthetic" or self.hybrid_data is not None):
-            raise ValueError("notes (text) take their support notes from the table (support_source 'fraction' or "
-                             "a split column) or a separate table; dp_synthetic and hybrid_data are for tables")
+        """The roles come from one spec: a table's (``spec``) or one modality's, whose support rows are real ones."""
+        given = [name for name in modality_names() if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give the roles as one spec, not {' and '.join(given)} together")
+        for name in given:
+            if self.spec is not None:
+                article = "an" if name[0] in "aeiou" else "a"
+                raise ValueError(f"give the roles either as a column spec (spec) or as {article} {name} spec ({name}), "
+                                 "not both")
+            if self.support_source == "dp_synthetic" or self.hybrid_data is not None:
+                rows = modality(name).ROWS
+                raise ValueError(f"{rows} ({name}) take their support {rows} from the table (support_source "
+                                 "'fraction' or a split column) or a separate table; dp_synthetic and hybrid_data are "
+                                 "for tables")
         return self
 
     @model_validator(mode="after")
@@ -275,11 +304,9 @@ class RunConfig(BaseModel):
         return cls.build(**raw)
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json")  # a modality's spec saved by its own class's fields (``ModalitySpec``)
         if self.spec is not None:
             data["spec"] = self.spec.to_dict()
-        if self.text is not None:
-            data["text"] = self.text.to_dict()
         return data
 
     def to_yaml(self, path: str | Path) -> None:

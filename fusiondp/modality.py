@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -32,10 +33,20 @@ builds it), saved with that class's fields."""
 
 
 class Modality(Protocol):
-    """What a modality's module provides: its spec, split and preparation, and what the audit reads of its data.
+    """What a modality's module provides: its spec, split and preparation, what the audit reads of its data, and
+    the words the core's messages use for it.
 
     Validating a config imports the module (for ``spec``): it should import its heavy parts (torch, models)
     inside the hooks that need them, so that reading a config stays quick."""
+
+    ROWS: str
+    """What the modality's rows are called, in the plural ("notes"), as the core's messages name them: "notes
+    (text) take their support notes from the table …" (``RunConfig``'s refusals)."""
+
+    IMPUTATION_CHECKED: str
+    """What ``fusiondp.verdicts`` checked of the imputation's quality report when it flagged nothing ("the
+    surrogates beat the majority value on every span type"; a table's: "the imputation beats its baseline on every
+    sensitive column")."""
 
     def spec(self, value: Any) -> BaseModel:
         """The modality's spec from a config's value (a mapping, as YAML gives it, or a spec already built),
@@ -76,7 +87,11 @@ def modality(name: str) -> Modality:
     return cast("Modality", importlib.import_module(f"fusiondp.{name}.modality"))
 
 
-def modality_of(config: RunConfig) -> Modality | None:
+def modality_of(config: RunConfig | Mapping[str, Any]) -> Modality | None:
     """The modality of ``config``'s data (the first whose field is set), its module imported on first use;
-    ``None`` for a table."""
-    return next((modality(name) for name in modality_names() if getattr(config, name) is not None), None)
+    ``None`` for a table. ``config`` is a ``RunConfig`` or its saved form (``RunConfig.to_dict``, as a run record
+    holds it)."""
+    def is_set(name: str) -> bool:
+        return (config.get(name) if isinstance(config, Mapping) else getattr(config, name)) is not None
+
+    return next((modality(name) for name in modality_names() if is_set(name)), None)

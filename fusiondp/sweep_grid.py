@@ -20,17 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError, validated
+from fusiondp.modality import modality_names
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import Mode, get_mode
 from fusiondp.yamlfile import read_yaml
 
-PREPARE_FIELDS = ("data", "spec", "text", "support_source", "support_data", "support_fraction", "epsilon_syn",
-                  "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins", "synth_public_bins",
-                  "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs", "synth_accountant",
-                  "val_fraction", "test_fraction", "split_seed", "split_column", "imputer", "imputer_params",
-                  "hybrid_data", "quality_holdout", "numeric_encoding", "device", "delta", "reproducible_noise")
+PREPARE_FIELDS = ("data", "spec", *modality_names(), "support_source", "support_data", "support_fraction",
+                  "epsilon_syn", "delta_syn", "sensitive_domains", "sensitive_bounds", "synth_bins",
+                  "synth_public_bins", "synth_condition_on", "synthesizer", "synth_latent_dim", "synth_epochs",
+                  "synth_accountant", "val_fraction", "test_fraction", "split_seed", "split_column", "imputer",
+                  "imputer_params", "hybrid_data", "quality_holdout", "numeric_encoding", "device", "delta",
+                  "reproducible_noise")
 """The config fields ``prepare`` depends on (δ through its "δ ≥ 1/N" note, as δ_syn's default, and, left to N,
-resolved there: ``fusiondp.prepared.with_resolved_delta``)."""
+resolved there: ``fusiondp.prepared.with_resolved_delta``), each modality's spec among them (its field is named like
+it: ``fusiondp.modality.modality_names``)."""
 LEDGER_FIELDS = ("epsilon_spent", "delta", "sigma", "sampling_rate", "steps", "accountant", "adjacency",
                  "epsilon_replace", "epsilon_total", "epsilon_total_replace", "epsilon_syn", "delta_syn", "rho_syn",
                  "reproducible_noise")

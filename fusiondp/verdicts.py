@@ -18,6 +18,7 @@ import pandas as pd
 
 from fusiondp.impute.quality import QualityReport
 from fusiondp.metrics import METRIC_LABELS, THRESHOLD_RULE, summary_metrics
+from fusiondp.modality import modality_of
 from fusiondp.record import RunRecord, summarize
 
 REFERENCES = ("sgd_pub", "sgd_hybrid")
@@ -188,8 +189,8 @@ def nothing_flagged(records: list[RunRecord]) -> str:
         checked.append("every model predicts both classes")
     quality = records[0].imputer.get("quality") if records else None
     if quality is not None:
-        notes = QualityReport.from_dict(quality).text_column is not None
-        checked.append("the surrogates beat the majority value on every span type" if notes
+        modality = modality_of(records[0].config)
+        checked.append(modality.IMPUTATION_CHECKED if modality is not None
                        else "the imputation beats its baseline on every sensitive column")
     modes = {record.mode for record in finished}
     if "fusiondp" not in modes:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError
 from fusiondp.preparation import prepare
 from fusiondp.privacy.audit import _features, _labels, _log_likelihood, _query, audit_grid, audit_model, shadow_data
 from fusiondp.privacy.audit_report import MEMBERSHIP_CAVEAT, AttributeLeak, AuditReport, membership_scope
@@ -178,3 +179,25 @@ def test_batched_queries_and_remembered_imputations_answer_as_one_query_per_cand
     steps: list[tuple[str, float]] = []
     audit_model(prepared, model, "fusiondp", rows=100, progress=lambda step, done: steps.append((step, done)))
     assert steps == [("attacking secret", 0.0), ("attacking income", 0.5), ("done", 1.0)]
+
+
+@pytest.mark.parametrize(("config", "rows"), [
+    (RunConfig.build(spec=TableSpec(target="y", sensitive=["a"])), "the support and validation rows"),
+    (RunConfig.build(text={"text_column": "note", "target": "y"}), "the support notes"),
+])
+def test_a_shadow_without_every_class_is_refused_naming_the_rows_it_was_drawn_from(
+        monkeypatch: pytest.MonkeyPatch, config: RunConfig, rows: str) -> None:
+    """A table's shadow is drawn from the support and validation rows, the notes' from the support notes
+    (``Modality.shadow_rows``): the refusal says which."""
+    from types import SimpleNamespace
+
+    from fusiondp.privacy import audit
+
+    splits = SimpleNamespace(support=pd.DataFrame({"y": ["a"]}), val=pd.DataFrame({"y": ["b"]}))
+    audited = SimpleNamespace(config=config, splits=splits, spec="audited",
+                              tensors=SimpleNamespace(task=SimpleNamespace(kind="multiclass")))
+    own = SimpleNamespace(spec="shadow", splits=splits)
+    monkeypatch.setattr(audit, "training_task", lambda spec, splits: (None, ["a", "b", "c"] if spec == "audited"
+                                                                      else ["a", "b"]))
+    with pytest.raises(ConfigError, match=f"a class is too rare in {rows} for the learned attacks"):
+        audit._check_shadow_classes(audited, own)

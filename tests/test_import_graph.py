@@ -11,6 +11,7 @@ how ``fusiondp.modality`` loads a modality's module on first use.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 from fusiondp.modality import modality_names
@@ -24,6 +25,8 @@ MODALITIES = tuple(f"{PACKAGE}.{name}" for name in modality_names())
 MODALITY_IMPORTS_ALLOWED = {"fusiondp.cli": "fusiondp.text"}
 """The modules outside a modality that do import it (a package: every module in it), and what they import: the
 command line is a front end (like ``dashboard/``) whose notes commands call the notes' own functions."""
+MODALITY_NAME_STRINGS_ALLOWED = {"fusiondp.spec": {"text": "a column's value kind (ValueKind), not a config field"}}
+"""The core modules that may hold a string spelled like a modality's field, the string, and what it is there."""
 
 
 def module_files(root: Path = ROOT) -> dict[str, Path]:
@@ -192,20 +195,74 @@ def test_only_a_modality_imports_itself() -> None:
 
 def test_every_modality_module_provides_the_interface_and_has_its_config_field() -> None:
     """A package with a ``modality.py`` is a modality (``fusiondp.modality.modality_names``): its module defines
-    every hook of ``Modality`` and ``RunConfig`` has the field named like it, which its ``spec`` validates."""
+    every hook and assigns every attribute of ``Modality``, and ``RunConfig`` has the field named like it, which its
+    ``spec`` validates."""
     from fusiondp.config import RunConfig
     from fusiondp.modality import Modality
 
     assert "text" in modality_names()
-    wanted = {name for name in vars(Modality) if not name.startswith("_")}
+    hooks = {name for name in vars(Modality) if not name.startswith("_")}
+    attributes = set(Modality.__annotations__)
+    assert hooks and attributes
     modules = module_files()
     for name in modality_names():
         tree = ast.parse(modules[f"{PACKAGE}.{name}.modality"].read_text(encoding="utf-8"))
         defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)} | {
             alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
             for alias in node.names}
-        assert wanted <= defined, (name, sorted(wanted - defined))
+        assigned = {target.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
+                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(target, ast.Name)}
+        assert hooks <= defined, (name, sorted(hooks - defined))
+        assert attributes <= assigned | defined, (name, sorted(attributes - assigned - defined))
         assert name in RunConfig.model_fields, f"RunConfig has no field {name!r} for the modality's spec"
+
+
+def field_name_uses(path: Path, fields: set[str]) -> list[str]:
+    """Where a module names one of ``fields``: a string spelled like it (``"text"``: a validator's field, a key, a
+    list of fields), an attribute of that name (``config.text``) or a class's field declared with it
+    (``text: ModalitySpec | None``). Docstrings, and other strings standing alone as statements, are not code."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    prose = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and node.value in fields and id(node) not in prose:
+            found.append(f"line {node.lineno}: the string {node.value!r}")
+        elif isinstance(node, ast.Attribute) and node.attr in fields:
+            found.append(f"line {node.lineno}: the attribute .{node.attr}")
+        elif isinstance(node, ast.ClassDef):
+            found.extend(f"line {item.lineno}: the field {item.target.id} of {node.name}" for item in node.body
+                         if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                         and item.target.id in fields)
+    return found
+
+
+def test_field_name_uses_finds_a_named_field_and_skips_prose(tmp_path: Path) -> None:
+    module = tmp_path / "core.py"
+    module.write_text('"""Reads config.text, "text"."""\n'
+                      'class Config:\n    """The text."""\n    text: object = None\n    context: str = "texts"\n'
+                      'FIELDS = ("data", "text")\n'
+                      'def notes(config):\n    """text"""\n    return config.text or config.textual\n',
+                      encoding="utf-8")
+    assert field_name_uses(module, {"text"}) == [
+        "line 4: the field text of Config", "line 6: the string 'text'", "line 9: the attribute .text"]
+
+
+def test_no_core_module_names_a_modality_field() -> None:
+    """The core reaches a modality's field by the modality's name (``modality_names``, ``modality_of``), never by
+    spelling it: a new modality adds its package, with no edit of ``config.py``, ``sweep_grid.py`` or another core
+    module. Modality packages and the command line (a front end) may name their fields."""
+    fields = set(modality_names())
+    found = {}
+    for name, path in module_files().items():
+        if any(within(name, package) for package in (*MODALITIES, *MODALITY_IMPORTS_ALLOWED)):
+            continue
+        allowed = MODALITY_NAME_STRINGS_ALLOWED.get(name, {})
+        uses = [use for use in field_name_uses(path, fields) if not any(use.endswith(f"string {string!r}")
+                                                                        for string in allowed)]
+        if uses:
+            found[name] = uses
+    assert not found, found
 
 
 def test_a_modality_is_found_by_its_package_and_a_missing_one_is_named() -> None:
@@ -218,6 +275,68 @@ def test_a_modality_is_found_by_its_package_and_a_missing_one_is_named() -> None
     assert modality_of(notes) is modality("text") and modality_of(RunConfig.build()) is None
     with pytest.raises(LookupError, match="no modality 'image': a modality is a package fusiondp/image/"):
         modality("image")
+
+
+IMAGE_MODALITY = '''"""A stand-in third modality: only what a config and the core's messages ask of it."""
+from pydantic import BaseModel, ConfigDict
+
+ROWS = "images"
+IMPUTATION_CHECKED = "the deblurred images beat the blurred ones"
+
+
+class ImageSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_column: str
+    target: str
+
+
+def spec(value):
+    return ImageSpec.model_validate(value)
+'''
+
+
+def test_a_new_modality_package_needs_no_core_edit(tmp_path: Path) -> None:
+    """A copy of the package with one more modality package, ``image`` (its spec and words only), and nothing else
+    changed: ``RunConfig`` has its field after ``text``, validated by its ``spec`` and saved with its spec's fields,
+    the sweep keys the preparation by it, the refusals name it, and a record of it is no table's (a fresh
+    interpreter on the copy)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / PACKAGE / "image").mkdir()
+    (tmp_path / PACKAGE / "image" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / PACKAGE / "image" / "modality.py").write_text(IMAGE_MODALITY, encoding="utf-8")
+    probe = """
+import pickle
+from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError
+from fusiondp.modality import modality, modality_of
+from fusiondp.sweep_grid import PREPARE_FIELDS
+assert list(RunConfig.model_fields)[:5] == ["data", "spec", "image", "text", "support_source"]
+assert "image" in PREPARE_FIELDS and "text" in PREPARE_FIELDS
+config = RunConfig.build(image={"image_column": "scan", "target": "y"})
+assert type(config.image).__name__ == "ImageSpec" and modality_of(config) is modality("image")
+assert config.to_dict()["image"] == {"image_column": "scan", "target": "y"} and config.to_dict()["text"] is None
+assert pickle.loads(pickle.dumps(config)) == config and modality_of(config.to_dict()) is modality("image")
+for values in ({"spec": {"target": "y", "sensitive": ["a"]}}, {"support_source": "dp_synthetic"},
+               {"text": {"text_column": "note", "target": "y"}}, {"image": {"target": "y"}}):
+    try:
+        RunConfig.build(**{"image": {"image_column": "scan", "target": "y"}, **values})
+    except ConfigError as error:
+        print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Invalid run configuration: give the roles either as a column spec (spec) or as an image spec (image), not "
+        "both.",
+        "Invalid run configuration: images (image) take their support images from the table (support_source "
+        "'fraction' or a split column) or a separate table; dp_synthetic and hybrid_data are for tables.",
+        "Invalid run configuration: give the roles as one spec, not image and text together.",
+        "Invalid run configuration: image.image_column: Field required."]
 
 
 def test_a_notes_config_is_validated_without_the_notes_pipeline_or_torch() -> None:

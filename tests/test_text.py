@@ -234,8 +234,10 @@ def test_text_spec_and_config_errors() -> None:
     with pytest.raises(SpecError, match="two columns"):
         TextSpec.build(text_column="note", target="note")
     assert TextSpec.build(text_column="n", target="y", sensitive_spans="sex, age").sensitive_spans == ("sex", "age")
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(ConfigError, match=r"as a column spec \(spec\) or as a text spec \(text\), not both"):
         RunConfig.build(text=TextSpec(text_column="n", target="y"), spec={"target": "y", "sensitive": ["a"]})
+    with pytest.raises(ConfigError, match=r"notes \(text\) take their support notes from the table"):
+        RunConfig.build(text=TextSpec(text_column="n", target="y"), support_source="dp_synthetic")
     with pytest.raises(SpecError, match="no text column 'nothere'"):
         prepare(text_config(text=TextSpec(text_column="nothere", target="good")), table=make_notes(60))
 

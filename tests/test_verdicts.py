@@ -79,6 +79,15 @@ def test_nothing_flagged_says_only_what_was_checked_and_nothing_of_what_did_not_
         "column; no zero-ε reference (sgd_pub, sgd_hybrid) scores clearly above fusiondp.")
 
 
+def test_nothing_flagged_names_the_check_of_a_modalitys_imputation_in_its_words() -> None:
+    """The notes' modality says what was checked of its hybrid-note generator (``Modality.IMPUTATION_CHECKED``),
+    found from the record's config."""
+    notes = [record("fusiondp", 0.8, 1.0, quality=quality(accuracy=0.7, r2=0.2))]
+    notes[0].config = {"epsilon": 1.0, "text": {"text_column": "note", "target": "good"}}
+    assert nothing_flagged(notes) == ("Nothing flagged: every model predicts both classes; the surrogates beat the "
+                                      "majority value on every span type.")
+
+
 def test_a_few_whole_numbers_in_a_numeric_column_are_named_as_possible_codes() -> None:
     report = quality(accuracy=0.7, r2=0.2)
     report.columns.append(ColumnQuality("smoker", "numeric", 200, {"rmse": 0.4, "mae": 0.3, "r2": 0.1},

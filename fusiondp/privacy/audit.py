@@ -250,9 +250,7 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     notes only).
     """
     splits = prepared.splits
-    modality = modality_of(prepared.config)
-    known, named = (modality.shadow_rows(splits) if modality is not None
-                    else (pd.concat([splits.support, splits.val]), "the support and validation rows"))
+    known, named = _known_rows(prepared)
     known = known.reset_index(drop=True)
     order = np.random.default_rng(seed).permutation(len(known))
     half = len(known) // 2
@@ -260,6 +258,15 @@ def shadow_data(prepared: PreparedData, seed: int = 0) -> PreparedData:
     shadow_splits = Splits(support=splits.support, train=members, val=outsiders, test=outsiders,
                            support_source=f"audit shadow: half of {named}", target_kind=splits.target_kind)
     return prepare_splits(_shadow_config(prepared.config, half), shadow_splits)
+
+
+def _known_rows(prepared: PreparedData) -> tuple[pd.DataFrame, str]:
+    """The rows whose sensitive values an attacker could plausibly hold, and what they are in words: a table's
+    support and validation rows, another modality's own (``Modality.shadow_rows``)."""
+    modality = modality_of(prepared.config)
+    if modality is not None:
+        return modality.shadow_rows(prepared.splits)
+    return pd.concat([prepared.splits.support, prepared.splits.val]), "the support and validation rows"
 
 
 def _shadow_config(config: RunConfig, rows: int) -> RunConfig:
@@ -339,7 +346,7 @@ def _check_shadow_classes(prepared: PreparedData, shadow: PreparedData) -> None:
     if audited != own:
         one, many = ("class", "classes") if kind == "multiclass" else ("label", "labels")
         raise ConfigError(f"The shadow model's training rows hold the {many} {own}, not all of the audited model's "
-                          f"{audited}: a {one} is too rare in the support and validation rows for the learned "
+                          f"{audited}: a {one} is too rare in {_known_rows(prepared)[1]} for the learned "
                           f"attacks. Audit without a shadow model, or give the support set rows of every {one}.")
 
 

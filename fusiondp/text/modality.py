@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from fusiondp.text.audit import NoteView
 
 
+ROWS = "notes"
+"""What the core's messages call the notes' rows."""
+
+IMPUTATION_CHECKED = "the surrogates beat the majority value on every span type"
+"""What ``fusiondp.verdicts`` checked of the hybrid-note generator's quality report when it flagged nothing."""
+
+
 def spec(value: Any) -> TextSpec:
     """``RunConfig.text`` from a config's mapping (or a ``TextSpec`` as given)."""
     return TextSpec.model_validate(value)
