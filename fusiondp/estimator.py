@@ -81,7 +81,8 @@ class _FusionDPEstimator:
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
-                 threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False) -> None:
+                 threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False,
+                 numeric_encoding: str = "standard") -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.alpha = alpha
@@ -102,6 +103,7 @@ class _FusionDPEstimator:
         self.threads = threads
         self.random_state = random_state
         self.reproducible_noise = reproducible_noise
+        self.numeric_encoding = numeric_encoding
 
     def _config(self, spec: TableSpec, support_fraction: float) -> RunConfig:
         return RunConfig.build(
@@ -112,7 +114,7 @@ class _FusionDPEstimator:
             public_batch_size=self.public_batch_size, lr=self.lr, alpha=self.alpha, beta=self.beta,
             max_grad_norm=self.max_grad_norm, rep_clip=self.rep_clip, param_bound=self.param_bound,
             hidden=list(self.hidden), device=self.device, threads=self.threads,
-            reproducible_noise=self.reproducible_noise,
+            reproducible_noise=self.reproducible_noise, numeric_encoding=self.numeric_encoding,
         )
 
     def _fit(self, X: pd.DataFrame, y: Sequence[Any], kind: TargetKind | None, sensitive: Sequence[str],

@@ -77,3 +77,12 @@ def test_a_2d_y_that_is_not_a_multilabel_indicator_is_one_clear_error() -> None:
         FusionDPClassifier().fit(X, y.assign(copd=0), sensitive=["secret"])
     with pytest.raises(DataError, match="No row of y has two labels"):
         FusionDPClassifier().fit(X, pd.DataFrame({"a": X["p"] > 0, "b": X["p"] <= 0}), sensitive=["secret"])
+
+
+def test_the_numeric_encoding_reaches_the_encoder(sample_table: pd.DataFrame) -> None:
+    rows = sample_table.head(1500)
+    X, y = rows.drop(columns=["diabetes"]), rows["diabetes"]
+    clf = FusionDPClassifier(epsilon=2.0, epochs=1, imputer="gbdt", numeric_encoding="quantile")
+    clf.fit(X, y, sensitive=SENSITIVE)
+    codings = clf.prepared_.encoder.numeric_.values()
+    assert clf.prepared_.encoder.numeric == "quantile" and any(coding.knots for coding in codings)
