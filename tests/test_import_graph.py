@@ -339,37 +339,37 @@ for values in ({"spec": {"target": "y", "sensitive": ["a"]}}, {"support_source":
         "Invalid run configuration: image.image_column: Field required."]
 
 
-def test_a_notes_config_is_validated_without_the_notes_pipeline_or_torch() -> None:
-    """``RunConfig.text`` is validated by the notes' modality module, which imports their pipeline only in the hooks
-    that run it: reading a config stays quick (a fresh interpreter, since this one has torch)."""
+def modules_a_fresh_interpreter_imports(probe: str, watched: tuple[str, ...]) -> list[str]:
+    """Run ``probe`` (code whose own asserts must hold) in a new interpreter — this one has torch already — and
+    return which of the ``watched`` modules it imported, sorted."""
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom fusiondp.config import RunConfig\n"
-             "config = RunConfig.build(text={'text_column': 'note', 'target': 'good'})\n"
-             "assert type(config.text).__name__ == 'TextSpec'\n"
-             "print(sorted(m for m in ('torch', 'sklearn', 'fusiondp.text.pipeline') if m in sys.modules))\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    code = f"{probe}\nimport sys\nprint(sorted(m for m in {watched!r} if m in sys.modules))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return ast.literal_eval(done.stdout.strip())
+
+
+def test_a_notes_config_is_validated_without_the_notes_pipeline_or_torch() -> None:
+    """``RunConfig.text`` is validated by the notes' modality module, which imports their pipeline only in the hooks
+    that run it: reading a config stays quick (a fresh interpreter, since this one has torch)."""
+    probe = ("from fusiondp.config import RunConfig\n"
+             "config = RunConfig.build(text={'text_column': 'note', 'target': 'good'})\n"
+             "assert type(config.text).__name__ == 'TextSpec'\n")
+    assert modules_a_fresh_interpreter_imports(probe, ("torch", "sklearn", "fusiondp.text.pipeline")) == []
 
 
 def test_the_command_line_help_and_a_flag_error_import_no_torch() -> None:
     """``fusiondp --help`` and a refused flag answer in about a second because they never import torch (the
     commands import it only once their flags are valid): a fresh interpreter, since this one has torch."""
-    import subprocess
-    import sys
-
-    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom fusiondp.cli import app\n"
+    probe = ("from typer.testing import CliRunner\nfrom fusiondp.cli import app\n"
              "runner = CliRunner()\n"
              "assert runner.invoke(app, ['--help']).exit_code == 0\n"
              "assert runner.invoke(app, ['run', '--help']).exit_code == 0\n"
              "refused = runner.invoke(app, ['run', '--epsilon', 'lots'])\n"
-             "assert refused.exit_code == 2, refused.output\n"
-             "print(sorted(m for m in ('torch', 'sklearn', 'streamlit') if m in sys.modules))\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+             "assert refused.exit_code == 2, refused.output\n")
+    assert modules_a_fresh_interpreter_imports(probe, ("torch", "sklearn", "streamlit")) == []
 
 
 def test_the_old_pipeline_module_is_for_user_scripts_only() -> None:
