@@ -139,6 +139,8 @@ class ClipProbe(ModeStep):
         self.epoch = _Epoch(self.features)
         self._pending: dict[str, torch.Tensor | float] = {}
         self.epochs_taken = 0
+        self.clip_norm = self.clip_norms[0] if self.clip_norms else settings.max_grad_norm
+        """The C this model is clipped at (``TrainSettings.clip_norm``: it may follow σ)."""
 
     def _pass(self, x: torch.Tensor, y: torch.Tensor, n_public: int, batch: int, max_norm: float) -> Any:
         return stacked_step_gradients(self.model, self.weights, x, y, n_public=n_public, batch=batch, views=self.views,
@@ -147,7 +149,7 @@ class ClipProbe(ModeStep):
 
     def _step_rows(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         x, y, n_public, batch = super()._step_rows()
-        out = self._pass(x, y, n_public, batch, self.settings.max_grad_norm)
+        out = self._pass(x, y, n_public, batch, self.clip_norm)
         record: dict[str, torch.Tensor | float] = {"batch": float(batch)}
         if out.public is not None:
             self.epoch.energy["public"] += out.public[0][0].double().pow(2).sum(0)
@@ -187,7 +189,7 @@ class ClipProbe(ModeStep):
         result: dict[str, Any] = {"steps": len(steps), "step_norm": float(steps["step_norm"].mean()),
                                   "lr_public_norm": float(np.mean(lr_public))}
         if self.private_loss is not None:
-            c, sigma = s.max_grad_norm, float(self.sigma or 0.0)
+            c, sigma = self.clip_norm, float(self.sigma or 0.0)
             norms = torch.cat(epoch.norms).double() if epoch.norms else torch.zeros(0, dtype=torch.float64)
             rows = max(len(norms), 1)
             cap = s.lr * self.alpha * c * steps["batch"] / expected_batch

@@ -13,6 +13,9 @@ outweigh a small one). Test metrics are recorded for the record but play no part
 
 Writes benchmarks/results/bench_defaults.json (every run, the ranking per mode) and prints the
 ranking. ``--grid`` replaces the knobs compared (``GRID``); knobs it leaves out keep their defaults.
+``|`` joins grids whose knobs differ, e.g. a fixed clip norm against one that follows σ:
+``--grid "max_grad_norm=1.8 | max_grad_norm=none;noise_level=3,6,12"`` (``none`` unsets a knob); a run
+of one grid reads the other's knobs as not applicable.
 """
 
 from __future__ import annotations
@@ -29,26 +32,32 @@ from benchmarks.suite import suite_tables
 from fusiondp.record import write_json_atomic
 from fusiondp.sweep import run_sweep
 
-GRID = {"alpha": [1.0, 3.0], "max_grad_norm": [0.5, 1.8], "lr": [0.05, 0.2]}
+GRID = [{"alpha": [1.0, 3.0], "max_grad_norm": [0.5, 1.8], "lr": [0.05, 0.2]}]
 """The knobs compared: the reference code's values (α 3, C 1.8, lr 0.05) and one alternative each."""
 MODES = ["dpsgd", "feature_dp", "fusiondp"]
 
 
-def _grid_value(text: str) -> float | str:
-    """A number where the text is one, else the text (a choice such as ``numeric_encoding=quantile``)."""
+def _grid_value(text: str) -> float | str | None:
+    """A number where the text is one, None for ``none``, else the text (a choice such as
+    ``numeric_encoding=quantile``)."""
+    if text.strip().lower() == "none":
+        return None
     try:
         return float(text)
     except ValueError:
         return text.strip()
 
 
-def parse_grid(text: str) -> dict[str, list[float | str]]:
-    """``"alpha=0.5,1;beta=0,0.5"`` as ``{"alpha": [0.5, 1.0], "beta": [0.0, 0.5]}``."""
-    grid = {}
-    for axis in text.split(";"):
-        name, _, values = axis.partition("=")
-        grid[name.strip()] = [_grid_value(value) for value in values.split(",")]
-    return grid
+def parse_grid(text: str) -> list[dict[str, list[float | str | None]]]:
+    """``"alpha=0.5,1;beta=0,0.5"`` as ``[{"alpha": [0.5, 1.0], "beta": [0.0, 0.5]}]``; ``|`` separates grids."""
+    grids = []
+    for part in text.split("|"):
+        grid = {}
+        for axis in part.split(";"):
+            name, _, values = axis.partition("=")
+            grid[name.strip()] = [_grid_value(value) for value in values.split(",")]
+        grids.append(grid)
+    return grids
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -143,14 +152,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     frames = []
     for name in names:
         for seed in range(args.seeds):
-            grid = tables[name].sweep_grid(modes=args.modes, epsilon=args.epsilons, seeds=[seed], **args.grid)
-            grid.base.split_seed = seed
-            frame = run_sweep(grid, args.work / name / f"seed{seed}", workers=args.workers, resume=True,
-                              progress=False)
-            frames.append(frame.assign(table=name, split_seed=seed))
-            print(f"{name} seed {seed}: {len(frame)} runs ({time.perf_counter() - started:.0f} s)", flush=True)
+            for index, axes in enumerate(args.grid):
+                grid = tables[name].sweep_grid(modes=args.modes, epsilon=args.epsilons, seeds=[seed], **axes)
+                grid.base.split_seed = seed
+                work = args.work / name / f"seed{seed}" / (f"grid{index}" if len(args.grid) > 1 else "")
+                frame = run_sweep(grid, work, workers=args.workers, resume=True, progress=False)
+                frames.append(frame.assign(table=name, split_seed=seed))
+                print(f"{name} seed {seed}: {len(frame)} runs ({time.perf_counter() - started:.0f} s)", flush=True)
     rows = pd.concat(frames, ignore_index=True)
-    knobs = list(args.grid)
+    knobs = list(dict.fromkeys(knob for axes in args.grid for knob in axes))
     summary = ranking(rows, knobs)
     chosen = chosen_settings(summary, knobs)
     comparison = at_chosen(rows, chosen, knobs)

@@ -43,6 +43,7 @@ import fusiondp
 from benchmarks.common import RESULTS, ROOT, machine, print_table
 from benchmarks.suite import SuiteTable, suite_tables
 from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError
 from fusiondp.figures import privacy_utility_figure
 from fusiondp.metrics import METRIC_LABELS
 from fusiondp.record import write_json_atomic
@@ -80,8 +81,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "temporary folder); use a fresh folder after changing the code, runs are keyed by config")
     parser.add_argument("--replot", action="store_true", help="train nothing: rewrite the HTML (and the printed "
                         "table) from the JSON named by --out")
-    parser.add_argument("--settings", type=Path, help="a bench_defaults result whose per-mode choice ('chosen') each "
-                        "private mode trains at (default: every mode at the library defaults)")
+    parser.add_argument("--settings", type=Path, action="append", default=[], help="a bench_defaults result whose "
+                        "per-mode choice ('chosen') each private mode trains at (default: every mode at the library "
+                        "defaults); repeat for results that chose for different modes (a later file wins for a mode "
+                        "both chose for)")
     parser.add_argument("--quick", action="store_true", help="smoke run: hmda_deny, ε ∈ {1, 4}, 2 seeds "
                         "(options given explicitly still win)")
     args = parser.parse_args(argv)
@@ -116,13 +119,26 @@ def imputation_quality(run_dir: Path) -> list[dict[str, Any]]:
             for c in record["imputer"]["quality"]["columns"]]
 
 
-def mode_settings(path: Path | None) -> dict[str, dict[str, float | str]]:
-    """Each private mode's own training settings, from a ``bench_defaults`` result (its ``chosen``: the fair
-    protocol's per-mode choice on validation rows, docs/method.md §7); none given: every mode at the defaults."""
-    if path is None:
-        return {}
-    chosen = json.loads(path.read_text(encoding="utf-8"))["chosen"]
-    return {mode: {knob: value for knob, value in knobs.items() if value is not None} for mode, knobs in chosen.items()}
+def mode_settings(paths: Sequence[Path]) -> dict[str, dict[str, float | str]]:
+    """Each private mode's own training settings, from ``bench_defaults`` results (their ``chosen``: the fair
+    protocol's per-mode choice on validation rows, docs/method.md §7; a later result wins for a mode both chose
+    for); none given: every mode at the defaults. A None is kept where the knob may be None (``noise_level``:
+    a fixed C) and read as "not applicable to this mode" elsewhere (α for dpsgd), which keeps its default."""
+    settings = {}
+    for path in paths:
+        chosen = json.loads(path.read_text(encoding="utf-8"))["chosen"]
+        settings.update({mode: {knob: value for knob, value in knobs.items() if value is not None or _nullable(knob)}
+                         for mode, knobs in chosen.items()})
+    return settings
+
+
+def _nullable(knob: str) -> bool:
+    """Whether a RunConfig knob takes None as a setting of its own (rather than None meaning "not applicable")."""
+    try:
+        RunConfig.build(**{knob: None})
+    except ConfigError:
+        return False
+    return True
 
 
 def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float | str]]
@@ -133,7 +149,7 @@ def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float | s
     groups: dict[str, tuple[list[str], dict]] = {}
     for mode in modes:
         own = {knob: value for knob, value in settings.get(mode, {}).items() if defaults.get(knob) != value}
-        name = "_".join(f"{knob}{value}" if isinstance(value, str) else f"{knob}{value:g}"
+        name = "_".join(f"{knob}{value}" if isinstance(value, str | None) else f"{knob}{value:g}"
                         for knob, value in sorted(own.items())) or "defaults"
         groups.setdefault(name, ([], own))[0].append(mode)
     return groups
@@ -307,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "split": "seed s uses split_seed s", "workers": args.workers, "git": git,
                 "run_config_defaults": RunConfig().to_dict(),
                 "mode_settings": mode_settings(args.settings),
-                "mode_settings_from": args.settings.resolve().relative_to(ROOT).as_posix() if args.settings else None,
+                "mode_settings_from": [path.resolve().relative_to(ROOT).as_posix() for path in args.settings],
                 "checks": {"baselines": list(BASELINES), "sd": "pooled: sqrt((sd_fusiondp² + sd_baseline²) / 2)"}}
     started = time.perf_counter()
     suite = suite_tables()

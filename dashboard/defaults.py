@@ -15,6 +15,7 @@ from fusiondp import RunConfig, RunRecord
 from fusiondp.privacy.accounting import default_delta
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.modes import ALL_MODES
+from fusiondp.train.settings import NOISE_LEVEL
 
 EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Log-spaced ε values offered by the range slider."""
@@ -36,6 +37,8 @@ SYNTHESIZERS = {
     "marginal": "marginal — noisy tables of each sensitive column given 2 public columns (fast)",
     "two_stage": "two-stage — DP autoencoder + noisy latent mixture, then a latent diffusion model (~10 s)",
 }
+CLIP_RULES = {"noise_level": "loosens (noise level)", "fixed": "stays fixed"}
+"""How the Train page sets C: at least C, more where σ·C would fall below the noise level, or C at every ε."""
 
 DEFAULTS: dict[str, Any] = {
     "support_source": SUPPORT_FRACTION,
@@ -52,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
     **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm",
                                                                  "numeric_encoding")},
+    "clip_rule": "fixed" if RunConfig.model_fields["noise_level"].default is None else "noise_level",
+    "noise_level": RunConfig.model_fields["noise_level"].default or NOISE_LEVEL,
     "seed": 0,
     "n_seeds": FULL_COMPARISON["n_seeds"],
     "reproducible_noise": False,

@@ -22,6 +22,7 @@ from dashboard.messages import error_message
 from dashboard.roles import current_spec, current_text_spec, declared_values, spec_roles, text_mode
 from dashboard.tables import Table
 from fusiondp import ConfigError, FusionDPError, RunConfig, SpecError, TableSpec
+from fusiondp.train.settings import NOISE_LEVEL
 
 ROLES_FILE_LABEL = "Load column roles or a run config (spec.yaml, or a config.yaml downloaded from Results)"
 
@@ -46,7 +47,10 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
             # a config that left δ to the table's N (None) keeps the page's δ control on its default
             "delta": st.session_state.get("delta_auto", DEFAULTS["delta"]) if config.delta is None else config.delta,
             "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
-            "lr": config.lr, "alpha": config.alpha, "beta": config.beta, "max_grad_norm": config.max_grad_norm,
+            "lr": config.lr, "alpha": config.alpha, "beta": config.beta,
+            "max_grad_norm": config.max_grad_norm,
+            "clip_rule": "fixed" if config.noise_level is None else "noise_level",
+            "noise_level": config.noise_level or NOISE_LEVEL,
             "numeric_encoding": config.numeric_encoding,
             "reproducible_noise": config.reproducible_noise,
             **({"declared_values": yaml.safe_dump(declared, sort_keys=False, allow_unicode=True,
@@ -131,6 +135,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         alpha=st.session_state.alpha,
         beta=st.session_state.beta,
         max_grad_norm=st.session_state.max_grad_norm,
+        noise_level=st.session_state.noise_level if st.session_state.clip_rule == "noise_level" else None,
         numeric_encoding=st.session_state.numeric_encoding,
         reproducible_noise=st.session_state.reproducible_noise,
     )

@@ -20,7 +20,7 @@ from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
-from fusiondp.train.settings import TrainSettings
+from fusiondp.train.settings import NOISE_LEVEL, TrainSettings
 from fusiondp.yamlfile import read_yaml
 
 if TYPE_CHECKING:
@@ -143,7 +143,12 @@ class RunConfig(_DataAndModalities):
         "gradient; the reference code's 3 triples the noise (chosen on the suite's validation rows: "
         "benchmarks/bench_defaults.py)."))
     beta: float = Field(0.0, ge=0, description="Weight of the representation-consistency term.")
-    max_grad_norm: float = Field(1.8, gt=0, description="Per-sample clip norm C.")
+    max_grad_norm: float = Field(1.8, gt=0, description=(
+        "Per-sample clip norm C: the smallest C when noise_level is set, the C at every ε when it is not."))
+    noise_level: float | None = Field(NOISE_LEVEL, gt=0, description=(
+        "Lets C follow the noise multiplier σ: C = max(max_grad_norm, noise_level / σ), so where ε is large enough "
+        "that σ·max_grad_norm falls below it, clipping loosens and the noise per step stays at noise_level. "
+        "null: C = max_grad_norm at every ε (chosen on the suite's validation rows: benchmarks/bench_defaults.py)."))
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")
     numeric_encoding: NumericEncoding = Field(
@@ -283,7 +288,8 @@ class RunConfig(_DataAndModalities):
     def train_settings(self) -> TrainSettings:
         return TrainSettings(
             epochs=self.epochs, batch_size=self.batch_size, public_batch_size=self.public_batch_size, lr=self.lr,
-            alpha=self.alpha, beta=self.beta, max_grad_norm=self.max_grad_norm, rep_clip=self.rep_clip,
+            alpha=self.alpha, beta=self.beta, max_grad_norm=self.max_grad_norm,
+            noise_level=self.noise_level, rep_clip=self.rep_clip,
             param_bound=self.param_bound, hidden=tuple(self.hidden), reproducible_noise=self.reproducible_noise,
         )
 

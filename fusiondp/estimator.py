@@ -27,6 +27,7 @@ from fusiondp.runs import fit_run, model_inputs
 from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import get_mode
+from fusiondp.train.settings import NOISE_LEVEL
 
 TARGET_COLUMN = "__target__"
 
@@ -77,7 +78,8 @@ class _FusionDPEstimator:
     """
 
     def __init__(self, *, epsilon: float = 1.0, delta: float | None = None, alpha: float = 1.0, beta: float = 0.0,
-                 max_grad_norm: float = 1.8, epochs: int = 13, batch_size: int = 128, public_batch_size: int = 512,
+                 max_grad_norm: float = 1.8, noise_level: float | None = NOISE_LEVEL, epochs: int = 13,
+                 batch_size: int = 128, public_batch_size: int = 512,
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
@@ -88,6 +90,7 @@ class _FusionDPEstimator:
         self.alpha = alpha
         self.beta = beta
         self.max_grad_norm = max_grad_norm
+        self.noise_level = noise_level
         self.epochs = epochs
         self.batch_size = batch_size
         self.public_batch_size = public_batch_size
@@ -112,7 +115,8 @@ class _FusionDPEstimator:
             modes=[self.mode], seeds=[self.random_state], epsilon=self.epsilon, delta=self.delta,
             accountant=self.accountant, epochs=self.epochs, batch_size=self.batch_size,
             public_batch_size=self.public_batch_size, lr=self.lr, alpha=self.alpha, beta=self.beta,
-            max_grad_norm=self.max_grad_norm, rep_clip=self.rep_clip, param_bound=self.param_bound,
+            max_grad_norm=self.max_grad_norm, noise_level=self.noise_level, rep_clip=self.rep_clip,
+            param_bound=self.param_bound,
             hidden=list(self.hidden), device=self.device, threads=self.threads,
             reproducible_noise=self.reproducible_noise, numeric_encoding=self.numeric_encoding,
         )

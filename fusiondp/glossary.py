@@ -38,7 +38,13 @@ TERMS: dict[str, Term] = {
     "clip": Term("C (clip norm)",
                  "Each private row's gradient is scaled down to at most this length before noise is added, which caps "
                  "any one person's influence on a step. The noise is σ·C, so a larger C lets more signal and more "
-                 "noise through."),
+                 "noise through. By default C loosens as ε grows: where a large ε makes the noise σ·C smaller than "
+                 "the noise level, C rises to noise level / σ, so clipping no longer caps what the extra budget "
+                 "buys; a fixed C clips as much at ε 8 as at ε 0.5."),
+    "noise_level": Term("noise level (σ·C)",
+                        "The noise per step below which C loosens: C = max(C, noise level / σ). A larger value "
+                        "loosens clipping from a smaller ε on, at the price of more noise there; it does not "
+                        "change ε."),
     "numeric_encoding": Term("numeric encoding",
                              "How numeric columns are scaled before training, fitted on the public support rows: "
                              "'standard' (z-scores: distance from the mean in standard deviations) or 'quantile' "
@@ -84,8 +90,8 @@ TERMS: dict[str, Term] = {
 }
 """Every glossary entry, in reading order."""
 
-TRAIN_TERMS = ("epsilon", "delta", "accountant", "rdp", "prv", "pld", "alpha", "beta", "clip", "numeric_encoding",
-               "rep_clip", "sigma", "q", "relation")
+TRAIN_TERMS = ("epsilon", "delta", "accountant", "rdp", "prv", "pld", "alpha", "beta", "clip", "noise_level",
+               "numeric_encoding", "rep_clip", "sigma", "q", "relation")
 """The entries the Train page explains: its controls and what the ledger reports."""
 
 

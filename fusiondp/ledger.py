@@ -109,7 +109,8 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
     return PrivacyLedger(
         epsilon_target=config.epsilon,
         epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
-        delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps, max_grad_norm=config.max_grad_norm,
+        delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps,
+        max_grad_norm=config.train_settings().clip_norm(sigma),
         accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None,
                                                                    prepared.tensors.channels is not None),
         epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),

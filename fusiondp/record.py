@@ -33,6 +33,7 @@ class PrivacyLedger:
     sampling_rate: float | None
     steps: int
     max_grad_norm: float | None
+    """The clip norm C the model was trained with (fixed, or noise_level / σ)."""
     accountant: str | None
     adjacency: str
     epsilon_replace: float | None = None

@@ -118,7 +118,7 @@ class SweepTask:
         return self.config.epsilon if get_mode(self.mode).is_private else None
 
 
-ALPHA_ZERO_IGNORED = frozenset({"accountant", "max_grad_norm", "beta", "rep_clip"})
+ALPHA_ZERO_IGNORED = frozenset({"accountant", "max_grad_norm", "noise_level", "beta", "rep_clip"})
 """What a run with a public term and α = 0 ignores: the loop adds α × the noised private term, so
 the clip norm, β, C_h and the noise (σ from ε and the accountant) cannot move the model. ε stays an
 axis all the same: such a run is a candidate at every ε, and its ledger is true (if vacuous) there."""
@@ -128,7 +128,8 @@ def ignored_fields(mode: Mode, alpha: float | None = None) -> frozenset[str]:
     """RunConfig fields that cannot change ``mode``'s result at this ``alpha`` (read off the training loop)."""
     ignored: set[str] = set()
     if not mode.is_private:
-        ignored |= {"epsilon", "accountant", "max_grad_norm", "alpha", "beta", "rep_clip", "public_batch_size"}
+        ignored |= {"epsilon", "accountant", "max_grad_norm", "noise_level", "alpha", "beta", "rep_clip",
+                    "public_batch_size"}
     if mode.public_view is None:
         ignored |= {"alpha", "public_batch_size"}
     if mode.private_loss != "calibrated":

@@ -21,7 +21,8 @@ from fusiondp.train.settings import TrainSettings
 
 SLICES = {"a": slice(0, 1), "b": slice(1, 2), "c": slice(2, 4), "s": slice(4, 6)}
 """Three public columns (c two features wide) and a sensitive one with a value and a missing indicator."""
-SETTINGS = TrainSettings(epochs=2, batch_size=32, public_batch_size=64, hidden=(8, 4), reproducible_noise=True)
+SETTINGS = TrainSettings(epochs=2, batch_size=32, public_batch_size=64, hidden=(8, 4), reproducible_noise=True,
+                         noise_level=None)
 
 
 def synthetic(rows: int = 256, seed: int = 0) -> TrainTensors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.bench_defaults import at_chosen, chosen_settings, ranking
+from benchmarks.bench_defaults import at_chosen, chosen_settings, parse_grid, ranking
 
 VALIDATION = {0.05: [0.69, 0.75, 0.70], 0.1: [0.86, 0.87, 0.61], 0.2: [0.66, 0.70, 0.90]}
 """lr → real-validation AUROC on three tables: 0.1 has the best mean (0.78) but misses table t2 by 0.29;
@@ -40,3 +40,24 @@ def test_test_rows_are_read_at_each_modes_own_choice_paired_by_seed() -> None:
     # t2: fusiondp at lr 0.1 (0.60, 0.62) against dpsgd at lr 0.2 (0.78, 0.82): paired differences −0.18, −0.20
     assert table.loc["t2", "fusiondp − best baseline"] == "-0.190 ± 0.014"
     assert table.loc["t2", "fusiondp"] == "0.610 ± 0.014"
+
+
+def test_grids_joined_by_a_bar_compare_a_fixed_clip_norm_with_one_that_follows_sigma() -> None:
+    """``|`` joins grids with different knobs; a run of one grid reads the other's knobs as not applicable (NaN),
+    and the choice and the test rows keep the two apart."""
+    grids = parse_grid("max_grad_norm=1.8 | max_grad_norm=none;noise_level=3,6")
+    assert grids == [{"max_grad_norm": [1.8]}, {"max_grad_norm": [None], "noise_level": [3.0, 6.0]}]
+    rows = []
+    for table, fixed, rule3, rule6 in (("t0", 0.80, 0.78, 0.82), ("t1", 0.70, 0.69, 0.72)):
+        for seed in (0, 1):
+            for setting, value in (({"max_grad_norm": 1.8}, fixed),
+                                   ({"max_grad_norm": None, "noise_level": 3.0}, rule3),
+                                   ({"max_grad_norm": None, "noise_level": 6.0}, rule6)):
+                rows.append({"table": table, "epsilon": 8.0, "split_seed": seed, "mode": "dpsgd", **setting,
+                             "val_auroc_real": value, "auroc": value - 0.01 * seed})
+    frame = pd.DataFrame(rows)
+    knobs = ["max_grad_norm", "noise_level"]
+    chosen = chosen_settings(ranking(frame, knobs), knobs)
+    assert chosen == {"dpsgd": {"max_grad_norm": None, "noise_level": 6.0}}
+    table = at_chosen(frame, chosen, knobs).set_index("table")
+    assert table.loc["t0", "dpsgd"] == "0.815 ± 0.007"

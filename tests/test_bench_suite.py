@@ -105,13 +105,19 @@ def test_each_private_mode_trains_at_its_own_protocol_choice(tmp_path: Path) -> 
     from benchmarks.bench_utility import mode_settings, setting_groups
 
     chosen = tmp_path / "chosen.json"
-    chosen.write_text(json.dumps({"chosen": {"dpsgd": {"lr": 0.05, "max_grad_norm": 1.8, "alpha": None},
-                                             "fusiondp": {"lr": 0.2, "max_grad_norm": 1.8, "alpha": 1.0}}}))
-    settings = mode_settings(chosen)
-    assert settings["dpsgd"] == {"lr": 0.05, "max_grad_norm": 1.8}
+    chosen.write_text(json.dumps({"chosen": {"dpsgd": {"lr": 0.05, "max_grad_norm": None, "alpha": None},
+                                             "fusiondp": {"lr": 0.2, "max_grad_norm": None, "alpha": 1.0}}}))
+    settings = mode_settings([chosen])
+    assert settings["dpsgd"] == {"lr": 0.05}
     groups = setting_groups(["sgd_ori", "dpsgd", "fusiondp"], settings)
     assert groups == {"defaults": (["sgd_ori", "dpsgd"], {}), "lr0.2": (["fusiondp"], {"lr": 0.2})}
-    assert setting_groups(["sgd_ori", "fusiondp"], mode_settings(None)) == {"defaults": (["sgd_ori", "fusiondp"], {})}
+    assert setting_groups(["sgd_ori", "fusiondp"], mode_settings([])) == {"defaults": (["sgd_ori", "fusiondp"], {})}
+    later = tmp_path / "later.json"  # a second result that chose for fusiondp only: it wins there
+    later.write_text(json.dumps({"chosen": {"fusiondp": {"max_grad_norm": 1.8, "noise_level": None}}}))
+    both = mode_settings([chosen, later])
+    assert both == {"dpsgd": {"lr": 0.05}, "fusiondp": {"max_grad_norm": 1.8, "noise_level": None}}
+    assert setting_groups(["dpsgd", "fusiondp"], both) == {"defaults": (["dpsgd"], {}),
+                                                           "noise_levelNone": (["fusiondp"], {"noise_level": None})}
     named = setting_groups(["dpsgd", "fusiondp"], {"fusiondp": {"numeric_encoding": "quantile", "lr": 0.05}})
     assert named == {"defaults": (["dpsgd"], {}),
                      "numeric_encodingquantile": (["fusiondp"], {"numeric_encoding": "quantile"})}

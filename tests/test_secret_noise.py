@@ -78,7 +78,7 @@ def test_lockstep_models_do_not_share_noise_one_step_extrapolation(prepared: Pre
     it misses it by about as much noise as the models carry."""
     rows = len(prepared.tensors.y)
     settings = TrainSettings(epochs=1, batch_size=rows, public_batch_size=rows, lr=0.05, alpha=1.0,
-                             param_bound=None, hidden=(16,))
+                             param_bound=None, hidden=(16,), noise_level=None)
     sigma_1, sigma_4 = 2.0, 0.5
     step = ModeStep(prepared.tensors, get_mode("fusiondp"), settings, seed=0, sigma=[sigma_1, sigma_4, 0.0])
     assert step.total_steps == 1 and step.q == 1.0

@@ -137,16 +137,20 @@ def test_agreeing_views_cancel_exactly_in_every_model_of_a_stack(dtype: torch.dt
                 assert out.private_loss[index].item() == 0.0 and torch.count_nonzero(out.norms[index]) == 0
 
 
+@pytest.mark.parametrize("noise_level", [None, 1.2])
 @pytest.mark.parametrize("mode", [name for name in ALL_MODES if get_mode(name).is_private])
-def test_models_in_lockstep_train_as_separate_runs_would(mode: str) -> None:
+def test_models_in_lockstep_train_as_separate_runs_would(mode: str, noise_level: float | None) -> None:
     """One ModeStep with three σ lands, step after step, where three runs with the same seed do: the same
     initialisation, public rows and Poisson samples, each model its own ξ scaled by its own σ (with
-    reproducible noise, each model's ξ is keyed by its σ, so a separate run at that σ draws it too)."""
+    reproducible noise, each model's ξ is keyed by its σ, so a separate run at that σ draws it too) and,
+    when C follows σ, each model clipped at its own C = max(max_grad_norm, noise_level / σ)."""
     data = _tensors()
-    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8), reproducible_noise=True)
+    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8), reproducible_noise=True,
+                             max_grad_norm=0.5, noise_level=noise_level)
     sigmas = [0.6, 1.5, 4.0]
     together = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigmas)
     apart = [ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma) for sigma in sigmas]
+    assert together.clip_norms == pytest.approx([2.0, 0.8, 0.5] if noise_level else [0.5] * 3)
     for _ in range(6):
         together()
         for step in apart:
@@ -266,7 +270,7 @@ def test_fused_step_equals_the_autograd_step(mode: str, public_batch_size: int,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """With σ = 0 the fused float32 step lands where float64 autograd + ``torch.func`` does, step after step."""
     data = _tensors()
-    settings = TrainSettings(batch_size=32, public_batch_size=public_batch_size, hidden=(16, 8))
+    settings = TrainSettings(batch_size=32, public_batch_size=public_batch_size, hidden=(16, 8), noise_level=None)
     sigma = 0.0 if get_mode(mode).is_private else None
     fused = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)
     reference = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)

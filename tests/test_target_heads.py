@@ -134,7 +134,7 @@ def _tensors(task: Task, rows: int = 300, features: int = 9) -> TrainTensors:
 def test_fused_step_equals_the_float64_torch_func_step(kind: str, mode: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     data = _tensors(TASKS[kind])
-    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8))
+    settings = TrainSettings(batch_size=32, public_batch_size=64, hidden=(16, 8), noise_level=None)
     sigma = 0.0 if get_mode(mode).is_private else None
     fused = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)
     reference = ModeStep(data, get_mode(mode), settings, seed=3, sigma=sigma)

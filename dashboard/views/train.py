@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from dashboard import caches, defaults, jobs, messages, settings
+from dashboard.defaults import CLIP_RULES
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.errors import PrivacyError
@@ -65,6 +66,11 @@ with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']
                    help=help_text("beta"))
     cols[2].slider("C: per-row clip norm", 0.1, 10.0, step=0.1, key="max_grad_norm", persist_state="session",
                    help=help_text("clip"))
+    cols[2].radio("As ε grows, C", CLIP_RULES, key="clip_rule", horizontal=True, persist_state="session",
+                  format_func=CLIP_RULES.__getitem__, help=help_text("clip"))
+    if st.session_state.clip_rule == "noise_level":
+        cols[2].slider("Noise level σ·C (C = max(C, this / σ))", 0.5, 30.0, step=0.5, key="noise_level",
+                       persist_state="session", help=help_text("noise_level"))
     st.radio("Numeric columns", NUMERIC_ENCODINGS, key="numeric_encoding", horizontal=True, persist_state="session",
              format_func={"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}.__getitem__,
              help=help_text("numeric_encoding"))

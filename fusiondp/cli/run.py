@@ -79,7 +79,11 @@ def run(
     lr: Annotated[float | None, Opt()] = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
-    max_grad_norm: Annotated[float | None, Opt(help="Per-sample clip norm C.")] = None,
+    max_grad_norm: Annotated[float | None, Opt(
+        help="Per-sample clip norm C; with a noise level (the default), the smallest C.")] = None,
+    noise_level: Annotated[float | None, Opt(
+        help="C = max(C, noise level / σ): clipping loosens as ε grows (noise_level: null in a config fixes C)."
+    )] = None,
     rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
     param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
     imputer: ImputerOpt = None,
@@ -140,7 +144,8 @@ def run(
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
-        alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, rep_clip=rep_clip, param_bound=param_bound,
+        alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, noise_level=noise_level, rep_clip=rep_clip,
+        param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
         val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,
         split_column=split_column, hybrid_data=str(hybrid_data) if hybrid_data else None,

@@ -121,7 +121,7 @@ def _statement(ledger: PrivacyLedger, spec: TableSpec, mode_name: str, public_pa
                      "sensitive values (the 'replace-one' relation).")
     spent = (f"Privacy spent: ε = {ledger.epsilon_spent:.3g}, δ = {ledger.delta:g} ({ledger.accountant.upper()} "
              f"accountant; noise σ = {ledger.sigma:.3g}, sampling rate q = {ledger.sampling_rate:.3g}, "
-             f"{ledger.steps} steps, clip norm C = {ledger.max_grad_norm:g}).")
+             f"{ledger.steps} steps, clip norm C = {ledger.max_grad_norm:.3g}).")
     bounds = []
     for fpr in FALSE_POSITIVE_RATES:
         tight = attacker_tpr_bound(ledger, fpr, replace=relation == "replace")

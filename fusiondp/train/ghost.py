@@ -148,7 +148,7 @@ def step_gradients(
     views: int,
     beta: float = 0.0,
     rep_clip: float = 1.0,
-    max_norm: float = 1.0,
+    max_norm: float | torch.Tensor = 1.0,
     task: Task = BINARY,
 ) -> StepGradients:
     """Public gradient and clipped private sum from one pass over rows laid out by ``row_layout``.
@@ -180,7 +180,7 @@ def stacked_step_gradients(
     views: int,
     beta: float = 0.0,
     rep_clip: float = 1.0,
-    max_norm: float = 1.0,
+    max_norm: float | torch.Tensor = 1.0,
     task: Task = BINARY,
 ) -> StepGradients:
     """``step_gradients`` for K models of ``model``'s shape at once, on the same rows.
@@ -190,6 +190,7 @@ def stacked_step_gradients(
     leading axis too. The K passes run as batched products, so a step of K models costs little more
     than a step of one: at this model size a step is per-operation overhead, paid once here. Each
     model's rows sit in their own aligned blocks, so agreeing views cancel as in a one-model pass.
+    ``max_norm`` is one clip norm for every model or a ``(K, 1)`` tensor of one each.
     """
     blocks = _blocks(model)
     if blocks is None:
@@ -286,7 +287,7 @@ def _clipped_private_sum(
     first: int,
     views: int,
     block: int,
-    max_norm: float,
+    max_norm: float | torch.Tensor,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per-sample norms from Gram matrices, then ``Σ_i clip factor_i · g_i`` per parameter, for each model.
 

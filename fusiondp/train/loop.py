@@ -265,11 +265,16 @@ class ModeStep:
         self.rep_clip: float | None = None
         self.private_loss: PrivateLoss | None = None
         self.views = 0
+        self.clip_norms: list[float] = []
+        """Each model's clip norm C (``TrainSettings.clip_norm``: fixed, or noise_level / σ); none without noise."""
+        self.max_norm: float | torch.Tensor = 1.0
         if mode.is_private:
             if any(s is None for s in sigmas):
                 raise ValueError(f"mode {mode.name} needs a noise multiplier")
-            self.noise_scale = torch.tensor(sigmas, dtype=self.flat.dtype, device=device).mul_(
-                settings.max_grad_norm).unsqueeze(1)
+            self.clip_norms = [settings.clip_norm(s) for s in sigmas]
+            self.max_norm = torch.tensor(self.clip_norms, dtype=self.flat.dtype, device=device).unsqueeze(1)
+            self.noise_scale = torch.tensor(sigmas, dtype=self.flat.dtype, device=device).unsqueeze(1).mul_(
+                self.max_norm)
             calibrated = mode.private_loss == "calibrated"
             if calibrated:
                 self.rep_clip = settings.rep_clip or support_rep_clip(
@@ -377,7 +382,7 @@ class ModeStep:
         x, y, n_public, batch = self._step_rows()
         out = stacked_step_gradients(self.model, self.weights, x, y, n_public=n_public, batch=batch,
                                      views=self.views, beta=self.settings.beta, rep_clip=self.rep_clip or 1.0,
-                                     max_norm=self.settings.max_grad_norm, task=self.data.task)
+                                     max_norm=self.max_norm, task=self.data.task)
         models = len(self.models)
         update = None
         if out.public is not None:
@@ -409,7 +414,7 @@ class ModeStep:
             detached = {name: p.detach() for name, p in self.params.items()}
             noisy, _ = noisy_private_gradient(
                 self.private_loss, detached, self.data.x_real[sampled], self.x_ref[sampled], self.data.y[sampled],
-                max_norm=self.settings.max_grad_norm, sigma=self.sigma, expected_batch=self.q * self.n_rows,
+                max_norm=self.clip_norms[0], sigma=self.sigma, expected_batch=self.q * self.n_rows,
                 generator=self.noise_generators[0],
             )
             private = [noisy[name] for name in self.params]

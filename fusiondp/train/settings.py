@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+NOISE_LEVEL = 6.0
+"""The noise per step σ·C below which the clip norm loosens: C = max(max_grad_norm, NOISE_LEVEL / σ)
+(``TrainSettings.clip_norm``)."""
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -16,8 +20,28 @@ class TrainSettings:
     alpha: float = 1.0
     beta: float = 0.0
     max_grad_norm: float = 1.8
+    """The clip norm C, or its floor when it follows σ (``clip_norm``)."""
+    noise_level: float | None = NOISE_LEVEL
     rep_clip: float | None = None
     param_bound: float | None = 10.0
     hidden: tuple[int, ...] = (64, 32)
     reproducible_noise: bool = False
     """Derive Poisson sampling and the noise ξ from the seed (no DP guarantee: ``fusiondp.privacy.randomness``)."""
+
+    def clip_norm(self, sigma: float | None) -> float:
+        """The clip norm C of a model trained with noise multiplier σ: max(max_grad_norm, noise_level / σ).
+
+        Why C follows σ: at a fixed C nearly every row is clipped at initialisation, each step moves the
+        weights by about lr·C whatever the gradients say, and the clipping bias, not the noise, caps what a
+        large ε buys (clipped without noise, every DP mode lands where it does at ε 8; noised without
+        clipping, at ``sgd_ori``). Where σ·max_grad_norm is below ``noise_level`` (a large ε), C grows to
+        noise_level / σ: the noise per step stays at noise_level and clipping loosens; at a small ε C stays
+        at max_grad_norm. C depends on σ, hence only on ε, δ, q and the number of steps (public), so the
+        guarantee is unchanged: the sensitivity is C and the noise σC. ``noise_level`` None: a fixed C.
+        """
+        if self.noise_level is None:
+            return self.max_grad_norm
+        if sigma is None or sigma <= 0:
+            raise ValueError(f"a clip norm that follows σ needs a positive noise multiplier, got {sigma}; "
+                             "set noise_level to None for a fixed one")
+        return max(self.max_grad_norm, self.noise_level / sigma)

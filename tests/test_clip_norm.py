@@ -1,0 +1,65 @@
+"""The clip norm that follows σ (issue 28.3): C = max(max_grad_norm, noise_level / σ) per model, exactly a fixed
+C of that value, reported as the C the model was trained with, and a fixed C where noise_level is None."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from fusiondp.config import RunConfig
+from fusiondp.preparation import prepare
+from fusiondp.prepared import PreparedData
+from fusiondp.runs import fit_runs, with_epsilon
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_spec) -> PreparedData:
+    from tests.conftest import SAMPLE_CSV
+
+    return prepare(RunConfig.build(data=str(SAMPLE_CSV), spec=sample_spec, imputer="gbdt", epochs=1,
+                                   reproducible_noise=True))
+
+
+def _replace_config(prepared: PreparedData, **update: object) -> PreparedData:
+    return dataclasses.replace(prepared, config=prepared.config.model_copy(update=update))
+
+
+def _params(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["dpsgd", "fusiondp"])
+def test_a_clip_norm_that_follows_sigma_is_a_fixed_one_of_noise_level_over_sigma(prepared: PreparedData,
+                                                                                  mode: str) -> None:
+    """Each ε of a curve gets C = max(max_grad_norm, noise_level / σ): the floor where σ is large, σ·C =
+    noise_level where it is small (C grows with ε); the ledger reports that C; and the model is the one a fixed
+    C of that value trains (same seed, same noise)."""
+    rule = _replace_config(prepared, max_grad_norm=1.0, noise_level=3.0)
+    fitted = fit_runs(rule, mode, 0, [0.2, 1.0, 4.0])
+    ledgers = [record.privacy for record, _ in fitted]
+    assert ledgers[0].sigma > 3.0 and ledgers[0].max_grad_norm == 1.0, "σ·C would fall below 3 at the floor"
+    assert [ledger.sigma * ledger.max_grad_norm for ledger in ledgers[1:]] == pytest.approx([3.0, 3.0])
+    assert ledgers[2].max_grad_norm > ledgers[1].max_grad_norm > 1.0, "less noise per unit of C at a larger ε"
+    for (record, model), epsilon in zip(fitted, (0.2, 1.0, 4.0), strict=True):
+        fixed = _replace_config(with_epsilon(prepared, epsilon), max_grad_norm=record.privacy.max_grad_norm,
+                                noise_level=None)
+        (twin_record, twin), = fit_runs(fixed, mode, 0, [epsilon])
+        assert twin_record.privacy.sigma == pytest.approx(record.privacy.sigma)
+        assert torch.allclose(_params(model), _params(twin), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_fixed_clip_norm_stays_fixed_across_epsilon(prepared: PreparedData) -> None:
+    fixed = _replace_config(prepared, max_grad_norm=1.8, noise_level=None)
+    assert [record.privacy.max_grad_norm for record, _ in fit_runs(fixed, "dpsgd", 0, [1.0, 4.0])] == [1.8, 1.8]
+
+
+def test_the_rule_reads_its_two_knobs() -> None:
+    settings = RunConfig.build(max_grad_norm=1.8, noise_level=6.0).train_settings()
+    assert settings.clip_norm(6.0) == 1.8 and settings.clip_norm(0.5) == pytest.approx(12.0)
+    assert RunConfig.build(noise_level=None).train_settings().clip_norm(0.5) == RunConfig().max_grad_norm
+    with pytest.raises(ValueError, match="positive noise multiplier"):
+        settings.clip_norm(0.0)
