@@ -7,9 +7,10 @@ feature_dp, a sweep's candidates — are one release, and its ε is not the sum 
   ``fusiondp.privacy.randomness``), so their releases compose: the privacy-loss distributions of their
   subsampled Gaussians are composed (dp-accounting's PLD, exact for this mechanism);
 - the models of one lockstep training (one ``sampling_group``: a private mode's ε of one seed) see the
-  same Poisson samples and each adds its own noise. Model k releases ``g_k + σ_k C ξ_k`` about the same
-  sampled rows; together that is one Gaussian mechanism whose sensitivity, measured in each model's own
-  noise, is ``√(Σ_k ‖Δg_k‖²/(σ_k C)²) ≤ √(Σ_k σ_k⁻²)``: one subsampled Gaussian with noise multiplier
+  same Poisson samples and each adds its own noise. Model k releases ``g_k + σ_k C_k ξ_k`` about the same
+  sampled rows (C_k its own clip norm, which may follow σ_k); together that is one Gaussian mechanism whose
+  sensitivity, measured in each model's own noise, is ``√(Σ_k ‖Δg_k‖²/(σ_k C_k)²) ≤ √(Σ_k σ_k⁻²)``, as
+  ‖Δg_k‖ ≤ C_k: one subsampled Gaussian with noise multiplier
   ``σ_eff = (Σ_k σ_k⁻²)^−½`` per step;
 - models with ``reproducible_noise`` (noise derivable from the seed) have no guarantee, alone or
   together; records written before this accounting existed (no ``sampling_group``) may share their noise

@@ -266,7 +266,8 @@ class ModeStep:
         self.private_loss: PrivateLoss | None = None
         self.views = 0
         self.clip_norms: list[float] = []
-        """Each model's clip norm C (``TrainSettings.clip_norm``: fixed, or noise_level / σ); none without noise."""
+        """Each model's clip norm C (``TrainSettings.clip_norm``: max(max_grad_norm, noise_level / σ), or fixed);
+        none without noise."""
         self.max_norm: float | torch.Tensor = 1.0
         if mode.is_private:
             if any(s is None for s in sigmas):
