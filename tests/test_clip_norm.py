@@ -31,22 +31,20 @@ def _params(model: torch.nn.Module) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["dpsgd", "fusiondp"])
-def test_a_clip_norm_that_follows_sigma_is_a_fixed_one_of_noise_level_over_sigma(prepared: PreparedData,
-                                                                                  mode: str) -> None:
+def test_a_clip_norm_that_follows_sigma_is_a_fixed_one_of_noise_level_over_sigma(prepared: PreparedData) -> None:
     """Each ε of a curve gets C = max(max_grad_norm, noise_level / σ): the floor where σ is large, σ·C =
     noise_level where it is small (C grows with ε); the ledger reports that C; and the model is the one a fixed
     C of that value trains (same seed, same noise)."""
     rule = _replace_config(prepared, max_grad_norm=1.0, noise_level=3.0)
-    fitted = fit_runs(rule, mode, 0, [0.2, 1.0, 4.0])
+    fitted = fit_runs(rule, "fusiondp", 0, [0.2, 1.0, 4.0])
     ledgers = [record.privacy for record, _ in fitted]
     assert ledgers[0].sigma > 3.0 and ledgers[0].max_grad_norm == 1.0, "σ·C would fall below 3 at the floor"
     assert [ledger.sigma * ledger.max_grad_norm for ledger in ledgers[1:]] == pytest.approx([3.0, 3.0])
     assert ledgers[2].max_grad_norm > ledgers[1].max_grad_norm > 1.0, "less noise per unit of C at a larger ε"
-    for (record, model), epsilon in zip(fitted, (0.2, 1.0, 4.0), strict=True):
+    for (record, model), epsilon in list(zip(fitted, (0.2, 1.0, 4.0), strict=True))[::2]:
         fixed = _replace_config(with_epsilon(prepared, epsilon), max_grad_norm=record.privacy.max_grad_norm,
                                 noise_level=None)
-        (twin_record, twin), = fit_runs(fixed, mode, 0, [epsilon])
+        (twin_record, twin), = fit_runs(fixed, "fusiondp", 0, [epsilon])
         assert twin_record.privacy.sigma == pytest.approx(record.privacy.sigma)
         assert torch.allclose(_params(model), _params(twin), rtol=1e-4, atol=1e-5)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fusiondp import RunConfig
 from fusiondp.glossary import TUTORIAL, epsilon_bands_markdown, epsilon_reading, glossary_markdown, help_text
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,11 @@ def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:
     assert at.slider(key="beta").help == help_text("beta")
     assert at.slider(key="max_grad_norm").help == help_text("clip")
     assert at.slider(key="noise_level").help == help_text("noise_level")
+    # by default C loosens as ε grows (C = max(C, noise level / σ)); a fixed C hides the noise level
+    assert at.session_state.clip_rule == "noise_level" and at.slider(key="noise_level").value == RunConfig().noise_level
+    fixed = at.radio(key="clip_rule").set_value("fixed").run()
+    assert not fixed.exception and fixed.slider(key="max_grad_norm").value == RunConfig().max_grad_norm
+    assert not [s for s in fixed.slider if s.key == "noise_level"]
     assert at.number_input(key="delta").help == help_text("delta")
     accountant = at.selectbox(key="accountant").help
     assert all(help_text(key) in accountant for key in ("accountant", "rdp", "prv", "pld"))
@@ -50,14 +56,3 @@ def test_about_reads_epsilon_with_the_same_bands_and_shows_the_glossary(app: App
     shown = [m.value for m in at.markdown]
     assert epsilon_bands_markdown() in shown and glossary_markdown() in shown
 
-
-def test_the_clip_norm_follows_epsilon_unless_a_fixed_one_is_chosen(app: AppTest) -> None:
-    """By default C loosens as ε grows (C = max(C, noise level / σ)); a fixed C hides the noise level."""
-    from fusiondp import RunConfig
-
-    at = app.toggle(key="tutorial").set_value(True).run().switch_page(PAGES["train"]).run()
-    assert at.session_state.clip_rule == "noise_level" and at.slider(key="noise_level").value == RunConfig().noise_level
-    assert at.slider(key="max_grad_norm").value == RunConfig().max_grad_norm
-    at = at.radio(key="clip_rule").set_value("fixed").run()
-    assert not at.exception and at.slider(key="max_grad_norm").value == RunConfig().max_grad_norm
-    assert not [s for s in at.slider if s.key == "noise_level"]
