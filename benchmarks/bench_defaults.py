@@ -13,9 +13,10 @@ outweigh a small one). Test metrics are recorded for the record but play no part
 
 Writes benchmarks/results/bench_defaults.json (every run, the ranking per mode) and prints the
 ranking. ``--grid`` replaces the knobs compared (``GRID``); knobs it leaves out keep their defaults.
-``|`` joins grids whose knobs differ, e.g. a fixed clip norm against one that follows σ:
-``--grid "max_grad_norm=1.8 | max_grad_norm=none;noise_level=3,6,12"`` (``none`` unsets a knob); a run
-of one grid reads the other's knobs as not applicable.
+``none`` sets a knob to None (``noise_level=none,3,6,12``: a fixed clip norm beside the clip rule). ``|``
+joins grids whose knobs differ, e.g. a fixed C against the rule at two floors:
+``--grid "noise_level=none | noise_level=3,6;max_grad_norm=1,1.8"``; a run of one grid reads the other's
+knobs as not applicable.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class PrivacyLedger:
     sampling_rate: float | None
     steps: int
     max_grad_norm: float | None
-    """The clip norm C the model was trained with (fixed, or noise_level / σ)."""
+    """The clip norm C the model was trained with (``TrainSettings.clip_norm``: max(max_grad_norm, noise_level / σ),
+    or max_grad_norm where noise_level is None)."""
     accountant: str | None
     adjacency: str
     epsilon_replace: float | None = None
