@@ -45,19 +45,19 @@ def test_test_rows_are_read_at_each_modes_own_choice_paired_by_seed() -> None:
 def test_grids_joined_by_a_bar_compare_a_fixed_clip_norm_with_one_that_follows_sigma() -> None:
     """``|`` joins grids with different knobs; a run of one grid reads the other's knobs as not applicable (NaN),
     and the choice and the test rows keep the two apart."""
-    grids = parse_grid("max_grad_norm=1.8 | max_grad_norm=none;noise_level=3,6")
-    assert grids == [{"max_grad_norm": [1.8]}, {"max_grad_norm": [None], "noise_level": [3.0, 6.0]}]
+    grids = parse_grid("noise_level=none | max_grad_norm=1;noise_level=3,6")
+    assert grids == [{"noise_level": [None]}, {"max_grad_norm": [1.0], "noise_level": [3.0, 6.0]}]
     rows = []
     for table, fixed, rule3, rule6 in (("t0", 0.80, 0.78, 0.82), ("t1", 0.70, 0.69, 0.72)):
         for seed in (0, 1):
-            for setting, value in (({"max_grad_norm": 1.8}, fixed),
-                                   ({"max_grad_norm": None, "noise_level": 3.0}, rule3),
-                                   ({"max_grad_norm": None, "noise_level": 6.0}, rule6)):
+            for setting, value in (({"noise_level": None}, fixed),
+                                   ({"max_grad_norm": 1.0, "noise_level": 3.0}, rule3),
+                                   ({"max_grad_norm": 1.0, "noise_level": 6.0}, rule6)):
                 rows.append({"table": table, "epsilon": 8.0, "split_seed": seed, "mode": "dpsgd", **setting,
                              "val_auroc_real": value, "auroc": value - 0.01 * seed})
     frame = pd.DataFrame(rows)
     knobs = ["max_grad_norm", "noise_level"]
     chosen = chosen_settings(ranking(frame, knobs), knobs)
-    assert chosen == {"dpsgd": {"max_grad_norm": None, "noise_level": 6.0}}
+    assert chosen == {"dpsgd": {"max_grad_norm": 1.0, "noise_level": 6.0}}
     table = at_chosen(frame, chosen, knobs).set_index("table")
     assert table.loc["t0", "dpsgd"] == "0.815 ± 0.007"
