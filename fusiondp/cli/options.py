@@ -172,7 +172,9 @@ def _text_spec_from_flags(spec: Path | None, text_column: str | None, target: st
     return TextSpec.build(**roles)
 
 
-def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
+def _build_config(config: Path | None, overrides: dict[str, Any], unset: tuple[str, ...] = ()) -> RunConfig:
+    """The config file's settings under the flags given (``overrides``, None: not given); ``unset`` names settings a
+    flag sets to None, which ``overrides`` cannot say."""
     from fusiondp.config import RunConfig
 
     base = RunConfig.from_yaml(config).to_dict() if config else {}
@@ -185,6 +187,7 @@ def _build_config(config: Path | None, overrides: dict[str, Any]) -> RunConfig:
         if key in given:
             given[key] = {**base.get(key, {}), **given[key]}
     base.update(given)
+    base.update(dict.fromkeys(unset))
     return RunConfig.build(**base)
 
 

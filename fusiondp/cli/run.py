@@ -82,8 +82,11 @@ def run(
     max_grad_norm: Annotated[float | None, Opt(
         help="Per-sample clip norm C; with a noise level (the default), the smallest C.")] = None,
     noise_level: Annotated[float | None, Opt(
-        help="C = max(C, noise level / σ): clipping loosens as ε grows (noise_level: null in a config fixes C)."
-    )] = None,
+        help="C = max(C, noise level / σ): clipping loosens as ε grows (--fixed-clip, or noise_level: null in a "
+             "config, fixes C).")] = None,
+    fixed_clip: Annotated[bool, Opt(
+        "--fixed-clip", help="Clip at --max-grad-norm at every ε (no noise level): the clip rule of configs saved before it.")]
+    = False,
     rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
     param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
     imputer: ImputerOpt = None,
@@ -160,8 +163,11 @@ def run(
         raise typer.BadParameter("--seeds must be at least 1")
     if workers is not None and workers < 1:
         raise typer.BadParameter("--workers must be at least 1")
+    if fixed_clip and noise_level is not None:
+        raise typer.BadParameter("--fixed-clip and --noise-level contradict each other: give one (--fixed-clip "
+                                 "clips at --max-grad-norm at every ε)")
     with _settings_named_as_flags():
-        cfg = _build_config(config, overrides)
+        cfg = _build_config(config, overrides, unset=("noise_level",) if fixed_clip else ())
     if cfg.text is None:
         _require_roles(cfg)
     if cfg.data is None:
