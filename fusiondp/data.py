@@ -143,7 +143,9 @@ def _decimal_commas(table: pd.DataFrame, delimiter: str, name: str) -> pd.DataFr
     category of a categorical column, and the model would silently learn nothing from it.
     """
     converted = []
-    for column in table.select_dtypes(include=object).columns:
+    text = [column for column, dtype in table.dtypes.items()
+            if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)]
+    for column in text:
         present = table[column].dropna().astype(str)
         if present.empty or not present.str.contains(",").any():
             continue

@@ -85,7 +85,8 @@ def run(
         help="C = max(C, noise level / σ): clipping loosens as ε grows (--fixed-clip, or noise_level: null in a "
              "config, fixes C).")] = None,
     fixed_clip: Annotated[bool, Opt(
-        "--fixed-clip", help="Clip at --max-grad-norm at every ε (no noise level): the clip rule of configs saved before it.")]
+        "--fixed-clip",
+        help="Clip at --max-grad-norm at every ε (no noise level): the clip rule of configs saved before it.")]
     = False,
     rep_clip: Annotated[float | None, Opt(help="C_h (default: from the support set).")] = None,
     param_bound: Annotated[float | None, Opt(help="Parameter projection radius M.")] = None,
