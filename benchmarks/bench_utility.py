@@ -241,10 +241,13 @@ def chance_failures(checks: list[dict[str, Any]], seeds: int, metric: str = "aur
     method exactly as good as its baselines (``benchmarks.chance``)."""
     cells = [c for c in checks if c["metric"] == metric]
     failed = sum(not c["within_1sd_of_best"] for c in cells)
-    rate = chance_below(seeds, len(MATCHED)) if seeds > 1 else float("nan")
-    return (f"{METRIC_LABELS[metric]}: fusiondp is below the better of {' and '.join(MATCHED)} by more than 1 paired "
-            f"sd in {failed} of {len(cells)} cells; a method exactly as good as both would be in {rate:.1%} of "
-            f"cells at {seeds} seeds, about {rate * len(cells):.1f} of {len(cells)}, by chance alone.")
+    found = (f"{METRIC_LABELS[metric]}: fusiondp is below the better of {' and '.join(MATCHED)} by more than 1 "
+             f"paired sd in {failed} of {len(cells)} cells")
+    if seeds < 2:
+        return f"{found}; one seed has no spread, so no cell can be judged."
+    rate = chance_below(seeds, len(MATCHED))
+    return (f"{found}; a method exactly as good as both would be in {rate:.1%} of cells at {seeds} seeds, about "
+            f"{rate * len(cells):.1f} of {len(cells)}, by chance alone.")
 
 
 def _cell(stat: tuple[float, float] | None) -> str:
