@@ -45,6 +45,7 @@ import fusiondp
 from benchmarks.chance import chance_below
 from benchmarks.common import RESULTS, ROOT, machine, print_table
 from benchmarks.suite import SuiteTable, suite_tables
+from fusiondp.comparison import BASELINES as COMPARED_BASELINES
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
 from fusiondp.figures import privacy_utility_figure
@@ -58,8 +59,9 @@ EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
 SEEDS = 3
 QUICK = {"tables": ["hmda_deny"], "epsilons": [1.0, 4.0], "seeds": 2}
 METRICS = ("auroc", "auprc")
-MATCHED = ("dpsgd", "feature_dp")
-"""What FusionDP must match: its mean paired difference to the better of them ≥ −1 sd (issue 28's acceptance)."""
+MATCHED = COMPARED_BASELINES
+"""What FusionDP must match, the private baselines ``fusiondp.comparison`` compares it with: its mean paired
+difference to the better of them ≥ −1 sd (issue 28's acceptance)."""
 BASELINES = ("dpsgd", "feature_dp", "sgd_hybrid")
 """What FusionDP must beat, each by more than 2 sd of the paired differences, to count as a clear win."""
 CHECKS = {"matched": list(MATCHED), "beaten": list(BASELINES),
@@ -269,8 +271,9 @@ def compact_rows(summary: pd.DataFrame, checks: list[dict[str, Any]], modes: Seq
 
 
 def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: list[dict[str, Any]],
-               tables: dict[str, Any], settings: dict[str, Any]) -> Path:
-    """One privacy-utility panel per table and metric (the library's own figure), the checks, the tables.
+               tables: dict[str, Any], settings: dict[str, Any], chance_line: str) -> Path:
+    """One privacy-utility panel per table and metric (the library's own figure), the checks with ``chance_line``
+    (``chance_failures``), the tables.
 
     plotly.js is written once beside the page instead of inline (the page works offline and a
     re-run does not add another 4.8 MB copy to the repository).
@@ -313,7 +316,7 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
 <h2>Acceptance checks</h2>
 <p><b>≥best−1sd</b>: fusiondp − the better of dpsgd and feature_dp, per seed (same split and seed): its mean ≥
 −1 sd. <b>&gt;all+2sd</b>: fusiondp − each of dpsgd, feature_dp and sgd_hybrid, per seed: every mean above 2 sd.
-{html.escape(chance_failures(checks, settings['seeds']))}</p>{checks_html}
+{html.escape(chance_line)}</p>{checks_html}
 {''.join(panels)}
 </body></html>"""
     html_path = path.with_suffix(".html")
@@ -335,13 +338,14 @@ def report(out: Path, payload: dict[str, Any]) -> None:
     """Write the HTML beside the JSON ``out`` and print the compact tables."""
     rows, settings = pd.DataFrame(payload["runs"]), payload["settings"]
     summary = summarize_runs(rows)
-    html_path = write_html(out, rows, summary, payload["checks"], payload["tables"], settings)
+    chance_line = chance_failures(payload["checks"], settings["seeds"])
+    html_path = write_html(out, rows, summary, payload["checks"], payload["tables"], settings, chance_line)
     for metric in METRICS:
         lines = compact_rows(summary, payload["checks"], settings["modes"], metric)
         if lines:
             print(f"\n{METRIC_LABELS[metric]} on the real test rows, mean ± sd over {settings['seeds']} seeds:")
             print_table(lines)
-    print(f"\n{chance_failures(payload['checks'], settings['seeds'])}")
+    print(f"\n{chance_line}")
     print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {out} and {html_path}")
 
 

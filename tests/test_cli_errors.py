@@ -37,6 +37,8 @@ def test_a_bad_flag_value_is_one_line_not_a_usage_box() -> None:
     assert "--seeds" in line
     line = _one_error_line(_cli("run", "--epsilonn", "1"))
     assert "--epsilonn" in line
+    line = _one_error_line(_cli("run", "--fixed-clip", "--noise-level", "3"))
+    assert "--fixed-clip and --noise-level contradict" in line
 
 
 def test_a_folder_as_data_is_named_as_a_folder(tmp_path: Path) -> None:
