@@ -22,7 +22,10 @@ docs/method.md §7); nothing is selected on the test split.
 
 Writes the JSON named by --out (raw per-run rows, summary, checks, table metadata, git commit,
 settings) and a plotly HTML beside it (one privacy-utility panel per table and metric), and prints
-a compact table. ``--quick`` is a smoke run (one small table, ε ∈ {1, 4}, two seeds).
+a compact table. ``--quick`` is a smoke run (one small table, ε ∈ {1, 4}, two seeds). ``--replot`` recomputes the
+summary and checks of the JSON named by --out; ``--merge A.json B.json`` joins results of the same seeds into it
+(a later file's runs replace an earlier one's for the same table, mode, ε and seed: one mode rerun at new
+settings), then replots.
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "temporary folder); use a fresh folder after changing the code, runs are keyed by config")
     parser.add_argument("--replot", action="store_true", help="train nothing: recompute the summary and checks "
                         "from the runs in the JSON named by --out, and rewrite it, the HTML and the printed table")
+    parser.add_argument("--merge", type=Path, nargs="+", help="train nothing: join these results (same seeds) into "
+                        "--out, a later file's runs replacing an earlier file's for the same table, mode, ε and seed "
+                        "(e.g. one mode rerun at new settings); each mode must keep runs of one setting")
     parser.add_argument("--settings", type=Path, action="append", default=[], help="a bench_defaults result whose "
                         "per-mode choice ('chosen') each private mode trains at (default: every mode at the library "
                         "defaults); repeat for results that chose for different modes (a later file wins for a mode "
@@ -164,6 +170,12 @@ def setting_groups(modes: Sequence[str], settings: dict[str, dict[str, float | s
     return groups
 
 
+def seed_base(base: RunConfig, own: dict[str, Any], seed: int) -> RunConfig:
+    """A table's base config at a mode group's own settings and a seed's split, validated as a config file is: a
+    setting read back from JSON (``epochs`` 26.0) becomes its field's type, and one out of range stops the run."""
+    return RunConfig.build(**{**base.to_dict(), **own, "split_seed": seed})
+
+
 def run_table(table: SuiteTable, args: argparse.Namespace, work: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every (mode, ε, seed) of one table: per seed one sweep per group of modes sharing settings (one only,
     at the defaults, unless ``--settings`` gives modes their own), each seed on its own split."""
@@ -172,7 +184,7 @@ def run_table(table: SuiteTable, args: argparse.Namespace, work: Path) -> tuple[
     for seed in range(args.seeds):
         for name, (modes, own) in groups.items():
             grid = table.sweep_grid(modes=modes, epsilon=args.epsilons, seeds=[seed])
-            grid.base = grid.base.model_copy(update={**own, "split_seed": seed})
+            grid.base = seed_base(grid.base, own, seed)
             run_dir = work / table.name / f"seed{seed}" / ("" if len(groups) == 1 else name)
             frame = run_sweep(grid, run_dir, workers=args.workers, resume=True, progress=False)
             frames.append(frame.assign(table=table.name, split_seed=seed))
@@ -349,9 +361,54 @@ def report(out: Path, payload: dict[str, Any]) -> None:
     print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {out} and {html_path}")
 
 
+RUN_KEY = ["table", "mode", "epsilon", "seed"]
+
+
+def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
+    """One payload from several ``bench_utility`` results of the same seeds: runs keyed by table, mode, ε and seed,
+    a later file's replacing an earlier file's; each mode's settings from the files its kept runs came from, which
+    must agree (a mode half at one setting and half at another would be reported as one). The summary and checks
+    are recomputed by the caller; ``merged_from`` names every source with its commit and training time."""
+    payloads = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
+    seeds = {payload["settings"]["seeds"] for payload in payloads}
+    if len(seeds) != 1:
+        raise SystemExit(f"--merge: the results have different seed counts {sorted(seeds)}; merge runs of one seed "
+                         "count only")
+    frames = [pd.DataFrame(payload["runs"]).assign(_source=index) for index, payload in enumerate(payloads)]
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows.drop_duplicates(subset=RUN_KEY, keep="last")
+    mode_settings_out: dict[str, Any] = {}
+    for mode, sources in rows.groupby("mode")["_source"].unique().items():
+        own = {json.dumps(payloads[source]["settings"]["mode_settings"].get(mode, {}), sort_keys=True)
+               for source in sources}
+        if len(own) > 1:
+            raise SystemExit(f"--merge: {mode}'s kept runs come from results at different settings {sorted(own)}; "
+                             "rerun that mode in full or merge it from one result")
+        mode_settings_out[mode] = json.loads(own.pop())
+    first = payloads[0]["settings"]
+    settings = {**first,
+                "tables": list(dict.fromkeys(t for p in payloads for t in p["settings"]["tables"])),
+                "modes": list(dict.fromkeys(m for p in payloads for m in p["settings"]["modes"])),
+                "epsilons": sorted({e for p in payloads for e in p["settings"]["epsilons"]}),
+                "mode_settings": {mode: own for mode, own in mode_settings_out.items() if own},
+                "mode_settings_from": list(dict.fromkeys(f for p in payloads
+                                                         for f in p["settings"]["mode_settings_from"])),
+                "wall_s": sum(p["settings"]["wall_s"] for p in payloads),
+                "merged_from": [{"file": path.name, "commit": p["settings"]["git"]["commit"],
+                                 "wall_s": p["settings"]["wall_s"], "wall_note": p["settings"].get("wall_note"),
+                                 "runs_kept": int((rows["_source"] == index).sum())}
+                                for index, (path, p) in enumerate(zip(paths, payloads, strict=True))]}
+    settings.pop("wall_note", None)
+    tables = {name: meta for payload in payloads for name, meta in payload["tables"].items()}
+    return {"machine": payloads[-1]["machine"], "settings": settings, "tables": tables,
+            "runs": rows.drop(columns="_source").to_dict(orient="records")}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.replot:
+    if args.merge:
+        write_json_atomic(args.out, merge_results(args.merge))
+    if args.replot or args.merge:
         payload = json.loads(args.out.read_text(encoding="utf-8"))
         rows = pd.DataFrame(payload["runs"])
         summary = summarize_runs(rows)

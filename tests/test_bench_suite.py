@@ -17,6 +17,7 @@ from benchmarks.suite import ROOT, SUITE_DIR, SuiteTable, suite_tables
 from benchmarks.suite.sources import SourceUnavailable
 from fusiondp.config import RunConfig
 from fusiondp.data import load_table
+from fusiondp.errors import ConfigError
 from fusiondp.sweep_grid import SweepGrid, expand
 from tests.pages import readable
 
@@ -121,6 +122,52 @@ def test_each_private_mode_trains_at_its_own_protocol_choice(tmp_path: Path) -> 
     named = setting_groups(["dpsgd", "fusiondp"], {"fusiondp": {"numeric_encoding": "quantile", "lr": 0.05}})
     assert named == {"defaults": (["dpsgd"], {}),
                      "numeric_encodingquantile": (["fusiondp"], {"numeric_encoding": "quantile"})}
+
+
+def test_a_chosen_setting_read_back_from_json_is_validated_like_a_config_file() -> None:
+    """bench_defaults stores every grid value as a JSON number (epochs 26.0): the run must train at the int 26, and
+    a chosen value the config refuses must stop the run instead of training unvalidated."""
+    from benchmarks.bench_utility import seed_base
+
+    base = TABLES["hmda_deny"].sweep_grid().base
+    config = seed_base(base, {"epochs": 26.0, "noise_level": 12.0}, seed=3)
+    assert (type(config.epochs), config.epochs, config.split_seed, config.noise_level) == (int, 26, 3, 12.0)
+    assert config.spec == base.spec
+    with pytest.raises(ConfigError, match="epochs"):
+        seed_base(base, {"epochs": 0}, seed=0)
+
+
+def _result(path: Path, runs: list[dict], mode_settings: dict, commit: str, seeds: int = 2) -> Path:
+    path.write_text(json.dumps({"machine": {}, "tables": {"t": {"rows": 1}}, "runs": runs, "settings": {
+        "tables": ["t"], "modes": sorted({run["mode"] for run in runs}), "epsilons": [2.0], "seeds": seeds,
+        "git": {"commit": commit}, "mode_settings": mode_settings, "mode_settings_from": [], "wall_s": 10}}))
+    return path
+
+
+def test_a_merge_replaces_a_rerun_mode_and_refuses_a_mode_at_two_settings(tmp_path: Path) -> None:
+    """``--merge``: the later result's runs replace the earlier's for the same table, mode, ε and seed, and its
+    settings go with them; a mode whose kept runs were trained at two settings, or results of different seed
+    counts, stop the merge instead of being reported as one run."""
+    from benchmarks.bench_utility import merge_results
+
+    def runs(mode: str, value: float, epsilons: tuple[float, ...] = (2.0,)) -> list[dict]:
+        return [{"table": "t", "mode": mode, "epsilon": eps, "seed": seed, "split_seed": seed, "auroc": value}
+                for eps in epsilons for seed in range(2)]
+
+    old = _result(tmp_path / "old.json", runs("dpsgd", 0.7) + runs("fusiondp", 0.8),
+                  {"dpsgd": {"noise_level": 12.0}}, "a")
+    new = _result(tmp_path / "new.json", runs("dpsgd", 0.75), {"dpsgd": {"noise_level": 12.0, "epochs": 26}}, "b")
+    merged = merge_results([old, new])
+    kept = pd.DataFrame(merged["runs"]).groupby("mode")["auroc"].agg(["mean", "size"])
+    assert kept.to_dict("index") == {"dpsgd": {"mean": 0.75, "size": 2}, "fusiondp": {"mean": 0.8, "size": 2}}
+    assert merged["settings"]["mode_settings"] == {"dpsgd": {"noise_level": 12.0, "epochs": 26}}
+    assert [(m["commit"], m["runs_kept"]) for m in merged["settings"]["merged_from"]] == [("a", 2), ("b", 2)]
+    assert merged["settings"]["wall_s"] == 20
+    half = _result(tmp_path / "half.json", runs("dpsgd", 0.75, (4.0,)), {"dpsgd": {"epochs": 26}}, "c")
+    with pytest.raises(SystemExit, match="dpsgd's kept runs come from results at different settings"):
+        merge_results([old, half])
+    with pytest.raises(SystemExit, match="different seed counts"):
+        merge_results([old, _result(tmp_path / "ten.json", runs("dpsgd", 0.7), {}, "d", seeds=10)])
 
 
 def _seed_rows(aurocs: dict[str, list[float]]) -> pd.DataFrame:
