@@ -341,7 +341,8 @@ def _settings_phrase(settings: dict[str, Any]) -> str:
     own = settings.get("mode_settings") or {}
     if not own:
         return "every mode at the library's default training settings"
-    chosen = "; ".join(f"{mode}: " + ", ".join(f"{knob} {value}" for knob, value in knobs.items())
+    chosen = "; ".join(f"{mode}: " + ", ".join(f"{knob} {value:g}" if isinstance(value, float) else f"{knob} {value}"
+                                               for knob, value in knobs.items())
                        for mode, knobs in own.items())
     return f"each private mode at the settings the fair protocol chose for it ({chosen}), the rest at the defaults"
 
