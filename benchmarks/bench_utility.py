@@ -321,7 +321,7 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
 .table{{border-collapse:collapse;font-size:0.85em;margin:1em 0}}
 .table td,.table th{{padding:0.25em 0.6em;border-bottom:1px solid #ddd;text-align:left}}</style></head><body>
 <h1>FusionDP benchmark suite: privacy-utility</h1>
-<p>Commit <code>{html.escape(settings['git']['commit'][:12])}</code>{' (with uncommitted library changes)'
+<p>{_commit_phrase(settings)}{' (with uncommitted library changes)'
     if settings['git']['fusiondp_uncommitted_changes'] else ''}; ε ∈ {{{', '.join(f'{e:g}' for e in
     settings['epsilons'])}}}; {settings['seeds']} seeds, each with its own split; metrics on the real test rows;
 {html.escape(_settings_phrase(settings))}. Dashed lines: the non-private references (they do not depend on ε).</p>
@@ -334,6 +334,16 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
     html_path = path.with_suffix(".html")
     html_path.write_text(page, encoding="utf-8")
     return html_path
+
+
+def _commit_phrase(settings: dict[str, Any]) -> str:
+    """The commit the runs were trained at, or each source's for results joined with ``--merge``."""
+    merged = settings.get("merged_from")
+    if not merged:
+        return f"Commit <code>{html.escape(settings['git']['commit'][:12])}</code>"
+    commits = ", ".join(f"<code>{html.escape(commit[:12])}</code>"
+                        for commit in dict.fromkeys(source["commit"] for source in merged))
+    return f"Runs of {len(merged)} results joined with --merge, trained at commits {commits}"
 
 
 def _settings_phrase(settings: dict[str, Any]) -> str:
@@ -399,6 +409,8 @@ def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
                                  "wall_s": p["settings"]["wall_s"], "wall_note": p["settings"].get("wall_note"),
                                  "runs_kept": int((rows["_source"] == index).sum())}
                                 for index, (path, p) in enumerate(zip(paths, payloads, strict=True))]}
+    settings["git"] = {**first["git"], "fusiondp_uncommitted_changes": any(
+        p["settings"]["git"].get("fusiondp_uncommitted_changes") for p in payloads)}
     settings.pop("wall_note", None)
     tables = {name: meta for payload in payloads for name, meta in payload["tables"].items()}
     return {"machine": payloads[-1]["machine"], "settings": settings, "tables": tables,

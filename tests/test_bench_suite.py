@@ -140,7 +140,8 @@ def test_a_chosen_setting_read_back_from_json_is_validated_like_a_config_file() 
 def _result(path: Path, runs: list[dict], mode_settings: dict, commit: str, seeds: int = 2) -> Path:
     path.write_text(json.dumps({"machine": {}, "tables": {"t": {"rows": 1}}, "runs": runs, "settings": {
         "tables": ["t"], "modes": sorted({run["mode"] for run in runs}), "epsilons": [2.0], "seeds": seeds,
-        "git": {"commit": commit}, "mode_settings": mode_settings, "mode_settings_from": [], "wall_s": 10}}))
+        "git": {"commit": commit, "fusiondp_uncommitted_changes": False}, "mode_settings": mode_settings,
+        "mode_settings_from": [], "wall_s": 10}}))
     return path
 
 
@@ -148,7 +149,7 @@ def test_a_merge_replaces_a_rerun_mode_and_refuses_a_mode_at_two_settings(tmp_pa
     """``--merge``: the later result's runs replace the earlier's for the same table, mode, ε and seed, and its
     settings go with them; a mode whose kept runs were trained at two settings, or results of different seed
     counts, stop the merge instead of being reported as one run."""
-    from benchmarks.bench_utility import merge_results
+    from benchmarks.bench_utility import _commit_phrase, merge_results
 
     def runs(mode: str, value: float, epsilons: tuple[float, ...] = (2.0,)) -> list[dict]:
         return [{"table": "t", "mode": mode, "epsilon": eps, "seed": seed, "split_seed": seed, "auroc": value}
@@ -163,6 +164,8 @@ def test_a_merge_replaces_a_rerun_mode_and_refuses_a_mode_at_two_settings(tmp_pa
     assert merged["settings"]["mode_settings"] == {"dpsgd": {"noise_level": 12.0, "epochs": 26}}
     assert [(m["commit"], m["runs_kept"]) for m in merged["settings"]["merged_from"]] == [("a", 2), ("b", 2)]
     assert merged["settings"]["wall_s"] == 20
+    assert _commit_phrase(merged["settings"]) == "Runs of 2 results joined with --merge, trained at commits " \
+                                                 "<code>a</code>, <code>b</code>"
     half = _result(tmp_path / "half.json", runs("dpsgd", 0.75, (4.0,)), {"dpsgd": {"epochs": 26}}, "c")
     with pytest.raises(SystemExit, match="dpsgd's kept runs come from results at different settings"):
         merge_results([old, half])
