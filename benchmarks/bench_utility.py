@@ -419,10 +419,8 @@ def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.merge:
-        write_json_atomic(args.out, merge_results(args.merge))
     if args.replot or args.merge:
-        payload = json.loads(args.out.read_text(encoding="utf-8"))
+        payload = merge_results(args.merge) if args.merge else json.loads(args.out.read_text(encoding="utf-8"))
         rows = pd.DataFrame(payload["runs"])
         summary = summarize_runs(rows)
         payload.update(summary=summary.to_dict(orient="records"),
