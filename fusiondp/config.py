@@ -20,7 +20,7 @@ from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
-from fusiondp.train.settings import NOISE_LEVEL, TrainSettings
+from fusiondp.train.settings import NOISE_LEVEL, LrSchedule, TrainSettings
 from fusiondp.yamlfile import read_yaml
 
 if TYPE_CHECKING:
@@ -138,6 +138,10 @@ class RunConfig(_DataAndModalities):
     public_batch_size: int = Field(512, ge=1, description="Reference-view rows per public-gradient step (every "
                                    "row when the private rows are fewer).")
     lr: float = Field(0.05, gt=0)
+    lr_schedule: LrSchedule = Field(
+        "constant", description="How the learning rate moves over the steps: 'constant', or 'cosine' (from lr down "
+        "to 0 by the last step, so the last steps' noise moves the weights less). A function of the step count "
+        "only: the privacy guarantee is the same.")
     alpha: float = Field(1.0, ge=0, description=(
         "Weight of the private correction. 1 makes public term + correction an unbiased estimate of the real-row "
         "gradient; the reference code's 3 triples the noise (chosen on the suite's validation rows: "
@@ -288,6 +292,7 @@ class RunConfig(_DataAndModalities):
     def train_settings(self) -> TrainSettings:
         return TrainSettings(
             epochs=self.epochs, batch_size=self.batch_size, public_batch_size=self.public_batch_size, lr=self.lr,
+            lr_schedule=self.lr_schedule,
             alpha=self.alpha, beta=self.beta, max_grad_norm=self.max_grad_norm,
             noise_level=self.noise_level, rep_clip=self.rep_clip,
             param_bound=self.param_bound, hidden=tuple(self.hidden), reproducible_noise=self.reproducible_noise,

@@ -354,6 +354,7 @@ def test_every_config_field_is_classified_as_preparation_or_training() -> None:
     from fusiondp.sweep_grid import PREPARE_FIELDS
 
     training_only = {"modes", "seeds", "epsilon", "accountant", "epochs", "batch_size", "public_batch_size", "lr",
-                     "alpha", "beta", "max_grad_norm", "noise_level", "rep_clip", "param_bound", "hidden", "threads"}
+                     "lr_schedule", "alpha", "beta", "max_grad_norm", "noise_level", "rep_clip", "param_bound",
+                     "hidden", "threads"}
     assert set(RunConfig.model_fields) == set(PREPARE_FIELDS) | training_only
     assert not set(PREPARE_FIELDS) & training_only

@@ -261,6 +261,7 @@ class ModeStep:
         self.noise = torch.empty_like(self.flat)
         self.n_rows = len(data.y)
         self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
+        self.steps_taken = 0
         self.x_public = data.view(mode.public_view) if mode.public_view else None
         self.rep_clip: float | None = None
         self.private_loss: PrivateLoss | None = None
@@ -315,13 +316,15 @@ class ModeStep:
 
     def __call__(self) -> None:
         update = self._fused_update() if self.fused else self._autograd_update()
+        lr = self.settings.lr_at(self.steps_taken, self.total_steps)
+        self.steps_taken += 1
         with torch.no_grad():
             if self.fused:
-                self.flat.sub_(update, alpha=self.settings.lr)
+                self.flat.sub_(update, alpha=lr)
                 tensors = self.model_tensors
             else:
                 tensors = self.param_list
-                torch._foreach_add_(tensors, update, alpha=-self.settings.lr)
+                torch._foreach_add_(tensors, update, alpha=-lr)
             if self.settings.param_bound is not None:  # each parameter tensor of each model to norm ≤ M
                 norms = torch.stack(torch._foreach_norm(tensors))
                 torch._foreach_mul_(tensors, (self.settings.param_bound / norms).clamp(max=1.0).unbind())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
+
+LrSchedule = Literal["constant", "cosine"]
 
 NOISE_LEVEL = 6.0
 """The noise per step σ·C below which the clip norm loosens: C = max(max_grad_norm, NOISE_LEVEL / σ)
@@ -17,6 +21,7 @@ class TrainSettings:
     batch_size: int = 128
     public_batch_size: int = 512
     lr: float = 0.05
+    lr_schedule: LrSchedule = "constant"
     alpha: float = 1.0
     beta: float = 0.0
     max_grad_norm: float = 1.8
@@ -45,3 +50,15 @@ class TrainSettings:
             raise ValueError(f"a clip norm that follows σ needs a positive noise multiplier, got {sigma}; "
                              "set noise_level to None for a fixed one")
         return max(self.max_grad_norm, self.noise_level / sigma)
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of step ``step`` (0-based) of ``total_steps``.
+
+        ``cosine`` falls from lr at the first step to near 0 at the last: the weights a run releases are its
+        last iterate, and each step adds noise of a size fixed by ε, so smaller late steps leave less of it in
+        them. The rate depends on the step count only (public), so it is post-processing of the noised
+        gradients and the guarantee does not change.
+        """
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
