@@ -84,7 +84,7 @@ class _FusionDPEstimator:
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
                  threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False,
-                 numeric_encoding: str = "standard") -> None:
+                 numeric_encoding: str = "standard", lr_schedule: str = "constant") -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.alpha = alpha
@@ -107,6 +107,7 @@ class _FusionDPEstimator:
         self.random_state = random_state
         self.reproducible_noise = reproducible_noise
         self.numeric_encoding = numeric_encoding
+        self.lr_schedule = lr_schedule
 
     def _config(self, spec: TableSpec, support_fraction: float) -> RunConfig:
         return RunConfig.build(
@@ -119,6 +120,7 @@ class _FusionDPEstimator:
             param_bound=self.param_bound,
             hidden=list(self.hidden), device=self.device, threads=self.threads,
             reproducible_noise=self.reproducible_noise, numeric_encoding=self.numeric_encoding,
+            lr_schedule=self.lr_schedule,
         )
 
     def _fit(self, X: pd.DataFrame, y: Sequence[Any], kind: TargetKind | None, sensitive: Sequence[str],

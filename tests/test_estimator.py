@@ -8,6 +8,7 @@ import pytest
 
 from fusiondp.errors import DataError, SpecError
 from fusiondp.estimator import FusionDPClassifier
+from fusiondp.spec import TableSpec
 
 SENSITIVE = ["age", "gender", "race_ethnicity", "education", "marital_status", "income_poverty_ratio"]
 
@@ -86,3 +87,9 @@ def test_the_numeric_encoding_reaches_the_encoder(sample_table: pd.DataFrame) ->
     clf.fit(X, y, sensitive=SENSITIVE)
     codings = clf.prepared_.encoder.numeric_.values()
     assert clf.prepared_.encoder.numeric == "quantile" and any(coding.knots for coding in codings)
+
+
+def test_the_lr_schedule_reaches_the_training_settings() -> None:
+    spec = TableSpec(target="y", sensitive=["a"])
+    assert FusionDPClassifier()._config(spec, 0.1).train_settings().lr_schedule == "constant"
+    assert FusionDPClassifier(lr_schedule="cosine")._config(spec, 0.1).train_settings().lr_schedule == "cosine"

@@ -77,6 +77,8 @@ def run(
     batch_size: BatchSizeOpt = None,
     public_batch_size: Annotated[int | None, Opt()] = None,
     lr: Annotated[float | None, Opt()] = None,
+    lr_schedule: Annotated[str | None, Opt(
+        help="constant, or cosine: the learning rate falls from --lr to 0 by the last step.")] = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
     max_grad_norm: Annotated[float | None, Opt(
@@ -148,8 +150,8 @@ def run(
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
-        alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, noise_level=noise_level, rep_clip=rep_clip,
-        param_bound=param_bound,
+        lr_schedule=lr_schedule, alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, noise_level=noise_level,
+        rep_clip=rep_clip, param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
         val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,
         split_column=split_column, hybrid_data=str(hybrid_data) if hybrid_data else None,
