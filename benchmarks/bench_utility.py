@@ -375,11 +375,19 @@ def report(out: Path, payload: dict[str, Any]) -> None:
 RUN_KEY = ["table", "mode", "epsilon", "seed"]
 
 
+def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What ``mode`` was trained at in one result: the library's defaults of its commit, under the mode's own
+    settings. A knob the commit did not have yet is absent (only knobs both results know are compared)."""
+    return {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
+
+
 def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
     """One payload from several ``bench_utility`` results of the same seeds: runs keyed by table, mode, ε and seed,
     a later file's replacing an earlier file's; each mode's settings from the files its kept runs came from, which
-    must agree (a mode half at one setting and half at another would be reported as one). The summary and checks
-    are recomputed by the caller; ``merged_from`` names every source with its commit and training time."""
+    must agree, defaults of their commits included (a mode half at one setting and half at another would be
+    reported as one), and are reported against the last file's defaults, which the payload keeps (a knob an
+    older commit did not have ran as it does at its default). The summary and checks are recomputed by the
+    caller; ``merged_from`` names every source with its commit and training time."""
     payloads = [json.loads(path.read_text(encoding="utf-8")) for path in paths]
     seeds = {payload["settings"]["seeds"] for payload in payloads}
     if len(seeds) != 1:
@@ -388,15 +396,19 @@ def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
     frames = [pd.DataFrame(payload["runs"]).assign(_source=index) for index, payload in enumerate(payloads)]
     rows = pd.concat(frames, ignore_index=True)
     rows = rows.drop_duplicates(subset=RUN_KEY, keep="last")
+    first = payloads[0]["settings"]
+    reported_defaults = payloads[-1]["settings"].get("run_config_defaults", {})
     mode_settings_out: dict[str, Any] = {}
     for mode, sources in rows.groupby("mode")["_source"].unique().items():
-        own = {json.dumps(payloads[source]["settings"]["mode_settings"].get(mode, {}), sort_keys=True)
-               for source in sources}
-        if len(own) > 1:
-            raise SystemExit(f"--merge: {mode}'s kept runs come from results at different settings {sorted(own)}; "
-                             "rerun that mode in full or merge it from one result")
-        mode_settings_out[mode] = json.loads(own.pop())
-    first = payloads[0]["settings"]
+        trained = [_trained_at(payloads[source]["settings"], mode) for source in sources]
+        differ = sorted({key for a in trained for b in trained for key in a.keys() & b.keys() if a[key] != b[key]})
+        if differ:
+            raise SystemExit(f"--merge: {mode}'s kept runs come from results at different settings ({', '.join(differ)}"
+                             " differ); rerun that mode in full or merge it from one result")
+        own = dict(payloads[sources[0]]["settings"]["mode_settings"].get(mode, {}))
+        own.update({key: value for key, value in trained[0].items()
+                    if key in reported_defaults and reported_defaults[key] != value})
+        mode_settings_out[mode] = own
     settings = {**first,
                 "tables": list(dict.fromkeys(t for p in payloads for t in p["settings"]["tables"])),
                 "modes": list(dict.fromkeys(m for p in payloads for m in p["settings"]["modes"])),
@@ -409,6 +421,7 @@ def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
                                  "wall_s": p["settings"]["wall_s"], "wall_note": p["settings"].get("wall_note"),
                                  "runs_kept": int((rows["_source"] == index).sum())}
                                 for index, (path, p) in enumerate(zip(paths, payloads, strict=True))]}
+    settings["run_config_defaults"] = reported_defaults
     settings["git"] = {**first["git"], "fusiondp_uncommitted_changes": any(
         p["settings"]["git"].get("fusiondp_uncommitted_changes") for p in payloads)}
     settings.pop("wall_note", None)

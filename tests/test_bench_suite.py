@@ -137,11 +137,12 @@ def test_a_chosen_setting_read_back_from_json_is_validated_like_a_config_file() 
         seed_base(base, {"epochs": 0}, seed=0)
 
 
-def _result(path: Path, runs: list[dict], mode_settings: dict, commit: str, seeds: int = 2) -> Path:
+def _result(path: Path, runs: list[dict], mode_settings: dict, commit: str, seeds: int = 2,
+            defaults: dict | None = None) -> Path:
     path.write_text(json.dumps({"machine": {}, "tables": {"t": {"rows": 1}}, "runs": runs, "settings": {
         "tables": ["t"], "modes": sorted({run["mode"] for run in runs}), "epsilons": [2.0], "seeds": seeds,
         "git": {"commit": commit, "fusiondp_uncommitted_changes": False}, "mode_settings": mode_settings,
-        "mode_settings_from": [], "wall_s": 10}}))
+        "mode_settings_from": [], "wall_s": 10, "run_config_defaults": defaults or {"lr": 0.05, "epochs": 13}}}))
     return path
 
 
@@ -171,6 +172,32 @@ def test_a_merge_replaces_a_rerun_mode_and_refuses_a_mode_at_two_settings(tmp_pa
         merge_results([old, half])
     with pytest.raises(SystemExit, match="different seed counts"):
         merge_results([old, _result(tmp_path / "ten.json", runs("dpsgd", 0.7), {}, "d", seeds=10)])
+
+
+def test_a_merge_compares_the_defaults_each_result_was_trained_at(tmp_path: Path) -> None:
+    """A library default that changed between two results changes what a mode's runs trained at even where the
+    mode named no setting of its own: runs of one mode at two defaults are refused, and each mode is reported
+    against the last result's defaults, with the values it trained at where they differ. A knob one result's
+    commit did not have is not a difference."""
+    from benchmarks.bench_utility import merge_results
+
+    def runs(mode: str, epsilons: tuple[float, ...]) -> list[dict]:
+        return [{"table": "t", "mode": mode, "epsilon": eps, "seed": seed, "split_seed": seed, "auroc": 0.7}
+                for eps in epsilons for seed in range(2)]
+
+    old = _result(tmp_path / "old.json", runs("dpsgd", (2.0,)) + runs("fusiondp", (2.0,)), {}, "a")
+    later = {"lr": 0.1, "epochs": 13, "lr_schedule": "cosine"}
+    more = _result(tmp_path / "more.json", runs("dpsgd", (4.0,)), {}, "b", defaults=later)
+    with pytest.raises(SystemExit, match=r"dpsgd's kept runs come from results at different settings \(lr differ"):
+        merge_results([old, more])
+    replaced = _result(tmp_path / "replaced.json", runs("fusiondp", (2.0,)), {"fusiondp": {"epochs": 26}}, "c",
+                       defaults=later)
+    merged = merge_results([old, replaced])["settings"]
+    assert merged["mode_settings"] == {"fusiondp": {"epochs": 26}, "dpsgd": {"lr": 0.05}}
+    assert merged["run_config_defaults"] == later
+    knob_added = _result(tmp_path / "added.json", runs("dpsgd", (4.0,)), {}, "d",
+                         defaults={"lr": 0.05, "epochs": 13, "lr_schedule": "constant"})
+    assert merge_results([old, knob_added])["settings"]["mode_settings"] == {}
 
 
 def _seed_rows(aurocs: dict[str, list[float]]) -> pd.DataFrame:
