@@ -49,6 +49,7 @@ from benchmarks.chance import chance_below
 from benchmarks.common import RESULTS, ROOT, machine, print_table
 from benchmarks.suite import SuiteTable, suite_tables
 from fusiondp.comparison import BASELINES as COMPARED_BASELINES
+from fusiondp.comparison import t_interval
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
 from fusiondp.figures import privacy_utility_figure
@@ -69,6 +70,9 @@ BASELINES = ("dpsgd", "feature_dp", "sgd_hybrid")
 """What FusionDP must beat, each by more than 2 sd of the paired differences, to count as a clear win."""
 CHECKS = {"matched": list(MATCHED), "beaten": list(BASELINES),
           "sd": "paired: sd over seeds of fusiondp − baseline, same split and seed"}
+GAP_MATTERS = 0.03
+"""sgd_ori − sgd_pub (test AUROC) from which a table's sensitive columns matter: there fusiondp's curve must close at
+least half the distance from its smallest-ε value to sgd_ori (issue 28's acceptance)."""
 ROW_FIELDS = ("table", "split_seed", "mode", "seed", "epsilon", "auroc", "auprc", "accuracy", "f1", "brier",
               "val_auroc", "epsilon_spent", "epsilon_replace", "sigma", "sampling_rate", "steps", "accountant",
               "adjacency", "imputer", "wall_time_s")
@@ -250,6 +254,76 @@ def acceptance(rows: pd.DataFrame, summary: pd.DataFrame, epsilons: Sequence[flo
     return checks
 
 
+def _seed_series(rows: pd.DataFrame, table: str, mode: str, epsilon: float | None, metric: str) -> pd.Series:
+    picked = rows[(rows["table"] == table) & (rows["mode"] == mode)]
+    if epsilon is not None:
+        picked = picked[picked["epsilon"] == epsilon]
+    return picked.set_index("seed")[metric]
+
+
+def _paired(diff: pd.Series) -> dict[str, Any]:
+    """Mean, sd and the 95 % t interval (None below two seeds) of per-seed differences."""
+    diff = diff.dropna()
+    return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff),
+            "interval": t_interval(diff.tolist())}
+
+
+def curve_checks(rows: pd.DataFrame, epsilons: Sequence[float], metric: str = "auroc") -> list[dict[str, Any]]:
+    """Per table, fusiondp's curve, paired by seed: its rise from the smallest to the largest ε (met when the mean is
+    ≥ 0), and where the sensitive columns matter (sgd_ori − sgd_pub ≥ ``GAP_MATTERS``) the share of the distance
+    from its smallest-ε value to sgd_ori that the largest ε closes. That share is met at ½ exactly when the mean of
+    largest-ε − (smallest-ε + sgd_ori) / 2 is ≥ 0, a per-seed difference with an interval of its own, so a miss
+    within the seeds' noise reads differently from one beyond it."""
+    low, high = min(epsilons), max(epsilons)
+    checks = []
+    for table in dict.fromkeys(rows["table"]):
+        start, end = (_seed_series(rows, table, "fusiondp", eps, metric) for eps in (low, high))
+        if start.empty or end.empty or low == high:
+            continue
+        rise = _paired(end - start)
+        check: dict[str, Any] = {"table": table, "metric": metric, "epsilon_low": low, "epsilon_high": high,
+                                 "fusiondp_low": float(start.mean()), "fusiondp_high": float(end.mean()),
+                                 "rise": rise, "rises": rise["mean"] >= 0}
+        ori, pub = (_seed_series(rows, table, mode, None, metric) for mode in ("sgd_ori", "sgd_pub"))
+        if not ori.empty and not pub.empty:
+            gap = float((ori - pub).dropna().mean())
+            check.update(sgd_ori=float(ori.mean()), gap=gap, matters=gap >= GAP_MATTERS)
+            if gap >= GAP_MATTERS:
+                halfway = _paired(end - (start + ori) / 2)
+                distance = float(ori.mean() - start.mean())
+                check.update(closed=float(end.mean() - start.mean()) / distance if distance > 0 else math.nan,
+                             beyond_halfway=halfway, half_distance=halfway["mean"] >= 0)
+        checks.append(check)
+    return checks
+
+
+def _interval_phrase(paired: dict[str, Any]) -> str:
+    interval = paired["interval"]
+    spread = f"{paired['mean']:+.3f} ± {paired['sd']:.3f}"
+    return spread if interval is None else f"{spread} (95 % interval {interval[0]:+.3f} to {interval[1]:+.3f})"
+
+
+CURVE_RULE = (f"rises: its largest-ε value ≥ its smallest-ε value on average; where sgd_ori − sgd_pub ≥ {GAP_MATTERS}, "
+              "half the distance: its largest-ε value ≥ the halfway point between its smallest-ε value and sgd_ori "
+              "on average (closed: the share of that distance it covers)")
+
+
+def curve_rows(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per table: the rise and, where the sensitive columns matter, the half-distance check."""
+    lines = []
+    for check in checks:
+        line = {"table": check["table"], "sgd_ori − sgd_pub": f"{check['gap']:+.3f}" if "gap" in check else "",
+                f"fusiondp ε {check['epsilon_low']:g} → {check['epsilon_high']:g}":
+                    f"{check['fusiondp_low']:.3f} → {check['fusiondp_high']:.3f}",
+                "rise": _interval_phrase(check["rise"]), "rises": "yes" if check["rises"] else "NO"}
+        matters = check.get("matters", False)
+        line.update({"closed": f"{check['closed']:.0%}" if matters else "",
+                     "ε high − halfway to sgd_ori": _interval_phrase(check["beyond_halfway"]) if matters else "",
+                     "half the distance": ("yes" if check["half_distance"] else "NO") if matters else ""})
+        lines.append(line)
+    return lines
+
+
 def chance_failures(checks: list[dict[str, Any]], seeds: int, metric: str = "auroc") -> str:
     """How many of ``checks``' cells fail ≥best−1sd, beside how many would by chance alone at ``seeds`` seeds for a
     method exactly as good as its baselines (``benchmarks.chance``)."""
@@ -283,9 +357,10 @@ def compact_rows(summary: pd.DataFrame, checks: list[dict[str, Any]], modes: Seq
 
 
 def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: list[dict[str, Any]],
-               tables: dict[str, Any], settings: dict[str, Any], chance_line: str) -> Path:
+               tables: dict[str, Any], settings: dict[str, Any], chance_line: str,
+               curves: list[dict[str, Any]] | None = None) -> Path:
     """One privacy-utility panel per table and metric (the library's own figure), the checks with ``chance_line``
-    (``chance_failures``), the tables.
+    (``chance_failures``) and fusiondp's curve checks (``curve_rows``), the tables.
 
     plotly.js is written once beside the page instead of inline (the page works offline and a
     re-run does not add another 4.8 MB copy to the repository).
@@ -313,6 +388,9 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
         f"<h3>{METRIC_LABELS[metric]}</h3>"
         + pd.DataFrame(compact_rows(summary, checks, settings["modes"], metric)).to_html(index=False, classes="table")
         for metric in METRICS if checks)
+    curves_html = "" if not curves else (
+        f"<h3>fusiondp's curve</h3><p>{html.escape(CURVE_RULE)}.</p>"
+        + pd.DataFrame(curves).to_html(index=False, classes="table"))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>FusionDP benchmark suite: utility</title>
 <script src="{PLOTLY_JS}"></script>
@@ -328,7 +406,7 @@ def write_html(path: Path, rows: pd.DataFrame, summary: pd.DataFrame, checks: li
 <h2>Acceptance checks</h2>
 <p><b>≥best−1sd</b>: fusiondp − the better of dpsgd and feature_dp, per seed (same split and seed): its mean ≥
 −1 sd. <b>&gt;all+2sd</b>: fusiondp − each of dpsgd, feature_dp and sgd_hybrid, per seed: every mean above 2 sd.
-{html.escape(chance_line)}</p>{checks_html}
+{html.escape(chance_line)}</p>{checks_html}{curves_html}
 {''.join(panels)}
 </body></html>"""
     html_path = path.with_suffix(".html")
@@ -362,13 +440,17 @@ def report(out: Path, payload: dict[str, Any]) -> None:
     rows, settings = pd.DataFrame(payload["runs"]), payload["settings"]
     summary = summarize_runs(rows)
     chance_line = chance_failures(payload["checks"], settings["seeds"])
-    html_path = write_html(out, rows, summary, payload["checks"], payload["tables"], settings, chance_line)
+    curves = curve_rows(payload.get("curve_checks", []))
+    html_path = write_html(out, rows, summary, payload["checks"], payload["tables"], settings, chance_line, curves)
     for metric in METRICS:
         lines = compact_rows(summary, payload["checks"], settings["modes"], metric)
         if lines:
             print(f"\n{METRIC_LABELS[metric]} on the real test rows, mean ± sd over {settings['seeds']} seeds:")
             print_table(lines)
     print(f"\n{chance_line}")
+    if curves:
+        print(f"\nfusiondp's curve (AUROC, paired by seed; {CURVE_RULE}):")
+        print_table(curves)
     print(f"\n{len(rows)} runs in {settings['wall_s']} s; wrote {out} and {html_path}")
 
 
@@ -437,7 +519,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = pd.DataFrame(payload["runs"])
         summary = summarize_runs(rows)
         payload.update(summary=summary.to_dict(orient="records"),
-                       checks=acceptance(rows, summary, payload["settings"]["epsilons"]))
+                       checks=acceptance(rows, summary, payload["settings"]["epsilons"]),
+                       curve_checks=curve_checks(rows, payload["settings"]["epsilons"]))
         payload["settings"]["checks"] = CHECKS
         write_json_atomic(args.out, payload)
         report(args.out, payload)
@@ -470,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings["wall_s"] = round(time.perf_counter() - started)
     payload = {"machine": machine(), "settings": settings, "tables": tables,
                "summary": summary.to_dict(orient="records"), "checks": checks,
-               "runs": rows.to_dict(orient="records")}
+               "curve_checks": curve_checks(rows, args.epsilons), "runs": rows.to_dict(orient="records")}
     write_json_atomic(args.out, payload)
     report(args.out, json.loads(args.out.read_text(encoding="utf-8")))
 

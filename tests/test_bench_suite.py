@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -223,3 +224,33 @@ def test_the_acceptance_checks_pair_by_seed_and_compare_with_the_better_private_
                        "fusiondp": [0.71, 0.79, 0.93], "sgd_hybrid": [v - 0.05 for v in split]})
     check = next(c for c in acceptance(rows, summarize_runs(rows), [2.0]) if c["metric"] == "auroc")
     assert check["within_1sd_of_best"] and not check["beats_all_by_2sd"]
+
+
+def test_curve_checks_read_the_half_distance_rule_paired_by_seed() -> None:
+    """The half-distance check's per-seed form (largest ε − the halfway point to sgd_ori, mean ≥ 0) agrees with the
+    share of the distance closed (≥ ½) on any data, and the rise and the rule are read per table, paired by seed;
+    a table whose sensitive columns do not matter (sgd_ori − sgd_pub < 0.03) has no half-distance verdict."""
+    from benchmarks.bench_utility import GAP_MATTERS, curve_checks
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        ori = 0.85 + rng.normal(0, 0.004, 10)
+        start = ori - 0.02 + rng.normal(0, 0.004, 10)
+        end = start + rng.uniform(-0.005, 0.02) + rng.normal(0, 0.004, 10)
+        pub = ori - (GAP_MATTERS + 0.01 if trial % 2 else GAP_MATTERS - 0.01)
+        rows = pd.DataFrame(
+            [{"table": "t", "mode": "fusiondp", "epsilon": eps, "seed": seed, "auroc": values[seed]}
+             for eps, values in ((0.5, start), (8.0, end)) for seed in range(10)]
+            + [{"table": "t", "mode": mode, "epsilon": np.nan, "seed": seed, "auroc": values[seed]}
+               for mode, values in (("sgd_ori", ori), ("sgd_pub", pub)) for seed in range(10)])
+        (check,) = curve_checks(rows, [0.5, 2.0, 8.0])
+        assert check["rises"] == (end.mean() >= start.mean())
+        assert check["rise"]["mean"] == pytest.approx(end.mean() - start.mean())
+        if trial % 2:
+            closed = (end.mean() - start.mean()) / (ori.mean() - start.mean())
+            assert check["closed"] == pytest.approx(closed)
+            assert check["half_distance"] == (closed >= 0.5)
+            low, high = check["beyond_halfway"]["interval"]
+            assert low < check["beyond_halfway"]["mean"] < high
+        else:
+            assert not check["matters"] and "half_distance" not in check
