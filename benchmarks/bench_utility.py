@@ -7,6 +7,8 @@ issue's two acceptance checks, paired by seed (fusiondp − baseline on the same
 better of dpsgd and feature_dp − 1 sd of those differences, and fusiondp above each of dpsgd, feature_dp and
 sgd_hybrid by more than 2 sd. With few seeds the first check fails by chance alone for a method exactly as good
 as its baselines (17.6 % of cells at 3 seeds, 1 % at 10: ``benchmarks.chance``); the report says how many.
+Per table it also reads fusiondp's curve (``curve_checks``): its rise from the smallest to the largest ε, and
+where the sensitive columns matter whether the largest ε closes half the distance to sgd_ori, with an interval.
 
 Each seed is one replicate: its own support/train/val/test split (``split_seed``) and its own
 initialisation and sampling, so the sd includes how much the numbers move with the split. Per
