@@ -171,8 +171,10 @@ class ClipProbe(ModeStep):
 
     def __call__(self) -> None:
         before = self.flat[0].clone()
+        lr = self.settings.lr_at(self.steps_taken, self.total_steps, self.mode.name)  # the step's, under a schedule
         super().__call__()
         record = self._pending
+        record["lr"] = lr
         record["step_norm"] = torch.linalg.vector_norm(self.flat[0] - before)
         if self.private_loss is not None:
             record["noise_norm"] = torch.linalg.vector_norm(self.noise[0])
@@ -182,19 +184,18 @@ class ClipProbe(ModeStep):
         """The epoch's measurements (see the module docstring), and a fresh epoch."""
         epoch, self.epoch = self.epoch, _Epoch(self.features)
         self.epochs_taken += 1
-        s = self.settings
         expected_batch = self.q * self.n_rows
         steps = pd.DataFrame([{k: float(v) for k, v in r.items()} for r in epoch.steps])
-        lr_public = s.lr * steps["public_norm"] if "public_norm" in steps else 0.0 * steps["step_norm"]
+        lr_public = steps["lr"] * steps["public_norm"] if "public_norm" in steps else 0.0 * steps["step_norm"]
         result: dict[str, Any] = {"steps": len(steps), "step_norm": float(steps["step_norm"].mean()),
                                   "lr_public_norm": float(np.mean(lr_public))}
         if self.private_loss is not None:
             c, sigma = self.clip_norm, float(self.sigma or 0.0)
             norms = torch.cat(epoch.norms).double() if epoch.norms else torch.zeros(0, dtype=torch.float64)
             rows = max(len(norms), 1)
-            cap = s.lr * self.alpha * c * steps["batch"] / expected_batch
-            signal = s.lr * self.alpha * steps["clipped_norm"] / expected_batch
-            noise = s.lr * self.alpha * sigma * c * steps["noise_norm"] / expected_batch
+            cap = steps["lr"] * self.alpha * c * steps["batch"] / expected_batch
+            signal = steps["lr"] * self.alpha * steps["clipped_norm"] / expected_batch
+            noise = steps["lr"] * self.alpha * sigma * c * steps["noise_norm"] / expected_batch
             sampled = steps["batch"] > 0
             result.update({
                 "rows": len(norms),

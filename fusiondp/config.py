@@ -139,9 +139,10 @@ class RunConfig(_DataAndModalities):
                                    "row when the private rows are fewer).")
     lr: float = Field(0.05, gt=0)
     lr_schedule: LrSchedule = Field(
-        "constant", description="How the learning rate moves over the steps: 'constant', or 'cosine' (from lr down "
-        "to 0 by the last step, so the last steps' noise moves the weights less). A function of the step count "
-        "only: the privacy guarantee is the same.")
+        "auto", description="How the learning rate moves over the steps: 'constant', 'cosine' (from lr down to 0 by "
+        "the last step, so the last steps' noise moves the weights less), or 'auto': each mode at the schedule the "
+        "fair protocol chose for it on the suite's validation rows (cosine for dpsgd, constant for the others). A "
+        "function of the step count only: the privacy guarantee is the same.")
     alpha: float = Field(1.0, ge=0, description=(
         "Weight of the private correction. 1 makes public term + correction an unbiased estimate of the real-row "
         "gradient; the reference code's 3 triples the noise (chosen on the suite's validation rows: "

@@ -84,7 +84,7 @@ class _FusionDPEstimator:
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
                  threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False,
-                 numeric_encoding: str = "standard", lr_schedule: str = "constant") -> None:
+                 numeric_encoding: str = "standard", lr_schedule: str = "auto") -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.alpha = alpha

@@ -108,8 +108,9 @@ def fit_runs(
                               epsilon_spent(sigma, q, done, config.delta, config.accountant, relation))
         else:
             epsilon_at.append(lambda done: None)
+    settings = prepared.config.train_settings()
     with torch_threads(prepared.config.threads):
-        outcomes = train_models(prepared.tensors, mode, prepared.config.train_settings(), seed=seed,
+        outcomes = train_models(prepared.tensors, mode, settings, seed=seed,
                                 sigmas=[plan[0] for plan in plans], epsilon_at=epsilon_at, on_epoch=on_epoch,
                                 should_stop=should_stop)
     fitted = []
@@ -123,7 +124,8 @@ def fit_runs(
                   "impute_s": round(prepared.impute_s, 3),
                   "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
                   "device": str(prepared.device), "models_in_lockstep": len(outcomes)}
-        record = RunRecord(mode=mode.name, seed=seed, config=run_prepared.config.to_dict(), metrics=outcome.metrics,
+        trained_at = {**run_prepared.config.to_dict(), "lr_schedule": settings.schedule_for(mode.name)}  # not "auto"
+        record = RunRecord(mode=mode.name, seed=seed, config=trained_at, metrics=outcome.metrics,
                            privacy=ledger, imputer=prepared.imputer_summary(), timing=timing,
                            history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled)
         fitted.append((record, outcome.model))

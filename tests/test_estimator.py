@@ -91,5 +91,5 @@ def test_the_numeric_encoding_reaches_the_encoder(sample_table: pd.DataFrame) ->
 
 def test_the_lr_schedule_reaches_the_training_settings() -> None:
     spec = TableSpec(target="y", sensitive=["a"])
-    assert FusionDPClassifier()._config(spec, 0.1).train_settings().lr_schedule == "constant"
+    assert FusionDPClassifier()._config(spec, 0.1).train_settings().lr_schedule == "auto"
     assert FusionDPClassifier(lr_schedule="cosine")._config(spec, 0.1).train_settings().lr_schedule == "cosine"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
+from fusiondp.runs import run
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import ModeStep, TrainSettings, TrainTensors
 from fusiondp.train.modes import get_mode
@@ -31,32 +31,39 @@ def _tensors(rows: int = 200, features: int = 6) -> TrainTensors:
 
 
 @pytest.mark.parametrize("fused", [True, False])
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_each_step_moves_the_weights_by_its_scheduled_rate(fused: bool, schedule: str) -> None:
-    """With the update fixed at all-ones, step t moves every weight by exactly lr_at(t): the loop reads the
-    schedule at the right position on both paths (fused buffer, autograd), from the full rate down to the last."""
+@pytest.mark.parametrize(("mode", "schedule", "trained"), [
+    ("fusiondp", "constant", "constant"), ("fusiondp", "cosine", "cosine"), ("dpsgd", "auto", "cosine"),
+    ("fusiondp", "auto", "constant"), ("feature_dp", "auto", "constant"), ("sgd_ori", "auto", "constant")])
+def test_each_step_moves_the_weights_by_its_scheduled_rate(fused: bool, mode: str, schedule: str,
+                                                           trained: str) -> None:
+    """With the update fixed at all-ones, step t of T moves every weight by exactly the rate of the schedule the mode
+    trains with — lr throughout, or lr·½(1 + cos(πt/T)) — on both paths (fused buffer, autograd); ``auto`` gives
+    dpsgd the cosine schedule the protocol chose for it and every other mode a constant rate."""
     settings = TrainSettings(epochs=2, batch_size=25, hidden=(8,), lr=0.1, lr_schedule=schedule, param_bound=None,
                              noise_level=None)
-    step = ModeStep(_tensors(), get_mode("fusiondp"), settings, seed=0, sigma=1.0)
+    step = ModeStep(_tensors(), get_mode(mode), settings, seed=0, sigma=1.0 if get_mode(mode).is_private else None)
     step.fused = fused
     step._fused_update = lambda: torch.ones_like(step.flat)
     step._autograd_update = lambda: [torch.ones_like(p) for p in step.param_list]
-    moved = []
-    for _ in range(step.total_steps):
+    total = step.total_steps
+    expected = [0.1 if trained == "constant" else 0.1 * 0.5 * (1 + math.cos(math.pi * t / total))
+                for t in range(total)]
+    for index, rate in enumerate(expected):
         before = step.flat.clone()
         step()
-        moved.append(before.double() - step.flat.double())
-    assert step.total_steps == 16
-    for index, delta in enumerate(moved):
-        rate = settings.lr_at(index, step.total_steps)
-        assert torch.allclose(delta, torch.full_like(delta, rate), rtol=0, atol=1e-6), index
-    rates = [delta.mean().item() for delta in moved]
-    assert rates[0] == pytest.approx(0.1, abs=1e-6)
-    if schedule == "cosine":
-        assert rates[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 15 / 16)), abs=1e-6)
-        assert all(later < earlier for earlier, later in itertools.pairwise(rates))
-    else:
-        assert rates == pytest.approx([0.1] * 16, abs=1e-6)
+        moved = before.double() - step.flat.double()
+        assert torch.allclose(moved, torch.full_like(moved, rate), rtol=0, atol=1e-6), index
+    assert settings.schedule_for(mode) == trained
+    assert total == 16
+
+
+def test_a_record_names_the_schedule_each_mode_trained_with(quick_config: RunConfig) -> None:
+    """The config saves ``auto``; each run's record names what its mode trained with instead."""
+    config = RunConfig.build(**{**quick_config.to_dict(), "modes": ["dpsgd", "fusiondp"], "epochs": 1})
+    _, records = run(config)
+    assert config.lr_schedule == "auto"
+    assert {record.mode: record.config["lr_schedule"] for record in records} == {"dpsgd": "cosine",
+                                                                                 "fusiondp": "constant"}
 
 
 def test_an_unknown_schedule_is_one_config_error() -> None:

@@ -78,7 +78,8 @@ def run(
     public_batch_size: Annotated[int | None, Opt()] = None,
     lr: Annotated[float | None, Opt()] = None,
     lr_schedule: Annotated[str | None, Opt(
-        help="constant, or cosine: the learning rate falls from --lr to 0 by the last step.")] = None,
+        help="auto (default: cosine for dpsgd, constant for the other modes, as the fair protocol chose), constant, "
+             "or cosine (the learning rate falls from --lr to 0 by the last step).")] = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
     max_grad_norm: Annotated[float | None, Opt(

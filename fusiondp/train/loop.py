@@ -316,7 +316,7 @@ class ModeStep:
 
     def __call__(self) -> None:
         update = self._fused_update() if self.fused else self._autograd_update()
-        lr = self.settings.lr_at(self.steps_taken, self.total_steps)
+        lr = self.settings.lr_at(self.steps_taken, self.total_steps, self.mode.name)
         self.steps_taken += 1
         with torch.no_grad():
             if self.fused:

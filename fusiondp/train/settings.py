@@ -6,7 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-LrSchedule = Literal["constant", "cosine"]
+LrSchedule = Literal["auto", "constant", "cosine"]
+
+PROTOCOL_SCHEDULES: dict[str, Literal["constant", "cosine"]] = {"dpsgd": "cosine"}
+"""Each mode's learning-rate schedule under ``auto``: the fair protocol's choice on the suite's validation rows
+(docs/method.md §7, ``benchmarks/results/bench_defaults_schedule_*.json``). dpsgd, whose every step is noised, chose
+cosine; feature_dp and fusiondp, whose step is led by a noise-free public term, chose a constant rate. A mode not
+listed (the non-private ones, naive_fusion: not measured) keeps a constant rate."""
 
 NOISE_LEVEL = 6.0
 """The noise per step σ·C below which the clip norm loosens: C = max(max_grad_norm, NOISE_LEVEL / σ)
@@ -21,7 +27,7 @@ class TrainSettings:
     batch_size: int = 128
     public_batch_size: int = 512
     lr: float = 0.05
-    lr_schedule: LrSchedule = "constant"
+    lr_schedule: LrSchedule = "auto"
     alpha: float = 1.0
     beta: float = 0.0
     max_grad_norm: float = 1.8
@@ -51,14 +57,19 @@ class TrainSettings:
                              "set noise_level to None for a fixed one")
         return max(self.max_grad_norm, self.noise_level / sigma)
 
-    def lr_at(self, step: int, total_steps: int) -> float:
-        """The learning rate of step ``step`` (0-based) of ``total_steps``.
+    def schedule_for(self, mode: str) -> Literal["constant", "cosine"]:
+        """The schedule ``mode`` trains with: its protocol choice under ``auto`` (``PROTOCOL_SCHEDULES``), else the
+        one set."""
+        return PROTOCOL_SCHEDULES.get(mode, "constant") if self.lr_schedule == "auto" else self.lr_schedule
+
+    def lr_at(self, step: int, total_steps: int, mode: str) -> float:
+        """The learning rate of ``mode`` at step ``step`` (0-based) of ``total_steps``.
 
         ``cosine`` falls from lr at the first step to near 0 at the last: the weights a run releases are its
         last iterate, and each step adds noise of a size fixed by ε, so smaller late steps leave less of it in
         them. The rate depends on the step count only (public), so it is post-processing of the noised
         gradients and the guarantee does not change.
         """
-        if self.lr_schedule == "constant":
+        if self.schedule_for(mode) == "constant":
             return self.lr
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
