@@ -40,6 +40,9 @@ SYNTHESIZERS = {
 CLIP_RULES = {"noise_level": "loosens (noise level)", "fixed": "stays fixed"}
 """How the Train page sets C: at least C, more where σ·C would fall below the noise level, or C at every ε."""
 
+LR_SCHEDULES = {"auto": "each mode's own (cosine for dpsgd)", "constant": "constant", "cosine": "cosine"}
+"""The Train page's learning-rate schedules (``RunConfig.lr_schedule``), as its radio labels them."""
+
 DEFAULTS: dict[str, Any] = {
     "support_source": SUPPORT_FRACTION,
     "support_fraction": 0.1,
@@ -54,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": FULL_COMPARISON["epochs"],
     # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
     **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm",
-                                                                 "numeric_encoding")},
+                                                                 "numeric_encoding", "lr_schedule")},
     "clip_rule": "fixed" if RunConfig.model_fields["noise_level"].default is None else "noise_level",
     "noise_level": RunConfig.model_fields["noise_level"].default or NOISE_LEVEL,
     "seed": 0,

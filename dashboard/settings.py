@@ -51,7 +51,7 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
             "max_grad_norm": config.max_grad_norm,
             "clip_rule": "fixed" if config.noise_level is None else "noise_level",
             "noise_level": config.noise_level or NOISE_LEVEL,
-            "numeric_encoding": config.numeric_encoding,
+            "numeric_encoding": config.numeric_encoding, "lr_schedule": config.lr_schedule,
             "reproducible_noise": config.reproducible_noise,
             **({"declared_values": yaml.safe_dump(declared, sort_keys=False, allow_unicode=True,
                                                   default_flow_style=None)} if declared else {})}
@@ -137,6 +137,7 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         max_grad_norm=st.session_state.max_grad_norm,
         noise_level=st.session_state.noise_level if st.session_state.clip_rule == "noise_level" else None,
         numeric_encoding=st.session_state.numeric_encoding,
+        lr_schedule=st.session_state.lr_schedule,
         reproducible_noise=st.session_state.reproducible_noise,
     )
 

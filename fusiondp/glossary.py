@@ -51,6 +51,11 @@ TERMS: dict[str, Term] = {
                              "(normal scores: a value's rank among the support rows, spread like a bell curve). A DP "
                              "step is capped in size, so a column squeezed into small values by a long tail is learned "
                              "slowly; normal scores give every column the same spread, whatever its units or skew."),
+    "lr_schedule": Term("learning-rate schedule",
+                        "How the step size moves during training: 'constant', or 'cosine' (it falls from the "
+                        "learning rate to 0 by the last step, so the noise of the last steps moves the model less). "
+                        "'auto' gives each mode the schedule chosen for it on the benchmark suite's validation rows: "
+                        "cosine for dpsgd, constant for the others. It does not change ε."),
     "rep_clip": Term("C_h (representation clip)",
                      "The scale of the consistency term: the distance between a row's internal representations (real "
                      "vs reference) counts up to C_h. Set from the support rows (their 90th percentile), never from "
@@ -91,7 +96,7 @@ TERMS: dict[str, Term] = {
 """Every glossary entry, in reading order."""
 
 TRAIN_TERMS = ("epsilon", "delta", "accountant", "rdp", "prv", "pld", "alpha", "beta", "clip", "noise_level",
-               "numeric_encoding", "rep_clip", "sigma", "q", "relation")
+               "numeric_encoding", "lr_schedule", "rep_clip", "sigma", "q", "relation")
 """The entries the Train page explains: its controls and what the ledger reports."""
 
 

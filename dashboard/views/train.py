@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from dashboard import caches, defaults, jobs, messages, settings
-from dashboard.defaults import CLIP_RULES
+from dashboard.defaults import CLIP_RULES, LR_SCHEDULES
 from fusiondp import FusionDPError, RunConfig
 from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.errors import PrivacyError
@@ -74,6 +74,8 @@ with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']
     st.radio("Numeric columns", NUMERIC_ENCODINGS, key="numeric_encoding", horizontal=True, persist_state="session",
              format_func={"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}.__getitem__,
              help=help_text("numeric_encoding"))
+    st.radio("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule", horizontal=True, persist_state="session",
+             format_func=LR_SCHEDULES.__getitem__, help=help_text("lr_schedule"))
     cols = st.columns(5)
     cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session")
     cols[1].number_input("Batch size", 1, 4096, key="batch_size", persist_state="session")

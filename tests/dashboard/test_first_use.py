@@ -160,7 +160,8 @@ def test_a_roles_file_or_a_run_config_loads_back(app: AppTest, small_csv: Path, 
                                                 "income_poverty_ratio"]
     assert "general_health" in at.session_state.categorical
     config = RunConfig.build(spec=yaml.safe_load(spec), modes=["fusiondp", "dpsgd"], seeds=[2, 3], epsilon=2.0,
-                             epochs=5, lr=0.1, support_fraction=0.25, data="somewhere/else.csv").to_dict()
+                             epochs=5, lr=0.1, lr_schedule="constant", support_fraction=0.25,
+                             data="somewhere/else.csv").to_dict()
     at = at.file_uploader(key="roles_upload").set_value(
         ("run-config.yaml", yaml.safe_dump(config).encode(), "application/x-yaml")).run()
     assert not at.exception and any("training settings" in s.value for s in at.success)
@@ -170,6 +171,7 @@ def test_a_roles_file_or_a_run_config_loads_back(app: AppTest, small_csv: Path, 
     assert (list(at.session_state.modes), at.session_state.seed, at.session_state.n_seeds) == (["fusiondp", "dpsgd"],
                                                                                               2, 2)
     assert (at.session_state.epochs, at.session_state.lr, at.session_state.eps_range) == (5, 0.1, (2.0, 2.0))
+    assert at.session_state.lr_schedule == "constant", "a loaded schedule is not replaced by the page's default"
     at = at.switch_page("views/columns.py").run()
     wrong = yaml.safe_dump({"target": "diabetes", "sensitive": ["age", "no_such_column"]}).encode()
     at = at.file_uploader(key="roles_upload").set_value(("wrong.yaml", wrong, "application/x-yaml")).run()

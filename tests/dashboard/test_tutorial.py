@@ -42,6 +42,8 @@ def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:
     fixed = at.radio(key="clip_rule").set_value("fixed").run()
     assert not fixed.exception and fixed.slider(key="max_grad_norm").value == RunConfig().max_grad_norm
     assert not [s for s in fixed.slider if s.key == "noise_level"]
+    assert at.radio(key="lr_schedule").help == help_text("lr_schedule")
+    assert at.radio(key="lr_schedule").value == RunConfig().lr_schedule == "auto"
     assert at.number_input(key="delta").help == help_text("delta")
     accountant = at.selectbox(key="accountant").help
     assert all(help_text(key) in accountant for key in ("accountant", "rdp", "prv", "pld"))
