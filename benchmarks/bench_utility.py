@@ -220,13 +220,18 @@ def _stat(summary: pd.DataFrame, table: str, mode: str, epsilon: float, metric: 
     return float(row[f"{metric}_mean"]), float(sd) if math.isfinite(sd) else 0.0
 
 
+def _seed_series(rows: pd.DataFrame, table: str, mode: str, epsilon: float | None, metric: str) -> pd.Series:
+    """One mode's ``metric`` per seed on ``table``: at ``epsilon``, or every run of it where that is None."""
+    picked = rows[(rows["table"] == table) & (rows["mode"] == mode)]
+    if epsilon is not None:
+        picked = picked[picked["epsilon"] == epsilon]
+    return picked.set_index("seed")[metric]
+
+
 def _paired_gain(rows: pd.DataFrame, table: str, baseline: str, epsilon: float, metric: str) -> dict[str, float]:
     """fusiondp − baseline per seed (same split, same seed), as mean and sd over seeds."""
     def per_seed(mode: str) -> pd.Series:
-        picked = rows[(rows["table"] == table) & (rows["mode"] == mode)]
-        if get_mode(mode).is_private:
-            picked = picked[picked["epsilon"] == epsilon]
-        return picked.set_index("seed")[metric]
+        return _seed_series(rows, table, mode, epsilon if get_mode(mode).is_private else None, metric)
 
     diff = (per_seed("fusiondp") - per_seed(baseline)).dropna()
     return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff)}
@@ -254,13 +259,6 @@ def acceptance(rows: pd.DataFrame, summary: pd.DataFrame, epsilons: Sequence[flo
                     "baselines_compared": sorted(means), "paired_gain": gains,
                 })
     return checks
-
-
-def _seed_series(rows: pd.DataFrame, table: str, mode: str, epsilon: float | None, metric: str) -> pd.Series:
-    picked = rows[(rows["table"] == table) & (rows["mode"] == mode)]
-    if epsilon is not None:
-        picked = picked[picked["epsilon"] == epsilon]
-    return picked.set_index("seed")[metric]
 
 
 def _paired(diff: pd.Series) -> dict[str, Any]:
