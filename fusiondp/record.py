@@ -79,6 +79,9 @@ class RunRecord:
     data: dict[str, Any]
     cancelled: bool = False
     schema_version: int = SCHEMA_VERSION
+    lr_schedule: str | None = None
+    """The learning-rate schedule the mode trained with: ``config``'s ``lr_schedule`` with ``auto`` resolved for this
+    mode (``TrainSettings.schedule_for``); added in schema 1 with a default, so older records load."""
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))

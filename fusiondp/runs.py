@@ -124,10 +124,10 @@ def fit_runs(
                   "impute_s": round(prepared.impute_s, 3),
                   "steps_per_s": round(outcome.steps_done / max(outcome.wall_time_s, 1e-9), 2),
                   "device": str(prepared.device), "models_in_lockstep": len(outcomes)}
-        trained_at = {**run_prepared.config.to_dict(), "lr_schedule": settings.schedule_for(mode.name)}  # not "auto"
-        record = RunRecord(mode=mode.name, seed=seed, config=trained_at, metrics=outcome.metrics,
+        record = RunRecord(mode=mode.name, seed=seed, config=run_prepared.config.to_dict(), metrics=outcome.metrics,
                            privacy=ledger, imputer=prepared.imputer_summary(), timing=timing,
-                           history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled)
+                           history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled,
+                           lr_schedule=settings.schedule_for(mode.name))
         fitted.append((record, outcome.model))
     return fitted
 

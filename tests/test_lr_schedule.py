@@ -9,6 +9,7 @@ import torch
 
 from fusiondp.config import RunConfig
 from fusiondp.errors import ConfigError
+from fusiondp.record import RunRecord
 from fusiondp.runs import run
 from fusiondp.spec import TableSpec
 from fusiondp.train.loop import ModeStep, TrainSettings, TrainTensors
@@ -58,12 +59,16 @@ def test_each_step_moves_the_weights_by_its_scheduled_rate(fused: bool, mode: st
 
 
 def test_a_record_names_the_schedule_each_mode_trained_with(quick_config: RunConfig) -> None:
-    """The config saves ``auto``; each run's record names what its mode trained with instead."""
+    """Each record keeps the run's config as given (``auto``, so that it reproduces the run for every mode) and names
+    the schedule its own mode trained with; a record saved before the field loads without it."""
     config = RunConfig.build(**{**quick_config.to_dict(), "modes": ["dpsgd", "fusiondp"], "epochs": 1})
     _, records = run(config)
-    assert config.lr_schedule == "auto"
-    assert {record.mode: record.config["lr_schedule"] for record in records} == {"dpsgd": "cosine",
-                                                                                 "fusiondp": "constant"}
+    assert {record.config["lr_schedule"] for record in records} == {"auto"}
+    assert {record.mode: record.lr_schedule for record in records} == {"dpsgd": "cosine", "fusiondp": "constant"}
+    saved = records[0].to_dict()
+    assert RunRecord.from_dict(saved).lr_schedule == "cosine"
+    del saved["lr_schedule"]
+    assert RunRecord.from_dict(saved).lr_schedule is None
 
 
 def test_an_unknown_schedule_is_one_config_error() -> None:
