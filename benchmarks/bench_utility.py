@@ -228,13 +228,19 @@ def _seed_series(rows: pd.DataFrame, table: str, mode: str, epsilon: float | Non
     return picked.set_index("seed")[metric]
 
 
-def _paired_gain(rows: pd.DataFrame, table: str, baseline: str, epsilon: float, metric: str) -> dict[str, float]:
-    """fusiondp − baseline per seed (same split, same seed), as mean and sd over seeds."""
+def _paired(diff: pd.Series) -> dict[str, Any]:
+    """Mean, sd and the 95 % t interval (None below two seeds) of per-seed differences."""
+    diff = diff.dropna()
+    return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff),
+            "interval": t_interval(diff.tolist())}
+
+
+def _paired_gain(rows: pd.DataFrame, table: str, baseline: str, epsilon: float, metric: str) -> dict[str, Any]:
+    """fusiondp − baseline per seed (same split, same seed), as ``_paired`` reads it."""
     def per_seed(mode: str) -> pd.Series:
         return _seed_series(rows, table, mode, epsilon if get_mode(mode).is_private else None, metric)
 
-    diff = (per_seed("fusiondp") - per_seed(baseline)).dropna()
-    return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff)}
+    return _paired(per_seed("fusiondp") - per_seed(baseline))
 
 
 def acceptance(rows: pd.DataFrame, summary: pd.DataFrame, epsilons: Sequence[float]) -> list[dict[str, Any]]:
@@ -259,13 +265,6 @@ def acceptance(rows: pd.DataFrame, summary: pd.DataFrame, epsilons: Sequence[flo
                     "baselines_compared": sorted(means), "paired_gain": gains,
                 })
     return checks
-
-
-def _paired(diff: pd.Series) -> dict[str, Any]:
-    """Mean, sd and the 95 % t interval (None below two seeds) of per-seed differences."""
-    diff = diff.dropna()
-    return {"mean": float(diff.mean()), "sd": float(diff.std()) if len(diff) > 1 else 0.0, "seeds": len(diff),
-            "interval": t_interval(diff.tolist())}
 
 
 def curve_checks(rows: pd.DataFrame, epsilons: Sequence[float], metric: str = "auroc") -> list[dict[str, Any]]:
@@ -295,6 +294,14 @@ def curve_checks(rows: pd.DataFrame, epsilons: Sequence[float], metric: str = "a
                              beyond_halfway=halfway, half_distance=halfway["mean"] >= 0)
         checks.append(check)
     return checks
+
+
+def derived_checks(rows: pd.DataFrame, epsilons: Sequence[float]) -> dict[str, Any]:
+    """What a result derives from its runs: the summary, the per-cell checks and fusiondp's curve checks (a run and
+    ``--replot``/``--merge`` alike)."""
+    summary = summarize_runs(rows)
+    return {"summary": summary.to_dict(orient="records"), "checks": acceptance(rows, summary, epsilons),
+            "curve_checks": curve_checks(rows, epsilons)}
 
 
 def _interval_phrase(paired: dict[str, Any]) -> str:
@@ -516,11 +523,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.replot or args.merge:
         payload = merge_results(args.merge) if args.merge else json.loads(args.out.read_text(encoding="utf-8"))
-        rows = pd.DataFrame(payload["runs"])
-        summary = summarize_runs(rows)
-        payload.update(summary=summary.to_dict(orient="records"),
-                       checks=acceptance(rows, summary, payload["settings"]["epsilons"]),
-                       curve_checks=curve_checks(rows, payload["settings"]["epsilons"]))
+        payload.update(derived_checks(pd.DataFrame(payload["runs"]), payload["settings"]["epsilons"]))
         payload["settings"]["checks"] = CHECKS
         write_json_atomic(args.out, payload)
         report(args.out, payload)
@@ -548,12 +551,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             all_rows.append(rows)
             print(f"{name}: {len(rows)} runs in {tables[name]['wall_s']} s", flush=True)
     rows = pd.concat(all_rows, ignore_index=True)
-    summary = summarize_runs(rows)
-    checks = acceptance(rows, summary, args.epsilons)
     settings["wall_s"] = round(time.perf_counter() - started)
-    payload = {"machine": machine(), "settings": settings, "tables": tables,
-               "summary": summary.to_dict(orient="records"), "checks": checks,
-               "curve_checks": curve_checks(rows, args.epsilons), "runs": rows.to_dict(orient="records")}
+    payload = {"machine": machine(), "settings": settings, "tables": tables, **derived_checks(rows, args.epsilons),
+               "runs": rows.to_dict(orient="records")}
     write_json_atomic(args.out, payload)
     report(args.out, json.loads(args.out.read_text(encoding="utf-8")))
 
