@@ -130,7 +130,8 @@ def nonprivate_table(path: Path) -> pd.DataFrame:
 
 
 def settings_table(chosen: pd.DataFrame, knobs: list[str]) -> pd.DataFrame:
-    """The chosen setting per table, mode and ε, as 'C/lr' (one column per mode and ε)."""
+    """The chosen setting per table, mode and ε, as its knobs' values in reverse grid order, e.g. 'C/lr' (one column
+    per mode and ε)."""
     label = chosen.assign(setting=chosen[knobs[::-1]].apply(lambda r: "/".join(f"{v:g}" for v in r), axis=1))
     return label.pivot_table(index="table", columns=["mode", "epsilon"], values="setting", aggfunc="first")
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         print(rise_table(runs).to_string(index=False))
         print(f"\n--- rule {rule}: mean over tables (test AUROC; fusiondp − max(baselines) paired by seed)")
         print(mean_table(runs).to_string())
-        print(f"\n--- rule {rule}: chosen setting, C/lr")
+        print(f"\n--- rule {rule}: chosen setting, {'/'.join(knobs[::-1])}")
         print(settings_table(chosen, knobs).to_string())
         print()
     print("=== validation AUROC centred per (table, mode, ε, seed), mean over tables and seeds, per C and lr")
