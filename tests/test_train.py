@@ -125,7 +125,10 @@ def test_rows_equal_to_their_reference_add_nothing_to_a_mixed_batch() -> None:
     for bit: the two sums add rows in a different order, and the fused pass adds an agreeing row's real and
     reference gradients in separate per-view sums that cancel only after. Measured, relative to the sum's largest
     entry: ≤ 3e-15 in float64; in float32 ≤ 3e-6 at this batch size (≈ 6e-6 at B = 128), far below the
-    noise σ·C a step adds. The tolerances below (1e-12, 1e-5) are those, with headroom.
+    noise σ·C a step adds. The tolerances below (1e-12, 1e-5) are those, with headroom. A row's own norm is a sum
+    of per-view terms that nearly cancel where the row is close to its reference, and the batched products behind it
+    round differently at another batch size and on another CPU: up to 5.5e-12 of the norm in float64 on an AMD EPYC
+    (3e-15 where the tolerances were first measured), so the norms get 1e-10 there.
     """
     from fusiondp.train.ghost import ghost_clipped_sum
 
@@ -153,7 +156,7 @@ def test_rows_equal_to_their_reference_add_nothing_to_a_mixed_batch() -> None:
                 for j in range(len(params))]
 
     settings = dict(calibrated=True, beta=beta, rep_clip=rep_clip, max_norm=max_norm)
-    for dtype, rounding in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+    for dtype, rounding, norm_rounding in ((torch.float64, 1e-12, 1e-10), (torch.float32, 1e-5, 1e-5)):
         model.to(dtype)
         mixed, mixed_loss, mixed_norms = ghost_clipped_sum(model, x_real.to(dtype), x_ref.to(dtype), y.to(dtype),
                                                            **settings)
@@ -161,7 +164,7 @@ def test_rows_equal_to_their_reference_add_nothing_to_a_mixed_batch() -> None:
                                                            x_ref[differ].to(dtype), y[differ].to(dtype), **settings)
         assert torch.count_nonzero(mixed_norms[agree]) == 0, "an agreeing row's own gradient is exactly zero"
         assert torch.all(mixed_norms[differ] > 0)
-        assert torch.allclose(mixed_norms[differ], alone_norms, rtol=rounding, atol=0)
+        assert torch.allclose(mixed_norms[differ], alone_norms, rtol=norm_rounding, atol=0)
         scale = max(v.abs().max().item() for v in alone.values())
         assert scale > 0.1, "the rows that differ do contribute"
         for name, want in zip(mixed, expected, strict=True):
@@ -170,10 +173,12 @@ def test_rows_equal_to_their_reference_add_nothing_to_a_mixed_batch() -> None:
         assert mixed_loss.item() == pytest.approx(alone_loss.item(), abs=rounding * rows)
     model.double()
 
-    # the torch.func path (any other model): agreeing rows' loss is exactly zero, their gradient zero up to rounding
+    # the torch.func path (any other model): agreeing rows' loss and gradient are zero up to rounding (the loss
+    # exactly zero on some CPUs; within a few ulps of 1 on an AMD EPYC, where the two forward passes of one input
+    # round differently)
     detached = {k: v.detach() for k, v in model.named_parameters()}
     grads, values = per_sample_gradients(PrivateLoss(model, True, beta, rep_clip), detached, x_real, x_ref, y)
-    assert torch.count_nonzero(values[agree]) == 0 and torch.count_nonzero(values[differ]) == int(differ.sum())
+    assert values[agree].abs().max().item() <= 1e-15 and torch.count_nonzero(values[differ]) == int(differ.sum())
     assert max(g[agree].abs().max().item() for g in grads.values()) <= 1e-13
 
 
