@@ -80,9 +80,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                    noise_level=base.noise_level if level == "default" else None)
                     outcome = train_models(prepared.tensors, mode, settings, seed=0, sigmas=[sigma],
                                            epsilon_at=[lambda done: None])[0]
+                    clip_norm = settings.clip_norm(sigma, mode.name) if mode.is_private else None
                     rows.append({"table": name, "split_seed": split_seed, "mode": mode_name, "regime": regime,
-                                 "sigma": sigma, "clip_norm": settings.clip_norm(sigma) if mode.is_private else None,
-                                 "auroc": outcome.metrics["auroc"]})
+                                 "sigma": sigma, "clip_norm": clip_norm, "auroc": outcome.metrics["auroc"]})
                     print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     summary = (frame.groupby(["mode", "regime"], sort=False)["auroc"].agg(["mean", "std", "count"]).reset_index())

@@ -58,7 +58,9 @@ from fusiondp.figures import privacy_utility_figure
 from fusiondp.metrics import METRIC_LABELS
 from fusiondp.record import write_json_atomic
 from fusiondp.sweep import run_sweep
+from fusiondp.sweep_grid import ignored_fields
 from fusiondp.train.modes import get_mode
+from fusiondp.train.settings import TrainSettings
 
 MODES = ("sgd_ori", "sgd_pub", "sgd_hybrid", "dpsgd", "feature_dp", "fusiondp")
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -466,8 +468,17 @@ RUN_KEY = ["table", "mode", "epsilon", "seed"]
 
 def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
     """What ``mode`` was trained at in one result: the library's defaults of its commit, under the mode's own
-    settings. A knob the commit did not have yet is absent (only knobs both results know are compared)."""
-    return {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
+    settings, with ``auto`` resolved to what the mode trains at (the noise level, the schedule) and the knobs the
+    mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did not have yet
+    is absent (only knobs both results know are compared)."""
+    knobs = {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
+    if knobs.get("noise_level") == "auto":
+        knobs["noise_level"] = TrainSettings(noise_level="auto", numeric_encoding=knobs.get(
+            "numeric_encoding", "standard")).noise_level_for(mode)
+    if knobs.get("lr_schedule") == "auto":
+        knobs["lr_schedule"] = TrainSettings(lr_schedule="auto").schedule_for(mode)
+    ignored = ignored_fields(get_mode(mode), knobs.get("alpha"))
+    return {key: value for key, value in knobs.items() if key not in ignored}
 
 
 def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
@@ -495,8 +506,8 @@ def merge_results(paths: Sequence[Path]) -> dict[str, Any]:
             raise SystemExit(f"--merge: {mode}'s kept runs come from results at different settings ({', '.join(differ)}"
                              " differ); rerun that mode in full or merge it from one result")
         own = dict(payloads[sources[0]]["settings"]["mode_settings"].get(mode, {}))
-        own.update({key: value for key, value in trained[0].items()
-                    if key in reported_defaults and reported_defaults[key] != value})
+        reported = _trained_at({"run_config_defaults": reported_defaults, "mode_settings": {}}, mode)
+        own.update({key: value for key, value in trained[0].items() if key in reported and reported[key] != value})
         mode_settings_out[mode] = own
     settings = {**first,
                 "tables": list(dict.fromkeys(t for p in payloads for t in p["settings"]["tables"])),

@@ -180,10 +180,10 @@ def unmet_budgets(configs: dict[float, RunConfig]) -> dict[float, str]:
     unmet = {}
     for epsilon, config in configs.items():
         splits = current_splits(config)
-        q, steps, _ = planned_steps(len(splits.train), config.train_settings())
         for mode in config.modes:
             if not MODES[mode].is_private:
                 continue
+            q, steps, _ = planned_steps(len(splits.train), config.train_settings(), mode)
             relation = MODES[mode].relation_for(splits.synthetic is not None)
             problem = _budget_problem(epsilon, config.delta, q, steps, config.accountant, relation)
             if problem is not None:

@@ -15,7 +15,7 @@ from fusiondp import RunConfig, RunRecord
 from fusiondp.privacy.accounting import default_delta
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.modes import ALL_MODES
-from fusiondp.train.settings import NOISE_LEVEL
+from fusiondp.train.settings import EPOCHS, NOISE_LEVEL, TrainSettings
 
 EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Log-spaced ε values offered by the range slider."""
@@ -24,7 +24,10 @@ DEFAULT_EPSILON_RANGE = (1.0, 4.0)
 DEFAULT_MODES = ["sgd_ori", "sgd_pub", "sgd_hybrid", "fusiondp", "dpsgd", "feature_dp"]
 """Every mode but naive_fusion (an ablation): fusiondp beside both private baselines and both zero-ε references."""
 FULL_COMPARISON = {"epochs": RunConfig.model_fields["epochs"].default, "n_seeds": 3}
-"""The defaults of a comparison whose ranking can be read: the CLI's epochs, and three seeds for an interval."""
+"""The defaults of a comparison whose ranking can be read: the CLI's epochs (``auto``: each mode's own), and three
+seeds for an interval."""
+AUTO_EPOCHS = TrainSettings(epochs="auto")
+"""Each mode's own epochs (``TrainSettings.epochs_for``), what the full comparison trains."""
 COMPARED_MODES = ("dpsgd", "feature_dp", "sgd_hybrid")
 """What fusiondp is measured against: both private baselines, and the reference that uses the imputation alone."""
 
@@ -37,11 +40,49 @@ SYNTHESIZERS = {
     "marginal": "marginal — noisy tables of each sensitive column given 2 public columns (fast)",
     "two_stage": "two-stage — DP autoencoder + noisy latent mixture, then a latent diffusion model (~10 s)",
 }
-CLIP_RULES = {"noise_level": "loosens (noise level)", "fixed": "stays fixed"}
-"""How the Train page sets C: at least C, more where σ·C would fall below the noise level, or C at every ε."""
+CLIP_RULES = {"auto": "loosens, each mode's own level", "noise_level": "loosens (one noise level)",
+              "fixed": "stays fixed"}
+"""How the Train page sets C: at least C, more where σ·C would fall below a noise level (each mode's own, or one set on
+the page), or C at every ε."""
 
 LR_SCHEDULES = {"auto": "each mode's own (cosine for dpsgd)", "constant": "constant", "cosine": "cosine"}
 """The Train page's learning-rate schedules (``RunConfig.lr_schedule``), as its radio labels them."""
+
+def epochs_state(epochs: int | str) -> dict[str, Any]:
+    """The Train page's "each mode's own epochs" box and epochs slider for a config's ``epochs``; the slider shows
+    ``EPOCHS`` under ``auto``."""
+    return {"epochs_auto": epochs == "auto", "epochs": EPOCHS if epochs == "auto" else epochs}
+
+
+def epochs_setting() -> int | str:
+    """The ``epochs`` the Train page sets (``epochs_state`` read back)."""
+    return "auto" if st.session_state.epochs_auto else st.session_state.epochs
+
+
+def mode_epochs_text() -> str:
+    """Each mode's own epochs, in words: "26 for dpsgd, 13 for the others"."""
+    own = [f"{AUTO_EPOCHS.epochs_for(mode)} for {mode}" for mode in ALL_MODES if AUTO_EPOCHS.epochs_for(mode) != EPOCHS]
+    return ", ".join([*own, f"{EPOCHS} for the others"])
+
+
+def short_epochs(trained: dict[str, int]) -> dict[str, int]:
+    """The modes (of ``trained``: mode → epochs) that trained fewer epochs than their own count in the full run."""
+    return {mode: epochs for mode, epochs in trained.items() if epochs < AUTO_EPOCHS.epochs_for(mode)}
+
+
+def clip_rule_state(noise_level: float | str | None) -> dict[str, Any]:
+    """The Train page's clip-rule radio and noise-level slider for a config's ``noise_level``; the slider keeps
+    ``NOISE_LEVEL`` where the rule sets no level of its own."""
+    if noise_level is None or noise_level == "auto":
+        return {"clip_rule": "fixed" if noise_level is None else "auto", "noise_level": NOISE_LEVEL}
+    return {"clip_rule": "noise_level", "noise_level": noise_level}
+
+
+def clip_rule_setting() -> float | str | None:
+    """The ``noise_level`` the Train page's clip rule sets (``clip_rule_state`` read back)."""
+    rule = st.session_state.clip_rule
+    return {"auto": "auto", "fixed": None}.get(rule, st.session_state.noise_level)
+
 
 DEFAULTS: dict[str, Any] = {
     "support_source": SUPPORT_FRACTION,
@@ -54,12 +95,11 @@ DEFAULTS: dict[str, Any] = {
     "delta": 1e-5,
     "accountant": "rdp",
     "modes": DEFAULT_MODES,
-    "epochs": FULL_COMPARISON["epochs"],
+    **epochs_state(FULL_COMPARISON["epochs"]),
     # the training knobs start at the library's defaults (RunConfig), which the fair protocol chose
     **{knob: RunConfig.model_fields[knob].default for knob in ("batch_size", "lr", "alpha", "beta", "max_grad_norm",
                                                                  "numeric_encoding", "lr_schedule")},
-    "clip_rule": "fixed" if RunConfig.model_fields["noise_level"].default is None else "noise_level",
-    "noise_level": RunConfig.model_fields["noise_level"].default or NOISE_LEVEL,
+    **clip_rule_state(RunConfig.model_fields["noise_level"].default),
     "seed": 0,
     "n_seeds": FULL_COMPARISON["n_seeds"],
     "reproducible_noise": False,
@@ -76,9 +116,12 @@ def quick_look(records: list[RunRecord]) -> list[str]:
     """How these records fall short of the full comparison (``FULL_COMPARISON``, ``COMPARED_MODES``), in phrases;
     empty when they do not. A quick look may rank the modes differently from the full run."""
     short = []
-    epochs = min(record.config["epochs"] for record in records)
-    if epochs < FULL_COMPARISON["epochs"]:
-        short.append(f"{epochs} epochs (the full run: {FULL_COMPARISON['epochs']}, as the command line)")
+    trained: dict[str, int] = {}
+    for record in records:
+        trained[record.mode] = min(trained.get(record.mode, record.trained_epochs), record.trained_epochs)
+    if few := short_epochs(trained):
+        counts = ", ".join(f"{mode} {epochs} epochs" for mode, epochs in few.items())
+        short.append(f"{counts} (the full run: each mode's own, {mode_epochs_text()}, as the command line)")
     seeds = len({record.seed for record in records})
     if seeds < FULL_COMPARISON["n_seeds"]:
         short.append(f"{seeds} seed{'s' if seeds > 1 else ''} (the full run: {FULL_COMPARISON['n_seeds']}, for an "
@@ -92,7 +135,7 @@ def quick_look(records: list[RunRecord]) -> list[str]:
 def set_up_full_comparison() -> None:
     """The Train page's fields for the full comparison: the default epochs and seeds, and ``COMPARED_MODES`` added to
     the chosen modes."""
-    st.session_state.epochs = FULL_COMPARISON["epochs"]
+    st.session_state.update(epochs_state(FULL_COMPARISON["epochs"]))
     st.session_state.n_seeds = max(st.session_state.n_seeds, FULL_COMPARISON["n_seeds"])
     chosen = {*st.session_state.modes, *COMPARED_MODES}
     st.session_state.modes = [mode for mode in ALL_MODES if mode in chosen]

@@ -17,12 +17,15 @@ from dashboard.defaults import (
     SUPPORT_SOURCE_LABELS,
     SUPPORT_SYNTHETIC,
     SUPPORT_TABLE,
+    clip_rule_setting,
+    clip_rule_state,
+    epochs_setting,
+    epochs_state,
 )
 from dashboard.messages import error_message
 from dashboard.roles import current_spec, current_text_spec, declared_values, spec_roles, text_mode
 from dashboard.tables import Table
 from fusiondp import ConfigError, FusionDPError, RunConfig, SpecError, TableSpec
-from fusiondp.train.settings import NOISE_LEVEL
 
 ROLES_FILE_LABEL = "Load column roles or a run config (spec.yaml, or a config.yaml downloaded from Results)"
 
@@ -46,11 +49,10 @@ def _config_settings(config: RunConfig, columns: list[str]) -> dict[str, Any]:
             "seed": min(config.seeds), "n_seeds": len(config.seeds),
             # a config that left δ to the table's N (None) keeps the page's δ control on its default
             "delta": st.session_state.get("delta_auto", DEFAULTS["delta"]) if config.delta is None else config.delta,
-            "accountant": config.accountant, "epochs": config.epochs, "batch_size": config.batch_size,
+            "accountant": config.accountant, **epochs_state(config.epochs), "batch_size": config.batch_size,
             "lr": config.lr, "alpha": config.alpha, "beta": config.beta,
             "max_grad_norm": config.max_grad_norm,
-            "clip_rule": "fixed" if config.noise_level is None else "noise_level",
-            "noise_level": config.noise_level or NOISE_LEVEL,
+            **clip_rule_state(config.noise_level),
             "numeric_encoding": config.numeric_encoding, "lr_schedule": config.lr_schedule,
             "reproducible_noise": config.reproducible_noise,
             **({"declared_values": yaml.safe_dump(declared, sort_keys=False, allow_unicode=True,
@@ -129,13 +131,13 @@ def current_config(epsilon: float | None = None) -> RunConfig:
         epsilon=epsilon if epsilon is not None else epsilon_grid()[0],
         delta=st.session_state.delta,
         accountant=st.session_state.accountant,
-        epochs=st.session_state.epochs,
+        epochs=epochs_setting(),
         batch_size=st.session_state.batch_size,
         lr=st.session_state.lr,
         alpha=st.session_state.alpha,
         beta=st.session_state.beta,
         max_grad_norm=st.session_state.max_grad_norm,
-        noise_level=st.session_state.noise_level if st.session_state.clip_rule == "noise_level" else None,
+        noise_level=clip_rule_setting(),
         numeric_encoding=st.session_state.numeric_encoding,
         lr_schedule=st.session_state.lr_schedule,
         reproducible_noise=st.session_state.reproducible_noise,

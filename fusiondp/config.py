@@ -8,6 +8,7 @@ DP noise, so the DP models differ by their noise (exactly the same records only 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,7 +21,7 @@ from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
-from fusiondp.train.settings import NOISE_LEVEL, LrSchedule, TrainSettings
+from fusiondp.train.settings import LrSchedule, TrainSettings
 from fusiondp.yamlfile import read_yaml
 
 if TYPE_CHECKING:
@@ -59,6 +60,15 @@ _DataAndModalities = create_model(
 by the modality's ``spec`` hook: ``RunConfig._modality_spec``). The fields are made here, from the packages, so that
 a new modality needs no edit of this module; in a class between ``_Data`` and ``RunConfig`` so that a saved config
 keeps them where they were written by hand (``data``, ``spec``, ``text``, ``support_source``, …)."""
+
+
+def _whole(value: float | str) -> bool:
+    """Whether ``value`` reads as a whole number (``26``, ``26.0``, ``"26"``), as a file or a flag may give it."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(number) and number == int(number)
 
 
 class RunConfig(_DataAndModalities):
@@ -133,7 +143,10 @@ class RunConfig(_DataAndModalities):
                                 "when the data is prepared (fusiondp.privacy.accounting.default_delta: 1e-5 while "
                                 "it is below 1/N, else 1/(10·N)), and written back here.")
     accountant: Literal["rdp", "prv", "pld"] = "rdp"
-    epochs: int = Field(13, ge=1)
+    epochs: int | Literal["auto"] = Field("auto", description=(
+        "Passes over the private training rows (T = ceil(epochs / q) steps, so σ grows with them). 'auto': each mode "
+        "at the count the fair protocol chose for it on the suite's validation rows (26 for dpsgd, 13 for every "
+        "other mode); a number: that count for every mode."))
     batch_size: int = Field(128, ge=1, description="Expected Poisson batch size B (q = B/N).")
     public_batch_size: int = Field(512, ge=1, description="Reference-view rows per public-gradient step (every "
                                    "row when the private rows are fewer).")
@@ -150,10 +163,12 @@ class RunConfig(_DataAndModalities):
     beta: float = Field(0.0, ge=0, description="Weight of the representation-consistency term.")
     max_grad_norm: float = Field(1.8, gt=0, description=(
         "Per-sample clip norm C: the smallest C when noise_level is set, the C at every ε when it is not."))
-    noise_level: float | None = Field(NOISE_LEVEL, gt=0, description=(
+    noise_level: float | Literal["auto"] | None = Field("auto", description=(
         "Lets C follow the noise multiplier σ: C = max(max_grad_norm, noise_level / σ), so where ε is large enough "
         "that σ·max_grad_norm falls below it, clipping loosens and the noise per step stays at noise_level. "
-        "null: C = max_grad_norm at every ε (chosen on the suite's validation rows: benchmarks/bench_defaults.py)."))
+        "'auto': each mode at the level the fair protocol chose for it on the suite's validation rows (with z-scores "
+        "12 for dpsgd and fusiondp, 3 for feature_dp; with normal scores 3 for fusiondp; 6 where not measured); "
+        "null: C = max_grad_norm at every ε."))
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")
     numeric_encoding: NumericEncoding = Field(
@@ -202,6 +217,36 @@ class RunConfig(_DataAndModalities):
         for name in value:
             get_mode(name)
         return list(dict.fromkeys(value))
+
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _epochs(cls, value: Any) -> Any:
+        """One line for any value that is not a whole number of epochs or 'auto'."""
+        if value == "auto":
+            return value
+        whole = isinstance(value, int) or (isinstance(value, float | str) and _whole(value))
+        if isinstance(value, bool) or not whole:
+            raise ValueError(f"got {value!r}; give a whole number of epochs (1 or more) or 'auto' (each mode at the "
+                             "count the protocol chose for it: 26 for dpsgd, 13 for the others)")
+        if int(float(value)) < 1:
+            raise ValueError(f"got {value!r}; at least 1 epoch is needed (or 'auto')")
+        return int(float(value))
+
+    @field_validator("noise_level", mode="before")
+    @classmethod
+    def _noise_level(cls, value: Any) -> Any:
+        """One line for any value that is not a level, 'auto' or null (pydantic would list each branch of the union)."""
+        if value is None or value == "auto":
+            return value
+        try:
+            level = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            level = math.nan
+        if not (math.isfinite(level) and level > 0):
+            raise ValueError(f"got {value!r}; give a positive number (the noise per step σ·C below which the "
+                             "clip norm loosens), 'auto' (each mode at the level the protocol chose for it) or null "
+                             "(C fixed at max_grad_norm)")
+        return level
 
     @field_validator("seeds")
     @classmethod
@@ -295,7 +340,7 @@ class RunConfig(_DataAndModalities):
             epochs=self.epochs, batch_size=self.batch_size, public_batch_size=self.public_batch_size, lr=self.lr,
             lr_schedule=self.lr_schedule,
             alpha=self.alpha, beta=self.beta, max_grad_norm=self.max_grad_norm,
-            noise_level=self.noise_level, rep_clip=self.rep_clip,
+            noise_level=self.noise_level, numeric_encoding=self.numeric_encoding, rep_clip=self.rep_clip,
             param_bound=self.param_bound, hidden=tuple(self.hidden), reproducible_noise=self.reproducible_noise,
         )
 

@@ -27,7 +27,6 @@ from fusiondp.runs import fit_run, model_inputs
 from fusiondp.spec import DEFAULT_DELIMITER, TableSpec, TargetKind
 from fusiondp.train.loop import predict_proba
 from fusiondp.train.modes import get_mode
-from fusiondp.train.settings import NOISE_LEVEL
 
 TARGET_COLUMN = "__target__"
 
@@ -78,7 +77,7 @@ class _FusionDPEstimator:
     """
 
     def __init__(self, *, epsilon: float = 1.0, delta: float | None = None, alpha: float = 1.0, beta: float = 0.0,
-                 max_grad_norm: float = 1.8, noise_level: float | None = NOISE_LEVEL, epochs: int = 13,
+                 max_grad_norm: float = 1.8, noise_level: float | str | None = "auto", epochs: int | str = "auto",
                  batch_size: int = 128, public_batch_size: int = 512,
                  lr: float = 0.05, imputer: str = "auto", imputer_params: dict[str, Any] | None = None,
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),

@@ -26,7 +26,7 @@ def training_relation(prepared: PreparedData, mode: Mode) -> Relation:
 def privacy_plan(prepared: PreparedData, mode: Mode) -> tuple[float | None, float, int, float]:
     """σ (``None`` for non-private modes), q, T and the calibration time for ``mode``."""
     config = prepared.config
-    q, steps, _ = planned_steps(len(prepared.tensors.y), config.train_settings())
+    q, steps, _ = planned_steps(len(prepared.tensors.y), config.train_settings(), mode.name)
     if not mode.is_private:
         return None, q, steps, 0.0
     started = time.perf_counter()
@@ -110,7 +110,7 @@ def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q:
         epsilon_target=config.epsilon,
         epsilon_spent=epsilon_spent(sigma, q, steps, config.delta, config.accountant, relation),
         delta=config.delta, sigma=sigma, sampling_rate=q, steps=steps,
-        max_grad_norm=config.train_settings().clip_norm(sigma),
+        max_grad_norm=config.train_settings().clip_norm(sigma, mode.name),
         accountant=config.accountant, adjacency=mode.adjacency_for(prepared.splits.synthetic is not None,
                                                                    prepared.tensors.channels is not None),
         epsilon_replace=epsilon_spent(sigma, q, steps, config.delta, "pld", "replace"),

@@ -82,6 +82,14 @@ class RunRecord:
     lr_schedule: str | None = None
     """The learning-rate schedule the mode trained with: ``config``'s ``lr_schedule`` with ``auto`` resolved for this
     mode (``TrainSettings.schedule_for``); added in schema 1 with a default, so older records load."""
+    epochs: int | None = None
+    """The epochs the mode trained for: ``config``'s ``epochs`` with ``auto`` resolved for this mode
+    (``TrainSettings.epochs_for``); added in schema 1 with a default (older records: ``config["epochs"]``)."""
+
+    @property
+    def trained_epochs(self) -> int:
+        """The epochs this model trained for, from a record of any age."""
+        return self.epochs if self.epochs is not None else int(self.config["epochs"])
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))

@@ -127,7 +127,7 @@ def fit_runs(
         record = RunRecord(mode=mode.name, seed=seed, config=run_prepared.config.to_dict(), metrics=outcome.metrics,
                            privacy=ledger, imputer=prepared.imputer_summary(), timing=timing,
                            history=outcome.history, data=prepared.data_summary(), cancelled=outcome.cancelled,
-                           lr_schedule=settings.schedule_for(mode.name))
+                           lr_schedule=settings.schedule_for(mode.name), epochs=settings.epochs_for(mode.name))
         fitted.append((record, outcome.model))
     return fitted
 

@@ -386,7 +386,7 @@ CASES = [
         Case(f"delta-{value}", GOOD, lambda p, v=value: run_config(p, delta=v), ConfigError, ("delta", "(0, 1)"))
         for value in (1.0, 2.5)
     ],
-    Case("epochs-0", GOOD, lambda p: run_config(p, epochs=0), ConfigError, ("epochs", "greater than or equal to 1")),
+    Case("epochs-0", GOOD, lambda p: run_config(p, epochs=0), ConfigError, ("epochs", "at least 1 epoch")),
     Case("unknown-mode", GOOD, lambda p: run_config(p, modes=["fusion"]), ConfigError, ("Unknown mode 'fusion'",)),
     Case("unknown-setting", GOOD, lambda p: run_config(p, epsilom=1.0), ConfigError, ("epsilom", "unknown setting")),
     Case(
@@ -447,7 +447,7 @@ CASES = [
         text_file("epochs: many\n", "config.yaml"),
         RunConfig.from_yaml,
         ConfigError,
-        ("epochs", "integer"),
+        ("epochs", "got 'many'", "whole number of epochs"),
     ),
     Case(
         "config-spec-wrong-type",

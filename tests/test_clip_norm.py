@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fusiondp.config import RunConfig
+from fusiondp.errors import ConfigError
 from fusiondp.preparation import prepare
 from fusiondp.prepared import PreparedData
 from fusiondp.runs import fit_runs, with_epsilon
@@ -57,10 +58,42 @@ def test_a_fixed_clip_norm_stays_fixed_across_epsilon(prepared: PreparedData) ->
 
 def test_the_rule_reads_its_two_knobs() -> None:
     settings = RunConfig.build(max_grad_norm=1.8, noise_level=6.0).train_settings()
-    assert settings.clip_norm(6.0) == 1.8 and settings.clip_norm(0.5) == pytest.approx(12.0)
-    assert RunConfig.build(noise_level=None).train_settings().clip_norm(0.5) == RunConfig().max_grad_norm
+    assert settings.clip_norm(6.0, "fusiondp") == 1.8 and settings.clip_norm(0.5, "dpsgd") == pytest.approx(12.0)
+    assert RunConfig.build(noise_level=None).train_settings().clip_norm(0.5, "dpsgd") == RunConfig().max_grad_norm
     with pytest.raises(ValueError, match="positive noise multiplier"):
-        settings.clip_norm(0.0)
+        settings.clip_norm(0.0, "fusiondp")
+
+
+@pytest.mark.parametrize(("mode", "encoding", "level"), [
+    ("dpsgd", "standard", 12.0), ("feature_dp", "standard", 3.0), ("fusiondp", "standard", 12.0),
+    ("fusiondp", "quantile", 3.0), ("naive_fusion", "standard", 6.0), ("dpsgd", "quantile", 6.0)])
+def test_auto_gives_each_mode_the_noise_level_the_protocol_chose(mode: str, encoding: str, level: float) -> None:
+    """The default ``auto`` clips each private mode at the level the protocol chose for it at the run's encoding
+    (``PROTOCOL_NOISE_LEVELS``; a mode or encoding not compared at ``NOISE_LEVEL``); a level set in the config applies
+    to every mode alike."""
+    auto = RunConfig.build(numeric_encoding=encoding).train_settings()
+    assert RunConfig().noise_level == "auto"
+    assert auto.noise_level_for(mode) == level
+    assert auto.clip_norm(0.25, mode) == pytest.approx(level / 0.25) and auto.clip_norm(10.0, mode) == 1.8
+    assert RunConfig.build(noise_level=4.0).train_settings().clip_norm(0.25, mode) == pytest.approx(16.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, "high", float("inf"), float("nan"), True])
+def test_a_noise_level_that_is_not_one_is_a_single_config_error(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"noise_level: got .*'auto' \(each mode at the level the protocol chose"):
+        RunConfig.build(noise_level=bad)
+
+
+@pytest.mark.slow
+def test_one_run_clips_each_mode_at_its_own_level_and_reports_it(prepared: PreparedData) -> None:
+    """At an ε where σ·C would fall below both levels, dpsgd's ledger reports C = 12 / σ and feature_dp's C = 3 / σ
+    from one run under ``auto``; each record's config keeps ``auto``, so it reproduces every mode."""
+    auto = _replace_config(prepared, noise_level="auto", max_grad_norm=0.5)
+    for mode, level in (("dpsgd", 12.0), ("feature_dp", 3.0)):
+        (record, _), = fit_runs(auto, mode, 0, [8.0])
+        assert record.privacy.sigma * 0.5 < level
+        assert record.privacy.max_grad_norm == pytest.approx(level / record.privacy.sigma)
+        assert record.config["noise_level"] == "auto"
 
 
 def test_fixed_clip_unsets_a_config_files_noise_level(tmp_path) -> None:
@@ -73,4 +106,4 @@ def test_fixed_clip_unsets_a_config_files_noise_level(tmp_path) -> None:
     config.write_text("noise_level: 3.0\nmax_grad_norm: 2.5\n")
     assert _build_config(config, {"noise_level": None}).noise_level == 3.0
     fixed = _build_config(config, {"noise_level": None}, unset=("noise_level",))
-    assert fixed.noise_level is None and fixed.train_settings().clip_norm(0.1) == 2.5
+    assert fixed.noise_level is None and fixed.train_settings().clip_norm(0.1, "dpsgd") == 2.5

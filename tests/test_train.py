@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -197,10 +198,25 @@ def test_noise_has_std_sigma_c_over_expected_batch() -> None:
 def test_planned_steps_follow_ceil_epochs_over_q() -> None:
     from fusiondp.train.loop import TrainSettings
 
-    q, total, ends = planned_steps(3058, TrainSettings(epochs=13, batch_size=128))
+    q, total, ends = planned_steps(3058, TrainSettings(epochs=13, batch_size=128), "fusiondp")
     assert q == pytest.approx(128 / 3058)
     assert total == int(np.ceil(13 * 3058 / 128)) == ends[-1]
     assert ends == sorted(ends) and len(ends) == 13
+
+
+def test_auto_epochs_give_each_mode_the_protocols_count() -> None:
+    """``epochs: auto`` (the default) plans 26 epochs of steps for dpsgd and 13 for every other mode, and a run's
+    settings resolved for a mode (``for_mode``) say so; a number is every mode's count."""
+    from fusiondp.train.loop import TrainSettings
+
+    auto = RunConfig().train_settings()
+    assert RunConfig().epochs == "auto"
+    steps = {mode: planned_steps(3058, auto, mode)[1] for mode in ("dpsgd", "feature_dp", "fusiondp", "sgd_ori")}
+    assert steps == {"dpsgd": math.ceil(26 * 3058 / 128), "feature_dp": math.ceil(13 * 3058 / 128),
+                     "fusiondp": math.ceil(13 * 3058 / 128), "sgd_ori": math.ceil(13 * 3058 / 128)}
+    assert auto.for_mode("dpsgd").epochs == 26 and auto.for_mode("fusiondp").epochs == 13
+    assert {planned_steps(3058, TrainSettings(epochs=5), mode)[1] for mode in ("dpsgd", "fusiondp")} == \
+        {math.ceil(5 * 3058 / 128)}
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +246,7 @@ def test_every_mode_trains_and_reports_its_ledger(prepared) -> None:
         if mode in ("dpsgd", "feature_dp", "fusiondp", "naive_fusion"):
             assert ledger.epsilon_spent <= prepared.config.epsilon + 1e-9
             assert ledger.sigma > 0 and ledger.steps == planned_steps(len(prepared.tensors.y),
-                                                                       prepared.config.train_settings())[1]
+                                                                       prepared.config.train_settings(), mode)[1]
             assert ledger.epsilon_replace > ledger.epsilon_spent or mode == "naive_fusion"
             assert [h["epsilon_spent"] for h in record.history] == sorted(h["epsilon_spent"] for h in record.history)
         else:

@@ -219,7 +219,7 @@ if audit is not None and audit.job is job:
               if MODES[record.mode].adjacency == "none" and report.reading() == "no measurable leak"]
     if unseen:
         names = ", ".join(dict.fromkeys(record.mode for record in unseen))
-        epochs = unseen[0].config["epochs"]
+        epochs = unseen[0].trained_epochs
         st.warning(f"{names}: no protection at all, yet the attack reads “{NONE_SEEN}”. After {epochs} epochs and "
                    f"with {attacked} rows attacked, this attack cannot see what the model memorised — which does not "
                    "mean it memorised nothing. Judge the protection by the ε in the ledger, not by the audit.",

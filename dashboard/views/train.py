@@ -19,6 +19,7 @@ from fusiondp.metrics import METRIC_DESCRIPTIONS, validation_metric
 from fusiondp.privacy.accounting import ACCOUNTANTS
 from fusiondp.runs import curve_runs
 from fusiondp.train.modes import ALL_MODES, MODES
+from fusiondp.train.settings import TrainSettings
 
 st.title("4 · Train")
 if st.session_state.table is None:
@@ -57,8 +58,13 @@ st.caption("  \n".join([*(f"**{m}** — {MODES[m].description}" for m in st.sess
                         "Non-private references (sgd_ori, sgd_pub, sgd_hybrid) are trained once and drawn as "
                         "horizontal lines; private modes are trained at every ε."]))
 
-with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']} epochs, as the command line, and "
-                 f"{defaults.FULL_COMPARISON['n_seeds']} seeds, so that Results can give an interval)"):
+def _one_epoch_count() -> None:
+    """Moving the epochs slider means one count for every mode: it clears "each mode's own"."""
+    st.session_state.epochs_auto = False
+
+
+with st.expander(f"Training knobs (defaults: each mode's own epochs, {defaults.mode_epochs_text()}, as the command "
+                 f"line, and {defaults.FULL_COMPARISON['n_seeds']} seeds, so that Results can give an interval)"):
     cols = st.columns(3)
     cols[0].slider("α: weight of the private correction", 0.0, 10.0, step=0.5, key="alpha", persist_state="session",
                    help=help_text("alpha"))
@@ -71,13 +77,21 @@ with st.expander(f"Training knobs (defaults: {defaults.FULL_COMPARISON['epochs']
     if st.session_state.clip_rule == "noise_level":
         cols[2].slider("Noise level σ·C (C = max(C, this / σ))", 0.5, 30.0, step=0.5, key="noise_level",
                        persist_state="session", help=help_text("noise_level"))
+    elif st.session_state.clip_rule == "auto":
+        auto = TrainSettings(numeric_encoding=st.session_state.numeric_encoding)
+        cols[2].caption("Noise level σ·C (C = max(C, this / σ)), each mode's own: " + ", ".join(
+            f"{auto.noise_level_for(mode):g} for {mode}" for mode in ALL_MODES if MODES[mode].is_private) + ".",
+            help=help_text("noise_level"))
     st.radio("Numeric columns", NUMERIC_ENCODINGS, key="numeric_encoding", horizontal=True, persist_state="session",
              format_func={"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}.__getitem__,
              help=help_text("numeric_encoding"))
     st.radio("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule", horizontal=True, persist_state="session",
              format_func=LR_SCHEDULES.__getitem__, help=help_text("lr_schedule"))
     cols = st.columns(5)
-    cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session")
+    cols[0].slider("Epochs", 1, 30, key="epochs", persist_state="session", on_change=_one_epoch_count,
+                   help="Moving it trains every mode for this many epochs.")
+    cols[0].checkbox(f"Each mode's own epochs ({defaults.mode_epochs_text()})", key="epochs_auto",
+                     persist_state="session", help=help_text("epochs"))
     cols[1].number_input("Batch size", 1, 4096, key="batch_size", persist_state="session")
     cols[2].number_input("Learning rate", 1e-4, 1.0, key="lr", format="%g", persist_state="session")
     cols[3].number_input("First seed", 0, 10_000, key="seed", persist_state="session")
@@ -113,9 +127,12 @@ if configs is not None:
     runs = curve_runs(configs[grid[0]].modes, configs[grid[0]].seeds, grid)
     st.caption(f"Device: **{'cuda (GPU)' if torch.cuda.is_available() else 'cpu'}** · {len(runs)} models to train.")
     full = defaults.FULL_COMPARISON
-    if st.session_state.epochs < full["epochs"] or st.session_state.n_seeds < full["n_seeds"]:
-        st.caption(f":material/visibility: A quick look: fewer than {full['epochs']} epochs or {full['n_seeds']} "
-                   "seeds. The Results page will say that its ranking of the modes may change in the full comparison.")
+    few = defaults.short_epochs({mode: st.session_state.epochs for mode in st.session_state.modes}
+                                if not st.session_state.epochs_auto else {})
+    if few or st.session_state.n_seeds < full["n_seeds"]:
+        st.caption(f":material/visibility: A quick look: fewer epochs than each mode's own "
+                   f"({defaults.mode_epochs_text()}) or fewer than {full['n_seeds']} seeds. The Results page will say "
+                   "that its ranking of the modes may change in the full comparison.")
 
 start_col, cancel_col = st.columns(2)
 if start_col.button("Train", type="primary", disabled=running or configs is None, key="train"):

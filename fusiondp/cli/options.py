@@ -76,7 +76,8 @@ SpanDetectorOpt = Annotated[str | None, Opt(
 --text-column), parsed by ``_roles_from_flags``."""
 
 ModesOpt = Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")]
-EpochsOpt = Annotated[int | None, Opt()]
+EpochsOpt = Annotated[str | None, Opt(help="A number for every mode, or auto (default): each mode's own, 26 for dpsgd "
+                                           "and 13 for the others, as the fair protocol chose.")]
 BatchSizeOpt = Annotated[int | None, Opt(help="Expected Poisson batch size.")]
 ImputerOpt = Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")]
 SupportFractionOpt = Annotated[float | None, Opt()]

@@ -84,9 +84,11 @@ def run(
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
     max_grad_norm: Annotated[float | None, Opt(
         help="Per-sample clip norm C; with a noise level (the default), the smallest C.")] = None,
-    noise_level: Annotated[float | None, Opt(
-        help="C = max(C, noise level / σ): clipping loosens as ε grows (--fixed-clip, or noise_level: null in a "
-             "config, fixes C).")] = None,
+    noise_level: Annotated[str | None, Opt(
+        help="C = max(C, noise level / σ): clipping loosens as ε grows. auto (default): each mode at the level the "
+             "fair protocol chose for it at the numeric encoding (z-scores: 12 for dpsgd and fusiondp, 3 for "
+             "feature_dp), or a number for every mode (--fixed-clip, or noise_level: null in a config, fixes C).")]
+    = None,
     fixed_clip: Annotated[bool, Opt(
         "--fixed-clip",
         help="Clip at --max-grad-norm at every ε (no noise level): the clip rule of configs saved before it.")]
@@ -199,7 +201,9 @@ def run(
         for done, (value, mode) in enumerate(plans, start=1):  # an impossible budget fails before any training
             privacy_plan(with_epsilon(prepared, value), get_mode(mode))
             progress("σ calibration", done / len(plans))
-        bar = tqdm(total=len(runs) * cfg.epochs, unit="epoch", disable=quiet, file=sys.stderr,
+        settings = cfg.train_settings()
+        bar = tqdm(total=sum(settings.epochs_for(mode) for _, mode, _ in runs), unit="epoch", disable=quiet,
+                   file=sys.stderr,
                    desc=f"training {len(runs)} run{'s' * (len(runs) > 1)}"
                         + (f" on {pool.processes} workers" if pool.trains_side_by_side(prepared, runs) else ""))
         validation = validation_metric(prepared.tensors.task.kind)  # val_auroc, or val_r2 for regression

@@ -158,11 +158,13 @@ def poisson_sample(n_rows: int, q: float, generator: torch.Generator) -> torch.T
     return (positions[positions <= n_rows] - 1).long()
 
 
-def planned_steps(n_rows: int, settings: TrainSettings) -> tuple[float, int, list[int]]:
-    """Sampling rate q = B/N, total steps T = ceil(epochs/q), and the step that ends each epoch."""
+def planned_steps(n_rows: int, settings: TrainSettings, mode: str) -> tuple[float, int, list[int]]:
+    """Sampling rate q = B/N, total steps T = ceil(epochs/q) at ``mode``'s epochs (``TrainSettings.epochs_for``), and
+    the step that ends each epoch."""
+    epochs = settings.epochs_for(mode)
     q = min(1.0, settings.batch_size / n_rows)
-    total = math.ceil(settings.epochs / q - 1e-9)
-    ends = [min(total, math.ceil((e + 1) / q - 1e-9)) for e in range(settings.epochs)]
+    total = math.ceil(epochs / q - 1e-9)
+    ends = [min(total, math.ceil((e + 1) / q - 1e-9)) for e in range(epochs)]
     return q, total, ends
 
 
@@ -236,6 +238,7 @@ class ModeStep:
                  sigma: float | Sequence[float] | None) -> None:
         if mode.imputation_channels:
             data = data.with_channels()
+        settings = settings.for_mode(mode.name)
         self.data, self.mode, self.settings = data, mode, settings
         sigmas = list(sigma) if isinstance(sigma, Sequence) else [sigma]
         if not sigmas or (len(sigmas) > 1 and not mode.is_private):
@@ -260,7 +263,7 @@ class ModeStep:
         self.flat, self.weights = _shared_parameters(self.models)
         self.noise = torch.empty_like(self.flat)
         self.n_rows = len(data.y)
-        self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings)
+        self.q, self.total_steps, self.epoch_ends = planned_steps(self.n_rows, settings, mode.name)
         self.steps_taken = 0
         self.x_public = data.view(mode.public_view) if mode.public_view else None
         self.rep_clip: float | None = None
@@ -273,7 +276,7 @@ class ModeStep:
         if mode.is_private:
             if any(s is None for s in sigmas):
                 raise ValueError(f"mode {mode.name} needs a noise multiplier")
-            self.clip_norms = [settings.clip_norm(s) for s in sigmas]
+            self.clip_norms = [settings.clip_norm(s, mode.name) for s in sigmas]
             self.max_norm = torch.tensor(self.clip_norms, dtype=self.flat.dtype, device=device).unsqueeze(1)
             self.noise_scale = torch.tensor(sigmas, dtype=self.flat.dtype, device=device).unsqueeze(1).mul_(
                 self.max_norm)
@@ -470,7 +473,7 @@ def train_models(
             for index, (model, public_loss) in enumerate(zip(runner.models, runner.take_losses(), strict=True)):
                 val = target_metrics(task.kind, y_val, predict_proba(model, runner.x_eval_val, task))
                 report = EpochReport(
-                    mode=mode.name, seed=seed, epoch=epoch + 1, epochs=settings.epochs, step=step,
+                    mode=mode.name, seed=seed, epoch=epoch + 1, epochs=runner.settings.epochs, step=step,
                     steps=runner.total_steps, public_loss=public_loss, val_auroc=val.get("auroc", float("nan")),
                     epsilon_spent=epsilon_at[index](step), val_r2=val.get("r2"),
                 )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
 
 LrSchedule = Literal["auto", "constant", "cosine"]
+NoiseLevel = float | Literal["auto"] | None
+"""A noise level σ·C, ``auto`` (each mode's own, ``PROTOCOL_NOISE_LEVELS``) or None (a fixed clip norm)."""
+Epochs = int | Literal["auto"]
+"""A number of epochs for every mode, or ``auto`` (each mode's own, ``PROTOCOL_EPOCHS``)."""
 
 PROTOCOL_SCHEDULES: dict[str, Literal["constant", "cosine"]] = {"dpsgd": "cosine"}
 """Each mode's learning-rate schedule under ``auto``: the fair protocol's choice on the suite's validation rows
@@ -14,16 +19,35 @@ PROTOCOL_SCHEDULES: dict[str, Literal["constant", "cosine"]] = {"dpsgd": "cosine
 cosine; feature_dp and fusiondp, whose step is led by a noise-free public term, chose a constant rate. A mode not
 listed (the non-private ones, naive_fusion: not measured) keeps a constant rate."""
 
+EPOCHS = 13
+"""The epochs of every mode the protocol did not give a count of its own (``PROTOCOL_EPOCHS``)."""
+
+PROTOCOL_EPOCHS: dict[str, int] = {"dpsgd": 26}
+"""Each mode's epochs under ``auto`` where the fair protocol chose other than ``EPOCHS`` (docs/method.md §7,
+``benchmarks/results/bench_defaults_epochs_*.json``): dpsgd chose 26, feature_dp and fusiondp 13. The epochs set the
+number of steps T, hence σ; each model is calibrated for its own T, so the guarantee holds per model as before."""
+
 NOISE_LEVEL = 6.0
-"""The noise per step σ·C below which the clip norm loosens: C = max(max_grad_norm, NOISE_LEVEL / σ)
-(``TrainSettings.clip_norm``)."""
+"""The noise per step σ·C below which the clip norm loosens, C = max(max_grad_norm, noise level / σ)
+(``TrainSettings.clip_norm``), for a mode the protocol did not compare (naive_fusion) and where a user sets a level
+without choosing one (the dashboard's slider starts here)."""
+
+PROTOCOL_NOISE_LEVELS: dict[str, dict[str, float]] = {
+    "standard": {"dpsgd": 12.0, "feature_dp": 3.0, "fusiondp": 12.0},
+    "quantile": {"fusiondp": 3.0},
+}
+"""Each private mode's noise level under ``auto``, by numeric encoding: the fair protocol's choice on the suite's
+validation rows, by worst-case regret (docs/method.md §7, ``benchmarks/results/bench_defaults_clip_rule*.json``).
+dpsgd chose 12 and feature_dp 3 with z-scores (their encoding); fusiondp chose 3 with normal scores (its encoding)
+and 12 with z-scores. A mode and encoding not measured (naive_fusion; dpsgd or feature_dp with normal scores) take
+``NOISE_LEVEL``."""
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """What one training run needs besides data and noise (``RunConfig.train_settings`` fills it)."""
 
-    epochs: int = 13
+    epochs: Epochs = "auto"
     batch_size: int = 128
     public_batch_size: int = 512
     lr: float = 0.05
@@ -32,30 +56,54 @@ class TrainSettings:
     beta: float = 0.0
     max_grad_norm: float = 1.8
     """The clip norm C, or its floor when it follows σ (``clip_norm``)."""
-    noise_level: float | None = NOISE_LEVEL
+    noise_level: NoiseLevel = "auto"
+    numeric_encoding: str = "standard"
+    """How the numeric columns were encoded (``RunConfig.numeric_encoding``): the protocol chose the noise level per
+    encoding (``PROTOCOL_NOISE_LEVELS``)."""
     rep_clip: float | None = None
     param_bound: float | None = 10.0
     hidden: tuple[int, ...] = (64, 32)
     reproducible_noise: bool = False
     """Derive Poisson sampling and the noise ξ from the seed (no DP guarantee: ``fusiondp.privacy.randomness``)."""
 
-    def clip_norm(self, sigma: float | None) -> float:
-        """The clip norm C of a model trained with noise multiplier σ: max(max_grad_norm, noise_level / σ).
+    def noise_level_for(self, mode: str) -> float | None:
+        """The noise level ``mode`` trains at: under ``auto`` the protocol's choice for it at this encoding
+        (``PROTOCOL_NOISE_LEVELS``), else the one set (None: a fixed clip norm)."""
+        if self.noise_level == "auto":
+            return PROTOCOL_NOISE_LEVELS.get(self.numeric_encoding, {}).get(mode, NOISE_LEVEL)
+        return self.noise_level
+
+    def clip_norm(self, sigma: float | None, mode: str) -> float:
+        """The clip norm C of a ``mode`` model trained with noise multiplier σ: max(max_grad_norm, noise level / σ),
+        at the mode's noise level (``noise_level_for``).
 
         Why C follows σ: at a fixed C nearly every row is clipped at initialisation, each step moves the
         weights by about lr·C whatever the gradients say, and the clipping bias, not the noise, caps what a
         large ε buys (clipped without noise, every DP mode lands where it does at ε 8; noised without
-        clipping, at ``sgd_ori``). Where σ·max_grad_norm is below ``noise_level`` (a large ε), C grows to
-        noise_level / σ: the noise per step stays at noise_level and clipping loosens; at a small ε C stays
-        at max_grad_norm. C depends on σ, hence only on ε, δ, q and the number of steps (public), so the
-        guarantee is unchanged: the sensitivity is C and the noise σC. ``noise_level`` None: a fixed C.
+        clipping, at ``sgd_ori``). Where σ·max_grad_norm is below the noise level (a large ε), C grows to
+        noise level / σ: the noise per step stays at that level and clipping loosens; at a small ε C stays
+        at max_grad_norm. C depends on σ and the mode's name, hence only on ε, δ, q, the number of steps and
+        public settings, so the guarantee is unchanged: the sensitivity is C and the noise σC. A noise level of
+        None: a fixed C.
         """
-        if self.noise_level is None:
+        level = self.noise_level_for(mode)
+        if level is None:
             return self.max_grad_norm
         if sigma is None or sigma <= 0:
             raise ValueError(f"a clip norm that follows σ needs a positive noise multiplier, got {sigma}; "
                              "set noise_level to None for a fixed one")
-        return max(self.max_grad_norm, self.noise_level / sigma)
+        return max(self.max_grad_norm, level / sigma)
+
+    def epochs_for(self, mode: str) -> int:
+        """The epochs ``mode`` trains for: under ``auto`` the protocol's count for it (``PROTOCOL_EPOCHS``, else
+        ``EPOCHS``), else the one set."""
+        return PROTOCOL_EPOCHS.get(mode, EPOCHS) if self.epochs == "auto" else self.epochs
+
+    def for_mode(self, mode: str) -> TrainSettings:
+        """These settings with every ``auto`` resolved to what ``mode`` trains at: its epochs, noise level and
+        schedule. The training loop and the privacy plan read these, so both see the same T."""
+        return dataclasses.replace(self, epochs=self.epochs_for(mode), noise_level=self.noise_level_for(mode),
+                                   lr_schedule=self.schedule_for(mode))
 
     def schedule_for(self, mode: str) -> Literal["constant", "cosine"]:
         """The schedule ``mode`` trains with: its protocol choice under ``auto`` (``PROTOCOL_SCHEDULES``), else the

@@ -142,7 +142,7 @@ def test_a_reload_brings_back_table_roles_settings_and_results_and_exports_work_
 
     # 28.5: the offer of the full run sets it up on the Train page.
     reloaded = reloaded.button(key="full_comparison").click().run()
-    assert reloaded.session_state.epochs == RunConfig.model_fields["epochs"].default
+    assert reloaded.session_state.epochs_auto and RunConfig.model_fields["epochs"].default == "auto"
     assert reloaded.session_state.n_seeds == 3
     assert {"dpsgd", "feature_dp", "sgd_hybrid", "sgd_pub", "fusiondp"} <= set(reloaded.session_state.modes)
     assert any(t.value == "4 · Train" for t in reloaded.title)
@@ -160,7 +160,7 @@ def test_a_roles_file_or_a_run_config_loads_back(app: AppTest, small_csv: Path, 
                                                 "income_poverty_ratio"]
     assert "general_health" in at.session_state.categorical
     config = RunConfig.build(spec=yaml.safe_load(spec), modes=["fusiondp", "dpsgd"], seeds=[2, 3], epsilon=2.0,
-                             epochs=5, lr=0.1, lr_schedule="constant", support_fraction=0.25,
+                             epochs=5, lr=0.1, lr_schedule="constant", noise_level=3.0, support_fraction=0.25,
                              data="somewhere/else.csv").to_dict()
     at = at.file_uploader(key="roles_upload").set_value(
         ("run-config.yaml", yaml.safe_dump(config).encode(), "application/x-yaml")).run()
@@ -172,6 +172,8 @@ def test_a_roles_file_or_a_run_config_loads_back(app: AppTest, small_csv: Path, 
                                                                                               2, 2)
     assert (at.session_state.epochs, at.session_state.lr, at.session_state.eps_range) == (5, 0.1, (2.0, 2.0))
     assert at.session_state.lr_schedule == "constant", "a loaded schedule is not replaced by the page's default"
+    assert (at.session_state.clip_rule, at.slider(key="noise_level").value) == ("noise_level", 3.0), \
+        "a loaded noise level is one level for every mode, not each mode's own"
     at = at.switch_page("views/columns.py").run()
     wrong = yaml.safe_dump({"target": "diabetes", "sensitive": ["age", "no_such_column"]}).encode()
     at = at.file_uploader(key="roles_upload").set_value(("wrong.yaml", wrong, "application/x-yaml")).run()
@@ -271,7 +273,8 @@ def test_the_train_page_reads_epsilon_with_its_own_factor_and_the_defaults_compa
     defaults = fresh()
     assert list(defaults.session_state.modes) == ["sgd_ori", "sgd_pub", "sgd_hybrid", "fusiondp", "dpsgd",
                                                   "feature_dp"]
-    assert (defaults.session_state.epochs, defaults.session_state.n_seeds) == (13, 3)
+    assert (defaults.session_state.epochs_auto, defaults.session_state.n_seeds) == (True, 3)
+    assert defaults.session_state.epochs == 13, "the slider shows the feature-level modes' own count"
     at = ready(app, small_csv)
     (band,) = [m.value for m in at.markdown if "guarantee" in m.value and m.value.startswith(":")]
     assert "e^4 ≈ 55" in band and "e^8" not in band

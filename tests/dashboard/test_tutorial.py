@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from fusiondp import RunConfig
 from fusiondp.glossary import TUTORIAL, epsilon_bands_markdown, epsilon_reading, glossary_markdown, help_text
+from fusiondp.train.settings import NOISE_LEVEL
 
 pytestmark = pytest.mark.slow
 PAGES = {"data": "views/data.py", "columns": "views/columns.py", "imputation": "views/imputation.py",
@@ -36,12 +37,23 @@ def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:
     assert at.slider(key="alpha").help == help_text("alpha")
     assert at.slider(key="beta").help == help_text("beta")
     assert at.slider(key="max_grad_norm").help == help_text("clip")
-    assert at.slider(key="noise_level").help == help_text("noise_level")
-    # by default C loosens as ε grows (C = max(C, noise level / σ)); a fixed C hides the noise level
-    assert at.session_state.clip_rule == "noise_level" and at.slider(key="noise_level").value == RunConfig().noise_level
-    fixed = at.radio(key="clip_rule").set_value("fixed").run()
+    # by default C loosens as ε grows at each mode's own noise level (no slider); one level shows the slider, and a
+    # fixed C hides it again
+    assert at.session_state.clip_rule == "auto" and RunConfig().noise_level == "auto"
+    assert not [s for s in at.slider if s.key == "noise_level"]
+    assert any("12 for dpsgd, 3 for feature_dp, 12 for fusiondp, 6 for naive_fusion" in c.value for c in at.caption)
+    one = at.radio(key="clip_rule").set_value("noise_level").run()
+    assert one.slider(key="noise_level").help == help_text("noise_level")
+    assert one.slider(key="noise_level").value == NOISE_LEVEL
+    fixed = one.radio(key="clip_rule").set_value("fixed").run()
     assert not fixed.exception and fixed.slider(key="max_grad_norm").value == RunConfig().max_grad_norm
     assert not [s for s in fixed.slider if s.key == "noise_level"]
+    # each mode trains for its own epochs until the slider moves, which sets one count for every mode
+    assert at.checkbox(key="epochs_auto").value and at.checkbox(key="epochs_auto").help == help_text("epochs")
+    moved = at.slider(key="epochs").set_value(5).run()
+    assert not moved.exception and not moved.checkbox(key="epochs_auto").value
+    at = moved.checkbox(key="epochs_auto").check().run()
+    assert at.checkbox(key="epochs_auto").value and at.slider(key="epochs").value == 5
     assert at.radio(key="lr_schedule").help == help_text("lr_schedule")
     assert at.radio(key="lr_schedule").value == RunConfig().lr_schedule == "auto"
     assert at.number_input(key="delta").help == help_text("delta")
