@@ -92,3 +92,26 @@ def test_the_cli_summary_closes_with_the_answer(capsys: pytest.CaptureFixture[st
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == ("note: ε = 1: fusiondp vs the best private baseline (dpsgd): +0.020 AUROC (95% interval +0.020 to "
                     "+0.020, 3 seeds paired) — helps here, because the whole interval lies above 0.")
+
+
+def _encoded(records: list[RunRecord], encoding: str) -> list[RunRecord]:
+    for one in records:
+        one.config["numeric_encoding"] = encoding
+    return records
+
+
+def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
+    """One run encodes its table once: with z-scores fusiondp, with normal scores both baselines run at an encoding
+    the protocol did not choose for them, and the answer names them; with no baseline, or records that do not name
+    their encoding, it says nothing of it."""
+    def run_of(modes: tuple[str, ...]) -> list[RunRecord]:
+        return [record(mode, s, 0.8 + 0.001 * s) for mode in modes for s in range(3)]
+
+    lines = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "standard"))
+    assert len(lines) == 2 and lines[1].startswith("fusiondp ran at its second-choice encoding here")
+    assert "numeric_encoding: quantile" in lines[1] and "tilted against fusiondp" in lines[1]
+    (_, caveat) = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "quantile"))
+    assert caveat.startswith("dpsgd and feature_dp ran at their second-choice encoding here")
+    assert "numeric_encoding: standard" in caveat
+    assert comparison_lines(_encoded(run_of(("fusiondp", "sgd_pub")), "standard")) == []
+    assert len(comparison_lines(run_of(("fusiondp", "dpsgd")))) == 1, "an older record names no encoding"

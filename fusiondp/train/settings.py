@@ -27,6 +27,12 @@ PROTOCOL_EPOCHS: dict[str, int] = {"dpsgd": 26}
 ``benchmarks/results/bench_defaults_epochs_*.json``): dpsgd chose 26, feature_dp and fusiondp 13. The epochs set the
 number of steps T, hence σ; each model is calibrated for its own T, so the guarantee holds per model as before."""
 
+PROTOCOL_ENCODINGS: dict[str, str] = {"dpsgd": "standard", "feature_dp": "standard", "fusiondp": "quantile"}
+"""Each private mode's numeric encoding by the fair protocol (docs/method.md §7, ``bench_defaults_numeric.json``):
+z-scores for the baselines, normal scores for fusiondp. Unlike the epochs and the noise level, one run encodes its
+table once, so a run gives every mode one encoding and some mode runs at its second choice
+(``fusiondp.comparison.encoding_caveat`` says which)."""
+
 NOISE_LEVEL = 6.0
 """The noise per step σ·C below which the clip norm loosens, C = max(max_grad_norm, noise level / σ)
 (``TrainSettings.clip_norm``), for a mode the protocol did not compare (naive_fusion) and where a user sets a level
