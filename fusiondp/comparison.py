@@ -152,13 +152,15 @@ ENCODING_NAMES = {"standard": "z-scores (standard)", "quantile": "normal scores 
 
 def encoding_caveat(records: list[RunRecord]) -> str | None:
     """Which compared modes ran at an encoding the fair protocol did not choose for them, and what to do; ``None``
-    when none did (or the records do not name their encoding). One run encodes its table once, so where the modes
-    chose differently (``PROTOCOL_ENCODINGS``) the comparison is tilted against some of them; saying so keeps the
-    answer honest about which way."""
+    when none did, when the run has no numeric columns to encode, or when the records do not say. One run encodes
+    its table once, so where the modes chose differently (``PROTOCOL_ENCODINGS``) the comparison is tilted against
+    some of them; saying so keeps the answer honest about which way."""
     encodings = {record.config.get("numeric_encoding") for record in records}
     modes = {record.mode for record in records if not record.cancelled} & {OURS, *BASELINES}
     if len(encodings) != 1 or None in encodings or OURS not in modes or not modes & set(BASELINES):
         return None
+    if any(record.config.get("text") or not record.data.get("numeric_columns") for record in records):
+        return None  # notes, or a table without numeric columns: the encoding changed nothing
     (encoding,) = encodings
     second = sorted(mode for mode in modes if PROTOCOL_ENCODINGS[mode] != encoding)
     if not second:

@@ -99,7 +99,7 @@ class PreparedData:
         synthetic = self.splits.synthetic
         return {"source": self.config.data, "sizes": self.splits.sizes(), "support_source": self.splits.support_source,
                 "synthetic_support": synthetic.to_dict() if synthetic else None,
-                "n_features": self.encoder.n_features, "notes": self.notes}
+                "n_features": self.encoder.n_features, "numeric_columns": len(self.spec.numeric), "notes": self.notes}
 
     def imputer_summary(self) -> dict[str, Any]:
         summary = {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),

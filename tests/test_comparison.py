@@ -94,9 +94,10 @@ def test_the_cli_summary_closes_with_the_answer(capsys: pytest.CaptureFixture[st
                     "+0.020, 3 seeds paired) — helps here, because the whole interval lies above 0.")
 
 
-def _encoded(records: list[RunRecord], encoding: str) -> list[RunRecord]:
+def _encoded(records: list[RunRecord], encoding: str, numeric_columns: int = 4) -> list[RunRecord]:
     for one in records:
         one.config["numeric_encoding"] = encoding
+        one.data["numeric_columns"] = numeric_columns
     return records
 
 
@@ -115,3 +116,4 @@ def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
     assert "numeric_encoding: standard" in caveat
     assert comparison_lines(_encoded(run_of(("fusiondp", "sgd_pub")), "standard")) == []
     assert len(comparison_lines(run_of(("fusiondp", "dpsgd")))) == 1, "an older record names no encoding"
+    assert len(comparison_lines(_encoded(run_of(("fusiondp", "dpsgd")), "standard", 0))) == 1, "nothing to encode"
