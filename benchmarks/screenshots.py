@@ -3,8 +3,8 @@
 Starts ``streamlit run dashboard/app.py`` on a free port (``dashboard``, which the browser test uses too),
 drives Debian's chromium with playwright through one session: the sample table, its column roles,
 the imputation preview, a training run with the Train page's defaults (the full comparison: the default
-modes at ε 1, 2 and 4, 13 epochs, 3 seeds) and its audit, the Results and About pages. Each page is then saved at every
-width, with tutorial mode off and on, as ``OUT/<page>_<width>[_tutorial].png``, the whole page at
+modes at ε 1, 2 and 4, each mode's own epochs, 3 seeds) and its audit, the Results and About pages. Each page
+is then saved at every width, with tutorial mode off and on, as ``OUT/<page>_<width>[_tutorial].png``, the whole page at
 once (the window is made as tall as the page). Not a test: look at the images.
 """
 
