@@ -29,6 +29,7 @@ from typing import Literal
 from scipy import stats
 
 from fusiondp.metrics import METRIC_LABELS, summary_metrics
+from fusiondp.modality import modality_names
 from fusiondp.record import RunRecord
 from fusiondp.train.settings import PROTOCOL_ENCODINGS
 
@@ -159,8 +160,9 @@ def encoding_caveat(records: list[RunRecord]) -> str | None:
     modes = {record.mode for record in records if not record.cancelled} & {OURS, *BASELINES}
     if len(encodings) != 1 or None in encodings or OURS not in modes or not modes & set(BASELINES):
         return None
-    if any(record.config.get("text") or not record.data.get("numeric_columns") for record in records):
-        return None  # notes, or a table without numeric columns: the encoding changed nothing
+    if any(not record.data.get("numeric_columns") or any(record.config.get(name) for name in modality_names())
+           for record in records):
+        return None  # another modality (notes), or a table without numeric columns: the encoding changed nothing
     (encoding,) = encodings
     second = sorted(mode for mode in modes if PROTOCOL_ENCODINGS[mode] != encoding)
     if not second:

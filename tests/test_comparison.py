@@ -117,3 +117,7 @@ def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
     assert comparison_lines(_encoded(run_of(("fusiondp", "sgd_pub")), "standard")) == []
     assert len(comparison_lines(run_of(("fusiondp", "dpsgd")))) == 1, "an older record names no encoding"
     assert len(comparison_lines(_encoded(run_of(("fusiondp", "dpsgd")), "standard", 0))) == 1, "nothing to encode"
+    notes = _encoded(run_of(("fusiondp", "dpsgd")), "standard")
+    for one in notes:
+        one.config["text"] = {"text_column": "note"}
+    assert len(comparison_lines(notes)) == 1, "notes: their encoder is not the numeric encoding"
