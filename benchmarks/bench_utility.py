@@ -468,8 +468,8 @@ RUN_KEY = ["table", "mode", "epsilon", "seed"]
 
 def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
     """What ``mode`` was trained at in one result: the library's defaults of its commit, under the mode's own
-    settings, with ``auto`` resolved to what the mode trains at (the noise level, the schedule) and the knobs the
-    mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did not have yet
+    settings, with ``auto`` resolved to what the mode trains at (the epochs, noise level and schedule) and the knobs
+    the mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did not have yet
     is absent (only knobs both results know are compared)."""
     knobs = {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
     if knobs.get("noise_level") == "auto":
@@ -477,6 +477,8 @@ def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
             "numeric_encoding", "standard")).noise_level_for(mode)
     if knobs.get("lr_schedule") == "auto":
         knobs["lr_schedule"] = TrainSettings(lr_schedule="auto").schedule_for(mode)
+    if knobs.get("epochs") == "auto":
+        knobs["epochs"] = TrainSettings(epochs="auto").epochs_for(mode)
     ignored = ignored_fields(get_mode(mode), knobs.get("alpha"))
     return {key: value for key, value in knobs.items() if key not in ignored}
 

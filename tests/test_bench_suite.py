@@ -201,6 +201,29 @@ def test_a_merge_compares_the_defaults_each_result_was_trained_at(tmp_path: Path
     assert merge_results([old, knob_added])["settings"]["mode_settings"] == {}
 
 
+def test_a_merge_reads_auto_as_what_each_mode_trained_at(tmp_path: Path) -> None:
+    """A result at ``auto`` (each mode's own epochs, noise level and schedule) joins an older one whose mode named
+    those values, and is refused beside one whose mode trained at the old shared ones; a non-private mode's noise
+    level, which it ignores, is no difference."""
+    from benchmarks.bench_utility import merge_results
+
+    def runs(mode: str, epsilons: tuple[float, ...]) -> list[dict]:
+        return [{"table": "t", "mode": mode, "epsilon": eps, "seed": seed, "split_seed": seed, "auroc": 0.7}
+                for eps in epsilons for seed in range(2)]
+
+    shared = {"lr": 0.05, "epochs": 13, "noise_level": 6.0, "lr_schedule": "constant", "numeric_encoding": "standard"}
+    auto = {**shared, "epochs": "auto", "noise_level": "auto", "lr_schedule": "auto"}
+    own = {"dpsgd": {"epochs": 26, "noise_level": 12.0, "lr_schedule": "cosine"}}
+    older = _result(tmp_path / "older.json", runs("dpsgd", (2.0,)) + runs("sgd_ori", (2.0,)), own, "a",
+                    defaults=shared)
+    newer = _result(tmp_path / "newer.json", runs("dpsgd", (4.0,)) + runs("sgd_ori", (4.0,)), {}, "b", defaults=auto)
+    assert merge_results([older, newer])["settings"]["mode_settings"] == own, "reported as the values it trained at"
+    at_shared = _result(tmp_path / "shared.json", runs("dpsgd", (2.0,)), {}, "c", defaults=shared)
+    with pytest.raises(SystemExit, match=r"dpsgd's kept runs come from results at different settings \(epochs, "
+                                         r"lr_schedule, noise_level differ"):
+        merge_results([at_shared, newer])
+
+
 def _seed_rows(aurocs: dict[str, list[float]]) -> pd.DataFrame:
     """One table at ε 2: each mode's AUROC per seed (AUPRC alike), the rows ``bench_utility`` collects."""
     return pd.DataFrame([{"table": "t", "mode": mode, "seed": seed, "split_seed": seed,
