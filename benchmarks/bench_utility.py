@@ -472,13 +472,9 @@ def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
     the mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did not have yet
     is absent (only knobs both results know are compared)."""
     knobs = {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
-    if knobs.get("noise_level") == "auto":
-        knobs["noise_level"] = TrainSettings(noise_level="auto", numeric_encoding=knobs.get(
-            "numeric_encoding", "standard")).noise_level_for(mode)
-    if knobs.get("lr_schedule") == "auto":
-        knobs["lr_schedule"] = TrainSettings(lr_schedule="auto").schedule_for(mode)
-    if knobs.get("epochs") == "auto":
-        knobs["epochs"] = TrainSettings(epochs="auto").epochs_for(mode)
+    per_mode = {knob: knobs[knob] for knob in ("epochs", "noise_level", "lr_schedule") if knob in knobs}
+    resolved = TrainSettings(**per_mode, numeric_encoding=knobs.get("numeric_encoding", "standard")).for_mode(mode)
+    knobs.update({knob: getattr(resolved, knob) for knob in per_mode})
     ignored = ignored_fields(get_mode(mode), knobs.get("alpha"))
     return {key: value for key, value in knobs.items() if key not in ignored}
 

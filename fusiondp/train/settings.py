@@ -107,7 +107,8 @@ class TrainSettings:
 
     def for_mode(self, mode: str) -> TrainSettings:
         """These settings with every ``auto`` resolved to what ``mode`` trains at: its epochs, noise level and
-        schedule. The training loop and the privacy plan read these, so both see the same T."""
+        schedule (``epochs_for``, ``noise_level_for``, ``schedule_for``, which the privacy plan and the ledger call
+        directly, so they see the same T and C as the training loop, which reads these)."""
         return dataclasses.replace(self, epochs=self.epochs_for(mode), noise_level=self.noise_level_for(mode),
                                    lr_schedule=self.schedule_for(mode))
 
