@@ -68,6 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _auroc(prepared: PreparedData, mode: Mode, sigmas: list[float | None], clip: float) -> list[float]:
+    prepared = prepared.for_mode(mode.name)  # its encoding, under numeric_encoding: auto
     settings = dataclasses.replace(prepared.config.train_settings(), max_grad_norm=clip)
     outcomes = train_models(prepared.tensors, mode, settings, seed=0, sigmas=sigmas,
                             epsilon_at=[lambda done: None] * len(sigmas))

@@ -68,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             grid = suite[name].sweep_grid(modes=["fusiondp"], epsilon=[args.epsilon], seeds=[0])
             prepared = prepare(grid.base.model_copy(update={"split_seed": split_seed, "epsilon": args.epsilon,
                                                             "max_grad_norm": args.max_grad_norm}))
-            base = prepared.config.train_settings()
             for mode_name in ("sgd_ori", *PRIVATE_MODES):
-                mode = get_mode(mode_name)
+                mode, moded = get_mode(mode_name), prepared.for_mode(mode_name)  # its encoding, under auto
+                base = moded.config.train_settings()
                 if not mode.is_private:
                     regimes = {"no privacy": (None, base.max_grad_norm, None)}
                 else:
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for regime, (sigma, clip, level) in regimes.items():
                     settings = dataclasses.replace(base, max_grad_norm=clip,
                                                    noise_level=base.noise_level if level == "default" else None)
-                    outcome = train_models(prepared.tensors, mode, settings, seed=0, sigmas=[sigma],
+                    outcome = train_models(moded.tensors, mode, settings, seed=0, sigmas=[sigma],
                                            epsilon_at=[lambda done: None])[0]
                     clip_norm = settings.clip_norm(sigma, mode.name) if mode.is_private else None
                     rows.append({"table": name, "split_seed": split_seed, "mode": mode_name, "regime": regime,

@@ -81,6 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None, help="default: the library's (RunConfig)")
     parser.add_argument("--max-grad-norm", type=float, default=None, help="C; default: the library's")
     parser.add_argument("--alpha", type=float, default=None, help="default: the library's")
+    parser.add_argument("--numeric-encoding", choices=["standard", "quantile"], default="standard",
+                        help="one encoding for every mode, so that their per-column shares compare (default: z-scores, "
+                             "whose column scales this measures)")
     parser.add_argument("--scale", action="append", default=[], metavar="COLUMN=FACTOR",
                         help="multiply a column's encoded features by FACTOR in every view (repeatable)")
     parser.add_argument("--out", default=str(RESULTS / "bench_clipping.json"))
@@ -271,6 +274,7 @@ def measure(tensors: TrainTensors, mode_name: str, settings: TrainSettings, *, s
 
 def table_config(name: str, args: argparse.Namespace) -> Any:
     overrides = {"epochs": args.epochs, "epsilon": args.epsilon, "reproducible_noise": True,
+                 "numeric_encoding": args.numeric_encoding,
                  **{k: v for k, v in (("lr", args.lr), ("max_grad_norm", args.max_grad_norm), ("alpha", args.alpha))
                     if v is not None}}
     if name == SAMPLE:

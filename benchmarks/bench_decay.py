@@ -49,7 +49,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def epoch_curves(prepared: PreparedData, mode_name: str, seed: int) -> list[dict[str, Any]]:
     """Train one model as ``train_models`` does and score it after every epoch on the three validation/test views."""
-    mode = get_mode(mode_name)
+    mode, prepared = get_mode(mode_name), prepared.for_mode(mode_name)  # its encoding, under numeric_encoding: auto
     sigma, _, _, _ = privacy_plan(prepared, mode)
     tensors = prepared.tensors
     runner = ModeStep(tensors, mode, prepared.config.train_settings(), seed=seed, sigma=sigma)

@@ -16,12 +16,12 @@ from fusiondp.train.modes import ALL_MODES, get_mode
 
 def measure(repeats: int, threads: int, public_batch_size: int) -> list[dict]:
     prepared = prepared_sample(public_batch_size=public_batch_size)
-    settings = prepared.config.train_settings()
     with torch_threads(threads):
         steps = {}
         for name in ALL_MODES:
-            sigma = privacy_plan(prepared, get_mode(name))[0]
-            steps[name] = ModeStep(prepared.tensors, get_mode(name), settings, seed=0, sigma=sigma)
+            moded = prepared.for_mode(name)  # its encoding, under numeric_encoding: auto
+            sigma = privacy_plan(moded, get_mode(name))[0]
+            steps[name] = ModeStep(moded.tensors, get_mode(name), moded.config.train_settings(), seed=0, sigma=sigma)
         medians = interleaved_medians(steps, repeats)
     base = medians["sgd_ori"]
     return [{"threads": threads, "public_batch": public_batch_size, "mode": name, "step_ms": 1e3 * t,

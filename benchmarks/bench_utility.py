@@ -468,13 +468,13 @@ RUN_KEY = ["table", "mode", "epsilon", "seed"]
 
 def _trained_at(settings: dict[str, Any], mode: str) -> dict[str, Any]:
     """What ``mode`` was trained at in one result: the library's defaults of its commit, under the mode's own
-    settings, with ``auto`` resolved to what the mode trains at (the epochs, noise level and schedule) and the knobs
-    the mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did not have yet
-    is absent (only knobs both results know are compared)."""
+    settings, with ``auto`` resolved to what the mode trains at (the epochs, noise level, schedule and encoding) and
+    the knobs the mode ignores left out (``ignored_fields``: a non-private mode's noise level). A knob the commit did
+    not have yet is absent (only knobs both results know are compared)."""
     knobs = {**settings.get("run_config_defaults", {}), **settings["mode_settings"].get(mode, {})}
     per_mode = {knob: knobs[knob] for knob in ("epochs", "noise_level", "lr_schedule") if knob in knobs}
     resolved = TrainSettings(**per_mode, numeric_encoding=knobs.get("numeric_encoding", "standard")).for_mode(mode)
-    knobs.update({knob: getattr(resolved, knob) for knob in per_mode})
+    knobs.update({knob: getattr(resolved, knob) for knob in (*per_mode, "numeric_encoding") if knob in knobs})
     ignored = ignored_fields(get_mode(mode), knobs.get("alpha"))
     return {key: value for key, value in knobs.items() if key not in ignored}
 

@@ -48,6 +48,10 @@ the page), or C at every ε."""
 LR_SCHEDULES = {"auto": "each mode's own (cosine for dpsgd)", "constant": "constant", "cosine": "cosine"}
 """The Train page's learning-rate schedules (``RunConfig.lr_schedule``), as its radio labels them."""
 
+NUMERIC_ENCODINGS = {"auto": "each mode's own (normal scores for fusiondp)", "standard": "z-scores (standard)",
+                     "quantile": "normal scores (quantile)"}
+"""The Train page's numeric encodings (``RunConfig.numeric_encoding``), as its radio labels them."""
+
 def epochs_state(epochs: int | str) -> dict[str, Any]:
     """The Train page's "each mode's own epochs" box and epochs slider for a config's ``epochs``; the slider shows
     ``EPOCHS`` under ``auto``."""

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
 
-from fusiondp.encode import NumericEncoding
 from fusiondp.errors import ConfigError, validated
 from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
@@ -171,10 +170,12 @@ class RunConfig(_DataAndModalities):
         "null: C = max_grad_norm at every ε."))
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")
-    numeric_encoding: NumericEncoding = Field(
-        "standard", description="How numeric columns are scaled, fitted on the support set: 'standard' (z-scores) or "
+    numeric_encoding: Literal["auto", "standard", "quantile"] = Field(
+        "auto", description="How numeric columns are scaled, fitted on the support set: 'standard' (z-scores), "
         "'quantile' (normal scores of the support rows' distribution: the same spread for every column, and the same "
-        "encoding for a column or any increasing transform of it, e.g. its log).")
+        "encoding for a column or any increasing transform of it, e.g. its log), or 'auto': each mode at the encoding "
+        "the fair protocol chose for it on the suite's validation rows (z-scores for dpsgd and feature_dp, normal "
+        "scores for fusiondp; the table is imputed once and encoded once per encoding its modes need).")
     hidden: list[int] = Field(default_factory=lambda: [64, 32])
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
     threads: int | None = Field(

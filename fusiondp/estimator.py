@@ -83,7 +83,7 @@ class _FusionDPEstimator:
                  mode: str = "fusiondp", accountant: str = "rdp", hidden: Sequence[int] = (64, 32),
                  rep_clip: float | None = None, param_bound: float | None = 10.0, device: str = "auto",
                  threads: int | None = 1, random_state: int = 0, reproducible_noise: bool = False,
-                 numeric_encoding: str = "standard", lr_schedule: str = "auto") -> None:
+                 numeric_encoding: str = "auto", lr_schedule: str = "auto") -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.alpha = alpha
@@ -145,7 +145,7 @@ class _FusionDPEstimator:
                             f"(support.assign({TARGET_COLUMN}=y_support)), or pass a support fraction instead.")
         config = self._config(spec, 0.0 if separate else float(support))
         splits = split_for(config, table, support if separate else None)
-        self.prepared_: PreparedData = prepare_splits(config, splits)
+        self.prepared_: PreparedData = prepare_splits(config, splits).for_mode(self.mode)
         self.record_, self.model_ = fit_run(self.prepared_, self.mode, self.random_state)
 
     @property

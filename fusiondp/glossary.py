@@ -50,13 +50,17 @@ TERMS: dict[str, Term] = {
                         "The noise per step below which C loosens: C = max(C, noise level / σ). A larger value "
                         "loosens clipping from a smaller ε on, at the price of more noise there; it does not "
                         "change ε. By default each mode trains at the level the fair protocol chose for it on the "
-                        "benchmark tables (with z-scores: 12 for dpsgd and fusiondp, 3 for feature_dp)."),
+                        "benchmark tables at its encoding: 12 for dpsgd and 3 for feature_dp with z-scores, 3 for "
+                        "fusiondp with normal scores (12 with z-scores)."),
     "numeric_encoding": Term("numeric encoding",
                              "How numeric columns are scaled before training, fitted on the public support rows: "
                              "'standard' (z-scores: distance from the mean in standard deviations) or 'quantile' "
                              "(normal scores: a value's rank among the support rows, spread like a bell curve). A DP "
                              "step is capped in size, so a column squeezed into small values by a long tail is learned "
-                             "slowly; normal scores give every column the same spread, whatever its units or skew."),
+                             "slowly; normal scores give every column the same spread, whatever its units or skew. By "
+                             "default ('auto') each mode reads the encoding the fair protocol chose for it on the "
+                             "benchmark tables: z-scores for dpsgd and feature_dp, normal scores for fusiondp (the "
+                             "table is imputed once and encoded both ways)."),
     "lr_schedule": Term("learning-rate schedule",
                         "How the step size moves during training: 'constant', or 'cosine' (it falls from the "
                         "learning rate to 0 by the last step, so the noise of the last steps moves the model less). "

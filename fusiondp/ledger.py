@@ -76,7 +76,7 @@ def proxy_condition(proxies: tuple[str, ...]) -> str:
 
 def _training_ledger(prepared: PreparedData, mode: Mode, sigma: float | None, q: float, steps: int,
                      rep_clip: float | None) -> PrivacyLedger:
-    config = prepared.config
+    config = prepared.for_mode(mode.name).config  # the encoding the mode read decides its noise level, hence C
     notes = [n for n in prepared.notes if "δ" in n]
     void = config.reproducible_noise and (mode.is_private or prepared.splits.synthetic is not None)
     if void:

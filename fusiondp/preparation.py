@@ -27,6 +27,7 @@ from fusiondp.modality import modality_of
 from fusiondp.models import resolve_device
 from fusiondp.prepared import (
     PROVIDED_PROVENANCE,
+    EncodedView,
     PreparedData,
     Progress,
     float_tensor,
@@ -42,6 +43,7 @@ from fusiondp.spec import TableSpec
 from fusiondp.split import Splits, check_split_column, split_table, typed_like_support
 from fusiondp.synth.settings import check_domains
 from fusiondp.train.loop import ImputationChannels, TrainTensors
+from fusiondp.train.settings import encodings_for
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +206,9 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     """Type the columns, impute and encode — each fitted on ``splits.support`` only — and move to the device.
 
     The imputer is fitted once, on the whole support set; its quality report, the reference view's λ and
-    the support tensors behind C_h use its cross-fitted (out-of-fold) imputations of the support rows.
+    the support tensors behind C_h use its cross-fitted (out-of-fold) imputations of the support rows. Under
+    ``numeric_encoding: auto`` the imputed table is then encoded once per encoding some mode reads
+    (``encodings_for``; ``PreparedData.views``, ``PreparedData.for_mode``), so each mode trains at its own.
     ``progress`` hears the phases ``imputation`` and ``encoding``; an ``executor`` (worker processes, e.g. a
     ``fusiondp.parallel.TrainingPool``'s) shares the imputer's fits with this process. With a text spec
     (``config.text``), the notes' preparation: hybrid notes and the notes' encoder
@@ -265,11 +269,29 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
     for warning in private_unseen_category_notes(spec, splits):
         log.warning(warning)  # local diagnostic only: never written to results or reports
 
-    report("encoding", 0.0)
-    encoder = TableEncoder(spec, config.numeric_encoding).fit(public_rows=splits.support, sensitive_rows=splits.support)
     device = resolve_device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA GPU is available; use device 'auto' or 'cpu'.")
+    encodings = encodings_for(config.numeric_encoding)
+    views = {}
+    for done, encoding in enumerate(encodings):  # everything before this is the same for every encoding
+        report("encoding", done / len(encodings))
+        views[encoding] = _encoded_view(encoding, spec, splits, scored, scored_imputed, scored_states, hybrid, states,
+                                        device)
+    report("encoding", 1.0)
+    primary = views[encodings[0]]
+    return PreparedData(config, spec, splits, choice, quality, primary.encoder, primary.tensors, device,
+                        hybrid["train"], impute_s, notes, fitted_imputer=imputer, shrinkage=primary.shrinkage,
+                        builtin_quality=builtin_quality, encoding=encodings[0],
+                        views=views if config.numeric_encoding == "auto" else {})
+
+
+def _encoded_view(encoding: str, spec: TableSpec, splits: Splits, scored: pd.DataFrame, scored_imputed: pd.DataFrame,
+                  scored_states: dict[str, pd.DataFrame], hybrid: dict[str, pd.DataFrame],
+                  states: dict[str, dict[str, pd.DataFrame]], device: torch.device) -> EncodedView:
+    """The table encoded one way (``EncodedView``): the encoder fitted on the support set (public information), the
+    views and labels as tensors on ``device``, and λ chosen on the encoded support rows."""
+    encoder = TableEncoder(spec, encoding).fit(public_rows=splits.support, sensitive_rows=splits.support)
     task, classes = training_task(spec, splits)
 
     def labels(frame: pd.DataFrame) -> torch.Tensor:
@@ -309,10 +331,7 @@ def prepare_splits(config: RunConfig, splits: Splits, progress: Progress | None 
                                     val=channels_of("val"), test=channels_of("test"),
                                     support=float_tensor(sensitive_block(encoder, support_reference), device)),
     )
-    report("encoding", 1.0)
-    return PreparedData(config, spec, splits, choice, quality, encoder, tensors, device, hybrid["train"],
-                        impute_s, notes, fitted_imputer=imputer, shrinkage=shrinkage_factors,
-                        builtin_quality=builtin_quality)
+    return EncodedView(encoder, tensors, shrinkage_factors)
 
 
 def provided_quality(name: str, spec: TableSpec, splits: Splits, scored: pd.DataFrame,

@@ -28,6 +28,7 @@ from fusiondp.spec import TableSpec, split_labels
 from fusiondp.split import Splits
 from fusiondp.task import BINARY, Task, label_scaling, support_classes
 from fusiondp.train.loop import TrainTensors
+from fusiondp.train.settings import DEFAULT_ENCODING, encoding_for
 
 if TYPE_CHECKING:
     from fusiondp.privacy.preflight import Finding
@@ -59,6 +60,17 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@dataclass(frozen=True)
+class EncodedView:
+    """A table encoded one way (``RunConfig.numeric_encoding``): its encoder, the tensors the modes train on and the
+    reference view's λ (chosen on encoded support rows). Everything before encoding (split, imputation, quality) is
+    the same for every encoding, so a preparation under ``auto`` holds one view per encoding after one imputation."""
+
+    encoder: TableEncoder
+    tensors: TrainTensors
+    shrinkage: dict[str, float]
+
+
 @dataclass
 class PreparedData:
     """Everything a run's modes and seeds share. All of it is public information."""
@@ -69,7 +81,9 @@ class PreparedData:
     imputer: ImputerChoice
     quality: QualityReport
     encoder: TableEncoder
+    """The encoder of ``encoding``; under ``numeric_encoding: auto`` a mode's own is ``for_mode(mode).encoder``."""
     tensors: TrainTensors
+    """The views at ``encoding``; under ``numeric_encoding: auto`` a mode's own are ``for_mode(mode).tensors``."""
     device: torch.device
     hybrid_train: pd.DataFrame
     impute_s: float
@@ -85,6 +99,27 @@ class PreparedData:
     """What is public besides the label when it is not a set of columns (notes: the words outside the spans)."""
     preflight: list[Finding] = field(default_factory=list)
     """The privacy preflight's findings, when a front end ran it (``fusiondp.privacy.preflight.preflight``)."""
+    encoding: str = DEFAULT_ENCODING
+    """The numeric encoding ``encoder`` and ``tensors`` hold (notes: the default, unread)."""
+    views: dict[str, EncodedView] = field(default_factory=dict)
+    """Under ``numeric_encoding: auto``, every encoding some mode reads, by name (``encodings_for``); empty when the
+    config names one encoding, or for notes. ``for_mode`` picks a mode's."""
+
+    def for_mode(self, mode: str) -> PreparedData:
+        """This preparation as ``mode`` trains on it: under ``numeric_encoding: auto``, the encoding the protocol
+        chose for it (``encoding_for``), with the config naming that encoding, so that its training settings (the
+        noise level is chosen per encoding), records and audits say which; otherwise itself. Every entry point
+        that trains, accounts for or reads a model of ``mode`` calls this (``fusiondp.runs``, ``fusiondp.ledger``,
+        the audit); it is idempotent, and a resolved preparation serves its own mode only."""
+        if self.config.numeric_encoding != "auto":
+            return self
+        if not self.views:  # notes: nothing numeric was encoded
+            return dataclasses.replace(self, config=self.config.model_copy(update={"numeric_encoding": self.encoding}))
+        encoding = encoding_for("auto", mode)
+        view = self.views[encoding]
+        return dataclasses.replace(self, config=self.config.model_copy(update={"numeric_encoding": encoding}),
+                                   encoder=view.encoder, tensors=view.tensors, shrinkage=view.shrinkage,
+                                   encoding=encoding)
 
     @property
     def proxies(self) -> tuple[str, ...]:

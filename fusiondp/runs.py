@@ -40,7 +40,9 @@ def model_inputs(prepared: PreparedData, mode: Mode, x: torch.Tensor, rows: pd.D
     """``x``, the encoded ``rows`` (stacked copies of them, e.g. one per guessed value), as ``mode``'s model reads
     them: the public features only (``sgd_pub``), with the imputation channels appended (``fusiondp`` on a table),
     or as they are. ``channels``: the rows' channels where the preparation already holds them (one of its parts,
-    ``prepared.tensors.channels``), so that they are not imputed again."""
+    ``prepared.tensors.channels``), so that they are not imputed again. ``x`` is encoded by the mode's encoder
+    (``prepared.for_mode(mode.name).encoder``), as the channels are."""
+    prepared = prepared.for_mode(mode.name)
     if mode.public_view == "public_only":
         return x[:, prepared.tensors.public_features]
     if mode.imputation_channels and prepared.tensors.channels is not None:
@@ -97,6 +99,7 @@ def fit_runs(
     mode = get_mode(mode_name)
     if len(epsilons) != 1 and not mode.is_private:
         raise ValueError(f"{mode_name} trains without noise: one run, not one per ε")
+    prepared = prepared.for_mode(mode_name)  # its encoding, under numeric_encoding: auto
     runs = [with_epsilon(prepared, epsilon) for epsilon in epsilons]
     plans = [privacy_plan(run_prepared, mode) for run_prepared in runs]
     q = plans[0][1]

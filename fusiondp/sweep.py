@@ -126,8 +126,8 @@ def execute_tasks(prepared: PreparedData, tasks: Sequence[SweepTask], audit_rows
     not models), on that many training and held-out rows.
     """
     first = tasks[0]
-    fitted = fit_runs(for_run(prepared, first.config), first.mode, first.seed,
-                      [task.config.epsilon for task in tasks])
+    prepared = for_run(prepared, first.config).for_mode(first.mode)  # the mode's encoding, for its validation rows
+    fitted = fit_runs(prepared, first.mode, first.seed, [task.config.epsilon for task in tasks])
     stored = prepared.tensors.channels
     x_val = model_inputs(prepared, get_mode(first.mode), real_features(prepared, prepared.splits.val),
                          prepared.splits.val, None if stored is None else stored.val)

@@ -41,6 +41,9 @@ def test_a_bad_flag_value_is_one_line_not_a_usage_box() -> None:
     assert "--fixed-clip and --noise-level contradict" in line
     line = _one_error_line(_cli("run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--noise-level", "loud"))
     assert "--noise-level" in line and "got 'loud'" in line and "'auto'" in line
+    line = _one_error_line(_cli("run", "--data", str(SAMPLE_CSV), "--spec", str(SAMPLE_SPEC), "--numeric-encoding",
+                                "log"))
+    assert line.endswith("--numeric-encoding: Input should be 'auto', 'standard' or 'quantile'.")
 
 
 def test_a_folder_as_data_is_named_as_a_folder(tmp_path: Path) -> None:

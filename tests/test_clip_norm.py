@@ -66,11 +66,12 @@ def test_the_rule_reads_its_two_knobs() -> None:
 
 @pytest.mark.parametrize(("mode", "encoding", "level"), [
     ("dpsgd", "standard", 12.0), ("feature_dp", "standard", 3.0), ("fusiondp", "standard", 12.0),
-    ("fusiondp", "quantile", 3.0), ("naive_fusion", "standard", 6.0), ("dpsgd", "quantile", 6.0)])
+    ("fusiondp", "quantile", 3.0), ("naive_fusion", "standard", 6.0), ("dpsgd", "quantile", 6.0),
+    ("fusiondp", "auto", 3.0), ("dpsgd", "auto", 12.0), ("feature_dp", "auto", 3.0), ("naive_fusion", "auto", 6.0)])
 def test_auto_gives_each_mode_the_noise_level_the_protocol_chose(mode: str, encoding: str, level: float) -> None:
-    """The default ``auto`` clips each private mode at the level the protocol chose for it at the run's encoding
-    (``PROTOCOL_NOISE_LEVELS``; a mode or encoding not compared at ``NOISE_LEVEL``); a level set in the config applies
-    to every mode alike."""
+    """The default ``auto`` clips each private mode at the level the protocol chose for it at the encoding it reads
+    (``PROTOCOL_NOISE_LEVELS``; under ``numeric_encoding: auto`` its own; a mode or encoding not compared at
+    ``NOISE_LEVEL``); a level set in the config applies to every mode alike."""
     auto = RunConfig.build(numeric_encoding=encoding).train_settings()
     assert RunConfig().noise_level == "auto"
     assert auto.noise_level_for(mode) == level

@@ -102,18 +102,22 @@ def _encoded(records: list[RunRecord], encoding: str, numeric_columns: int = 4) 
 
 
 def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
-    """One run encodes its table once: with z-scores fusiondp, with normal scores both baselines run at an encoding
-    the protocol did not choose for them, and the answer names them; with no baseline, or records that do not name
-    their encoding, it says nothing of it."""
+    """A run that names one encoding for every mode gives some mode its second choice: with z-scores fusiondp, with
+    normal scores both baselines, and the answer names them and the setting that gives each its own; under ``auto``
+    each record names its own and nothing is said; with no baseline, or records that do not name their encoding,
+    it says nothing of it."""
     def run_of(modes: tuple[str, ...]) -> list[RunRecord]:
         return [record(mode, s, 0.8 + 0.001 * s) for mode in modes for s in range(3)]
 
     lines = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "standard"))
-    assert len(lines) == 2 and lines[1].startswith("fusiondp ran at its second-choice encoding here")
-    assert "numeric_encoding: quantile" in lines[1] and "tilted against fusiondp" in lines[1]
+    assert len(lines) == 2 and lines[1].startswith("fusiondp ran at its second-choice encoding of the numeric columns")
+    assert "fusiondp read z-scores (standard), its own is normal scores (quantile)" in lines[1]
+    assert "numeric_encoding: auto" in lines[1] and "tilted against fusiondp" in lines[1]
     (_, caveat) = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "quantile"))
-    assert caveat.startswith("dpsgd and feature_dp ran at their second-choice encoding here")
-    assert "numeric_encoding: standard" in caveat
+    assert caveat.startswith("dpsgd and feature_dp ran at their second-choice encoding")
+    assert "dpsgd read normal scores (quantile), its own is z-scores (standard)" in caveat
+    own = _encoded(run_of(("fusiondp",)), "quantile") + _encoded(run_of(("dpsgd", "feature_dp")), "standard")
+    assert len(comparison_lines(own)) == 1, "numeric_encoding: auto gives every mode its own"
     assert comparison_lines(_encoded(run_of(("fusiondp", "sgd_pub")), "standard")) == []
     assert len(comparison_lines(run_of(("fusiondp", "dpsgd")))) == 1, "an older record names no encoding"
     assert len(comparison_lines(_encoded(run_of(("fusiondp", "dpsgd")), "standard", 0))) == 1, "nothing to encode"

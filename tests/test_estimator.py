@@ -87,6 +87,9 @@ def test_the_numeric_encoding_reaches_the_encoder(sample_table: pd.DataFrame) ->
     clf.fit(X, y, sensitive=SENSITIVE)
     codings = clf.prepared_.encoder.numeric_.values()
     assert clf.prepared_.encoder.numeric == "quantile" and any(coding.knots for coding in codings)
+    by_default = FusionDPClassifier(epsilon=2.0, epochs=1, imputer="gbdt", mode="dpsgd").fit(X, y, sensitive=SENSITIVE)
+    assert by_default.prepared_.encoder.numeric == "standard", "auto: each mode at its own (dpsgd: z-scores)"
+    assert by_default.record_.config["numeric_encoding"] == "standard"
 
 
 def test_the_lr_schedule_reaches_the_training_settings() -> None:

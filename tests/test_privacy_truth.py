@@ -122,10 +122,10 @@ def fixed_splits(table: pd.DataFrame) -> Splits:
                   support_source="test: first 300 rows")
 
 
-@pytest.mark.parametrize("numeric_encoding", NUMERIC_ENCODINGS)
+@pytest.mark.parametrize("numeric_encoding", ["auto", *NUMERIC_ENCODINGS])
 def test_no_encoder_is_fitted_on_the_private_training_rows(numeric_encoding: str) -> None:
     """One training row with an unseen public category or an extreme value, or one row fewer, leaves the
-    encoder unchanged, whichever way numbers are scaled."""
+    encoder unchanged, whichever way numbers are scaled (under ``auto``, each encoding's)."""
     table = small_table()
     splits = fixed_splits(table)
     settings = config(modes=["dpsgd"], numeric_encoding=numeric_encoding)
@@ -140,6 +140,9 @@ def test_no_encoder_is_fitted_on_the_private_training_rows(numeric_encoding: str
         assert other.encoder.n_features == base.encoder.n_features
         assert other.encoder.state() == base.encoder.state()
         assert torch.equal(other.tensors.x_test, base.tensors.x_test)
+        assert other.views.keys() == base.views.keys()
+        for encoding, view in base.views.items():
+            assert other.views[encoding].encoder.state() == view.encoder.state()
 
 
 def test_feature_dp_names_its_own_zero_point() -> None:

@@ -225,7 +225,7 @@ def test_cli_run_with_dp_synthetic_support(tmp_path: Path, monkeypatch: pytest.M
 
     def keep_models(prepared, *args, **kwargs):  # type: ignore[no-untyped-def]
         runs = fit_runs(prepared, *args, **kwargs)
-        trained.extend((prepared, model) for _, model in runs)
+        trained.extend((prepared.for_mode(args[0]), model) for _, model in runs)  # the views its mode read
         return runs
 
     monkeypatch.setattr(fusiondp.runs, "fit_runs", keep_models)

@@ -105,7 +105,7 @@ def test_real_validation_score_matches_an_independent_computation(cli_sweep) -> 
     kind, out, _ = cli_sweep
     table = pd.read_csv(out / "results.csv")
     row = table[(table["mode"] == "fusiondp") & (table["alpha"] == 3)].iloc[0]
-    prepared = prepare(SweepGrid.from_dict(_grid(kind)).base)
+    prepared = prepare(SweepGrid.from_dict(_grid(kind)).base).for_mode("fusiondp")  # at fusiondp's own encoding
     run = dataclasses.replace(prepared, config=prepared.config.model_copy(update={"epsilon": 4.0, "alpha": 3}))
     _, model = fit_run(run, "fusiondp", 0)
     task = prepared.tensors.task

@@ -45,7 +45,7 @@ def test_a_binary_run_scores_accuracy_and_f1_at_the_validation_threshold(prepare
     from fusiondp.runs import fit_run
 
     record, model = fit_run(prepared, "fusiondp", 0)
-    tensors = prepared.tensors.with_channels()  # the views fusiondp's model reads
+    tensors = prepared.for_mode("fusiondp").tensors.with_channels()  # the views (and encoding) fusiondp's model reads
     threshold = f1_threshold(tensors.y_val.cpu().numpy(), predict_proba(model, tensors.x_val_hybrid))
     assert record.metrics["threshold"] == threshold != 0.5
     test = binary_metrics(tensors.y_test.cpu().numpy(), predict_proba(model, tensors.x_test), threshold)

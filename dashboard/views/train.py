@@ -9,9 +9,8 @@ import streamlit as st
 import torch
 
 from dashboard import caches, defaults, jobs, messages, settings
-from dashboard.defaults import CLIP_RULES, LR_SCHEDULES
+from dashboard.defaults import CLIP_RULES, LR_SCHEDULES, NUMERIC_ENCODINGS
 from fusiondp import FusionDPError, RunConfig
-from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.errors import PrivacyError
 from fusiondp.figures import training_figure
 from fusiondp.glossary import TRAIN_TERMS, epsilon_band, epsilon_reading, glossary_markdown, help_text
@@ -83,7 +82,7 @@ with st.expander(f"Training knobs (defaults: each mode's own epochs, {defaults.m
             f"{auto.noise_level_for(mode):g} for {mode}" for mode in ALL_MODES if MODES[mode].is_private) + ".",
             help=help_text("noise_level"))
     st.radio("Numeric columns", NUMERIC_ENCODINGS, key="numeric_encoding", horizontal=True, persist_state="session",
-             format_func={"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}.__getitem__,
+             format_func=NUMERIC_ENCODINGS.__getitem__,
              help=help_text("numeric_encoding"))
     st.radio("Learning-rate schedule", LR_SCHEDULES, key="lr_schedule", horizontal=True, persist_state="session",
              format_func=LR_SCHEDULES.__getitem__, help=help_text("lr_schedule"))

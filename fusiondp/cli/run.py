@@ -80,14 +80,19 @@ def run(
     lr_schedule: Annotated[str | None, Opt(
         help="auto (default: cosine for dpsgd, constant for the other modes, as the fair protocol chose), constant, "
              "or cosine (the learning rate falls from --lr to 0 by the last step).")] = None,
+    numeric_encoding: Annotated[str | None, Opt(
+        help="auto (default: normal scores for fusiondp, z-scores for the other modes, as the fair protocol chose; "
+             "the table is imputed once and encoded both ways), standard (z-scores for every mode) or quantile "
+             "(normal scores for every mode).")] = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
     max_grad_norm: Annotated[float | None, Opt(
         help="Per-sample clip norm C; with a noise level (the default), the smallest C.")] = None,
     noise_level: Annotated[str | None, Opt(
         help="C = max(C, noise level / σ): clipping loosens as ε grows. auto (default): each mode at the level the "
-             "fair protocol chose for it at the numeric encoding (z-scores: 12 for dpsgd and fusiondp, 3 for "
-             "feature_dp), or a number for every mode (--fixed-clip, or noise_level: null in a config, fixes C).")]
+             "fair protocol chose for it at its numeric encoding (12 for dpsgd and 3 for feature_dp with z-scores, 3 "
+             "for fusiondp with normal scores), or a number for every mode (--fixed-clip, or noise_level: null in a "
+             "config, fixes C).")]
     = None,
     fixed_clip: Annotated[bool, Opt(
         "--fixed-clip",
@@ -153,7 +158,8 @@ def run(
         modes=modes, seeds=list(range(seeds)) if seeds is not None else None,
         epsilon=_epsilons(epsilon)[0] if epsilon else None, delta=delta,
         accountant=accountant, epochs=epochs, batch_size=batch_size, public_batch_size=public_batch_size, lr=lr,
-        lr_schedule=lr_schedule, alpha=alpha, beta=beta, max_grad_norm=max_grad_norm, noise_level=noise_level,
+        lr_schedule=lr_schedule, numeric_encoding=numeric_encoding, alpha=alpha, beta=beta,
+        max_grad_norm=max_grad_norm, noise_level=noise_level,
         rep_clip=rep_clip, param_bound=param_bound,
         imputer=imputer, support_fraction=support_fraction, support_data=str(support_data) if support_data else None,
         val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed, device=device, threads=threads,

@@ -289,6 +289,7 @@ def audit_model(prepared: PreparedData, model: TabularMLP, mode: str, *, rows: i
     ``progress`` hears each step (``AuditProgress``). The model is queried on the run's CPU threads
     (``RunConfig.threads``), as it was trained: a small network's queries are slower on more.
     """
+    prepared, shadow = prepared.for_mode(mode), None if shadow is None else shadow.for_mode(mode)
     with torch_threads(prepared.config.threads):
         return _audit_model(prepared, model, mode, rows, seed, shadow, progress or (lambda step, fraction: None))
 

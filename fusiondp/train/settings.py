@@ -28,10 +28,30 @@ PROTOCOL_EPOCHS: dict[str, int] = {"dpsgd": 26}
 number of steps T, hence σ; each model is calibrated for its own T, so the guarantee holds per model as before."""
 
 PROTOCOL_ENCODINGS: dict[str, str] = {"dpsgd": "standard", "feature_dp": "standard", "fusiondp": "quantile"}
-"""Each private mode's numeric encoding by the fair protocol (docs/method.md §7, ``bench_defaults_numeric.json``):
-z-scores for the baselines, normal scores for fusiondp. Unlike the epochs and the noise level, one run encodes its
-table once, so a run gives every mode one encoding and some mode runs at its second choice
-(``fusiondp.comparison.encoding_caveat`` says which)."""
+"""Each private mode's numeric encoding under ``numeric_encoding: auto`` (docs/method.md §7,
+``bench_defaults_numeric.json``): z-scores for the baselines, normal scores for fusiondp. A mode not listed (the
+non-private ones, naive_fusion: not measured) reads z-scores. Unlike the epochs and the noise level, the encoding is
+fixed when the table is prepared, so an ``auto`` preparation encodes the table once per encoding its modes need,
+after one imputation (``fusiondp.preparation.prepare_splits``, ``PreparedData.for_mode``)."""
+
+DEFAULT_ENCODING = "standard"
+"""The encoding of a mode ``PROTOCOL_ENCODINGS`` does not list, and of a preparation with nothing to encode (notes)."""
+
+
+def encoding_for(numeric_encoding: str, mode: str) -> str:
+    """The encoding ``mode`` reads under the setting ``numeric_encoding``: the protocol's choice for it under
+    ``auto`` (``PROTOCOL_ENCODINGS``), else the one set."""
+    return PROTOCOL_ENCODINGS.get(mode, DEFAULT_ENCODING) if numeric_encoding == "auto" else numeric_encoding
+
+
+def encodings_for(numeric_encoding: str) -> list[str]:
+    """Every encoding a preparation holds under the setting ``numeric_encoding``, the default first (the one its own
+    encoder and tensors hold): under ``auto`` every encoding some mode reads, so that any mode trains on it whatever
+    modes it was prepared for (encoding costs a fraction of a second beside the imputation it follows)."""
+    if numeric_encoding != "auto":
+        return [numeric_encoding]
+    return sorted({DEFAULT_ENCODING, *PROTOCOL_ENCODINGS.values()}, key=lambda encoding: encoding != DEFAULT_ENCODING)
+
 
 NOISE_LEVEL = 6.0
 """The noise per step σ·C below which the clip norm loosens, C = max(max_grad_norm, noise level / σ)
@@ -63,9 +83,9 @@ class TrainSettings:
     max_grad_norm: float = 1.8
     """The clip norm C, or its floor when it follows σ (``clip_norm``)."""
     noise_level: NoiseLevel = "auto"
-    numeric_encoding: str = "standard"
-    """How the numeric columns were encoded (``RunConfig.numeric_encoding``): the protocol chose the noise level per
-    encoding (``PROTOCOL_NOISE_LEVELS``)."""
+    numeric_encoding: str = "auto"
+    """How the numeric columns are encoded (``RunConfig.numeric_encoding``; ``auto``: each mode its own,
+    ``encoding_for``): the protocol chose the noise level per encoding (``PROTOCOL_NOISE_LEVELS``)."""
     rep_clip: float | None = None
     param_bound: float | None = 10.0
     hidden: tuple[int, ...] = (64, 32)
@@ -73,10 +93,11 @@ class TrainSettings:
     """Derive Poisson sampling and the noise ξ from the seed (no DP guarantee: ``fusiondp.privacy.randomness``)."""
 
     def noise_level_for(self, mode: str) -> float | None:
-        """The noise level ``mode`` trains at: under ``auto`` the protocol's choice for it at this encoding
-        (``PROTOCOL_NOISE_LEVELS``), else the one set (None: a fixed clip norm)."""
+        """The noise level ``mode`` trains at: under ``auto`` the protocol's choice for it at the encoding it reads
+        (``PROTOCOL_NOISE_LEVELS``, ``encoding_for``), else the one set (None: a fixed clip norm)."""
         if self.noise_level == "auto":
-            return PROTOCOL_NOISE_LEVELS.get(self.numeric_encoding, {}).get(mode, NOISE_LEVEL)
+            encoding = encoding_for(self.numeric_encoding, mode)
+            return PROTOCOL_NOISE_LEVELS.get(encoding, {}).get(mode, NOISE_LEVEL)
         return self.noise_level
 
     def clip_norm(self, sigma: float | None, mode: str) -> float:
@@ -106,11 +127,13 @@ class TrainSettings:
         return PROTOCOL_EPOCHS.get(mode, EPOCHS) if self.epochs == "auto" else self.epochs
 
     def for_mode(self, mode: str) -> TrainSettings:
-        """These settings with every ``auto`` resolved to what ``mode`` trains at: its epochs, noise level and
-        schedule (``epochs_for``, ``noise_level_for``, ``schedule_for``, which the privacy plan and the ledger call
-        directly, so they see the same T and C as the training loop, which reads these)."""
+        """These settings with every ``auto`` resolved to what ``mode`` trains at: its epochs, noise level, schedule
+        and encoding (``epochs_for``, ``noise_level_for``, ``schedule_for``, ``encoding_for``; the privacy plan and
+        the ledger call the first two directly, so they see the same T and C as the training loop, which reads
+        these)."""
         return dataclasses.replace(self, epochs=self.epochs_for(mode), noise_level=self.noise_level_for(mode),
-                                   lr_schedule=self.schedule_for(mode))
+                                   lr_schedule=self.schedule_for(mode),
+                                   numeric_encoding=encoding_for(self.numeric_encoding, mode))
 
     def schedule_for(self, mode: str) -> Literal["constant", "cosine"]:
         """The schedule ``mode`` trains with: its protocol choice under ``auto`` (``PROTOCOL_SCHEDULES``), else the

@@ -41,7 +41,12 @@ def test_train_explains_its_controls_with_the_glossary(app: AppTest) -> None:
     # fixed C hides it again
     assert at.session_state.clip_rule == "auto" and RunConfig().noise_level == "auto"
     assert not [s for s in at.slider if s.key == "noise_level"]
-    assert any("12 for dpsgd, 3 for feature_dp, 12 for fusiondp, 6 for naive_fusion" in c.value for c in at.caption)
+    assert any("12 for dpsgd, 3 for feature_dp, 3 for fusiondp, 6 for naive_fusion" in c.value for c in at.caption)
+    assert at.radio(key="numeric_encoding").value == RunConfig().numeric_encoding == "auto"
+    standard = at.radio(key="numeric_encoding").set_value("standard").run()  # fusiondp at z-scores: its level there
+    assert any("12 for dpsgd, 3 for feature_dp, 12 for fusiondp, 6 for naive_fusion" in c.value
+               for c in standard.caption)
+    at = standard.radio(key="numeric_encoding").set_value("auto").run()
     one = at.radio(key="clip_rule").set_value("noise_level").run()
     assert one.slider(key="noise_level").help == help_text("noise_level")
     assert one.slider(key="noise_level").value == NOISE_LEVEL
