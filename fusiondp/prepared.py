@@ -130,6 +130,13 @@ class PreparedData:
                      else f"the public columns together predict {f.columns[0]!r}"
                      for f in self.preflight if f.severity == "high" and f.code in ("proxy", "joint_proxy"))
 
+    @property
+    def channel_shrinkage(self) -> dict[str, float]:
+        """λ per sensitive column of the imputation channels as fusiondp, the mode that reads them, reads them: under
+        ``numeric_encoding: auto`` at its own encoding, whichever mode this preparation was resolved for, so that
+        every record and report of a run names the same λ."""
+        return self.views[encoding_for("auto", "fusiondp")].shrinkage if self.views else self.shrinkage
+
     def data_summary(self) -> dict[str, Any]:
         synthetic = self.splits.synthetic
         return {"source": self.config.data, "sizes": self.splits.sizes(), "support_source": self.splits.support_source,
@@ -138,7 +145,7 @@ class PreparedData:
 
     def imputer_summary(self) -> dict[str, Any]:
         summary = {**self.imputer.to_dict(), "impute_s": round(self.impute_s, 3), "quality": self.quality.to_dict(),
-                   "reference_shrinkage": {column: round(value, 4) for column, value in self.shrinkage.items()}}
+                   "reference_shrinkage": {column: round(value, 4) for column, value in self.channel_shrinkage.items()}}
         if self.builtin_quality is not None:
             summary.update(hybrid_data=self.config.hybrid_data, provenance=PROVIDED_PROVENANCE,
                            builtin_quality=self.builtin_quality.to_dict())

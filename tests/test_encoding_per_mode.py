@@ -76,6 +76,9 @@ def test_auto_trains_each_mode_as_a_run_naming_its_encoding(prepared: dict[str, 
         assert dataclasses.asdict(record.privacy) | unique == dataclasses.asdict(twin.privacy) | unique, mode
         auto_records.append(record)
         standard_records.append(record if encoding == "standard" else fit_run(prepared["standard"], mode, 0)[0])
+    lambdas = {column: round(value, 4) for column, value in prepared["quantile"].shrinkage.items()}
+    assert lambdas != {column: round(value, 4) for column, value in prepared["standard"].shrinkage.items()}
+    assert all(r.imputer["reference_shrinkage"] == lambdas for r in auto_records), "fusiondp's λ in every record"
     fusiondp = next(r for r in auto_records if r.mode == "fusiondp")
     assert fusiondp.privacy.max_grad_norm == pytest.approx(max(1.8, 3.0 / fusiondp.privacy.sigma))
     assert len(comparison_lines(auto_records)) == 1

@@ -78,9 +78,9 @@ def _print_preparation(prepared: PreparedData) -> None:
                    "for comparison (not used):")
         for line in format_quality_lines(prepared.builtin_quality):
             typer.echo(f"    {line}")
-    if prepared.shrinkage:
+    if prepared.channel_shrinkage:
         typer.echo("  fusiondp imputation channels, share of the imputation kept per column (λ, from support rows): "
-                   + ", ".join(f"{column} {value:.2f}" for column, value in prepared.shrinkage.items()))
+                   + ", ".join(f"{column} {value:.2f}" for column, value in prepared.channel_shrinkage.items()))
     typer.echo(f"rows: {prepared.splits.sizes()} · support: {prepared.splits.support_source} · "
                f"device: {prepared.device}")
     for note in prepared.notes:
