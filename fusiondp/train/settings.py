@@ -31,8 +31,8 @@ PROTOCOL_ENCODINGS: dict[str, str] = {"dpsgd": "standard", "feature_dp": "standa
 """Each private mode's numeric encoding under ``numeric_encoding: auto`` (docs/method.md §7,
 ``bench_defaults_numeric.json``): z-scores for the baselines, normal scores for fusiondp. A mode not listed (the
 non-private ones, naive_fusion: not measured) reads z-scores. Unlike the epochs and the noise level, the encoding is
-fixed when the table is prepared, so an ``auto`` preparation encodes the table once per encoding its modes need,
-after one imputation (``fusiondp.preparation.prepare_splits``, ``PreparedData.for_mode``)."""
+fixed when the table is prepared, so an ``auto`` preparation encodes the table once per encoding some mode reads,
+after one imputation (``encodings_for``, ``fusiondp.preparation.prepare_splits``, ``PreparedData.for_mode``)."""
 
 DEFAULT_ENCODING = "standard"
 """The encoding of a mode ``PROTOCOL_ENCODINGS`` does not list, and of a preparation with nothing to encode (notes)."""
