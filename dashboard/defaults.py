@@ -15,7 +15,7 @@ from fusiondp import RunConfig, RunRecord
 from fusiondp.privacy.accounting import default_delta
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.modes import ALL_MODES
-from fusiondp.train.settings import EPOCHS, NOISE_LEVEL, TrainSettings
+from fusiondp.train.settings import EPOCHS, NOISE_LEVEL, TrainSettings, protocol_in_words
 
 EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Log-spaced ε values offered by the range slider."""
@@ -45,10 +45,13 @@ CLIP_RULES = {"auto": "loosens, each mode's own level", "noise_level": "loosens 
 """How the Train page sets C: at least C, more where σ·C would fall below a noise level (each mode's own, or one set on
 the page), or C at every ε."""
 
-LR_SCHEDULES = {"auto": "each mode's own (cosine for dpsgd)", "constant": "constant", "cosine": "cosine"}
+OWN = protocol_in_words()
+"""The fair protocol's per-mode choices in words (what the ``auto`` settings train at)."""
+
+LR_SCHEDULES = {"auto": f"each mode's own ({OWN['lr_schedule']})", "constant": "constant", "cosine": "cosine"}
 """The Train page's learning-rate schedules (``RunConfig.lr_schedule``), as its radio labels them."""
 
-NUMERIC_ENCODINGS = {"auto": "each mode's own (normal scores for fusiondp)", "standard": "z-scores (standard)",
+NUMERIC_ENCODINGS = {"auto": f"each mode's own ({OWN['numeric_encoding']})", "standard": "z-scores (standard)",
                      "quantile": "normal scores (quantile)"}
 """The Train page's numeric encodings (``RunConfig.numeric_encoding``), as its radio labels them."""
 
@@ -65,8 +68,7 @@ def epochs_setting() -> int | str:
 
 def mode_epochs_text() -> str:
     """Each mode's own epochs, in words: "26 for dpsgd, 13 for the others"."""
-    own = [f"{AUTO_EPOCHS.epochs_for(mode)} for {mode}" for mode in ALL_MODES if AUTO_EPOCHS.epochs_for(mode) != EPOCHS]
-    return ", ".join([*own, f"{EPOCHS} for the others"])
+    return OWN["epochs"]
 
 
 def short_epochs(trained: dict[str, int]) -> dict[str, int]:

@@ -20,7 +20,7 @@ from fusiondp.modality import ModalitySpec, modality, modality_names
 from fusiondp.privacy.accounting import check_epsilon
 from fusiondp.spec import TableSpec
 from fusiondp.train.modes import ALL_MODES, get_mode
-from fusiondp.train.settings import LrSchedule, TrainSettings
+from fusiondp.train.settings import NOISE_LEVEL, LrSchedule, TrainSettings, protocol_in_words
 from fusiondp.yamlfile import read_yaml
 
 if TYPE_CHECKING:
@@ -68,6 +68,10 @@ def _whole(value: float | str) -> bool:
     except ValueError:
         return False
     return math.isfinite(number) and number == int(number)
+
+
+OWN = protocol_in_words()
+"""The fair protocol's per-mode choices in words, for the descriptions of the ``auto`` knobs."""
 
 
 class RunConfig(_DataAndModalities):
@@ -144,8 +148,8 @@ class RunConfig(_DataAndModalities):
     accountant: Literal["rdp", "prv", "pld"] = "rdp"
     epochs: int | Literal["auto"] = Field("auto", description=(
         "Passes over the private training rows (T = ceil(epochs / q) steps, so σ grows with them). 'auto': each mode "
-        "at the count the fair protocol chose for it on the suite's validation rows (26 for dpsgd, 13 for every "
-        "other mode); a number: that count for every mode."))
+        f"at the count the fair protocol chose for it on the suite's validation rows ({OWN['epochs']}); a number: "
+        "that count for every mode."))
     batch_size: int = Field(128, ge=1, description="Expected Poisson batch size B (q = B/N).")
     public_batch_size: int = Field(512, ge=1, description="Reference-view rows per public-gradient step (every "
                                    "row when the private rows are fewer).")
@@ -153,8 +157,8 @@ class RunConfig(_DataAndModalities):
     lr_schedule: LrSchedule = Field(
         "auto", description="How the learning rate moves over the steps: 'constant', 'cosine' (from lr down to 0 by "
         "the last step, so the last steps' noise moves the weights less), or 'auto': each mode at the schedule the "
-        "fair protocol chose for it on the suite's validation rows (cosine for dpsgd, constant for the others). A "
-        "function of the step count only: the privacy guarantee is the same.")
+        f"fair protocol chose for it on the suite's validation rows ({OWN['lr_schedule']}). A function of the step "
+        "count only: the privacy guarantee is the same.")
     alpha: float = Field(1.0, ge=0, description=(
         "Weight of the private correction. 1 makes public term + correction an unbiased estimate of the real-row "
         "gradient; the reference code's 3 triples the noise (chosen on the suite's validation rows: "
@@ -165,17 +169,17 @@ class RunConfig(_DataAndModalities):
     noise_level: float | Literal["auto"] | None = Field("auto", description=(
         "Lets C follow the noise multiplier σ: C = max(max_grad_norm, noise_level / σ), so where ε is large enough "
         "that σ·max_grad_norm falls below it, clipping loosens and the noise per step stays at noise_level. "
-        "'auto': each mode at the level the fair protocol chose for it on the suite's validation rows (with z-scores "
-        "12 for dpsgd and fusiondp, 3 for feature_dp; with normal scores 3 for fusiondp; 6 where not measured); "
-        "null: C = max_grad_norm at every ε."))
+        "'auto': each mode at the level the fair protocol chose for it on the suite's validation rows at the numeric "
+        f"encoding it reads ({OWN['noise_level']} at their own encodings; a mode or encoding not measured: "
+        f"{NOISE_LEVEL:g}); null: C = max_grad_norm at every ε."))
     rep_clip: float | None = Field(None, gt=0, description="C_h; default: from the support set.")
     param_bound: float | None = Field(10.0, gt=0, description="Project each parameter tensor to norm ≤ M.")
     numeric_encoding: Literal["auto", "standard", "quantile"] = Field(
         "auto", description="How numeric columns are scaled, fitted on the support set: 'standard' (z-scores), "
         "'quantile' (normal scores of the support rows' distribution: the same spread for every column, and the same "
         "encoding for a column or any increasing transform of it, e.g. its log), or 'auto': each mode at the encoding "
-        "the fair protocol chose for it on the suite's validation rows (z-scores for dpsgd and feature_dp, normal "
-        "scores for fusiondp; the table is imputed once and encoded once per encoding its modes need).")
+        f"the fair protocol chose for it on the suite's validation rows ({OWN['numeric_encoding']}; the table is "
+        "imputed once and encoded both ways).")
     hidden: list[int] = Field(default_factory=lambda: [64, 32])
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
     threads: int | None = Field(
@@ -228,7 +232,7 @@ class RunConfig(_DataAndModalities):
         whole = isinstance(value, int) or (isinstance(value, float | str) and _whole(value))
         if isinstance(value, bool) or not whole:
             raise ValueError(f"got {value!r}; give a whole number of epochs (1 or more) or 'auto' (each mode at the "
-                             "count the protocol chose for it: 26 for dpsgd, 13 for the others)")
+                             f"count the protocol chose for it: {OWN['epochs']})")
         if int(float(value)) < 1:
             raise ValueError(f"got {value!r}; at least 1 epoch is needed (or 'auto')")
         return int(float(value))

@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from fusiondp.train.settings import protocol_in_words
+
 
 @dataclass(frozen=True)
 class Term:
@@ -21,6 +23,9 @@ class Term:
     label: str
     meaning: str
 
+
+OWN = protocol_in_words()
+"""The fair protocol's per-mode choices in words (what ``auto`` trains at)."""
 
 TERMS: dict[str, Term] = {
     "epsilon": Term("ε (epsilon, the privacy budget)",
@@ -44,14 +49,12 @@ TERMS: dict[str, Term] = {
     "epochs": Term("epochs",
                    "How many times training passes over the private rows, on average. More epochs mean more noisy "
                    "steps, so at the same ε each step gets more noise. By default each mode trains for the count the "
-                   "fair protocol chose for it on the benchmark tables: 26 for dpsgd, whose every step is noised, and "
-                   "13 for the others."),
+                   f"fair protocol chose for it on the benchmark tables: {OWN['epochs']}."),
     "noise_level": Term("noise level (σ·C)",
                         "The noise per step below which C loosens: C = max(C, noise level / σ). A larger value "
                         "loosens clipping from a smaller ε on, at the price of more noise there; it does not "
                         "change ε. By default each mode trains at the level the fair protocol chose for it on the "
-                        "benchmark tables at its encoding: 12 for dpsgd and 3 for feature_dp with z-scores, 3 for "
-                        "fusiondp with normal scores (12 with z-scores)."),
+                        f"benchmark tables at the encoding it reads: {OWN['noise_level']}."),
     "numeric_encoding": Term("numeric encoding",
                              "How numeric columns are scaled before training, fitted on the public support rows: "
                              "'standard' (z-scores: distance from the mean in standard deviations) or 'quantile' "
@@ -59,13 +62,13 @@ TERMS: dict[str, Term] = {
                              "step is capped in size, so a column squeezed into small values by a long tail is learned "
                              "slowly; normal scores give every column the same spread, whatever its units or skew. By "
                              "default ('auto') each mode reads the encoding the fair protocol chose for it on the "
-                             "benchmark tables: z-scores for dpsgd and feature_dp, normal scores for fusiondp (the "
-                             "table is imputed once and encoded both ways)."),
+                             f"benchmark tables: {OWN['numeric_encoding']} (the table is imputed once and encoded "
+                             "both ways)."),
     "lr_schedule": Term("learning-rate schedule",
                         "How the step size moves during training: 'constant', or 'cosine' (it falls from the "
                         "learning rate to 0 by the last step, so the noise of the last steps moves the model less). "
                         "'auto' gives each mode the schedule chosen for it on the benchmark suite's validation rows: "
-                        "cosine for dpsgd, constant for the others. It does not change ε."),
+                        f"{OWN['lr_schedule']}. It does not change ε."),
     "rep_clip": Term("C_h (representation clip)",
                      "The scale of the consistency term: the distance between a row's internal representations (real "
                      "vs reference) counts up to C_h. Set from the support rows (their 90th percentile), never from "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fusiondp.errors import SpecError
+from fusiondp.train.settings import protocol_in_words
 
 if TYPE_CHECKING:
     from fusiondp.config import RunConfig
@@ -75,9 +76,12 @@ SpanDetectorOpt = Annotated[str | None, Opt(
 """The options every command that reads a table shares (roles from --spec or given inline; notes from
 --text-column), parsed by ``_roles_from_flags``."""
 
+OWN = protocol_in_words()
+"""The fair protocol's per-mode choices in words, for the help of the ``auto`` options."""
+
 ModesOpt = Annotated[str | None, Opt(help="Comma-separated modes, or 'all'.")]
-EpochsOpt = Annotated[str | None, Opt(help="A number for every mode, or auto (default): each mode's own, 26 for dpsgd "
-                                           "and 13 for the others, as the fair protocol chose.")]
+EpochsOpt = Annotated[str | None, Opt(help="A number for every mode, or auto (default): each mode's own, "
+                                           f"{OWN['epochs']}, as the fair protocol chose.")]
 BatchSizeOpt = Annotated[int | None, Opt(help="Expected Poisson batch size.")]
 ImputerOpt = Annotated[str | None, Opt(help="auto, gbdt, knn or tabpfn.")]
 SupportFractionOpt = Annotated[float | None, Opt()]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fusiondp.cli.options import (
+    OWN,
     BatchSizeOpt,
     CategoricalOpt,
     ConfigOpt,
@@ -78,21 +79,20 @@ def run(
     public_batch_size: Annotated[int | None, Opt()] = None,
     lr: Annotated[float | None, Opt()] = None,
     lr_schedule: Annotated[str | None, Opt(
-        help="auto (default: cosine for dpsgd, constant for the other modes, as the fair protocol chose), constant, "
-             "or cosine (the learning rate falls from --lr to 0 by the last step).")] = None,
+        help=f"auto (default: {OWN['lr_schedule']}, as the fair protocol chose), constant, or cosine (the learning "
+             "rate falls from --lr to 0 by the last step).")] = None,
     numeric_encoding: Annotated[str | None, Opt(
-        help="auto (default: normal scores for fusiondp, z-scores for the other modes, as the fair protocol chose; "
-             "the table is imputed once and encoded both ways), standard (z-scores for every mode) or quantile "
-             "(normal scores for every mode).")] = None,
+        help=f"auto (default: {OWN['numeric_encoding']}, as the fair protocol chose; the table is imputed once and "
+             "encoded both ways), standard (z-scores for every mode) or quantile (normal scores for every mode).")]
+    = None,
     alpha: Annotated[float | None, Opt(help="Weight of the private correction.")] = None,
     beta: Annotated[float | None, Opt(help="Weight of the consistency term.")] = None,
     max_grad_norm: Annotated[float | None, Opt(
         help="Per-sample clip norm C; with a noise level (the default), the smallest C.")] = None,
     noise_level: Annotated[str | None, Opt(
         help="C = max(C, noise level / σ): clipping loosens as ε grows. auto (default): each mode at the level the "
-             "fair protocol chose for it at its numeric encoding (12 for dpsgd and 3 for feature_dp with z-scores, 3 "
-             "for fusiondp with normal scores), or a number for every mode (--fixed-clip, or noise_level: null in a "
-             "config, fixes C).")]
+             f"fair protocol chose for it at the numeric encoding it reads ({OWN['noise_level']}), or a number for "
+             "every mode (--fixed-clip, or noise_level: null in a config, fixes C).")]
     = None,
     fixed_clip: Annotated[bool, Opt(
         "--fixed-clip",

@@ -151,3 +151,29 @@ class TrainSettings:
         if self.schedule_for(mode) == "constant":
             return self.lr
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+ENCODING_WORDS = {"standard": "z-scores", "quantile": "normal scores"}
+"""Each numeric encoding as the docs and the front ends call it."""
+
+COMPARED_MODES = ("dpsgd", "feature_dp", "fusiondp")
+"""The private modes the fair protocol chose settings for."""
+
+
+def protocol_in_words() -> dict[str, str]:
+    """Each ``auto`` knob's per-mode choice in words ("26 for dpsgd, 13 for the others"), read from the protocol's
+    tables above, so that help texts, the glossary and the dashboard cannot drift from what ``auto`` trains at.
+    The noise levels are each mode's at its own encoding."""
+    by_encoding: dict[str, list[str]] = {}
+    for mode in COMPARED_MODES:
+        by_encoding.setdefault(encoding_for("auto", mode), []).append(mode)
+    auto = TrainSettings()
+    return {
+        "epochs": ", ".join([*(f"{count} for {mode}" for mode, count in PROTOCOL_EPOCHS.items()),
+                             f"{EPOCHS} for the others"]),
+        "lr_schedule": ", ".join([*(f"{schedule} for {mode}" for mode, schedule in PROTOCOL_SCHEDULES.items()),
+                                  "constant for the others"]),
+        "numeric_encoding": ", ".join(f"{ENCODING_WORDS[encoding]} for {' and '.join(modes)}"
+                                      for encoding, modes in by_encoding.items()),
+        "noise_level": ", ".join(f"{auto.noise_level_for(mode):g} for {mode}" for mode in COMPARED_MODES),
+    }
