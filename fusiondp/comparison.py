@@ -31,7 +31,7 @@ from scipy import stats
 from fusiondp.metrics import METRIC_LABELS, summary_metrics
 from fusiondp.modality import modality_names
 from fusiondp.record import RunRecord
-from fusiondp.train.settings import PROTOCOL_ENCODINGS
+from fusiondp.train.settings import ENCODING_WORDS, PROTOCOL_ENCODINGS, TrainSettings
 
 OURS = "fusiondp"
 BASELINES = ("dpsgd", "feature_dp")
@@ -177,9 +177,41 @@ def encoding_caveat(records: list[RunRecord]) -> str | None:
             "numeric_encoding: auto to give every mode its own.")
 
 
+def settings_line(records: list[RunRecord]) -> str | None:
+    """What each compared mode trained at, from its records: epochs, learning-rate schedule, numeric encoding (on a
+    table with numeric columns) and clip rule, each with ``auto`` resolved. The defaults give each mode its own, so
+    the settings differ by mode; the answer names them, as it names the imputer. ``None`` without a comparison."""
+    first: dict[str, RunRecord] = {}
+    for record in records:
+        if not record.cancelled and record.mode in {OURS, *BASELINES}:
+            first.setdefault(record.mode, record)
+    if OURS not in first or not first.keys() & set(BASELINES):
+        return None
+    parts = []
+    for mode, record in sorted(first.items(), key=lambda item: (item[0] == OURS, item[0])):
+        config, encoding = record.config, record.config.get("numeric_encoding")
+        epochs = record.epochs if record.epochs is not None else config.get("epochs")
+        said = [] if epochs is None else [f"{epochs} epoch{'' if int(epochs) == 1 else 's'}"]
+        if record.lr_schedule:
+            said.append(f"{record.lr_schedule} rate")
+        if encoding in ENCODING_WORDS and record.data.get("numeric_columns") and not any(
+                config.get(name) for name in modality_names()):
+            said.append(ENCODING_WORDS[encoding])
+        floor = config.get("max_grad_norm")
+        if floor is not None and "noise_level" in config:
+            level = TrainSettings(noise_level=config["noise_level"],
+                                  numeric_encoding=encoding or "standard").noise_level_for(mode)
+            said.append(f"C = {floor:g}" if level is None else f"C = max({floor:g}, {level:g}/σ)")
+        if said:
+            parts.append(f"{mode} {', '.join(said)}")
+    return f"Each mode trained at: {'; '.join(parts)}." if parts else None
+
+
 def comparison_lines(records: list[RunRecord], level: float = LEVEL) -> list[str]:
     """``Comparison.sentence`` per ε (none when the run trained no private baseline), then ``encoding_caveat`` where
-    some compared mode ran at its second-choice encoding."""
+    some compared mode ran at its second-choice encoding, then what each compared mode trained at
+    (``settings_line``)."""
     lines = [comparison.sentence() for comparison in compare(records, level)]
-    caveat = encoding_caveat(records) if lines else None
-    return [*lines, caveat] if caveat else lines
+    if not lines:
+        return lines
+    return [*lines, *(line for line in (encoding_caveat(records), settings_line(records)) if line)]

@@ -110,14 +110,15 @@ def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
         return [record(mode, s, 0.8 + 0.001 * s) for mode in modes for s in range(3)]
 
     lines = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "standard"))
-    assert len(lines) == 2 and lines[1].startswith("fusiondp ran at its second-choice encoding of the numeric columns")
+    assert len(lines) == 3 and lines[1].startswith("fusiondp ran at its second-choice encoding of the numeric columns")
+    assert lines[2] == "Each mode trained at: dpsgd z-scores; feature_dp z-scores; fusiondp z-scores."
     assert "fusiondp read z-scores (standard), its own is normal scores (quantile)" in lines[1]
     assert "numeric_encoding: auto" in lines[1] and "tilted against fusiondp" in lines[1]
-    (_, caveat) = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "quantile"))
+    (_, caveat, _) = comparison_lines(_encoded(run_of(("fusiondp", "dpsgd", "feature_dp")), "quantile"))
     assert caveat.startswith("dpsgd and feature_dp ran at their second-choice encoding")
     assert "dpsgd read normal scores (quantile), its own is z-scores (standard)" in caveat
     own = _encoded(run_of(("fusiondp",)), "quantile") + _encoded(run_of(("dpsgd", "feature_dp")), "standard")
-    assert len(comparison_lines(own)) == 1, "numeric_encoding: auto gives every mode its own"
+    assert len(comparison_lines(own)) == 2, "numeric_encoding: auto gives every mode its own: no caveat"
     assert comparison_lines(_encoded(run_of(("fusiondp", "sgd_pub")), "standard")) == []
     assert len(comparison_lines(run_of(("fusiondp", "dpsgd")))) == 1, "an older record names no encoding"
     assert len(comparison_lines(_encoded(run_of(("fusiondp", "dpsgd")), "standard", 0))) == 1, "nothing to encode"

@@ -81,6 +81,10 @@ def test_auto_trains_each_mode_as_a_run_naming_its_encoding(prepared: dict[str, 
     assert all(r.imputer["reference_shrinkage"] == lambdas for r in auto_records), "fusiondp's λ in every record"
     fusiondp = next(r for r in auto_records if r.mode == "fusiondp")
     assert fusiondp.privacy.max_grad_norm == pytest.approx(max(1.8, 3.0 / fusiondp.privacy.sigma))
-    assert len(comparison_lines(auto_records)) == 1
+    (_, trained_at) = comparison_lines(auto_records)  # the answer at ε 2, then what each mode trained at
+    assert trained_at == ("Each mode trained at: dpsgd 1 epoch, cosine rate, z-scores, C = max(1.8, 12/σ); feature_dp "
+                          "1 epoch, constant rate, z-scores, C = max(1.8, 3/σ); fusiondp 1 epoch, constant rate, "
+                          "normal scores, C = max(1.8, 3/σ).")
     lines = comparison_lines(standard_records)
-    assert len(lines) == 2 and "fusiondp read z-scores (standard)" in lines[1]
+    assert len(lines) == 3 and "fusiondp read z-scores (standard)" in lines[1]
+    assert "fusiondp 1 epoch, constant rate, z-scores, C = max(1.8, 12/σ)." in lines[2]
