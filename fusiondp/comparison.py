@@ -191,7 +191,7 @@ def settings_line(records: list[RunRecord]) -> str | None:
     for mode, record in sorted(first.items(), key=lambda item: (item[0] == OURS, item[0])):
         config, encoding = record.config, record.config.get("numeric_encoding")
         epochs = record.epochs if record.epochs is not None else config.get("epochs")
-        said = [] if epochs is None else [f"{epochs} epoch{'' if int(epochs) == 1 else 's'}"]
+        said = [f"{epochs:g} epoch{'' if epochs == 1 else 's'}"] if isinstance(epochs, int | float) else []
         if record.lr_schedule:
             said.append(f"{record.lr_schedule} rate")
         if encoding in ENCODING_WORDS and record.data.get("numeric_columns") and not any(

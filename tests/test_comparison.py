@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from fusiondp.cli import _print_summary
-from fusiondp.comparison import compare, comparison_lines, t_interval
+from fusiondp.comparison import compare, comparison_lines, settings_line, t_interval
 from fusiondp.record import PrivacyLedger, RunRecord
 
 
@@ -126,3 +126,15 @@ def test_the_answer_says_which_mode_ran_at_its_second_choice_encoding() -> None:
     for one in notes:
         one.config["text"] = {"text_column": "note"}
     assert len(comparison_lines(notes)) == 1, "notes: their encoder is not the numeric encoding"
+
+
+def test_what_each_mode_trained_at_is_read_from_records_of_any_age() -> None:
+    """A record names what it knows: an older one's numeric epochs, a fixed clip norm (``noise_level`` null) and a
+    set level; an ``auto`` it cannot resolve (no resolved epochs) is left out rather than guessed."""
+    old, new = record("dpsgd", 0, 0.8), record("fusiondp", 0, 0.8)
+    old.config.update(epochs=13, noise_level=None, max_grad_norm=1.8)
+    new.config.update(epochs="auto", noise_level=4.0, max_grad_norm=0.5, numeric_encoding="quantile")
+    new.data["numeric_columns"] = 3
+    assert settings_line([old, new]) == ("Each mode trained at: dpsgd 13 epochs, C = 1.8; fusiondp normal scores, "
+                                         "C = max(0.5, 4/σ).")
+    assert settings_line([old]) is None, "no comparison without fusiondp"
