@@ -15,7 +15,7 @@ from fusiondp import RunConfig, RunRecord
 from fusiondp.privacy.accounting import default_delta
 from fusiondp.text.spec import SPAN_TYPES
 from fusiondp.train.modes import ALL_MODES
-from fusiondp.train.settings import EPOCHS, NOISE_LEVEL, TrainSettings, protocol_in_words
+from fusiondp.train.settings import ENCODING_LABELS, EPOCHS, NOISE_LEVEL, TrainSettings, protocol_in_words
 
 EPSILON_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Log-spaced ε values offered by the range slider."""
@@ -51,8 +51,7 @@ OWN = protocol_in_words()
 LR_SCHEDULES = {"auto": f"each mode's own ({OWN['lr_schedule']})", "constant": "constant", "cosine": "cosine"}
 """The Train page's learning-rate schedules (``RunConfig.lr_schedule``), as its radio labels them."""
 
-NUMERIC_ENCODINGS = {"auto": f"each mode's own ({OWN['numeric_encoding']})", "standard": "z-scores (standard)",
-                     "quantile": "normal scores (quantile)"}
+NUMERIC_ENCODINGS = {"auto": f"each mode's own ({OWN['numeric_encoding']})", **ENCODING_LABELS}
 """The Train page's numeric encodings (``RunConfig.numeric_encoding``), as its radio labels them."""
 
 def epochs_state(epochs: int | str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from scipy import stats
 from fusiondp.metrics import METRIC_LABELS, summary_metrics
 from fusiondp.modality import modality_names
 from fusiondp.record import RunRecord
-from fusiondp.train.settings import ENCODING_WORDS, PROTOCOL_ENCODINGS, TrainSettings
+from fusiondp.train.settings import ENCODING_LABELS, ENCODING_WORDS, PROTOCOL_ENCODINGS, TrainSettings
 
 OURS = "fusiondp"
 BASELINES = ("dpsgd", "feature_dp")
@@ -148,7 +148,20 @@ def compare(records: list[RunRecord], level: float = LEVEL) -> list[Comparison]:
     return comparisons
 
 
-ENCODING_NAMES = {"standard": "z-scores (standard)", "quantile": "normal scores (quantile)"}
+def _compared(records: list[RunRecord]) -> dict[str, RunRecord]:
+    """The first finished record of each compared mode (fusiondp and the private baselines; a mode's records share
+    its settings), or nothing when fusiondp or every baseline is missing: then there is no comparison to qualify."""
+    first: dict[str, RunRecord] = {}
+    for record in records:
+        if not record.cancelled and record.mode in {OURS, *BASELINES}:
+            first.setdefault(record.mode, record)
+    return first if OURS in first and first.keys() & set(BASELINES) else {}
+
+
+def _reads_numbers(record: RunRecord) -> bool:
+    """Whether the record's model read numeric columns through the numeric encoding: not another modality (notes),
+    and not a table without numeric columns."""
+    return bool(record.data.get("numeric_columns")) and not any(record.config.get(name) for name in modality_names())
 
 
 def encoding_caveat(records: list[RunRecord]) -> str | None:
@@ -157,20 +170,16 @@ def encoding_caveat(records: list[RunRecord]) -> str | None:
     to encode, or when the records do not say. A run with one encoding named for every mode tilts the comparison
     against the modes that chose the other (``PROTOCOL_ENCODINGS``); saying so keeps the answer honest about which
     way."""
-    compared = [record for record in records if not record.cancelled and record.mode in {OURS, *BASELINES}]
-    modes = {record.mode for record in compared}
-    if OURS not in modes or not modes & set(BASELINES):
-        return None
-    if any(not record.data.get("numeric_columns") or any(record.config.get(name) for name in modality_names())
-           for record in records):
+    compared = _compared(records)
+    if not compared or not all(_reads_numbers(record) for record in records):
         return None  # another modality (notes), or a table without numeric columns: the encoding changed nothing
-    read = {record.mode: record.config.get("numeric_encoding") for record in compared}
-    second = sorted(mode for mode, encoding in read.items() if encoding in ENCODING_NAMES
+    read = {mode: record.config.get("numeric_encoding") for mode, record in compared.items()}
+    second = sorted(mode for mode, encoding in read.items() if encoding in ENCODING_LABELS
                     and encoding != PROTOCOL_ENCODINGS[mode])
     if not second:
         return None
     who, their = " and ".join(second), "their" if len(second) > 1 else "its"
-    ran = "; ".join(f"{mode} read {ENCODING_NAMES[read[mode]]}, its own is {ENCODING_NAMES[PROTOCOL_ENCODINGS[mode]]}"
+    ran = "; ".join(f"{mode} read {ENCODING_LABELS[read[mode]]}, its own is {ENCODING_LABELS[PROTOCOL_ENCODINGS[mode]]}"
                     for mode in second)
     return (f"{who} ran at {their} second-choice encoding of the numeric columns here ({ran}: what did best on the "
             f"benchmark tables, docs/method.md §7), so the answer above is tilted against {who}. Rerun with "
@@ -181,21 +190,14 @@ def settings_line(records: list[RunRecord]) -> str | None:
     """What each compared mode trained at, from its records: epochs, learning-rate schedule, numeric encoding (on a
     table with numeric columns) and clip rule, each with ``auto`` resolved. The defaults give each mode its own, so
     the settings differ by mode; the answer names them, as it names the imputer. ``None`` without a comparison."""
-    first: dict[str, RunRecord] = {}
-    for record in records:
-        if not record.cancelled and record.mode in {OURS, *BASELINES}:
-            first.setdefault(record.mode, record)
-    if OURS not in first or not first.keys() & set(BASELINES):
-        return None
     parts = []
-    for mode, record in sorted(first.items(), key=lambda item: (item[0] == OURS, item[0])):
+    for mode, record in sorted(_compared(records).items(), key=lambda item: (item[0] == OURS, item[0])):
         config, encoding = record.config, record.config.get("numeric_encoding")
         epochs = record.epochs if record.epochs is not None else config.get("epochs")
         said = [f"{epochs:g} epoch{'' if epochs == 1 else 's'}"] if isinstance(epochs, int | float) else []
         if record.lr_schedule:
             said.append(f"{record.lr_schedule} rate")
-        if encoding in ENCODING_WORDS and record.data.get("numeric_columns") and not any(
-                config.get(name) for name in modality_names()):
+        if encoding in ENCODING_WORDS and _reads_numbers(record):
             said.append(ENCODING_WORDS[encoding])
         floor = config.get("max_grad_norm")
         if floor is not None and "noise_level" in config:

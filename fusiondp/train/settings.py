@@ -156,6 +156,9 @@ class TrainSettings:
 ENCODING_WORDS = {"standard": "z-scores", "quantile": "normal scores"}
 """Each numeric encoding as the docs and the front ends call it."""
 
+ENCODING_LABELS = {encoding: f"{words} ({encoding})" for encoding, words in ENCODING_WORDS.items()}
+"""Each numeric encoding in words with its setting's name: "z-scores (standard)"."""
+
 COMPARED_MODES = ("dpsgd", "feature_dp", "fusiondp")
 """The private modes the fair protocol chose settings for."""
 
