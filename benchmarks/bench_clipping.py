@@ -52,6 +52,7 @@ import pandas as pd
 import torch
 
 from benchmarks.common import RESULTS, machine, print_table, sample_config
+from fusiondp.encode import NUMERIC_ENCODINGS
 from fusiondp.ledger import privacy_plan
 from fusiondp.metrics import binary_metrics
 from fusiondp.preparation import prepare
@@ -81,7 +82,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None, help="default: the library's (RunConfig)")
     parser.add_argument("--max-grad-norm", type=float, default=None, help="C; default: the library's")
     parser.add_argument("--alpha", type=float, default=None, help="default: the library's")
-    parser.add_argument("--numeric-encoding", choices=["standard", "quantile"], default="standard",
+    parser.add_argument("--numeric-encoding", choices=NUMERIC_ENCODINGS, default="standard",
                         help="one encoding for every mode, so that their per-column shares compare (default: z-scores, "
                              "whose column scales this measures)")
     parser.add_argument("--scale", action="append", default=[], metavar="COLUMN=FACTOR",
